@@ -1,0 +1,69 @@
+/**
+ * Every bound btfetch puts on untrusted input, one named constant each, with the reason for its value.
+ *
+ * Codecs check lengths, counts and depths against these before they allocate or slice.
+ * @module
+ */
+
+/** Size of a block we request and, by default, the largest block we serve (BEP 3: 16 KiB is what every client uses). */
+export const BLOCK_BYTES = 16 * 1024;
+
+/** The largest block we accept in a `piece` or `request` message; libtorrent and others refuse anything above 128 KiB. */
+export const MAX_BLOCK_BYTES = 128 * 1024;
+
+/** The most pieces a torrent may have: 2^21 pieces keep the bitfield at 256 KiB and `pieces` at 40 MiB. */
+export const MAX_PIECES = 1 << 21;
+
+/** The smallest piece length we accept (BEP 3 suggests powers of two; 16 KiB is the smallest any client makes). */
+export const MIN_PIECE_LENGTH = 16 * 1024;
+
+/** The largest piece length we accept: 256 MiB, well above the 16–64 MiB that large torrents use. */
+export const MAX_PIECE_LENGTH = 256 * 1024 * 1024;
+
+/** The largest torrent payload we accept, in bytes (2^53 - 1 keeps every offset an exact JavaScript number). */
+export const MAX_TOTAL_LENGTH = Number.MAX_SAFE_INTEGER;
+
+/** The most files a torrent may list; large real torrents list tens of thousands. */
+export const MAX_FILES = 1_000_000;
+
+/** The most components one file path may have. */
+export const MAX_PATH_COMPONENTS = 256;
+
+/** The longest path component, in bytes: the common file-system limit on a name. */
+export const MAX_PATH_COMPONENT_BYTES = 255;
+
+/** The largest .torrent file we read: the `pieces` string of MAX_PIECES pieces plus room for a large file list. */
+export const MAX_TORRENT_BYTES = 64 * 1024 * 1024;
+
+/** The deepest nesting of bencoded lists and dictionaries; real torrents nest at most 5 deep. */
+export const BENCODE_MAX_DEPTH = 64;
+
+/**
+ * The largest peer-wire message body: a bitfield of MAX_PIECES pieces, or a `piece` message with the largest block
+ * (id, index, begin, block), whichever is longer.
+ */
+export const MAX_MESSAGE_BYTES = Math.max(1 + MAX_PIECES / 8, 1 + 8 + MAX_BLOCK_BYTES);
+
+/** The largest extension-protocol message (BEP 10) we accept: a metadata piece of 16 KiB plus its header. */
+export const MAX_EXTENDED_MESSAGE_BYTES = 64 * 1024;
+
+/** The largest tracker reply we read: 1 MiB holds over 170,000 compact peers, far more than any tracker sends. */
+export const MAX_TRACKER_RESPONSE_BYTES = 1024 * 1024;
+
+/** The most peers we take from one tracker reply. */
+export const MAX_PEERS_PER_ANNOUNCE = 2000;
+
+/** The most requests we keep outstanding to one peer; the pipeline adapts below this to the peer's rate. */
+export const MAX_OUTSTANDING_REQUESTS = 512;
+
+/** The most requests from one peer we queue before treating it as a flood and dropping it. */
+export const MAX_PEER_QUEUED_REQUESTS = 512;
+
+/** The most peers one torrent keeps connected at once (the upper bound of `--max-peers`). */
+export const MAX_PEERS_PER_TORRENT = 1000;
+
+/** The most addresses a torrent remembers as candidates to connect to. */
+export const MAX_KNOWN_PEERS = 10_000;
+
+/** UDP tracker (BEP 15): the last retransmission attempt (0-based), after which the exchange gives up. */
+export const UDP_TRACKER_MAX_ATTEMPT = 3;
