@@ -67,3 +67,30 @@ export const MAX_KNOWN_PEERS = 10_000;
 
 /** UDP tracker (BEP 15): the last retransmission attempt (0-based), after which the exchange gives up. */
 export const UDP_TRACKER_MAX_ATTEMPT = 3;
+
+/** The shortest announce interval we honour (seconds): a tracker asking for less would have us hammer it. */
+export const MIN_ANNOUNCE_INTERVAL_S = 30;
+
+/** The longest announce interval we honour (seconds): past 2 hours a swarm's peer list goes stale. */
+export const MAX_ANNOUNCE_INTERVAL_S = 2 * 60 * 60;
+
+/** The most characters of tracker-sent text (failure reason, warning, tracker id) we keep for messages and echoes. */
+export const MAX_TRACKER_TEXT_CHARS = 1024;
+
+/** The most digits a bencoded integer may have: 64 digits hold any 128-bit value; more is only a CPU sink. */
+export const MAX_BENCODE_INTEGER_DIGITS = 64;
+
+/** The most digits of a bencoded string length: 15 digits cover every length below 2^53, more can't fit any input. */
+export const MAX_BENCODE_LENGTH_DIGITS = 15;
+
+/** The smallest `piece length` a torrent may declare: 1 KiB admits old and small torrents; MAX_PIECES caps the count. */
+export const MIN_TORRENT_PIECE_LENGTH = 1024;
+
+/** The longest magnet URI we read: 64 KiB holds hundreds of trackers; longer is abuse. */
+export const MAX_MAGNET_LENGTH = 64 * 1024;
+
+/** The most file descriptors one torrent's storage keeps open at once (an LRU): torrents may list a million files. */
+export const MAX_OPEN_FILES = 64;
+
+/** The largest info dictionary (`metadata_size`, BEP 9) we accept from peers: it must fit a .torrent we would read. */
+export const MAX_METADATA_BYTES = MAX_TORRENT_BYTES;

@@ -1,0 +1,88 @@
+/**
+ * The events a torrent session reports: the same objects `--json` prints, one per line. Every event has `event` and
+ * `t` (ms since the session started). Field names are snake_case and stable; new fields may be added.
+ * @module
+ */
+
+/** A file as events describe it; `index` is 1-based over non-padding files, as `info` prints and `--select` takes. */
+export interface EventFile {
+  readonly index: number;
+  readonly path: string;
+  readonly length: number;
+  readonly selected: boolean;
+}
+
+/** Bytes moved with one peer in this run. */
+export interface PeerShare {
+  readonly address: string;
+  readonly client: string;
+  readonly downloaded: number;
+  readonly uploaded: number;
+}
+
+/** Everything a session reports. */
+export type SessionEvent =
+  | {
+    readonly event: "metadata";
+    readonly name: string;
+    readonly info_hash: string;
+    readonly size: number;
+    readonly piece_length: number;
+    readonly pieces: number;
+    readonly private: boolean;
+    readonly files: readonly EventFile[];
+  }
+  | { readonly event: "checking"; readonly checked: number; readonly total: number }
+  | {
+    readonly event: "resume";
+    readonly source: "resume" | "hash";
+    readonly verified: number;
+    readonly pieces: number;
+    readonly missing: number;
+  }
+  | { readonly event: "listening"; readonly port: number }
+  | {
+    readonly event: "tracker";
+    readonly url: string;
+    readonly peers?: number;
+    readonly error?: string;
+    readonly warning?: string;
+  }
+  | {
+    readonly event: "peer";
+    readonly action: "connected" | "disconnected" | "banned";
+    readonly address: string;
+    readonly incoming: boolean;
+    readonly client?: string;
+    readonly reason?: string;
+    readonly downloaded?: number;
+    readonly uploaded?: number;
+  }
+  | {
+    readonly event: "progress";
+    readonly verified: number;
+    readonly total: number;
+    readonly downloaded: number;
+    readonly uploaded: number;
+    readonly download_rate: number;
+    readonly upload_rate: number;
+    readonly peers: number;
+    readonly eta_s: number | null;
+  }
+  | { readonly event: "piece-failed"; readonly piece: number; readonly peers: readonly string[] }
+  | { readonly event: "file-complete"; readonly index: number; readonly path: string }
+  | { readonly event: "complete"; readonly verified: number; readonly elapsed_ms: number }
+  | { readonly event: "seeding"; readonly until: string }
+  | {
+    readonly event: "done";
+    readonly complete: boolean;
+    readonly downloaded: number;
+    readonly uploaded: number;
+    readonly wasted: number;
+    readonly verified: number;
+    readonly elapsed_ms: number;
+    readonly peers: readonly PeerShare[];
+  };
+
+/** An event with its time stamp, as delivered to listeners. */
+export type TimedEvent = SessionEvent & { readonly t: number };

@@ -1,0 +1,294 @@
+/**
+ * One peer's TCP connection: the handshake, a read loop that cuts frames out of one reused buffer, and a write
+ * queue that batches small messages into one socket write. The only place that reads or writes peer sockets.
+ *
+ * Blocks (`piece` messages) take a fast path: the handler gets the index, the offset and a view of the bytes in the
+ * read buffer, valid only during the call, so a block is copied exactly once, into its piece buffer.
+ * @module
+ */
+import { formatAddress, type PeerAddress } from "../address.ts";
+import { MAX_BLOCK_BYTES, MAX_MESSAGE_BYTES } from "../limits.ts";
+import { readFrame, WireError } from "../wire/frame.ts";
+import { decodeHandshake, encodeHandshake, type Handshake, HANDSHAKE_BYTES } from "../wire/handshake.ts";
+import {
+  decodeMessage,
+  encodeMessageInto,
+  type Message,
+  messageFrameLength,
+  PIECE_HEADER_BYTES,
+  writePieceHeader,
+} from "../wire/messages.ts";
+
+/** The read buffer of a new connection; it grows, up to the largest frame, when a frame needs more. */
+const READ_BUFFER_BYTES = 128 * 1024;
+/** The write buffer of a new connection; it grows while a write is in flight. */
+const WRITE_BUFFER_BYTES = 32 * 1024;
+
+/** A connection failed or timed out before the handshake completed. */
+export class ConnectError extends Error {
+  override readonly name = "ConnectError";
+  /** Makes the error. */
+  constructor(readonly address: string, detail: string, options?: ErrorOptions) {
+    super(`Cannot connect to ${address}: ${detail}`, options);
+  }
+}
+
+/** Opens a TCP connection, giving up after `timeoutMs`. */
+export async function connectTcp(addr: PeerAddress, timeoutMs: number): Promise<Deno.TcpConn> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const pending = Deno.connect({ hostname: addr.host, port: addr.port, transport: "tcp" });
+  try {
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ConnectError(`${addr.host}:${addr.port}`, "timed out")), timeoutMs);
+    });
+    const conn = await Promise.race([pending, timeout]);
+    conn.setNoDelay(true);
+    return conn;
+  } catch (e) {
+    pending.then((c) => c.close(), () => {});
+    if (e instanceof ConnectError) throw e;
+    throw new ConnectError(`${addr.host}:${addr.port}`, e instanceof Error ? e.message : String(e), { cause: e });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The peer's handshake and any bytes that followed it in the same reads. */
+export interface HandshakeExchange {
+  readonly theirs: Handshake;
+  readonly leftover: Uint8Array;
+}
+
+/**
+ * Reads the peer's handshake (bounded by `timeoutMs`). With `ours`, writes ours first (outgoing connections);
+ * without, the caller writes after deciding from theirs (incoming: route by info-hash).
+ * @throws {WireError} on a malformed handshake; {@linkcode ConnectError} on time-out or a closed connection.
+ */
+export async function readHandshake(conn: Deno.Conn, timeoutMs: number, ours?: Handshake): Promise<HandshakeExchange> {
+  if (ours) await writeAll(conn, encodeHandshake(ours));
+  const buf = new Uint8Array(HANDSHAKE_BYTES + 4096);
+  let len = 0;
+  const timer = setTimeout(() => {
+    try {
+      conn.close();
+    } catch { /* already closed */ }
+  }, timeoutMs);
+  try {
+    for (;;) {
+      const r = decodeHandshake(buf.subarray(0, len), 0);
+      if (r.kind === "handshake") {
+        return { theirs: copyHandshake(r.handshake), leftover: buf.slice(r.next, len) };
+      }
+      let n: number | null;
+      try {
+        n = await conn.read(buf.subarray(len));
+      } catch (e) {
+        throw new ConnectError(addrOf(conn), "closed during the handshake", { cause: e });
+      }
+      if (n === null) throw new ConnectError(addrOf(conn), "closed during the handshake");
+      len += n;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function copyHandshake(h: Handshake): Handshake {
+  return { reserved: h.reserved.slice(), infoHash: h.infoHash.slice(), peerId: h.peerId.slice() };
+}
+
+function addrOf(conn: Deno.Conn): string {
+  const a = conn.remoteAddr as Deno.NetAddr;
+  return formatAddress({ host: a.hostname, port: a.port });
+}
+
+/** Writes all of `data`, looping over partial writes. */
+export async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < data.length) off += await conn.write(data.subarray(off));
+}
+
+/** What a {@linkcode PeerConn} reports while reading. */
+export interface PeerConnHandler {
+  /** A block arrived; `data` is valid only during the call. */
+  onBlock(index: number, begin: number, data: Uint8Array): void;
+  /** Any other message; views inside it are valid only during the call. */
+  onMessage(m: Message): void;
+  /** The write queue emptied (a chance to queue more uploads). */
+  onDrain(): void;
+}
+
+/** An established peer connection (after the handshake). */
+export class PeerConn {
+  #conn: Deno.Conn;
+  #rbuf = new Uint8Array(READ_BUFFER_BYTES);
+  #wbuf = new Uint8Array(WRITE_BUFFER_BYTES);
+  #wlen = 0;
+  #spare = new Uint8Array(WRITE_BUFFER_BYTES);
+  #writing = false;
+  #closed = false;
+  #handler: PeerConnHandler | null = null;
+  /** Bytes of payload (block data) written to the socket. */
+  blockBytesWritten = 0;
+  /** When the last bytes arrived (ms, `performance.now()`), for the idle time-out. */
+  lastReadAt: number = performance.now();
+  /** When bytes were last queued, for keep-alives. */
+  lastWriteAt: number = performance.now();
+  /** Why the write side failed, if it did. */
+  writeError: unknown = null;
+
+  /** Wraps a connected socket. */
+  constructor(conn: Deno.Conn, readonly address: PeerAddress) {
+    this.#conn = conn;
+  }
+
+  /** Bytes queued but not yet written. */
+  get backlog(): number {
+    return this.#wlen;
+  }
+
+  /** Whether the connection is closed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #reserve(n: number): number {
+    if (this.#wlen + n > this.#wbuf.length) {
+      let size = this.#wbuf.length * 2;
+      while (size < this.#wlen + n) size *= 2;
+      const b = new Uint8Array(size);
+      b.set(this.#wbuf.subarray(0, this.#wlen));
+      this.#wbuf = b;
+    }
+    const at = this.#wlen;
+    this.#wlen += n;
+    return at;
+  }
+
+  /** Queues a message. */
+  send(m: Message): void {
+    if (this.#closed) return;
+    const n = messageFrameLength(m);
+    encodeMessageInto(m, this.#wbuf, this.#reserve(n));
+    this.#kick();
+  }
+
+  /** Queues bytes as they are (our handshake on an incoming connection). */
+  sendRaw(bytes: Uint8Array): void {
+    if (this.#closed) return;
+    this.#wbuf.set(bytes, this.#reserve(bytes.length));
+    this.#kick();
+  }
+
+  /** Queues a `piece` message with `block` as its data (copied into the write buffer). */
+  sendPiece(index: number, begin: number, block: Uint8Array): void {
+    if (this.#closed) return;
+    const at = this.#reserve(PIECE_HEADER_BYTES + block.length);
+    writePieceHeader(this.#wbuf, at, index, begin, block.length);
+    this.#wbuf.set(block, at + PIECE_HEADER_BYTES);
+    this.blockBytesWritten += block.length;
+    this.#kick();
+  }
+
+  #kick(): void {
+    this.lastWriteAt = performance.now();
+    if (!this.#writing) {
+      this.#writing = true;
+      queueMicrotask(() => this.#flush());
+    }
+  }
+
+  async #flush(): Promise<void> {
+    try {
+      while (this.#wlen > 0 && !this.#closed) {
+        // swap buffers: new messages go into the spare while this one is written
+        const out = this.#wbuf;
+        const len = this.#wlen;
+        this.#wbuf = this.#spare.length >= WRITE_BUFFER_BYTES ? this.#spare : new Uint8Array(WRITE_BUFFER_BYTES);
+        this.#wlen = 0;
+        await writeAll(this.#conn, out.subarray(0, len));
+        this.#spare = out.length <= 4 * 1024 * 1024 ? out : new Uint8Array(WRITE_BUFFER_BYTES);
+        if (this.#wlen === 0) this.#handler?.onDrain();
+      }
+    } catch (e) {
+      this.writeError = e;
+      this.close();
+    } finally {
+      this.#writing = false;
+    }
+  }
+
+  /**
+   * Reads until the connection closes, feeding `handler`. `initial` holds bytes that arrived with the handshake.
+   * Resolves on a clean close (by either side).
+   * @throws {WireError} when the peer sends something malformed (the connection is closed first).
+   */
+  async run(handler: PeerConnHandler, initial: Uint8Array = new Uint8Array(0)): Promise<void> {
+    this.#handler = handler;
+    let buf = this.#rbuf;
+    if (initial.length > buf.length) throw new WireError("too-long", 0, "handshake followed by too many bytes");
+    buf.set(initial);
+    let start = 0;
+    let end = initial.length;
+    try {
+      for (;;) {
+        // cut every whole frame out of [start, end)
+        while (!this.#closed) {
+          const have = end - start;
+          if (have < 4) break;
+          const len = ((buf[start] << 24) | (buf[start + 1] << 16) | (buf[start + 2] << 8) | buf[start + 3]) >>> 0;
+          if (len > MAX_MESSAGE_BYTES) readFrame(buf.subarray(start, end), 0); // throws the typed error
+          if (have < 4 + len) {
+            if (4 + len > buf.length) {
+              // a frame larger than the buffer: grow it (bounded by MAX_MESSAGE_BYTES above)
+              const bigger = new Uint8Array(Math.max(4 + len, buf.length * 2));
+              bigger.set(buf.subarray(start, end));
+              end -= start;
+              start = 0;
+              buf = this.#rbuf = bigger;
+            }
+            break;
+          }
+          const body = start + 4;
+          if (len >= 9 && buf[body] === 7 && len - 9 <= MAX_BLOCK_BYTES) {
+            const index = ((buf[body + 1] << 24) | (buf[body + 2] << 16) | (buf[body + 3] << 8) | buf[body + 4]) >>> 0;
+            const begin = ((buf[body + 5] << 24) | (buf[body + 6] << 16) | (buf[body + 7] << 8) | buf[body + 8]) >>> 0;
+            handler.onBlock(index, begin, buf.subarray(body + 9, body + len));
+          } else {
+            handler.onMessage(decodeMessage(buf.subarray(body, body + len), 0));
+          }
+          start = body + len;
+        }
+        if (this.#closed) return;
+        if (start === end) {
+          start = end = 0;
+        } else if (start > 0 && buf.length - end < 16 * 1024) {
+          buf.copyWithin(0, start, end);
+          end -= start;
+          start = 0;
+        }
+        let n: number | null;
+        try {
+          n = await this.#conn.read(buf.subarray(end));
+        } catch (e) {
+          if (this.#closed) return;
+          throw new ConnectError(formatAddress(this.address), "connection lost", { cause: e });
+        }
+        if (n === null) return;
+        end += n;
+        this.lastReadAt = performance.now();
+      }
+    } finally {
+      this.close();
+    }
+  }
+
+  /** Closes the socket; pending writes are dropped. Safe to call twice. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } catch { /* already closed */ }
+  }
+}

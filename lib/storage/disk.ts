@@ -1,0 +1,512 @@
+/**
+ * The one place that owns a torrent's files: writes verified pieces, reads pieces and blocks back, and hashes what is
+ * on disk.
+ *
+ * Policy:
+ * - Files land at `outDir/<path>` where `path` comes from the metainfo (its first component is the torrent's name).
+ *   Nothing is created until a piece is written (or {@linkcode PieceStore.ensureFiles} runs): parent directories are
+ *   made one component at a time, and a file is created with `ftruncate` to its full length, which is sparse; no
+ *   region is ever pre-written. A file that exists with another length is truncated or extended to the torrent's length
+ *   the first time it is opened for writing.
+ * - No symlink is followed under `outDir`: every existing component is `lstat`ed (a symlink gives `unsafe-path`) and
+ *   files are opened with `O_NOFOLLOW` (and `O_NONBLOCK`, so a FIFO never blocks; non-regular files give
+ *   `not-a-file`). `outDir` itself is the user's choice and may be a symlink.
+ * - Padding files (BEP 47) are never created, written or read: they read as zeros.
+ * - A piece that spans a file the user did not select is still written whole, like aria2c does: the bytes are verified
+ *   and it keeps pieces and files consistent; unselected files may therefore appear, partially filled and sparse.
+ * - IO is synchronous `pread`/`pwrite` through `node:fs` on a small LRU of open descriptors
+ *   ({@linkcode MAX_OPEN_FILES}), straight from and into the caller's buffer.
+ * @module
+ */
+import * as fs from "node:fs";
+import { join as joinPath, resolve as resolvePath } from "node:path";
+import { createHash } from "node:crypto";
+import type { Metainfo } from "../metainfo.ts";
+import { Bitfield } from "../bitfield.ts";
+import { MAX_OPEN_FILES } from "../limits.ts";
+import { blockSpans, type FileSpan, payloadSpans, pieceSpans } from "./layout.ts";
+
+/** What went wrong with a file on disk. */
+export type StorageErrorCode =
+  | "unsafe-path"
+  | "create"
+  | "write"
+  | "read"
+  | "no-space"
+  | "permission"
+  | "not-a-file";
+
+/**
+ * A file could not be created, written or read. `path` is the file or directory concerned; the OS error, if any, is
+ * the `cause`. OS errors map to codes: ENOSPC/EDQUOT → `no-space`, EACCES/EPERM/EROFS → `permission`, ELOOP (a
+ * symlink met by `O_NOFOLLOW`) → `unsafe-path`, EISDIR → `not-a-file`; anything else takes the code of the operation
+ * (`create`, `write` or `read`; e.g. ENOTDIR when a path runs under a regular file gives `create`).
+ */
+export class StorageError extends Error {
+  override readonly name = "StorageError";
+  /** Makes the error; the message names the path and the detail (the OS error). */
+  constructor(readonly code: StorageErrorCode, readonly path: string, detail: string, options?: ErrorOptions) {
+    super(`Cannot ${ACTION[code]} ${path}: ${detail}`, options);
+  }
+
+  /**
+   * Wraps an OS error met while doing `op` on `path`, choosing the code as the class summary says; a StorageError is
+   * returned unchanged.
+   * @example
+   * ```ts
+   * import { strictEqual as eq } from "node:assert/strict";
+   * const e = Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" });
+   * eq(StorageError.fromOs("write", "/data/a", e).code, "no-space");
+   * ```
+   */
+  static fromOs(op: "create" | "write" | "read", path: string, e: unknown): StorageError {
+    return wrap(op, path, e);
+  }
+}
+
+const ACTION: Record<StorageErrorCode, string> = {
+  "unsafe-path": "use",
+  "create": "create",
+  "write": "write",
+  "read": "read",
+  "no-space": "write",
+  "permission": "access",
+  "not-a-file": "use",
+};
+
+/** The `code` of a Node-style system error, if it has one. */
+function osCode(e: unknown): string | undefined {
+  if (typeof e === "object" && e !== null && "code" in e && typeof e.code === "string") return e.code;
+  return undefined;
+}
+
+function isMissing(e: unknown): boolean {
+  const c = osCode(e);
+  return c === "ENOENT" || c === "ENOTDIR";
+}
+
+/** Wraps an OS error met while doing `op` on `path` in a {@linkcode StorageError}. */
+function wrap(op: "create" | "write" | "read", path: string, e: unknown): StorageError {
+  if (e instanceof StorageError) return e;
+  const c = osCode(e);
+  const code: StorageErrorCode = c === "ENOSPC" || c === "EDQUOT"
+    ? "no-space"
+    : c === "EACCES" || c === "EPERM" || c === "EROFS"
+    ? "permission"
+    : c === "ELOOP"
+    ? "unsafe-path"
+    : c === "EISDIR"
+    ? "not-a-file"
+    : op;
+  const detail = e instanceof Error ? e.message : String(e);
+  return new StorageError(code, path, `${op} failed: ${detail}`, { cause: e });
+}
+
+/** Bytes read per `readSync` while verifying; also how often verify yields to the event loop. */
+const VERIFY_CHUNK_BYTES = 8 * 1024 * 1024;
+
+const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
+const O_NONBLOCK = fs.constants.O_NONBLOCK ?? 0;
+
+interface Handle {
+  readonly fd: number;
+  readonly writable: boolean;
+}
+
+/** Options for {@linkcode PieceStore.open}. */
+export interface PieceStoreOptions {
+  /** File indexes the user wants (default: all); {@linkcode PieceStore.ensureFiles} creates only these. */
+  readonly selected?: ReadonlySet<number>;
+}
+
+/** Options for {@linkcode PieceStore.verify}. */
+export interface VerifyOptions {
+  /** Which pieces to check (default: all). */
+  readonly pieces?: Bitfield;
+  /** Called after each chunk with pieces checked so far and the number to check. */
+  readonly onProgress?: (checked: number, total: number) => void;
+  /** Aborts the check: verify rejects with `signal.reason`. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * A torrent's pieces on disk under `outDir`. Owns file descriptors: call {@linkcode PieceStore.close} when done.
+ * Not safe to use from two processes at once.
+ * @example
+ * ```ts
+ * import { strictEqual as eq } from "node:assert/strict";
+ * const store = PieceStore.open({ files: [], pieceCount: 0 } as never, "/tmp/nowhere");
+ * eq(store.outDir, "/tmp/nowhere");
+ * store.close();
+ * ```
+ */
+export class PieceStore {
+  /** The absolute output directory; files land at `outDir/<path>`. */
+  readonly outDir: string;
+  /** The files the user selected, or undefined for all. */
+  readonly selected: ReadonlySet<number> | undefined;
+  readonly #meta: Metainfo;
+  /** Open descriptors by file index; Map order is least recently used first. */
+  readonly #fds = new Map<number, Handle>();
+  /** Directories under outDir already checked (or made) to be real directories. */
+  readonly #safeDirs = new Set<string>();
+  #outDirMade = false;
+
+  private constructor(meta: Metainfo, outDir: string, selected: ReadonlySet<number> | undefined) {
+    this.#meta = meta;
+    this.outDir = outDir;
+    this.selected = selected;
+  }
+
+  /**
+   * Prepares to store `meta`'s files under `outDir` (made absolute); touches nothing on disk.
+   * @example
+   * ```ts
+   * import { strictEqual as eq } from "node:assert/strict";
+   * const files = [{ index: 0, path: ["t", "a"], length: 1, offset: 0, padding: false }];
+   * const store = PieceStore.open({ files, pieceCount: 1 } as never, "/tmp/x", { selected: new Set([0]) });
+   * eq(store.filePath(0), "/tmp/x/t/a");
+   * ```
+   */
+  static open(meta: Metainfo, outDir: string, opts: PieceStoreOptions = {}): PieceStore {
+    return new PieceStore(meta, resolvePath(outDir), opts.selected);
+  }
+
+  /**
+   * The absolute path of file `fileIndex` on disk.
+   * @throws {RangeError} when there is no such file.
+   */
+  filePath(fileIndex: number): string {
+    const f = this.#meta.files[fileIndex];
+    if (f === undefined) {
+      throw new RangeError(`Cannot find file ${fileIndex}: the torrent has ${this.#meta.files.length} files`);
+    }
+    return joinPath(this.outDir, ...f.path);
+  }
+
+  #pieceLength(piece: number): number {
+    const m = this.#meta;
+    if (!Number.isInteger(piece) || piece < 0 || piece >= m.pieceCount) {
+      throw new RangeError(`Cannot use piece ${piece}: the torrent has ${m.pieceCount} pieces`);
+    }
+    return Math.min(m.pieceLength, m.totalLength - piece * m.pieceLength);
+  }
+
+  /**
+   * Writes a whole, verified piece to every non-padding file it spans, creating directories and files as needed.
+   * Writes straight from `data` (no copy).
+   * @throws {RangeError} when the piece does not exist or `data` is not exactly its length.
+   * @throws {StorageError} when a file cannot be created or written.
+   */
+  writePiece(piece: number, data: Uint8Array): void {
+    const plen = this.#pieceLength(piece);
+    if (data.length !== plen) {
+      throw new RangeError(`Cannot write piece ${piece}: got ${data.length} bytes, the piece has ${plen}`);
+    }
+    const files = this.#meta.files;
+    for (const s of pieceSpans(this.#meta, piece)) {
+      if (files[s.fileIndex].padding) continue;
+      const fd = this.#open(s.fileIndex, true);
+      this.#pwrite(fd, s, data);
+    }
+  }
+
+  #pwrite(fd: number | null, s: FileSpan, data: Uint8Array): void {
+    const path = this.filePath(s.fileIndex);
+    if (fd === null) throw new StorageError("create", path, "the file could not be opened");
+    let done = 0;
+    try {
+      while (done < s.length) {
+        const n = fs.writeSync(fd, data, s.pieceOffset + done, s.length - done, s.fileOffset + done);
+        if (n <= 0) throw new Error(`wrote ${n} bytes`);
+        done += n;
+      }
+    } catch (e) {
+      throw wrap("write", path, e);
+    }
+  }
+
+  /**
+   * Reads piece `piece` into `into` (or a new buffer); padding reads as zeros.
+   * @returns the piece's bytes (a view of `into` when given), or null when a file it needs is missing or too short.
+   * @throws {RangeError} when the piece does not exist or `into` is too small.
+   * @throws {StorageError} when a file exists but cannot be read.
+   */
+  readPiece(piece: number, into?: Uint8Array): Uint8Array | null {
+    const plen = this.#pieceLength(piece);
+    const buf = this.#buffer(plen, into);
+    return this.#readSpans(pieceSpans(this.#meta, piece), buf) < 0 ? buf : null;
+  }
+
+  /**
+   * Reads `length` bytes at `begin` in piece `piece` (to serve a peer's request); padding reads as zeros.
+   * @returns the bytes (a view of `into` when given).
+   * @throws {RangeError} when the range is not inside the piece or `into` is too small.
+   * @throws {StorageError} `read` when a file is missing or too short, or cannot be read.
+   */
+  readBlock(piece: number, begin: number, length: number, into?: Uint8Array): Uint8Array {
+    // blockSpans counts pieceOffset from the piece's start; here the buffer starts at `begin`
+    const spans = blockSpans(this.#meta, piece, begin, length).map((s) => ({
+      ...s,
+      pieceOffset: s.pieceOffset - begin,
+    }));
+    const buf = this.#buffer(length, into);
+    const bad = this.#readSpans(spans, buf);
+    if (bad >= 0) {
+      throw new StorageError("read", this.filePath(bad), `the file is missing or shorter than piece ${piece} needs`);
+    }
+    return buf;
+  }
+
+  #buffer(length: number, into: Uint8Array | undefined): Uint8Array {
+    if (into === undefined) return new Uint8Array(length);
+    if (into.length < length) throw new RangeError(`Cannot read ${length} bytes into a ${into.length}-byte buffer`);
+    return into.subarray(0, length);
+  }
+
+  /** Reads the spans into `buf` at their piece offsets; returns -1, or the index of a missing or short file. */
+  #readSpans(spans: readonly FileSpan[], buf: Uint8Array, missing?: Set<number>): number {
+    const files = this.#meta.files;
+    for (const s of spans) {
+      if (files[s.fileIndex].padding) {
+        buf.fill(0, s.pieceOffset, s.pieceOffset + s.length);
+        continue;
+      }
+      if (missing?.has(s.fileIndex)) return s.fileIndex;
+      const fd = this.#open(s.fileIndex, false);
+      if (fd === null) {
+        missing?.add(s.fileIndex);
+        return s.fileIndex;
+      }
+      if (!this.#pread(fd, s, buf)) return s.fileIndex;
+    }
+    return -1;
+  }
+
+  /** Fills one span; false when the file ends first. */
+  #pread(fd: number, s: FileSpan, buf: Uint8Array): boolean {
+    let done = 0;
+    try {
+      while (done < s.length) {
+        const n = fs.readSync(fd, buf, s.pieceOffset + done, s.length - done, s.fileOffset + done);
+        if (n <= 0) return false;
+        done += n;
+      }
+    } catch (e) {
+      throw wrap("read", this.filePath(s.fileIndex), e);
+    }
+    return true;
+  }
+
+  /**
+   * Hashes the pieces on disk against the torrent's piece hashes. Reads in chunks of several MiB and yields to the
+   * event loop after each, so the process stays responsive. Missing or short files make their pieces absent.
+   * @returns the pieces whose data matches.
+   * @throws {StorageError} when a file exists but cannot be read, or a path is unsafe.
+   * @throws when `signal` aborts: its `reason`.
+   */
+  async verify(opts: VerifyOptions = {}): Promise<Bitfield> {
+    const m = this.#meta;
+    const pl = m.pieceLength;
+    const want = opts.pieces ?? Bitfield.full(m.pieceCount);
+    const total = want.count;
+    const have = new Bitfield(m.pieceCount);
+    const perChunk = Math.max(1, Math.floor(VERIFY_CHUNK_BYTES / pl));
+    const buf = new Uint8Array(Math.min(perChunk * pl, Math.max(m.totalLength, 1)));
+    const bad = new Uint8Array(perChunk);
+    const missing = new Set<number>();
+    let checked = 0;
+    let p = 0;
+    while (p < m.pieceCount) {
+      opts.signal?.throwIfAborted();
+      if (!want.has(p)) {
+        p++;
+        continue;
+      }
+      let q = p + 1;
+      while (q < m.pieceCount && q - p < perChunk && want.has(q)) q++;
+      const start = p * pl;
+      const length = Math.min(q * pl, m.totalLength) - start;
+      bad.fill(0);
+      for (const s of payloadSpans(m, start, length)) {
+        if (this.#readSpans([s], buf, missing) >= 0) {
+          const last = Math.floor((s.pieceOffset + s.length - 1) / pl);
+          for (let k = Math.floor(s.pieceOffset / pl); k <= last; k++) bad[k] = 1;
+        }
+      }
+      for (let i = p; i < q; i++) {
+        if (bad[i - p]) continue;
+        const off = (i - p) * pl;
+        const digest = createHash("sha1").update(buf.subarray(off, off + Math.min(pl, m.totalLength - i * pl)))
+          .digest();
+        if (equal20(digest, m.pieceHashes, i * 20)) have.set(i);
+      }
+      checked += q - p;
+      opts.onProgress?.(checked, total);
+      p = q;
+      await new Promise<void>((r) => setTimeout(r, 0));
+    }
+    opts.signal?.throwIfAborted();
+    return have;
+  }
+
+  /**
+   * Creates every selected non-padding file that does not exist yet, including zero-length ones, at its full
+   * (sparse) length, so a completed download has them all. Call it at completion.
+   * @throws {StorageError} when a file or directory cannot be created.
+   */
+  ensureFiles(): void {
+    const files = this.#meta.files;
+    for (let i = 0; i < files.length; i++) {
+      if (files[i].padding || (this.selected !== undefined && !this.selected.has(i))) continue;
+      this.#open(i, true);
+    }
+  }
+
+  /**
+   * Flushes written data of the open files to the device (`fdatasync`).
+   * @throws {StorageError} when the device reports an error.
+   */
+  flush(): void {
+    for (const [i, h] of this.#fds) {
+      if (!h.writable) continue;
+      try {
+        fs.fdatasyncSync(h.fd);
+      } catch (e) {
+        throw wrap("write", this.filePath(i), e);
+      }
+    }
+  }
+
+  /**
+   * Closes every open file; the store stays usable and reopens files on demand.
+   * @throws {StorageError} when closing a file reports an error (after trying to close them all).
+   */
+  close(): void {
+    let first: StorageError | undefined;
+    for (const [i, h] of this.#fds) {
+      try {
+        fs.closeSync(h.fd);
+      } catch (e) {
+        first ??= wrap(h.writable ? "write" : "read", this.filePath(i), e);
+      }
+    }
+    this.#fds.clear();
+    if (first) throw first;
+  }
+
+  /**
+   * A descriptor for file `i`, from the LRU or freshly opened. For writing, creates directories and the file (sized
+   * to the torrent's length); for reading, returns null when the file or a parent is missing.
+   */
+  #open(i: number, write: true): number;
+  #open(i: number, write: boolean): number | null;
+  #open(i: number, write: boolean): number | null {
+    const cached = this.#fds.get(i);
+    if (cached !== undefined) {
+      this.#fds.delete(i);
+      if (cached.writable || !write) {
+        this.#fds.set(i, cached);
+        return cached.fd;
+      }
+      fs.closeSync(cached.fd);
+    }
+    const path = this.filePath(i);
+    if (!this.#checkParents(i, write)) return null;
+    const op = write ? "create" : "read";
+    try {
+      if (fs.lstatSync(path).isSymbolicLink()) throw new StorageError("unsafe-path", path, "it is a symbolic link");
+    } catch (e) {
+      if (!isMissing(e)) throw wrap(op, path, e);
+      if (!write) return null;
+    }
+    const flags = (write ? fs.constants.O_RDWR | fs.constants.O_CREAT : fs.constants.O_RDONLY) | O_NOFOLLOW |
+      O_NONBLOCK;
+    let fd: number;
+    try {
+      fd = fs.openSync(path, flags, 0o666);
+    } catch (e) {
+      if (!write && isMissing(e)) return null;
+      throw wrap(op, path, e);
+    }
+    try {
+      const st = fs.fstatSync(fd);
+      if (!st.isFile()) throw new StorageError("not-a-file", path, "it is not a regular file");
+      const want = this.#meta.files[i].length;
+      if (write && st.size !== want) fs.ftruncateSync(fd, want);
+    } catch (e) {
+      fs.closeSync(fd);
+      throw wrap(op, path, e);
+    }
+    this.#fds.set(i, { fd, writable: write });
+    if (this.#fds.size > MAX_OPEN_FILES) {
+      for (const [j, h] of this.#fds) {
+        this.#fds.delete(j);
+        try {
+          fs.closeSync(h.fd);
+        } catch (e) {
+          throw wrap(h.writable ? "write" : "read", this.filePath(j), e);
+        }
+        break;
+      }
+    }
+    return fd;
+  }
+
+  /**
+   * Checks (and with `create`, makes) each directory between outDir and file `i`, refusing symlinks.
+   * @returns false when a directory is missing (or is not a directory) and `create` is false.
+   */
+  #checkParents(i: number, create: boolean): boolean {
+    if (create && !this.#outDirMade) {
+      try {
+        fs.mkdirSync(this.outDir, { recursive: true });
+      } catch (e) {
+        throw wrap("create", this.outDir, e);
+      }
+      this.#outDirMade = true;
+    }
+    const parts = this.#meta.files[i].path;
+    let dir = this.outDir;
+    for (let k = 0; k < parts.length - 1; k++) {
+      dir = joinPath(dir, parts[k]);
+      if (this.#safeDirs.has(dir)) continue;
+      if (!checkDir(dir, create)) return false;
+      this.#safeDirs.add(dir);
+    }
+    return true;
+  }
+}
+
+/**
+ * Whether `dir` is a real directory, making it when missing and `create` is set.
+ * @throws {StorageError} `unsafe-path` for a symlink; with `create`, when it is not a directory or cannot be made.
+ */
+export function checkDir(dir: string, create: boolean): boolean {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(dir);
+    } catch (e) {
+      if (!isMissing(e)) throw wrap(create ? "create" : "read", dir, e);
+      if (!create) return false;
+      try {
+        fs.mkdirSync(dir);
+        return true;
+      } catch (e2) {
+        if (osCode(e2) === "EEXIST") continue; // made by someone else meanwhile: look again
+        throw wrap("create", dir, e2);
+      }
+    }
+    if (st.isSymbolicLink()) throw new StorageError("unsafe-path", dir, "it is a symbolic link");
+    if (st.isDirectory()) return true;
+    if (!create) return false;
+    throw new StorageError("create", dir, "it exists and is not a directory");
+  }
+  throw new StorageError("create", dir, "it keeps changing while being created");
+}
+
+function equal20(a: Uint8Array, b: Uint8Array, at: number): boolean {
+  for (let i = 0; i < 20; i++) if (a[i] !== b[at + i]) return false;
+  return true;
+}

@@ -1,0 +1,323 @@
+import * as fs from "node:fs";
+import { join } from "node:path";
+import { assert, assertEquals, assertRejects, assertThrows } from "../_assert.ts";
+import { fuzzSeed, randomBytes, seeded } from "../_gen.ts";
+import { Bitfield } from "../../lib/bitfield.ts";
+import { PieceStore, StorageError } from "../../lib/storage/disk.ts";
+import { makeGeom } from "./_geom.ts";
+
+function shuffled(n: number, rand: () => number): number[] {
+  const a = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
+
+function exists(p: string): boolean {
+  try {
+    fs.lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A multi-file torrent with odd sizes, an empty file and a padding file. */
+function sample(seed = 1) {
+  const rand = seeded(seed);
+  return makeGeom([
+    { name: "a.bin", data: randomBytes(rand, 1000) },
+    { name: ".pad/24", data: new Uint8Array(24), padding: true },
+    { name: "sub/b.bin", data: randomBytes(rand, 3000) },
+    { name: "sub/empty", data: new Uint8Array(0) },
+    { name: "c.bin", data: randomBytes(rand, 77) },
+    { name: "deep/er/d.bin", data: randomBytes(rand, 2500) },
+  ], 256);
+}
+
+Deno.test("PieceStore.writePiece() in random order reproduces every file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const seed = fuzzSeed(3);
+    const g = sample(seed);
+    const store = PieceStore.open(g.meta, dir);
+    for (const p of shuffled(g.meta.pieceCount, seeded(seed))) store.writePiece(p, g.piece(p));
+    store.flush();
+    store.close();
+    for (const f of g.meta.files) {
+      const path = join(dir, ...f.path);
+      if (f.padding) assert(!exists(path), `padding file ${path} must not exist`);
+      else if (f.length > 0) assertEquals(new Uint8Array(fs.readFileSync(path)), g.contents[f.index], `seed ${seed}`);
+    }
+    assert(!exists(join(dir, "t", ".pad")), "no directory is made for padding files");
+    assertEquals(store.filePath(2), join(dir, "t", "sub", "b.bin"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("PieceStore writes sparsely: unwritten regions read as zeros and nothing else is created", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const pl = 64 * 1024;
+    const big = new Uint8Array(16 * 1024 * 1024).fill(7);
+    const g = makeGeom([{ name: "big", data: big }, { name: "small", data: new Uint8Array(10).fill(9) }], pl);
+    const store = PieceStore.open(g.meta, dir);
+    store.writePiece(3, g.piece(3));
+    store.close();
+    const path = join(dir, "t", "big");
+    const st = fs.statSync(path);
+    assertEquals(st.size, big.length, "created at its full length");
+    assert(st.blocks * 512 < 4 * 1024 * 1024, `sparse: ${st.blocks} blocks allocated`);
+    assert(!exists(join(dir, "t", "small")), "a file no written piece touches is not created");
+    const bytes = fs.readFileSync(path);
+    assertEquals(bytes.subarray(0, 3 * pl).every((b) => b === 0), true);
+    assertEquals(bytes.subarray(3 * pl, 4 * pl).every((b) => b === 7), true);
+    assertEquals(bytes.subarray(4 * pl).every((b) => b === 0), true);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("PieceStore.readPiece() and readBlock() read back across files, padding as zeros", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const g = sample();
+    const store = PieceStore.open(g.meta, dir);
+    assertEquals(store.readPiece(0), null, "nothing on disk yet");
+    assertEquals(assertThrows(() => store.readBlock(0, 0, 10), StorageError).code, "read");
+    for (let p = 0; p < g.meta.pieceCount; p++) store.writePiece(p, g.piece(p));
+    const into = new Uint8Array(1000).fill(0xee);
+    for (let p = 0; p < g.meta.pieceCount; p++) {
+      assertEquals(store.readPiece(p), g.piece(p), `piece ${p}`);
+      assertEquals(store.readPiece(p, into), g.piece(p), `piece ${p} into a buffer`);
+    }
+    // piece 3 holds the end of a.bin, the padding and the start of sub/b.bin
+    assertEquals(store.readBlock(3, 200, 56), g.piece(3).subarray(200, 256));
+    assertEquals(store.readBlock(3, 230, 26, into), g.piece(3).subarray(230, 256));
+    assertThrows(() => store.readBlock(3, 250, 10), RangeError);
+    assertThrows(() => store.readPiece(0, new Uint8Array(10)), RangeError);
+    assertThrows(() => store.writePiece(0, new Uint8Array(10)), RangeError);
+    store.close();
+    // a truncated file makes its pieces unreadable
+    fs.truncateSync(join(dir, "t", "c.bin"), 10);
+    const p = Math.floor(g.meta.files[4].offset / 256);
+    assertEquals(store.readPiece(p), null);
+    const err = assertThrows(() => store.readBlock(p, 0, g.piece(p).length), StorageError);
+    assertEquals([err.code, err.path], ["read", join(dir, "t", "c.bin")]);
+    store.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("PieceStore.verify() finds exactly the pieces written, and a corrupt byte fails one piece", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const seed = fuzzSeed(5);
+    const rand = seeded(seed);
+    const g = sample(seed);
+    const store = PieceStore.open(g.meta, dir);
+    const written = new Bitfield(g.meta.pieceCount);
+    for (let p = 0; p < g.meta.pieceCount; p++) {
+      if (rand.int(2) === 0) {
+        store.writePiece(p, g.piece(p));
+        written.set(p);
+      }
+    }
+    store.close();
+    const progress: number[] = [];
+    const have = await store.verify({ onProgress: (c, t) => progress.push(c / t) });
+    // a piece lying wholly in written files' ranges may verify even if not written by us only if its bytes are zero;
+    // random data makes that impossible, so the sets are equal
+    assertEquals([...have.indexes()], [...written.indexes()], `seed ${seed}`);
+    assertEquals(progress.at(-1), 1);
+
+    // write everything, then flip one byte in the middle of sub/b.bin
+    for (let p = 0; p < g.meta.pieceCount; p++) store.writePiece(p, g.piece(p));
+    store.close();
+    assertEquals((await store.verify()).complete, true);
+    const b = g.meta.files[2];
+    const fd = fs.openSync(join(dir, "t", "sub", "b.bin"), "r+");
+    fs.writeSync(fd, new Uint8Array([g.contents[2][1500] ^ 1]), 0, 1, 1500);
+    fs.closeSync(fd);
+    const after = await store.verify();
+    const bad = Math.floor((b.offset + 1500) / 256);
+    assertEquals(after.count, g.meta.pieceCount - 1);
+    assertEquals(after.has(bad), false);
+    // only the pieces asked for are checked
+    const some = new Bitfield(g.meta.pieceCount);
+    some.set(0);
+    some.set(bad);
+    assertEquals([...(await store.verify({ pieces: some })).indexes()], [0]);
+    store.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("PieceStore.verify() of missing files finds nothing and stops on abort", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const g = sample();
+    const store = PieceStore.open(g.meta, join(dir, "not-yet"));
+    assertEquals((await store.verify()).count, 0);
+    assert(!exists(join(dir, "not-yet")), "verify creates nothing");
+    const ac = new AbortController();
+    ac.abort(new Error("stop"));
+    const err = await assertRejects(() => store.verify({ signal: ac.signal }), Error);
+    assertEquals(err.message, "stop");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("PieceStore refuses symlinks under the output directory", async (t) => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const g = sample();
+    await t.step("a symlinked directory component", () => {
+      const out = join(dir, "o1");
+      const elsewhere = join(dir, "elsewhere");
+      fs.mkdirSync(join(out, "t"), { recursive: true });
+      fs.mkdirSync(elsewhere);
+      fs.symlinkSync(elsewhere, join(out, "t", "sub"));
+      const store = PieceStore.open(g.meta, out);
+      const p = Math.floor((g.meta.files[2].offset + 500) / 256); // wholly inside sub/b.bin
+      const err = assertThrows(() => store.writePiece(p, g.piece(p)), StorageError);
+      assertEquals([err.code, err.path], ["unsafe-path", join(out, "t", "sub")]);
+      assertEquals(fs.readdirSync(elsewhere), []);
+      assertThrows(() => store.readPiece(p), StorageError);
+      store.close();
+    });
+    await t.step("a symlinked torrent folder", () => {
+      const out = join(dir, "o2");
+      fs.mkdirSync(out);
+      fs.mkdirSync(join(dir, "elsewhere2"));
+      fs.symlinkSync(join(dir, "elsewhere2"), join(out, "t"));
+      const store = PieceStore.open(g.meta, out);
+      assertEquals(assertThrows(() => store.writePiece(0, g.piece(0)), StorageError).code, "unsafe-path");
+      store.close();
+    });
+    await t.step("a symlinked file", () => {
+      const out = join(dir, "o3");
+      fs.mkdirSync(join(out, "t"), { recursive: true });
+      const target = join(dir, "victim");
+      fs.writeFileSync(target, "keep me");
+      fs.symlinkSync(target, join(out, "t", "a.bin"));
+      const store = PieceStore.open(g.meta, out);
+      const err = assertThrows(() => store.writePiece(0, g.piece(0)), StorageError);
+      assertEquals([err.code, err.path], ["unsafe-path", join(out, "t", "a.bin")]);
+      assertEquals(fs.readFileSync(target, "utf8"), "keep me");
+      store.close();
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("PieceStore reports unusable output paths with a StorageError code", async (t) => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const g = sample();
+    // Tests run as root, where chmod stops nothing: force the errors another way.
+    await t.step("output under a regular file (ENOTDIR) gives create", () => {
+      fs.writeFileSync(join(dir, "file"), "x");
+      const store = PieceStore.open(g.meta, join(dir, "file", "out"));
+      const err = assertThrows(() => store.writePiece(0, g.piece(0)), StorageError);
+      assertEquals([err.code, err.path], ["create", join(dir, "file", "out")]);
+      store.close();
+    });
+    await t.step("a directory where a file should be gives not-a-file", () => {
+      fs.mkdirSync(join(dir, "o", "t", "a.bin"), { recursive: true });
+      const store = PieceStore.open(g.meta, join(dir, "o"));
+      assertEquals(assertThrows(() => store.writePiece(0, g.piece(0)), StorageError).code, "not-a-file");
+      assertEquals(assertThrows(() => store.readBlock(0, 0, 1), StorageError).code, "not-a-file");
+      store.close();
+    });
+    await t.step("a file where a directory should be gives create", () => {
+      fs.mkdirSync(join(dir, "o2", "t"), { recursive: true });
+      fs.writeFileSync(join(dir, "o2", "t", "sub"), "x");
+      const store = PieceStore.open(g.meta, join(dir, "o2"));
+      const p = Math.floor((g.meta.files[2].offset + 500) / 256);
+      assertEquals(assertThrows(() => store.writePiece(p, g.piece(p)), StorageError).code, "create");
+      assertEquals(store.readPiece(p), null, "reading treats it as missing");
+      store.close();
+    });
+    // sysfs refuses mkdir with EPERM even for root: that is the permission code
+    const sysfs = (() => {
+      try {
+        return fs.statSync("/sys/kernel").isDirectory();
+      } catch {
+        return false;
+      }
+    })();
+    await t.step({
+      name: "an unwritable place (/sys, EPERM) gives permission",
+      ignore: !sysfs,
+      fn: () => {
+        const store = PieceStore.open(g.meta, "/sys/btfetch-test-out");
+        const err = assertThrows(() => store.writePiece(0, g.piece(0)), StorageError);
+        assertEquals([err.code, err.path], ["permission", "/sys/btfetch-test-out"]);
+        assert(err.message.includes("/sys/btfetch-test-out"), err.message);
+        store.close();
+      },
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("PieceStore.ensureFiles() creates selected files, empty ones included, never padding", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const g = sample();
+    const store = PieceStore.open(g.meta, dir, { selected: new Set([0, 1, 3, 5]) });
+    store.ensureFiles();
+    store.close();
+    const t = join(dir, "t");
+    assertEquals(fs.statSync(join(t, "a.bin")).size, 1000);
+    assertEquals(fs.statSync(join(t, "sub", "empty")).size, 0);
+    assertEquals(fs.statSync(join(t, "deep", "er", "d.bin")).size, 2500);
+    assert(!exists(join(t, ".pad")));
+    assert(!exists(join(t, "sub", "b.bin")), "unselected");
+    assert(!exists(join(t, "c.bin")), "unselected");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("PieceStore keeps working past its open-file limit", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const rand = seeded(11);
+    const files = Array.from(
+      { length: 150 },
+      (_, i) => ({ name: `d${i % 7}/f${i}`, data: randomBytes(rand, 1 + rand.int(90)) }),
+    );
+    const g = makeGeom(files, 64);
+    const store = PieceStore.open(g.meta, dir);
+    for (const p of shuffled(g.meta.pieceCount, rand)) store.writePiece(p, g.piece(p));
+    for (const p of shuffled(g.meta.pieceCount, rand)) assertEquals(store.readPiece(p), g.piece(p));
+    assertEquals((await store.verify()).complete, true);
+    store.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("PieceStore.open() on a single-file torrent puts the file at outDir/<name>", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const data = randomBytes(seeded(2), 700);
+    const g = makeGeom([{ data }], 256, { name: "movie.mkv", single: true });
+    const store = PieceStore.open(g.meta, dir);
+    for (let p = g.meta.pieceCount - 1; p >= 0; p--) store.writePiece(p, g.piece(p));
+    store.close();
+    assertEquals(new Uint8Array(fs.readFileSync(join(dir, "movie.mkv"))), data);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
