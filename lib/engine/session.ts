@@ -63,7 +63,7 @@ import {
 
 /** The version string peers see (BEP 10 `v`) and the peer-id prefix (BEP 20, Azureus style). */
 export const CLIENT_NAME = "btfetch 0.1.0";
-const PEER_ID_PREFIX = "-BF0010-";
+const PEER_ID_PREFIX = "-bF0100-";
 
 /** The housekeeping tick: time-outs, new connections, rate limits, progress. */
 const TICK_MS = 100;

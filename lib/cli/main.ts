@@ -1,0 +1,144 @@
+/**
+ * The command-line entry: parse, run the command, map what ended it to an exit code (one table, below).
+ * @module
+ */
+import { AddressError } from "../address.ts";
+import { BencodeError } from "../bencode.ts";
+import { FetchError } from "../engine/errors.ts";
+import { MagnetError } from "../magnet.ts";
+import { MetainfoError } from "../metainfo.ts";
+import { StorageError } from "../storage/disk.ts";
+import { parseCli } from "./flags.ts";
+import { runGet } from "./get.ts";
+import { runInfo } from "./info.ts";
+import { Interrupted } from "./interrupt.ts";
+import { processSinks, Reporter, type ReportSinks } from "./report.ts";
+import { SourceError } from "./source.ts";
+import { UsageError } from "./usage_error.ts";
+
+/** The version `--version` prints. */
+export const VERSION = "0.1.0";
+
+/** Exit codes, as documented in `--help` and the README. */
+export const EXIT = {
+  ok: 0,
+  internal: 1,
+  usage: 2,
+  badInput: 3,
+  network: 4,
+  disk: 5,
+  verification: 6,
+  interrupted: 130,
+} as const;
+
+/** The help text. */
+export const HELP = `btfetch ${VERSION}: fetch and seed BitTorrent content
+
+Usage:
+  btfetch <torrent> [options]             fetch (same as: btfetch get <torrent>)
+  btfetch info <torrent> [--json]         show name, info-hash, size, pieces, files, trackers, web seeds
+  btfetch seed <torrent> --dir DIR        verify the data at DIR/<name>, then seed it
+  btfetch verify <torrent> --dir DIR      check the data at DIR/<name> against the piece hashes
+  btfetch create <path> -o FILE           write a .torrent for a file or folder
+  btfetch magnet <torrent>                print the magnet link
+  btfetch demo                            a loopback swarm: seed and fetch a generated payload
+
+<torrent> is a path or an http(s) URL of a .torrent file.
+
+Fetch options:
+  -o, --out DIR             where files land (DIR/<name>); default: current directory
+      --select 1,3-5        fetch only these files (numbers as 'info' prints them)
+      --peer HOST:PORT      connect to this peer too (repeatable)
+  -t, --tracker URL         announce to this tracker too (repeatable)
+      --max-peers N         connected peers at most (default 50)
+  -p, --port N              listen for peers on N (default: 6881-6889, else any free port)
+      --timeout 30m         give up after this long (exit 4)
+      --stall-timeout 2m    give up when nothing verifies for this long (default 5m; exit 4)
+      --check               hash the data on disk even if the resume record is fresh
+      --sequential          fetch pieces in order instead of rarest first
+      --seed                keep seeding after the download completes, until interrupted
+      --seed-ratio R        ... until uploaded/size reaches R
+      --seed-time 10m       ... for this long
+      --max-download-rate 10M, --max-upload-rate 1M   bytes per second (K, M, G suffixes)
+Seed options: --dir DIR, --peer, --tracker, --max-peers, --port, --seed-ratio, --seed-time, --max-upload-rate
+Create options: -o FILE, -t URL (repeatable; commas make one tier), -w/--web-seed URL, --piece-size 256K|auto,
+                --private, --comment TEXT
+Demo options: --size 64M, --leechers 3, -o DIR (keep the files there)
+Output:
+      --json                one JSON event per line on stdout
+  -q, --quiet               no progress on stderr
+      --debug               stack traces for internal errors
+  -h, --help, -V, --version
+
+Exit codes:
+  0    every selected file complete and verified (or the command did what it says)
+  1    internal error (a bug; --debug shows the stack trace)
+  2    usage error: unknown flag, bad value
+  3    bad input: unreadable or invalid torrent, or an unsafe file path inside it
+  4    network: timed out, stalled, no peers
+  5    disk: cannot create, write or read the output
+  6    verification: data on disk does not match (verify), or peers sent only bad data
+  130  interrupted: state saved, run the same command again to resume
+`;
+
+/** Maps what ended a command to its exit code. */
+export function exitCodeOf(e: unknown): number {
+  if (e instanceof UsageError || e instanceof AddressError) return EXIT.usage;
+  if (e instanceof MetainfoError || e instanceof BencodeError || e instanceof MagnetError) return EXIT.badInput;
+  if (e instanceof SourceError) return e.code === "network" ? EXIT.network : EXIT.badInput;
+  if (e instanceof FetchError) return e.code === "bad-data" ? EXIT.verification : EXIT.network;
+  if (e instanceof StorageError) return EXIT.disk;
+  if (e instanceof VerifyFailed) return EXIT.verification;
+  if (e instanceof Interrupted) return EXIT.interrupted;
+  return EXIT.internal;
+}
+
+/** `verify` found data that does not match. */
+export class VerifyFailed extends Error {
+  override readonly name = "VerifyFailed";
+}
+
+/** Runs btfetch with `args`; returns the exit code. */
+export async function main(args: readonly string[], sinks: ReportSinks = processSinks()): Promise<number> {
+  let json = args.includes("--json");
+  let debug = args.includes("--debug");
+  const report = () => new Reporter(sinks, json, false);
+  try {
+    const o = parseCli(args);
+    json = o.json;
+    debug = o.debug;
+    const r = new Reporter(sinks, o.json, o.quiet);
+    switch (o.command) {
+      case "help":
+        sinks.stdout(HELP);
+        return EXIT.ok;
+      case "version":
+        sinks.stdout(`btfetch ${VERSION}\n`);
+        return EXIT.ok;
+      case "info":
+        await runInfo(o, r, sinks.stdout);
+        return EXIT.ok;
+      case "get": {
+        await runGet(o, r);
+        return EXIT.ok;
+      }
+      case "seed":
+        await runGet(o, r, true);
+        return EXIT.ok;
+      default:
+        throw new UsageError(`${o.command} is not available in this build`);
+    }
+  } catch (e) {
+    const code = exitCodeOf(e);
+    const message = code === EXIT.internal
+      ? `Internal error (a bug in btfetch, please report it): ${e instanceof Error ? e.message : String(e)}`
+      : e instanceof Error
+      ? e.message
+      : String(e);
+    report().json_({ event: "error", t: 0, code, message });
+    sinks.stderr(`btfetch: ${message.split("\n")[0]}\n`);
+    if (code === EXIT.usage && !json) sinks.stderr("Try 'btfetch --help'.\n");
+    if (debug && e instanceof Error && e.stack) sinks.stderr(e.stack + "\n");
+    return code;
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * Reads the torrent a command names: a local path or an http(s) URL of a `.torrent`.
+ * @module
+ */
+import { MAX_TORRENT_BYTES } from "../limits.ts";
+import { parseInfoHash } from "../magnet.ts";
+import { type Metainfo, parseMetainfo } from "../metainfo.ts";
+
+/** The source could not be read: a missing file (`unreadable`), a URL that failed (`network`), or a magnet. */
+export class SourceError extends Error {
+  override readonly name = "SourceError";
+  /** Makes the error. */
+  constructor(readonly code: "unreadable" | "network" | "unsupported", message: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+/** How long fetching a .torrent over HTTP may take. */
+const TORRENT_FETCH_TIMEOUT_MS = 30_000;
+
+/**
+ * Loads and parses a torrent from a path or URL.
+ * @throws {SourceError} when it cannot be read; `MetainfoError` when it is not a valid torrent.
+ */
+export async function loadTorrent(source: string): Promise<{ meta: Metainfo; bytes: Uint8Array }> {
+  const bytes = await readSource(source);
+  return { meta: parseMetainfo(bytes), bytes };
+}
+
+async function readSource(source: string): Promise<Uint8Array> {
+  if (/^magnet:/i.test(source) || parseInfoHash(source) !== null) {
+    throw new SourceError(
+      "unsupported",
+      "Magnet links and bare info-hashes need metadata from peers (BEP 9), which this version cannot fetch yet; " +
+        "pass the .torrent file",
+    );
+  }
+  if (/^https?:\/\//i.test(source)) return await fetchTorrent(source);
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(source);
+  } catch (e) {
+    throw new SourceError("unreadable", `Cannot read torrent ${source}: ${e instanceof Error ? e.message : e}`, {
+      cause: e,
+    });
+  }
+  if (!info.isFile) throw new SourceError("unreadable", `Cannot read torrent ${source}: not a file`);
+  if (info.size > MAX_TORRENT_BYTES) {
+    throw new SourceError(
+      "unreadable",
+      `Cannot read torrent ${source}: ${info.size} bytes is over the limit of ${MAX_TORRENT_BYTES}`,
+    );
+  }
+  try {
+    return await Deno.readFile(source);
+  } catch (e) {
+    throw new SourceError("unreadable", `Cannot read torrent ${source}: ${e instanceof Error ? e.message : e}`, {
+      cause: e,
+    });
+  }
+}
+
+async function fetchTorrent(url: string): Promise<Uint8Array> {
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), TORRENT_FETCH_TIMEOUT_MS);
+  try {
+    const res = await fetch(url, { signal: ctl.signal });
+    if (!res.ok || !res.body) {
+      await res.body?.cancel();
+      throw new SourceError("network", `Cannot fetch torrent ${url}: HTTP ${res.status}`);
+    }
+    const parts: Uint8Array[] = [];
+    let total = 0;
+    for await (const chunk of res.body) {
+      total += chunk.length;
+      if (total > MAX_TORRENT_BYTES) {
+        ctl.abort();
+        throw new SourceError("unreadable", `Cannot fetch torrent ${url}: larger than ${MAX_TORRENT_BYTES} bytes`);
+      }
+      parts.push(chunk);
+    }
+    const out = new Uint8Array(total);
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  } catch (e) {
+    if (e instanceof SourceError) throw e;
+    throw new SourceError("network", `Cannot fetch torrent ${url}: ${e instanceof Error ? e.message : e}`, {
+      cause: e,
+    });
+  } finally {
+    clearTimeout(timer);
+  }
+}
