@@ -76,6 +76,8 @@ const OPTIONS = {
   comment: { type: "string" },
   size: { type: "string" },
   leechers: { type: "string" },
+  "no-dht": { type: "boolean" },
+  "no-pex": { type: "boolean" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -137,7 +139,9 @@ export function parseCli(argv: readonly string[]): CliOptions {
   else if (v.version) command = "version";
   if (command === "help" || command === "version") return defaults(command, v.json ?? false);
 
-  const allowed = new Set([...ALLOWED[command], "json", "quiet", "debug", "help", "version"]);
+  // this build has neither DHT nor PEX, so --no-dht and --no-pex hold already; they are accepted so that scripts
+  // written for builds that have them keep working
+  const allowed = new Set([...ALLOWED[command], "json", "quiet", "debug", "help", "version", "no-dht", "no-pex"]);
   for (const k of Object.keys(v)) {
     if (!allowed.has(k)) throw new UsageError(`${command} does not take --${k}`);
   }

@@ -64,6 +64,7 @@ Seed options: --dir DIR, --peer, --tracker, --max-peers, --port, --seed-ratio, -
 Create options: -o FILE, -t URL (repeatable; commas make one tier), -w/--web-seed URL, --piece-size 256K|auto,
                 --private, --comment TEXT
 Demo options: --size 64M, --leechers 3, -o DIR (keep the files there)
+      --no-dht, --no-pex    accepted; this build has no DHT or PEX, so they always hold
 Output:
       --json                one JSON event per line on stdout
   -q, --quiet               no progress on stderr
