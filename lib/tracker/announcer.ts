@@ -1,0 +1,209 @@
+/**
+ * The announcer runtime: runs the `schedule.ts` state machine against real trackers (HTTP(S) and UDP), with one timer
+ * for the schedule's next deadline and at most one announce in flight (BEP 12: one tracker at a time).
+ * @module
+ */
+import type { PeerAddress } from "../address.ts";
+import { type AnnounceParams, type AnnounceReply, TrackerError } from "./announce.ts";
+import { httpAnnounce } from "./http.ts";
+import {
+  createSchedule,
+  type ScheduleAction,
+  scheduleDeadline,
+  type ScheduleEvent,
+  type ScheduleState,
+  stepSchedule,
+} from "./schedule.ts";
+import { createTiers } from "./tiers.ts";
+import { udpAnnounce } from "./udp.ts";
+
+/** Options of {@linkcode Announcer}. */
+export interface AnnouncerOptions {
+  /** Tiers of http(s):// and udp:// URLs; others are ignored with a warning via `onWarning`. */
+  readonly tiers: readonly (readonly string[])[];
+  readonly infoHash: Uint8Array;
+  readonly peerId: Uint8Array;
+  readonly port: number;
+  readonly stats: () => { uploaded: number; downloaded: number; left: number };
+  readonly onPeers: (peers: readonly PeerAddress[], tracker: string) => void;
+  readonly onError?: (tracker: string, err: TrackerError) => void;
+  readonly onWarning?: (tracker: string, message: string) => void;
+  /** Peers to ask for; default 80. */
+  readonly numwant?: number;
+  /** Bound on each announce; default 15000. */
+  readonly timeoutMs?: number;
+  /** Default Math.random: shuffles the tiers, picks the key and UDP transaction ids. */
+  readonly random?: () => number;
+  /**
+   * First UDP retransmission delay. BEP 15 says 15 s, which would allow a single try within `timeoutMs`; the default
+   * is an eighth of `timeoutMs` (at least 500 ms), so a request is sent up to four times.
+   */
+  readonly udpBaseDelayMs?: number;
+}
+
+/** Counters the engine reads to tell "no tracker works" from "no peers yet". */
+export interface AnnouncerStatus {
+  readonly attempts: number;
+  readonly successes: number;
+  readonly lastError?: TrackerError;
+}
+
+const DEFAULT_NUMWANT = 80;
+const DEFAULT_TIMEOUT_MS = 15_000;
+const DEFAULT_STOP_TIMEOUT_MS = 3_000;
+
+function count(n: number): number {
+  return Number.isFinite(n) && n > 0 ? Math.floor(Math.min(n, Number.MAX_SAFE_INTEGER)) : 0;
+}
+
+/** Announces a torrent to its trackers for as long as it runs; see `schedule.ts` for when and with which event. */
+export class Announcer {
+  readonly #opts: AnnouncerOptions;
+  readonly #random: () => number;
+  readonly #key: number;
+  readonly #trackerIds = new Map<string, string>();
+  #state: ScheduleState;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #inFlight: { readonly ctl: AbortController; readonly done: Promise<void> } | null = null;
+  #stopping: Promise<void> | null = null;
+  #closed = false;
+  #attempts = 0;
+  #successes = 0;
+  #lastError: TrackerError | undefined;
+
+  /** Filters the tier list (warning about URLs it cannot use) and shuffles each tier. Nothing is sent before `start`. */
+  constructor(opts: AnnouncerOptions) {
+    this.#opts = opts;
+    this.#random = opts.random ?? Math.random;
+    this.#key = Math.floor(this.#random() * 0x1_0000_0000) >>> 0;
+    const tiers = opts.tiers.map((tier) =>
+      tier.filter((url) => {
+        if (/^(https?|udp):\/\//i.test(url)) return true;
+        opts.onWarning?.(url, `Ignoring tracker "${url}": only http, https and udp trackers are supported`);
+        return false;
+      })
+    );
+    this.#state = createSchedule(createTiers(tiers, this.#random));
+  }
+
+  /** Counts of announces tried and answered, and the last error. */
+  get status(): AnnouncerStatus {
+    return this.#lastError === undefined
+      ? { attempts: this.#attempts, successes: this.#successes }
+      : { attempts: this.#attempts, successes: this.#successes, lastError: this.#lastError };
+  }
+
+  /** Sends the first announce (`started`) now. */
+  start(): void {
+    this.#step({ type: "start" });
+  }
+
+  /** The engine runs short of peers: announce early if the tracker's minimum interval allows. */
+  needPeers(): void {
+    this.#step({ type: "need-peers" });
+  }
+
+  /** The download finished: send `completed` (once). */
+  completed(): void {
+    this.#step({ type: "completed" });
+  }
+
+  /**
+   * Cancels the timer and any announce in flight, sends `stopped` to the trackers that got `started`, and resolves
+   * when they answered or `timeoutMs` passed. Never throws; calling it again returns the same promise.
+   */
+  stop(timeoutMs: number = DEFAULT_STOP_TIMEOUT_MS): Promise<void> {
+    this.#stopping ??= this.#stop(timeoutMs);
+    return this.#stopping;
+  }
+
+  async #stop(timeoutMs: number): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const [state, acts] = stepSchedule(this.#state, { type: "stop" }, performance.now());
+    this.#state = state;
+    const inFlight = this.#inFlight;
+    this.#inFlight = null;
+    inFlight?.ctl.abort();
+    await inFlight?.done;
+    if (acts.length === 0) return;
+    const ctl = new AbortController();
+    const timer = setTimeout(() => ctl.abort(), timeoutMs);
+    try {
+      await Promise.allSettled(acts.map((a) => this.#send(a, { timeoutMs, signal: ctl.signal })));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #step(ev: ScheduleEvent): void {
+    if (this.#closed) return;
+    const [state, acts] = stepSchedule(this.#state, ev, performance.now());
+    this.#state = state;
+    for (const a of acts) this.#launch(a);
+    this.#arm();
+  }
+
+  #arm(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const at = scheduleDeadline(this.#state);
+    if (at === null || this.#closed) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#step({ type: "timer" });
+    }, Math.max(0, at - performance.now()));
+  }
+
+  #launch(a: ScheduleAction): void {
+    const ctl = new AbortController();
+    const done = this.#send(a, { timeoutMs: this.#opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, signal: ctl.signal }).then(
+      (reply) => {
+        if (this.#closed) return;
+        this.#inFlight = null;
+        this.#successes++;
+        if (reply.trackerId !== undefined) this.#trackerIds.set(a.url, reply.trackerId);
+        if (reply.warning !== undefined) this.#opts.onWarning?.(a.url, reply.warning);
+        this.#step({ type: "announce-ok", url: a.url, interval: reply.interval, minInterval: reply.minInterval });
+        if (reply.peers.length > 0) this.#opts.onPeers(reply.peers, a.url);
+      },
+      (e: unknown) => {
+        if (this.#closed) return;
+        this.#inFlight = null;
+        const err = e instanceof TrackerError
+          ? e
+          : new TrackerError("network", a.url, `Announce to ${a.url} failed`, { cause: e });
+        this.#lastError = err;
+        this.#opts.onError?.(a.url, err);
+        this.#step({ type: "announce-failed", url: a.url });
+      },
+    );
+    this.#inFlight = { ctl, done };
+  }
+
+  #send(a: ScheduleAction, opts: { timeoutMs: number; signal: AbortSignal }): Promise<AnnounceReply> {
+    this.#attempts++;
+    const s = this.#opts.stats();
+    const p: AnnounceParams = {
+      infoHash: this.#opts.infoHash,
+      peerId: this.#opts.peerId,
+      port: this.#opts.port,
+      uploaded: count(s.uploaded),
+      downloaded: count(s.downloaded),
+      left: count(s.left),
+      key: this.#key,
+      numwant: a.event === "stopped" ? 0 : this.#opts.numwant ?? DEFAULT_NUMWANT,
+      event: a.event,
+      trackerId: this.#trackerIds.get(a.url),
+    };
+    if (/^udp:/i.test(a.url)) {
+      return udpAnnounce(a.url, p, {
+        ...opts,
+        random: this.#random,
+        baseDelayMs: this.#opts.udpBaseDelayMs ?? Math.max(500, Math.floor(opts.timeoutMs / 8)),
+      });
+    }
+    return httpAnnounce(a.url, p, opts);
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * The HTTP(S) tracker transport: one GET with `fetch`, the body read as a stream and cut off at
+ * {@linkcode MAX_TRACKER_RESPONSE_BYTES}, the reply decoded by `announce.ts`.
+ * @module
+ */
+import { MAX_TRACKER_RESPONSE_BYTES } from "../limits.ts";
+import { type AnnounceParams, type AnnounceReply, announceUrl, parseAnnounceReply, TrackerError } from "./announce.ts";
+
+/** Options of {@linkcode httpAnnounce}. */
+export interface HttpAnnounceOptions {
+  /** Bound on the whole request, body included. */
+  readonly timeoutMs: number;
+  readonly signal?: AbortSignal;
+}
+
+/** Reads at most `limit` bytes of a body; null when it is longer (the rest is not read). */
+async function readBounded(res: Response, limit: number): Promise<Uint8Array | null> {
+  if (!res.body) return new Uint8Array();
+  const reader = res.body.getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.length;
+      if (size > limit) {
+        await reader.cancel().catch(() => {});
+        return null;
+      }
+      parts.push(value);
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  const out = new Uint8Array(size);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/**
+ * Announces to an HTTP(S) tracker.
+ * @throws {TrackerError} `failure` (the tracker's `failure reason`), `malformed`, `http-status` (a non-2xx status;
+ * the message carries the failure reason when the body has one), `too-large` (body over
+ * {@linkcode MAX_TRACKER_RESPONSE_BYTES}), `timeout` (no whole reply within `timeoutMs`), `network` (connection
+ * failures, or `signal` aborted), `unsupported-scheme` (not http or https).
+ */
+export async function httpAnnounce(url: string, p: AnnounceParams, opts: HttpAnnounceOptions): Promise<AnnounceReply> {
+  if (!/^https?:\/\//i.test(url)) {
+    throw new TrackerError("unsupported-scheme", url, `Cannot announce to "${url}": expected http:// or https://`);
+  }
+  const target = announceUrl(url, p);
+  const ctl = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    ctl.abort();
+  }, opts.timeoutMs);
+  const onAbort = (): void => ctl.abort();
+  if (opts.signal?.aborted) ctl.abort();
+  opts.signal?.addEventListener("abort", onAbort, { once: true });
+  const failed = (e: unknown): TrackerError => {
+    if (e instanceof TrackerError) return e;
+    if (timedOut) {
+      return new TrackerError("timeout", url, `No reply from ${url} within ${opts.timeoutMs} ms`, { cause: e });
+    }
+    if (opts.signal?.aborted) return new TrackerError("network", url, `Announce to ${url} was cancelled`, { cause: e });
+    const detail = e instanceof Error ? e.message : String(e);
+    return new TrackerError("network", url, `Cannot reach tracker ${url}: ${detail}`, { cause: e });
+  };
+  try {
+    const res = await fetch(target, {
+      signal: ctl.signal,
+      redirect: "follow",
+      headers: { "accept-encoding": "identity" },
+    });
+    const body = await readBounded(res, MAX_TRACKER_RESPONSE_BYTES);
+    if (body === null) {
+      throw new TrackerError(
+        "too-large",
+        url,
+        `Tracker reply from ${url} exceeds the limit of ${MAX_TRACKER_RESPONSE_BYTES} bytes`,
+      );
+    }
+    if (!res.ok) {
+      let reason = "";
+      try {
+        parseAnnounceReply(body, url);
+      } catch (e) {
+        if (e instanceof TrackerError && e.code === "failure") reason = `: ${e.message}`;
+      }
+      throw new TrackerError("http-status", url, `Tracker ${url} answered HTTP ${res.status}${reason}`);
+    }
+    return parseAnnounceReply(body, url);
+  } catch (e) {
+    throw failed(e);
+  } finally {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener("abort", onAbort);
+  }
+}

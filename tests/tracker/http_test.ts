@@ -1,0 +1,151 @@
+import { assertEquals, assertRejects } from "../_assert.ts";
+import { httpAnnounce } from "../../lib/tracker/http.ts";
+import { type AnnounceParams, TrackerError } from "../../lib/tracker/announce.ts";
+import { type BencodeInput, encodeBencode } from "../../lib/bencode.ts";
+
+const enc = (v: BencodeInput): Uint8Array<ArrayBuffer> => new Uint8Array(encodeBencode(v));
+import { MAX_TRACKER_RESPONSE_BYTES } from "../../lib/limits.ts";
+
+const params: AnnounceParams = {
+  infoHash: new Uint8Array([0x20, 0x2b, 0x25, 0x00, 0xff, ...new Uint8Array(15).fill(0x61)]),
+  peerId: new TextEncoder().encode("-BF0001-000000000000"),
+  port: 6881,
+  uploaded: 0,
+  downloaded: 0,
+  left: 1000,
+  key: 1,
+  event: "started",
+};
+
+/** A loopback HTTP tracker with canned replies by path; records each raw request target. */
+function cannedTracker() {
+  const seen: string[] = [];
+  let release!: () => void;
+  const hang = new Promise<void>((res) => release = res);
+  const ok = enc({ interval: 900n, peers: new Uint8Array([127, 0, 0, 1, 0x1a, 0xe1]) });
+  const routes: Record<string, () => Response | Promise<Response>> = {
+    "/ok": () => new Response(ok),
+    "/failure": () => new Response(enc({ "failure reason": "unregistered torrent" })),
+    "/e500": () => new Response("Internal Server Error", { status: 500 }),
+    "/e400": () => new Response(enc({ "failure reason": "bad passkey" }), { status: 400 }),
+    "/garbage": () => new Response("<html>oops</html>"),
+    "/big": () => new Response(new Uint8Array(MAX_TRACKER_RESPONSE_BYTES + 1).fill(0x20)),
+    "/endless": () => {
+      const chunk = new Uint8Array(64 * 1024).fill(0x20);
+      return new Response(new ReadableStream({ pull: (c) => c.enqueue(chunk) }));
+    },
+    "/limit": () => {
+      const pad = MAX_TRACKER_RESPONSE_BYTES - ok.length;
+      const body = new Uint8Array(MAX_TRACKER_RESPONSE_BYTES);
+      body.set(ok);
+      body.fill(0x0a, ok.length, ok.length + pad); // trailing newlines are tolerated
+      return new Response(body);
+    },
+    "/slow": async () => {
+      await hang;
+      return new Response(ok);
+    },
+  };
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    const u = new URL(req.url);
+    seen.push(req.url.slice(req.url.indexOf(u.pathname)));
+    return (routes[u.pathname] ?? (() => new Response("not found", { status: 404 })))();
+  });
+  return {
+    base: `http://127.0.0.1:${server.addr.port}`,
+    seen,
+    async close() {
+      release();
+      await server.shutdown();
+    },
+  };
+}
+
+Deno.test("httpAnnounce() against a loopback tracker", async (t) => {
+  const tr = cannedTracker();
+  try {
+    await t.step("sends info_hash byte-exact (%20, never +) and reads compact peers", async () => {
+      const r = await httpAnnounce(`${tr.base}/ok?passkey=a%20b`, params, { timeoutMs: 5000 });
+      assertEquals(r, { interval: 900, peers: [{ host: "127.0.0.1", port: 6881 }] });
+      const q = tr.seen.at(-1) ?? "";
+      assertEquals(
+        q.startsWith("/ok?passkey=a%20b&info_hash=%20%2B%25%00%FFaaaaaaaaaaaaaaa&peer_id=-BF0001-"),
+        true,
+        q,
+      );
+      assertEquals(q.includes("+"), false);
+      assertEquals(q.includes("&compact=1&"), true);
+      assertEquals(q.endsWith("&event=started"), true);
+    });
+    await t.step("failure reason on 200: failure", async () => {
+      const e = await assertRejects(
+        () => httpAnnounce(`${tr.base}/failure`, params, { timeoutMs: 5000 }),
+        TrackerError,
+      );
+      assertEquals([e.code, e.message.includes("unregistered torrent")], ["failure", true]);
+    });
+    await t.step("HTTP 500: http-status", async () => {
+      const e = await assertRejects(() => httpAnnounce(`${tr.base}/e500`, params, { timeoutMs: 5000 }), TrackerError);
+      assertEquals([e.code, e.message.includes("500")], ["http-status", true]);
+    });
+    await t.step("HTTP 400 with a failure reason: http-status, reason kept", async () => {
+      const e = await assertRejects(() => httpAnnounce(`${tr.base}/e400`, params, { timeoutMs: 5000 }), TrackerError);
+      assertEquals([e.code, e.message.includes("bad passkey")], ["http-status", true]);
+    });
+    await t.step("HTML body: malformed", async () => {
+      const e = await assertRejects(
+        () => httpAnnounce(`${tr.base}/garbage`, params, { timeoutMs: 5000 }),
+        TrackerError,
+      );
+      assertEquals(e.code, "malformed");
+    });
+    await t.step("a body one byte over the limit: too-large", async () => {
+      const e = await assertRejects(() => httpAnnounce(`${tr.base}/big`, params, { timeoutMs: 5000 }), TrackerError);
+      assertEquals(e.code, "too-large");
+    });
+    await t.step("an endless chunked body: too-large, reading stops", async () => {
+      const e = await assertRejects(
+        () => httpAnnounce(`${tr.base}/endless`, params, { timeoutMs: 5000 }),
+        TrackerError,
+      );
+      assertEquals(e.code, "too-large");
+    });
+    await t.step("a body exactly at the limit is read", async () => {
+      const r = await httpAnnounce(`${tr.base}/limit`, params, { timeoutMs: 5000 });
+      assertEquals(r.peers.length, 1);
+    });
+    await t.step("no answer in time: timeout", async () => {
+      const t0 = performance.now();
+      const e = await assertRejects(() => httpAnnounce(`${tr.base}/slow`, params, { timeoutMs: 200 }), TrackerError);
+      assertEquals(e.code, "timeout");
+      assertEquals(performance.now() - t0 < 3000, true);
+    });
+    await t.step("caller's abort: network", async () => {
+      const ctl = new AbortController();
+      setTimeout(() => ctl.abort(), 50);
+      const e = await assertRejects(
+        () => httpAnnounce(`${tr.base}/slow`, params, { timeoutMs: 5000, signal: ctl.signal }),
+        TrackerError,
+      );
+      assertEquals(e.code, "network");
+    });
+  } finally {
+    await tr.close();
+  }
+});
+
+Deno.test("httpAnnounce() reports a refused connection as network", async () => {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = l.addr.port;
+  l.close();
+  const e = await assertRejects(
+    () => httpAnnounce(`http://127.0.0.1:${port}/announce`, params, { timeoutMs: 5000 }),
+    TrackerError,
+  );
+  assertEquals([e.code, e.url], ["network", `http://127.0.0.1:${port}/announce`]);
+});
+
+Deno.test("httpAnnounce() refuses other schemes", async () => {
+  const e = await assertRejects(() => httpAnnounce("ftp://t/announce", params, { timeoutMs: 100 }), TrackerError);
+  assertEquals(e.code, "unsupported-scheme");
+});
