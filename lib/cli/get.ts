@@ -34,6 +34,7 @@ export async function runGet(o: CliOptions, report: Reporter, seedOnly = false):
       seed: seeding ? { ratio: o.seedRatio, timeMs: o.seedTimeMs } : undefined,
       maxDownloadRate: o.maxDownloadRate,
       maxUploadRate: o.maxUploadRate,
+      requireComplete: seedOnly,
       signal: interrupt.signal,
       onEvent: (e) => report.event(e),
     });

@@ -4,6 +4,7 @@
  */
 import { AddressError } from "../address.ts";
 import { BencodeError } from "../bencode.ts";
+import { CreateError } from "../create.ts";
 import { FetchError } from "../engine/errors.ts";
 import { MagnetError } from "../magnet.ts";
 import { MetainfoError } from "../metainfo.ts";
@@ -87,7 +88,10 @@ export function exitCodeOf(e: unknown): number {
   if (e instanceof UsageError || e instanceof AddressError) return EXIT.usage;
   if (e instanceof MetainfoError || e instanceof BencodeError || e instanceof MagnetError) return EXIT.badInput;
   if (e instanceof SourceError) return e.code === "network" ? EXIT.network : EXIT.badInput;
-  if (e instanceof FetchError) return e.code === "bad-data" ? EXIT.verification : EXIT.network;
+  if (e instanceof FetchError) {
+    return e.code === "bad-data" || e.code === "incomplete" ? EXIT.verification : EXIT.network;
+  }
+  if (e instanceof CreateError) return e.code === "read" ? EXIT.disk : EXIT.badInput;
   if (e instanceof StorageError) return EXIT.disk;
   if (e instanceof VerifyFailed) return EXIT.verification;
   if (e instanceof Interrupted) return EXIT.interrupted;

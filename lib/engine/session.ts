@@ -142,6 +142,8 @@ export interface SessionOptions {
   readonly random?: () => number;
   /** Upload slots (default 4). */
   readonly uploadSlots?: number;
+  /** Refuse to start unless the data on disk is already complete (`seed`): FetchError `incomplete`. */
+  readonly requireComplete?: boolean;
 }
 
 /** How a session ended. */
@@ -346,13 +348,20 @@ class Session {
         missing: this.picker.remaining,
       });
       if (this.o.signal?.aborted) throw this.o.signal.reason;
+      if (this.o.requireComplete && !isDone(this.picker)) {
+        throw new FetchError(
+          "incomplete",
+          `${this.picker.remaining} of ${this.wanted.count} pieces are missing or damaged in ${this.store.outDir}`,
+        );
+      }
       await this.runSwarm();
     } catch (e) {
       error = e;
     }
     await this.shutdown();
+    const result = this.result();
     if (error !== null) throw error;
-    return this.result();
+    return result;
   }
 
   /** Runs the swarm part until done; resolves or rejects through `finish`. */

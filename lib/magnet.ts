@@ -1,0 +1,243 @@
+/**
+ * Magnet URIs (BEP 9, BEP 53) to and from {@linkcode Magnet}, and bare info-hashes (40 hex or 32 base32 digits).
+ *
+ * Read: `xt=urn:btih:` (required; several `xt` must agree; a v2-only `urn:btmh:` is refused as unsupported), `dn`
+ * (a `+` is a space), `tr` and `tr.N` (repeatable), `ws`, `x.pe` (`HOST:PORT`), `so` (BEP 53, e.g. `0,2,4-6`).
+ * Unknown parameters are ignored; empty `tr`/`ws` values and repeats are dropped.
+ * @module
+ */
+import { parseAddress, type PeerAddress } from "./address.ts";
+import { MAX_FILES, MAX_MAGNET_LENGTH } from "./limits.ts";
+import type { Metainfo } from "./metainfo.ts";
+
+/** A parsed magnet link. */
+export interface Magnet {
+  /** 20 bytes. */
+  infoHash: Uint8Array;
+  /** Lowercase hex. */
+  infoHashHex: string;
+  name?: string;
+  trackers: string[];
+  webSeeds: string[];
+  /** Peers from `x.pe`. */
+  peers: PeerAddress[];
+  /** BEP 53 `so=`: 0-based file indexes, ascending and unique. */
+  select?: number[];
+}
+
+/** Why a magnet URI was refused. */
+export type MagnetErrorCode =
+  | "not-magnet"
+  | "too-long"
+  | "bad-encoding"
+  | "missing-info-hash"
+  | "bad-info-hash"
+  | "unsupported"
+  | "conflict"
+  | "bad-peer"
+  | "bad-select";
+
+/** A magnet URI that cannot be used. */
+export class MagnetError extends SyntaxError {
+  override readonly name = "MagnetError";
+  /** Makes the error; `detail` says what was wrong, with the bad value. */
+  constructor(readonly code: MagnetErrorCode, detail: string, options?: ErrorOptions) {
+    super(`Cannot read magnet URI: ${detail}`, options);
+  }
+}
+
+const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+function hex(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += b.toString(16).padStart(2, "0");
+  return s;
+}
+
+/**
+ * Reads a bare info-hash: 40 hex digits or 32 base32 digits (RFC 4648, either case).
+ * @returns The 20 bytes, or null when `text` is neither.
+ * @example
+ * ```ts
+ * import { strictEqual as eq } from "node:assert/strict";
+ * eq(parseInfoHash("c12fe1c06bba254a9dc9f519b335aa7c1367a88a")?.[0], 0xc1);
+ * eq(parseInfoHash("YEX6DQDLXISUVHOJ6UM3GNNKPQJWPKEK")?.[0], 0xc1);
+ * eq(parseInfoHash("not a hash"), null);
+ * ```
+ */
+export function parseInfoHash(text: string): Uint8Array | null {
+  if (/^[0-9a-fA-F]{40}$/.test(text)) {
+    const out = new Uint8Array(20);
+    for (let k = 0; k < 20; k++) out[k] = parseInt(text.slice(2 * k, 2 * k + 2), 16);
+    return out;
+  }
+  if (/^[A-Za-z2-7]{32}$/.test(text)) {
+    const out = new Uint8Array(20);
+    let acc = 0;
+    let bits = 0;
+    let o = 0;
+    for (const ch of text.toUpperCase()) {
+      acc = (acc << 5) | BASE32.indexOf(ch);
+      bits += 5;
+      if (bits >= 8) {
+        bits -= 8;
+        out[o++] = (acc >>> bits) & 0xff;
+      }
+      acc &= (1 << bits) - 1;
+    }
+    return out;
+  }
+  return null;
+}
+
+function decodeComponent(text: string, key: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch (e) {
+    throw new MagnetError("bad-encoding", `parameter ${key} has bad percent-encoding`, { cause: e });
+  }
+}
+
+function parseSelect(text: string): number[] {
+  const picked = new Set<number>();
+  let expanded = 0;
+  for (const part of text.split(",")) {
+    const m = /^(\d{1,7})(?:-(\d{1,7}))?$/.exec(part);
+    if (!m) throw new MagnetError("bad-select", `so=${text}: ${JSON.stringify(part)} is not an index or range`);
+    const from = Number(m[1]);
+    const to = m[2] === undefined ? from : Number(m[2]);
+    if (to < from || to >= MAX_FILES) {
+      throw new MagnetError("bad-select", `so=${text}: range ${part} is reversed or past file ${MAX_FILES - 1}`);
+    }
+    expanded += to - from + 1;
+    if (expanded > MAX_FILES) throw new MagnetError("bad-select", `so=${text} lists more than ${MAX_FILES} indexes`);
+    for (let k = from; k <= to; k++) picked.add(k);
+  }
+  return [...picked].sort((a, b) => a - b);
+}
+
+/**
+ * Reads a magnet URI.
+ * @param uri The `magnet:?...` text.
+ * @returns The info-hash and whatever else the link carries.
+ * @throws {MagnetError} when it is not a magnet URI, is too long, has no usable `urn:btih:` info-hash (or two that
+ *   disagree), bad percent-encoding, a bad `x.pe` address or a bad `so` list.
+ * @example
+ * ```ts
+ * import { deepStrictEqual as eq } from "node:assert/strict";
+ * const m = parseMagnet(
+ *   "magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a&dn=My+File&tr=udp%3A%2F%2Ft%3A1&so=0,2-3",
+ * );
+ * eq([m.infoHashHex, m.name, m.trackers, m.select], ["c12fe1c06bba254a9dc9f519b335aa7c1367a88a", "My File", ["udp://t:1"], [0, 2, 3]]);
+ * ```
+ */
+export function parseMagnet(uri: string): Magnet {
+  if (uri.length > MAX_MAGNET_LENGTH) {
+    throw new MagnetError("too-long", `${uri.length} characters exceed the limit of ${MAX_MAGNET_LENGTH}`);
+  }
+  if (!/^magnet:\?/i.test(uri)) throw new MagnetError("not-magnet", "expected text starting with magnet:?");
+  let infoHash: Uint8Array | undefined;
+  let sawV2 = false;
+  let name: string | undefined;
+  let select: number[] | undefined;
+  const trackers: string[] = [];
+  const webSeeds: string[] = [];
+  const peers: PeerAddress[] = [];
+  const query = uri.slice(uri.indexOf("?") + 1).split("#")[0];
+  for (const pair of query.split("&")) {
+    if (pair === "") continue;
+    const eq = pair.indexOf("=");
+    const key = (eq < 0 ? pair : pair.slice(0, eq)).toLowerCase();
+    const raw = eq < 0 ? "" : pair.slice(eq + 1);
+    if (key === "xt" || /^xt\.\d+$/.test(key)) {
+      const v = decodeComponent(raw, key);
+      const m = /^urn:btih:(.*)$/i.exec(v);
+      if (!m) {
+        if (/^urn:btmh:/i.test(v)) sawV2 = true;
+        continue;
+      }
+      const h = parseInfoHash(m[1]);
+      if (!h) throw new MagnetError("bad-info-hash", `${JSON.stringify(m[1])} is not 40 hex or 32 base32 digits`);
+      if (infoHash && hex(infoHash) !== hex(h)) {
+        throw new MagnetError("conflict", `two different info-hashes: ${hex(infoHash)} and ${hex(h)}`);
+      }
+      infoHash = h;
+    } else if (key === "dn") {
+      name = decodeComponent(raw.replaceAll("+", " "), key);
+    } else if (key === "tr" || /^tr\.\d+$/.test(key)) {
+      const v = decodeComponent(raw, key);
+      if (v !== "" && !trackers.includes(v)) trackers.push(v);
+    } else if (key === "ws") {
+      const v = decodeComponent(raw, key);
+      if (v !== "" && !webSeeds.includes(v)) webSeeds.push(v);
+    } else if (key === "x.pe") {
+      const v = decodeComponent(raw, key);
+      try {
+        peers.push(parseAddress(v));
+      } catch (e) {
+        throw new MagnetError("bad-peer", `x.pe=${v} is not HOST:PORT`, { cause: e });
+      }
+    } else if (key === "so") {
+      select = parseSelect(decodeComponent(raw, key));
+    }
+  }
+  if (!infoHash) {
+    if (sawV2) throw new MagnetError("unsupported", "only a v2 (urn:btmh:) info-hash is given; btfetch reads v1");
+    throw new MagnetError("missing-info-hash", "no xt=urn:btih: parameter");
+  }
+  return {
+    infoHash,
+    infoHashHex: hex(infoHash),
+    ...(name !== undefined ? { name } : {}),
+    trackers,
+    webSeeds,
+    peers,
+    ...(select !== undefined ? { select } : {}),
+  };
+}
+
+/**
+ * Writes a magnet URI: `magnet:?xt=urn:btih:<hex>&dn=..&tr=..&ws=..`, values percent-encoded.
+ * @throws {MagnetError} `bad-info-hash` when `infoHashHex` is not 40 hex digits.
+ * @example
+ * ```ts
+ * import { strictEqual as eq } from "node:assert/strict";
+ * eq(
+ *   formatMagnet({ infoHashHex: "C12FE1C06BBA254A9DC9F519B335AA7C1367A88A", name: "a b", trackers: ["udp://t:1"] }),
+ *   "magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a&dn=a%20b&tr=udp%3A%2F%2Ft%3A1",
+ * );
+ * ```
+ */
+export function formatMagnet(
+  m: { infoHashHex: string; name?: string; trackers?: readonly string[]; webSeeds?: readonly string[] },
+): string {
+  if (!/^[0-9a-fA-F]{40}$/.test(m.infoHashHex)) {
+    throw new MagnetError("bad-info-hash", `${JSON.stringify(m.infoHashHex)} is not 40 hex digits`);
+  }
+  let out = `magnet:?xt=urn:btih:${m.infoHashHex.toLowerCase()}`;
+  if (m.name !== undefined) out += `&dn=${encodeURIComponent(m.name)}`;
+  for (const t of m.trackers ?? []) out += `&tr=${encodeURIComponent(t)}`;
+  for (const w of m.webSeeds ?? []) out += `&ws=${encodeURIComponent(w)}`;
+  return out;
+}
+
+/**
+ * The magnet link of a torrent: its name, every tracker in tier order, and its `url-list` as web seeds.
+ * @example
+ * ```ts
+ * import { strictEqual as eq } from "node:assert/strict";
+ * import { encodeBencode } from "./bencode.ts";
+ * import { parseMetainfo } from "./metainfo.ts";
+ * const info = { length: 5, name: "a", "piece length": 16384, pieces: new Uint8Array(20) };
+ * const meta = parseMetainfo(encodeBencode({ "announce-list": [["http://a"], ["http://b"]], info }));
+ * eq(magnetFromMetainfo(meta), `magnet:?xt=urn:btih:${meta.infoHashHex}&dn=a&tr=http%3A%2F%2Fa&tr=http%3A%2F%2Fb`);
+ * ```
+ */
+export function magnetFromMetainfo(meta: Metainfo): string {
+  return formatMagnet({
+    infoHashHex: meta.infoHashHex,
+    name: meta.name,
+    trackers: meta.announce.flat(),
+    webSeeds: [...meta.urlList],
+  });
+}
