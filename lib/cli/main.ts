@@ -12,9 +12,13 @@ import { StorageError } from "../storage/disk.ts";
 import { parseCli } from "./flags.ts";
 import { runGet } from "./get.ts";
 import { runInfo } from "./info.ts";
+import { runCreate } from "./create.ts";
+import { runDemo } from "./demo.ts";
+import { runVerify } from "./verify.ts";
+import { magnetFromMetainfo } from "../magnet.ts";
 import { Interrupted } from "./interrupt.ts";
 import { processSinks, Reporter, type ReportSinks } from "./report.ts";
-import { SourceError } from "./source.ts";
+import { loadTorrent, SourceError } from "./source.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** The version `--version` prints. */
@@ -93,14 +97,8 @@ export function exitCodeOf(e: unknown): number {
   }
   if (e instanceof CreateError) return e.code === "read" ? EXIT.disk : EXIT.badInput;
   if (e instanceof StorageError) return EXIT.disk;
-  if (e instanceof VerifyFailed) return EXIT.verification;
   if (e instanceof Interrupted) return EXIT.interrupted;
   return EXIT.internal;
-}
-
-/** `verify` found data that does not match. */
-export class VerifyFailed extends Error {
-  override readonly name = "VerifyFailed";
 }
 
 /** Runs btfetch with `args`; returns the exit code. */
@@ -130,8 +128,21 @@ export async function main(args: readonly string[], sinks: ReportSinks = process
       case "seed":
         await runGet(o, r, true);
         return EXIT.ok;
-      default:
-        throw new UsageError(`${o.command} is not available in this build`);
+      case "verify":
+        return (await runVerify(o, r, o.json ? () => {} : sinks.stdout)) ? EXIT.ok : EXIT.verification;
+      case "create":
+        await runCreate(o, r);
+        return EXIT.ok;
+      case "magnet": {
+        const { meta } = await loadTorrent(o.source ?? "");
+        if (o.json) r.json_({ event: "magnet", t: 0, magnet: magnetFromMetainfo(meta) });
+        else sinks.stdout(magnetFromMetainfo(meta) + "\n");
+        return EXIT.ok;
+      }
+      case "demo": {
+        const summary = await runDemo(o, r, sinks.stderr);
+        return summary.allVerified ? EXIT.ok : EXIT.verification;
+      }
     }
   } catch (e) {
     const code = exitCodeOf(e);

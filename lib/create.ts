@@ -1,0 +1,203 @@
+/**
+ * Making a v1 .torrent from a file or a folder: a deterministic file list, an automatic piece size, and hashing that
+ * streams through one reused buffer, so memory stays bounded whatever the size.
+ * @module
+ */
+import * as fs from "node:fs";
+import { createHash } from "node:crypto";
+import { basename, join } from "node:path";
+import { type BencodeInput, encodeBencode } from "./bencode.ts";
+import { MAX_FILES, MAX_PIECE_LENGTH } from "./limits.ts";
+import { type Metainfo, parseMetainfo } from "./metainfo.ts";
+
+/** The smallest automatic piece size. */
+export const MIN_AUTO_PIECE = 16 * 1024;
+/** The largest automatic piece size. */
+export const MAX_AUTO_PIECE = 16 * 1024 * 1024;
+/** The automatic piece size aims at no more pieces than this. */
+export const TARGET_PIECES = 1500;
+/** How much is read from disk at a time while hashing. */
+const READ_CHUNK = 4 * 1024 * 1024;
+
+/** Why a torrent could not be made. */
+export class CreateError extends Error {
+  override readonly name = "CreateError";
+  /** Makes the error; `code` says what was wrong. */
+  constructor(
+    readonly code: "not-found" | "empty" | "read" | "too-many-files",
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/** Options of {@linkcode createTorrent}. */
+export interface CreateOptions {
+  /** Piece length in bytes (a power of two); automatic when absent. */
+  readonly pieceLength?: number;
+  /** Tracker tiers: `announce` is the first URL, `announce-list` is written when there is more than one. */
+  readonly announce?: readonly (readonly string[])[];
+  /** Web seeds (BEP 19 `url-list`). */
+  readonly webSeeds?: readonly string[];
+  readonly private?: boolean;
+  readonly comment?: string;
+  /** `created by`; default "btfetch". */
+  readonly createdBy?: string;
+  /** `creation date` in seconds since 1970; absent: none is written, so the output is reproducible. */
+  readonly creationDate?: number;
+  /** Called after each chunk with bytes hashed and the total. */
+  readonly onProgress?: (hashed: number, total: number) => void;
+}
+
+/**
+ * The automatic piece size for `total` bytes: the smallest power of two giving at most {@linkcode TARGET_PIECES}
+ * pieces, within [{@linkcode MIN_AUTO_PIECE}, {@linkcode MAX_AUTO_PIECE}].
+ * @example
+ * ```ts
+ * import { strictEqual as eq } from "node:assert/strict";
+ * eq(autoPieceLength(1024), 16384);
+ * eq(autoPieceLength(1024 ** 3), 1024 * 1024);
+ * ```
+ */
+export function autoPieceLength(total: number): number {
+  let p = MIN_AUTO_PIECE;
+  while (p < MAX_AUTO_PIECE && Math.ceil(total / p) > TARGET_PIECES) p *= 2;
+  return p;
+}
+
+interface Source {
+  readonly abs: string;
+  readonly path: string[];
+  readonly length: number;
+}
+
+function compareBytes(a: string, b: string): number {
+  const x = new TextEncoder().encode(a);
+  const y = new TextEncoder().encode(b);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return x.length - y.length;
+}
+
+/** Regular files under `dir`, sorted by path bytes; symbolic links are not followed. */
+function walk(dir: string, prefix: string[], out: Source[]): void {
+  const names = fs.readdirSync(dir).sort(compareBytes);
+  for (const name of names) {
+    const abs = join(dir, name);
+    const st = fs.lstatSync(abs);
+    if (st.isDirectory()) walk(abs, [...prefix, name], out);
+    else if (st.isFile()) {
+      out.push({ abs, path: [...prefix, name], length: st.size });
+      if (out.length > MAX_FILES) throw new CreateError("too-many-files", `More than ${MAX_FILES} files under ${dir}`);
+    }
+  }
+}
+
+/**
+ * Makes a v1 torrent of the file or folder at `path`. Files are listed in byte order of their paths, so the same
+ * tree always gives the same info-hash.
+ * @throws {CreateError} when the path does not exist, holds no data, or cannot be read.
+ */
+export async function createTorrent(
+  path: string,
+  o: CreateOptions = {},
+): Promise<{ bytes: Uint8Array; meta: Metainfo }> {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(path);
+  } catch (e) {
+    throw new CreateError("not-found", `Cannot read ${path}: ${e instanceof Error ? e.message : e}`, { cause: e });
+  }
+  const name = basename(path.replace(/\/+$/, "")) || "torrent";
+  const sources: Source[] = [];
+  try {
+    if (st.isDirectory()) walk(path, [], sources);
+    else sources.push({ abs: path, path: [name], length: st.size });
+  } catch (e) {
+    if (e instanceof CreateError) throw e;
+    throw new CreateError("read", `Cannot read ${path}: ${e instanceof Error ? e.message : e}`, { cause: e });
+  }
+  const total = sources.reduce((n, s) => n + s.length, 0);
+  if (total === 0) throw new CreateError("empty", `Nothing to share in ${path}: no file holds any data`);
+  const pieceLength = o.pieceLength ?? autoPieceLength(total);
+  if (pieceLength > MAX_PIECE_LENGTH) throw new RangeError(`Piece length ${pieceLength} is over the limit`);
+  const pieces = await hashFiles(sources, pieceLength, total, o.onProgress);
+
+  const info = new Map<string, BencodeInput>();
+  if (st.isDirectory()) {
+    info.set("files", sources.map((s) => new Map<string, BencodeInput>([["length", s.length], ["path", s.path]])));
+  } else {
+    info.set("length", total);
+  }
+  info.set("name", name);
+  info.set("piece length", pieceLength);
+  info.set("pieces", pieces);
+  if (o.private) info.set("private", 1);
+  const top = new Map<string, BencodeInput>();
+  const tiers = (o.announce ?? []).map((t) => [...t]).filter((t) => t.length > 0);
+  if (tiers.length > 0) top.set("announce", tiers[0][0]);
+  if (tiers.length > 1 || (tiers.length === 1 && tiers[0].length > 1)) top.set("announce-list", tiers);
+  if (o.comment) top.set("comment", o.comment);
+  top.set("created by", o.createdBy ?? "btfetch");
+  if (o.creationDate !== undefined) top.set("creation date", o.creationDate);
+  top.set("info", info);
+  if (o.webSeeds && o.webSeeds.length > 0) top.set("url-list", [...o.webSeeds]);
+  const bytes = encodeBencode(top);
+  return { bytes, meta: parseMetainfo(bytes) };
+}
+
+async function hashFiles(
+  sources: readonly Source[],
+  pieceLength: number,
+  total: number,
+  onProgress?: (hashed: number, total: number) => void,
+): Promise<Uint8Array> {
+  const pieceCount = Math.ceil(total / pieceLength);
+  const out = new Uint8Array(pieceCount * 20);
+  const buf = new Uint8Array(Math.max(READ_CHUNK, Math.min(pieceLength, 64 * 1024 * 1024)));
+  let hash = createHash("sha1");
+  let inPiece = 0;
+  let piece = 0;
+  let hashed = 0;
+  let lastYield = 0;
+  for (const s of sources) {
+    let fd: number;
+    try {
+      fd = fs.openSync(s.abs, "r");
+    } catch (e) {
+      throw new CreateError("read", `Cannot read ${s.abs}: ${e instanceof Error ? e.message : e}`, { cause: e });
+    }
+    try {
+      let pos = 0;
+      while (pos < s.length) {
+        const n = fs.readSync(fd, buf, 0, Math.min(buf.length, s.length - pos), pos);
+        if (n <= 0) throw new CreateError("read", `Cannot read ${s.abs}: it shrank while being hashed`);
+        let at = 0;
+        while (at < n) {
+          const take = Math.min(n - at, pieceLength - inPiece);
+          hash.update(buf.subarray(at, at + take));
+          at += take;
+          inPiece += take;
+          if (inPiece === pieceLength) {
+            out.set(hash.digest(), piece * 20);
+            piece++;
+            hash = createHash("sha1");
+            inPiece = 0;
+          }
+        }
+        pos += n;
+        hashed += n;
+        if (hashed - lastYield >= 64 * 1024 * 1024) {
+          lastYield = hashed;
+          onProgress?.(hashed, total);
+          await new Promise((r) => setTimeout(r, 0));
+        }
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  if (inPiece > 0) out.set(hash.digest(), piece * 20);
+  onProgress?.(hashed, total);
+  return out;
+}
