@@ -28,6 +28,12 @@ export const ORDER_REBUILD_MS = 1000;
 /** How many peers may hold a request for the same block in endgame. */
 export const ENDGAME_MAX_DUPLICATES = 2;
 
+/**
+ * In endgame a peer takes duplicate requests only while it has fewer than this many requests out, so duplicates go
+ * to idle peers and little is fetched twice.
+ */
+export const ENDGAME_MAX_OUTSTANDING = 4;
+
 /** A piece that has been started: which of its blocks are free, requested or received. */
 export interface PartialPiece {
   readonly index: number;
@@ -217,7 +223,9 @@ function takeFree(pp: PartialPiece, out: BlockRequest[], max: number, skip?: (r:
 /**
  * Picks up to `max` blocks to request from a peer that has `peerHas`, marking them requested. `isOutstanding`
  * tells whether this peer already has a request out for a block (so endgame never asks one peer twice); `allowed`,
- * when given, limits the choice to those pieces (BEP 6 allowed-fast while choked).
+ * when given, limits the choice to those pieces (BEP 6 allowed-fast while choked); `outstanding` is how many
+ * requests the peer has out (endgame duplicates go only to peers with fewer than
+ * {@linkcode ENDGAME_MAX_OUTSTANDING}).
  * @example
  * ```ts
  * import { deepStrictEqual as eq } from "node:assert/strict";
@@ -235,6 +243,7 @@ export function pickBlocks(
   now: number,
   isOutstanding: (r: BlockRequest) => boolean = () => true,
   allowed?: ReadonlySet<number>,
+  outstanding = 0,
 ): BlockRequest[] {
   const out: BlockRequest[] = [];
   if (max <= 0) return out;
@@ -263,11 +272,13 @@ export function pickBlocks(
       if (p.partial.size >= p.maxPartial) break;
     }
   }
-  // 3. endgame: duplicate requests for blocks still in flight elsewhere
-  if (out.length === 0 && inEndgame(p)) {
-    for (const pp of p.partial.values()) {
+  // 3. endgame: duplicate requests for blocks still in flight elsewhere, to peers that are nearly idle
+  const room = Math.min(max, ENDGAME_MAX_OUTSTANDING - outstanding);
+  if (out.length === 0 && room > 0 && inEndgame(p)) {
+    // newest first: the other peer has most likely not sent those yet, so cancelling its copy still saves the bytes
+    for (const pp of [...p.partial.values()].reverse()) {
       if (!ok(pp.index)) continue;
-      for (let b = 0; b < pp.blocks.length && out.length < max; b++) {
+      for (let b = pp.blocks.length - 1; b >= 0 && out.length < room; b--) {
         if (pp.blocks[b] !== REQUESTED || pp.requests[b] >= ENDGAME_MAX_DUPLICATES) continue;
         const begin = b * BLOCK_BYTES;
         const r = { index: pp.index, begin, length: Math.min(BLOCK_BYTES, pp.length - begin) };
@@ -310,6 +321,12 @@ export function receiveBlock(p: Picker, index: number, begin: number, length: nu
   pp.blocks[b] = RECEIVED;
   pp.received++;
   return "new";
+}
+
+/** How many requests for this block are still out (after a copy arrived: the duplicates to cancel). */
+export function requestsOut(p: Picker, index: number, begin: number): number {
+  const pp = p.partial.get(index);
+  return pp ? pp.requests[begin / BLOCK_BYTES] ?? 0 : 0;
 }
 
 /** Whether every block of a started piece has arrived. */

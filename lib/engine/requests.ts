@@ -76,9 +76,19 @@ export function setPeerReqq(q: RequestQueue, reqq: number): void {
  * ```
  */
 export function requestsWanted(q: RequestQueue, now: number): number {
+  return Math.max(0, pipelineTarget(q, now) - q.outstanding.size);
+}
+
+/**
+ * The pipeline depth wanted now: what the measured rate needs for {@linkcode QUEUE_SECONDS}, or the slow-start
+ * depth while the rate is still being learnt, but never more than twice the rate's need (plus the initial depth),
+ * so a slow peer does not hoard blocks that faster peers could fetch.
+ */
+export function pipelineTarget(q: RequestQueue, now: number): number {
+  if (q.snubbed) return 1;
   const byRate = Math.ceil((rateOf(q.rate, now) * QUEUE_SECONDS) / BLOCK_BYTES);
-  const target = q.snubbed ? 1 : Math.min(q.maxDepth, Math.max(q.depth, byRate));
-  return Math.max(0, target - q.outstanding.size);
+  const slowStart = Math.min(q.depth, 2 * byRate + INITIAL_DEPTH);
+  return Math.min(q.maxDepth, Math.max(slowStart, byRate, 1));
 }
 
 /** Records requests just sent. */

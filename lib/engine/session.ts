@@ -38,6 +38,7 @@ import {
   receiveBlock,
   releaseBlock,
   removePeerPieces,
+  requestsOut,
 } from "./picker.ts";
 import {
   addBytes,
@@ -834,6 +835,7 @@ class Session {
       now,
       (r) => isOutstanding(peer.queue, r.index, r.begin),
       choked ? peer.allowedFast : undefined,
+      peer.queue.outstanding.size,
     );
     if (reqs.length === 0) {
       if (peer.queue.outstanding.size === 0) this.updateInterest(peer);
@@ -868,6 +870,7 @@ class Session {
     const b = begin / BLOCK_BYTES;
     pb.received[b] = 1;
     pb.from[b] = peer.id;
+    if (requestsOut(this.picker, index, begin) > 0) this.cancelDuplicates(peer, index, begin);
     // hash as blocks arrive, in order
     while (pb.hashedBlocks < pb.received.length && pb.received[pb.hashedBlocks] === 1) {
       const s = pb.hashedBlocks * BLOCK_BYTES;
@@ -876,6 +879,18 @@ class Session {
     }
     if (pieceComplete(this.picker, index)) this.onPieceComplete(index, pb);
     if (this.completeAt === null) this.fillRequests(peer);
+  }
+
+  /** Endgame: a block arrived that other peers were also asked for; cancel their copies. */
+  cancelDuplicates(from: Peer, index: number, begin: number): void {
+    for (const p of this.peers.values()) {
+      if (p === from) continue;
+      const r = dropRequest(p.queue, index, begin);
+      if (r) {
+        releaseBlock(this.picker, index, begin);
+        p.conn.send({ type: "cancel", index, begin, length: r.length });
+      }
+    }
   }
 
   share(peer: Peer): { client: string; downloaded: number; uploaded: number } {
