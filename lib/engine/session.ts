@@ -8,7 +8,13 @@
 import { createHash } from "node:crypto";
 import { formatAddress, type PeerAddress } from "../address.ts";
 import { Bitfield, BitfieldError } from "../bitfield.ts";
-import { BLOCK_BYTES, MAX_BLOCK_BYTES, MAX_KNOWN_PEERS, MAX_PEER_QUEUED_REQUESTS } from "../limits.ts";
+import {
+  BLOCK_BYTES,
+  MAX_BLOCK_BYTES,
+  MAX_KNOWN_PEERS,
+  MAX_OUTSTANDING_REQUESTS,
+  MAX_PEER_QUEUED_REQUESTS,
+} from "../limits.ts";
 import type { Metainfo } from "../metainfo.ts";
 import { PieceStore } from "../storage/disk.ts";
 import { piecesForFiles, pieceSpans } from "../storage/layout.ts";
@@ -145,6 +151,11 @@ export interface SessionOptions {
   readonly uploadSlots?: number;
   /** Refuse to start unless the data on disk is already complete (`seed`): FetchError `incomplete`. */
   readonly requireComplete?: boolean;
+  /**
+   * The largest block we serve (default {@linkcode BLOCK_BYTES}, 16 KiB): larger requests up to
+   * {@linkcode MAX_BLOCK_BYTES} are rejected, beyond it the peer is dropped.
+   */
+  readonly maxServedBlock?: number;
 }
 
 /** How a session ended. */
@@ -194,6 +205,8 @@ interface Peer {
   downloaded: number;
   uploaded: number;
   strikes: number;
+  /** Blocks that arrived without a request of ours (late after a cancel or choke, or pushed at us). */
+  unasked: number;
   closed: boolean;
 }
 
@@ -635,6 +648,7 @@ class Session {
       downloaded: 0,
       uploaded: 0,
       strikes: 0,
+      unasked: 0,
       closed: false,
     };
     this.peers.set(peer.id, peer);
@@ -854,7 +868,9 @@ class Session {
     this.share(peer).downloaded += length;
     addBytes(this.downRate, length, now);
     const asked = blockArrived(peer.queue, index, begin, length, now);
-    if (!asked && !peer.fast && length > MAX_BLOCK_BYTES) throw new WireError("bad-payload", 0, "oversized block");
+    if (!asked && ++peer.unasked > MAX_OUTSTANDING_REQUESTS) {
+      throw new WireError("bad-payload", 0, `more than ${MAX_OUTSTANDING_REQUESTS} blocks we did not ask for`);
+    }
     const r = receiveBlock(this.picker, index, begin, length);
     if (r !== "new") {
       this.wasted += length;
@@ -916,13 +932,12 @@ class Session {
     };
   }
 
-  recycle(pb: PieceBuffer): void {
-    const full = new Uint8Array(
-      pb.buf.buffer,
-      pb.buf.byteOffset,
-      this.meta.pieceLength > pb.buf.buffer.byteLength ? pb.buf.length : this.meta.pieceLength,
-    );
-    if (this.spareBuffers.length < 8 && full.length === this.meta.pieceLength) this.spareBuffers.push(full);
+  /** Keeps a piece buffer for the next piece (a few at most), so a long download does not churn allocations. */
+  recycle(buf: Uint8Array): void {
+    const full = new Uint8Array(buf.buffer, buf.byteOffset, buf.buffer.byteLength - buf.byteOffset);
+    if (this.spareBuffers.length < 8 && full.length >= this.meta.pieceLength) {
+      this.spareBuffers.push(full.subarray(0, this.meta.pieceLength));
+    }
   }
 
   onPieceComplete(index: number, pb: PieceBuffer): void {
@@ -931,7 +946,7 @@ class Session {
     const want = this.meta.pieceHashes.subarray(index * 20, index * 20 + 20);
     if (!equalBytes(digest, want)) {
       this.onHashFail(index, pb);
-      this.recycle(pb);
+      this.recycle(pb.buf);
       return;
     }
     this.store.writePiece(index, pb.buf);
@@ -946,7 +961,11 @@ class Session {
       }
       p.conn.send({ type: "have", index });
     }
-    this.cachePut(index, pb.buf);
+    // keep the piece in the upload cache while some peer may want it; else reuse its buffer
+    let wanted = false;
+    for (const p of this.peers.values()) if (p.peerInterested && !p.has.has(index)) wanted = true;
+    if (wanted) this.cachePut(index, pb.buf);
+    else this.recycle(pb.buf);
     for (const s of pieceSpans(this.meta, index)) {
       if (this.fileRemaining[s.fileIndex] > 0 && --this.fileRemaining[s.fileIndex] === 0) {
         this.emit({
@@ -1046,7 +1065,7 @@ class Session {
     ) {
       throw new WireError("bad-payload", 0, `request out of bounds (piece ${index}, ${begin}+${length})`);
     }
-    if (peer.amChoking || !this.picker.have.has(index) || length > BLOCK_BYTES * 8) {
+    if (peer.amChoking || !this.picker.have.has(index) || length > (this.o.maxServedBlock ?? BLOCK_BYTES)) {
       if (peer.fast) peer.conn.send({ type: "reject", index, begin, length });
       return;
     }
@@ -1095,6 +1114,7 @@ class Session {
       if (this.cacheBytes <= CACHE_BYTES) break;
       this.cache.delete(k);
       this.cacheBytes -= v.length;
+      this.recycle(v);
     }
   }
 
