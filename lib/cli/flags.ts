@@ -207,8 +207,8 @@ export function parseCli(argv: readonly string[]): CliOptions {
     trackers: command === "create" ? [] : trackers.flatMap((t) => t.split(",")),
     maxPeers: int("max-peers", v["max-peers"], 1, MAX_PEERS_PER_TORRENT) ?? 50,
     port: int("port", v.port, 0, 65535),
-    timeoutMs: v.timeout === undefined ? undefined : parseDuration(v.timeout, "--timeout"),
-    stallTimeoutMs: v["stall-timeout"] === undefined ? undefined : parseDuration(v["stall-timeout"], "--stall-timeout"),
+    timeoutMs: positiveDuration(v.timeout, "--timeout"),
+    stallTimeoutMs: positiveDuration(v["stall-timeout"], "--stall-timeout"),
     json: v.json ?? false,
     quiet: v.quiet ?? false,
     debug: v.debug ?? false,
@@ -232,6 +232,13 @@ export function parseCli(argv: readonly string[]): CliOptions {
     size: v.size === undefined ? undefined : parseSize(v.size, "--size"),
     leechers: int("leechers", v.leechers, 1, 16),
   };
+}
+
+function positiveDuration(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = parseDuration(text, flag);
+  if (ms < 1000) throw new UsageError(`${flag}: "${text}" is under a second`);
+  return ms;
 }
 
 function defaults(command: Command, json: boolean): CliOptions {

@@ -103,6 +103,7 @@ export function exitCodeOf(e: unknown): number {
 
 /** Runs btfetch with `args`; returns the exit code. */
 export async function main(args: readonly string[], sinks: ReportSinks = processSinks()): Promise<number> {
+  const t0 = performance.now();
   let json = args.includes("--json");
   let debug = args.includes("--debug");
   const report = () => new Reporter(sinks, json, false);
@@ -151,7 +152,7 @@ export async function main(args: readonly string[], sinks: ReportSinks = process
       : e instanceof Error
       ? e.message
       : String(e);
-    report().json_({ event: "error", t: 0, code, message });
+    report().json_({ event: "error", t: Math.round(performance.now() - t0), code, message });
     sinks.stderr(`btfetch: ${message.split("\n")[0]}\n`);
     if (code === EXIT.usage && !json) sinks.stderr("Try 'btfetch --help'.\n");
     if (debug && e instanceof Error && e.stack) sinks.stderr(e.stack + "\n");

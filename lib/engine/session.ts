@@ -372,7 +372,11 @@ class Session {
     } catch (e) {
       error = e;
     }
-    await this.shutdown();
+    try {
+      await this.shutdown();
+    } catch (e) {
+      error ??= e; // what ended the session is the error to report; a failure while saving comes second
+    }
     const result = this.result();
     if (error !== null) throw error;
     return result;
@@ -453,7 +457,7 @@ class Session {
     for (const p of [...this.peers.values()]) this.dropPeer(p, "shutting down");
     const stopping = this.announcer?.stop(3000);
     try {
-      if (this.picker) {
+      if (this.picker && this.picker.have.count > 0) {
         this.store.flush();
         saveResume(this.store, this.meta, this.picker.have);
       }

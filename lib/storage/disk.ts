@@ -95,10 +95,16 @@ function wrap(op: "create" | "write" | "read", path: string, e: unknown): Storag
     ? "permission"
     : c === "ELOOP"
     ? "unsafe-path"
-    : c === "EISDIR"
+    : c === "EISDIR" || (c === "EEXIST" && op === "create")
     ? "not-a-file"
     : op;
-  const detail = e instanceof Error ? e.message : String(e);
+  const detail = c === "EEXIST" && op === "create"
+    ? "it exists and is not a directory"
+    : c === "ENOTDIR"
+    ? "a part of the path is a file, not a directory"
+    : e instanceof Error
+    ? e.message
+    : String(e);
   return new StorageError(code, path, `${op} failed: ${detail}`, { cause: e });
 }
 

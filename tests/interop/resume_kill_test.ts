@@ -25,6 +25,7 @@ import {
   startLibtorrentSeeder,
   writeSingleFilePayload,
 } from "./_peers.ts";
+import { exitWithin } from "../cli/_cli.ts";
 
 const PIECE = 32 * 1024;
 const SIZE = 8 * MiB;
@@ -82,22 +83,6 @@ function fail(msg: string, r: BtfetchResult): never {
   throw new Error(`${msg}\n${describeRun(r)}`);
 }
 
-/** Waits at most `ms` for the handle to exit by itself, else SIGKILLs it; returns the result and whether it was late. */
-async function exitWithin(
-  h: ReturnType<typeof spawnBtfetch>,
-  ms: number,
-): Promise<{ r: BtfetchResult; late: boolean }> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const done = h.wait();
-  const late = await Promise.race([
-    done.then(() => false),
-    new Promise<boolean>((res) => timer = setTimeout(() => res(true), ms)),
-  ]);
-  clearTimeout(timer);
-  if (late) h.kill("SIGKILL");
-  return { r: await done, late };
-}
-
 /** The last `progress` event so far, if any. */
 function lastProgress(events: BtEvent[]): BtEvent | undefined {
   return events.findLast((e) => e.event === "progress");
@@ -120,8 +105,8 @@ async function firstRun(
   } finally {
     h.kill(signal);
   }
-  const { r, late } = await exitWithin(h, 15_000);
-  return { r, verifiedAtKill, late };
+  const { result, killed } = await exitWithin(h, 15_000);
+  return { r: result, verifiedAtKill, late: killed };
 }
 
 /** Runs the same command again and checks it completes with the same bytes, fetching only what was missing. */
