@@ -54,7 +54,7 @@ export const MAX_TRACKER_RESPONSE_BYTES = 1024 * 1024;
 export const MAX_PEERS_PER_ANNOUNCE = 2000;
 
 /** The most requests we keep outstanding to one peer; the pipeline adapts below this to the peer's rate. */
-export const MAX_OUTSTANDING_REQUESTS = 512;
+export const MAX_OUTSTANDING_REQUESTS = 2048;
 
 /** The most requests from one peer we queue before treating it as a flood and dropping it. */
 export const MAX_PEER_QUEUED_REQUESTS = 512;

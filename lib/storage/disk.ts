@@ -119,6 +119,21 @@ interface Handle {
   readonly writable: boolean;
 }
 
+/** One span of a piece write: write `length` bytes from `pieceOffset` in the piece to `fileOffset` in `path`. */
+export interface WriteSpan {
+  readonly path: string;
+  readonly fileIndex: number;
+  readonly pieceOffset: number;
+  readonly length: number;
+  readonly fileOffset: number;
+}
+
+/** Where {@linkcode PieceStore.planWrite} says one piece goes. */
+export interface WritePlan {
+  readonly piece: number;
+  readonly spans: readonly WriteSpan[];
+}
+
 /** Options for {@linkcode PieceStore.open}. */
 export interface PieceStoreOptions {
   /** File indexes the user wants (default: all); {@linkcode PieceStore.ensureFiles} creates only these. */
@@ -215,6 +230,29 @@ export class PieceStore {
       const fd = this.#open(s.fileIndex, true);
       this.#pwrite(fd, s, data);
     }
+  }
+
+  /**
+   * Creates (as needed, checked as {@linkcode PieceStore.writePiece} does) every non-padding file that piece `piece`
+   * spans, and returns where each span goes, by path, for a writer on another thread (descriptors cannot cross
+   * threads in Deno).
+   * @throws {StorageError} when a file cannot be created.
+   */
+  planWrite(piece: number): WritePlan {
+    const files = this.#meta.files;
+    const spans: WriteSpan[] = [];
+    for (const s of pieceSpans(this.#meta, piece)) {
+      if (files[s.fileIndex].padding) continue;
+      this.#open(s.fileIndex, true);
+      spans.push({
+        path: this.filePath(s.fileIndex),
+        fileIndex: s.fileIndex,
+        pieceOffset: s.pieceOffset,
+        length: s.length,
+        fileOffset: s.fileOffset,
+      });
+    }
+    return { piece, spans };
   }
 
   #pwrite(fd: number | null, s: FileSpan, data: Uint8Array): void {

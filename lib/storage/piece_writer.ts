@@ -1,0 +1,171 @@
+/**
+ * Hashes and writes completed pieces on a worker thread, so SHA-1 and disk writes overlap with the network instead
+ * of stalling it. A piece's bytes live in a SharedArrayBuffer, so nothing is copied between threads; the piece is
+ * hashed from memory (never re-read from disk) and written only if its hash matches, to files the main thread's
+ * {@linkcode PieceStore} created and checked (the worker opens them itself, never following a symbolic link).
+ *
+ * The worker is built from an inline module so the bundle and the compiled binary stay one file.
+ * @module
+ */
+import { MAX_OPEN_FILES } from "../limits.ts";
+import { type PieceStore, StorageError, type WritePlan } from "./disk.ts";
+
+const WORKER_SOURCE = `
+import * as fs from "node:fs";
+import { createHash } from "node:crypto";
+const FLAGS = fs.constants.O_RDWR | (fs.constants.O_NOFOLLOW ?? 0);
+const fds = new Map();
+function fdOf(path) {
+  let fd = fds.get(path);
+  if (fd !== undefined) {
+    fds.delete(path);
+    fds.set(path, fd);
+    return fd;
+  }
+  fd = fs.openSync(path, FLAGS);
+  fds.set(path, fd);
+  if (fds.size > MAX_OPEN) {
+    for (const [p, old] of fds) {
+      fds.delete(p);
+      fs.closeSync(old);
+      break;
+    }
+  }
+  return fd;
+}
+self.onmessage = (e) => {
+  const { id, buffer, byteOffset, length, expected, spans } = e.data;
+  const view = new Uint8Array(buffer, byteOffset, length);
+  const digest = createHash("sha1").update(view).digest();
+  for (let i = 0; i < 20; i++) {
+    if (digest[i] !== expected[i]) {
+      self.postMessage({ id, ok: false });
+      return;
+    }
+  }
+  for (let k = 0; k < spans.length; k++) {
+    const [path, off, len, pos] = spans[k];
+    try {
+      const fd = fdOf(path);
+      let done = 0;
+      while (done < len) {
+        const n = fs.writeSync(fd, view, off + done, len - done, pos + done);
+        if (n <= 0) throw new Error("wrote " + n + " bytes");
+        done += n;
+      }
+    } catch (err) {
+      self.postMessage({ id, ok: true, error: { span: k, code: err && err.code, message: String(err && err.message || err) } });
+      return;
+    }
+  }
+  self.postMessage({ id, ok: true });
+};
+`;
+
+interface Job {
+  readonly index: number;
+  readonly plan: WritePlan;
+}
+
+interface Reply {
+  readonly id: number;
+  readonly ok: boolean;
+  readonly error?: { readonly span: number; readonly code?: string; readonly message: string };
+}
+
+/** Reports a piece's outcome: `ok` means it matched its hash and is on disk. */
+export type PieceOutcome = (index: number, ok: boolean) => void;
+
+/** A worker thread that verifies and stores pieces. Owns the worker: call {@linkcode PieceWriter.close}. */
+export class PieceWriter {
+  readonly #store: PieceStore;
+  readonly #worker: Worker;
+  readonly #jobs = new Map<number, Job>();
+  readonly #onOutcome: PieceOutcome;
+  readonly #onError: (e: StorageError) => void;
+  #nextId = 1;
+  #drained: (() => void)[] = [];
+  #closed = false;
+
+  /** Starts the worker; outcomes arrive in `onOutcome`, write failures in `onError`. */
+  constructor(store: PieceStore, onOutcome: PieceOutcome, onError: (e: StorageError) => void) {
+    this.#store = store;
+    this.#onOutcome = onOutcome;
+    this.#onError = onError;
+    const source = WORKER_SOURCE.replace("MAX_OPEN", String(MAX_OPEN_FILES));
+    const url = URL.createObjectURL(new Blob([source], { type: "application/javascript" }));
+    this.#worker = new Worker(url, { type: "module" });
+    URL.revokeObjectURL(url);
+    this.#worker.onmessage = (e: MessageEvent<Reply>) => this.#reply(e.data);
+    this.#worker.onerror = (e: ErrorEvent) => {
+      e.preventDefault();
+      this.#onError(new StorageError("write", this.#store.outDir, `the piece writer failed: ${e.message}`));
+    };
+  }
+
+  /** Pieces submitted and not yet reported. */
+  get pending(): number {
+    return this.#jobs.size;
+  }
+
+  /**
+   * Hashes piece `index` (whose bytes are `data`, a view of a SharedArrayBuffer) against `expected` and writes it if
+   * it matches. `data` must not change until the outcome is reported.
+   * @throws {StorageError} when a file cannot be opened for the write.
+   */
+  submit(index: number, data: Uint8Array, expected: Uint8Array): void {
+    if (!(data.buffer instanceof SharedArrayBuffer)) throw new TypeError("PieceWriter needs a SharedArrayBuffer view");
+    const plan = this.#store.planWrite(index);
+    const id = this.#nextId++;
+    this.#jobs.set(id, { index, plan });
+    this.#worker.postMessage({
+      id,
+      buffer: data.buffer,
+      byteOffset: data.byteOffset,
+      length: data.length,
+      expected: expected.slice(),
+      spans: plan.spans.map((s) => [s.path, s.pieceOffset, s.length, s.fileOffset]),
+    });
+  }
+
+  #reply(r: Reply): void {
+    const job = this.#jobs.get(r.id);
+    if (!job) return;
+    this.#jobs.delete(r.id);
+    if (r.error) {
+      const span = job.plan.spans[r.error.span];
+      const path = span ? this.#store.filePath(span.fileIndex) : this.#store.outDir;
+      const cause = Object.assign(new Error(r.error.message), { code: r.error.code });
+      this.#onError(StorageError.fromOs("write", path, cause));
+    } else if (!this.#closed) {
+      this.#onOutcome(job.index, r.ok);
+    }
+    if (this.#jobs.size === 0) {
+      const waiters = this.#drained;
+      this.#drained = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** Resolves once every submitted piece has been reported, or after `timeoutMs`. */
+  drain(timeoutMs = 30_000): Promise<void> {
+    if (this.#jobs.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.#drained.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  /** Stops the worker; outcomes still pending are dropped (their pieces stay unverified). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#worker.terminate();
+    this.#jobs.clear();
+    for (const w of this.#drained) w();
+    this.#drained = [];
+  }
+}
