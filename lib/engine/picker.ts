@@ -222,7 +222,8 @@ function takeFree(pp: PartialPiece, out: BlockRequest[], max: number, skip?: (r:
 
 /**
  * Picks up to `max` blocks to request from a peer that has `peerHas`, marking them requested. `isOutstanding`
- * tells whether this peer already has a request out for a block (so endgame never asks one peer twice); `allowed`,
+ * tells whether this peer must not be asked for a block: it has a request out for it (so endgame never asks one
+ * peer twice) or it refused it (BEP 6 reject); `allowed`,
  * when given, limits the choice to those pieces (BEP 6 allowed-fast while choked); `outstanding` is how many
  * requests the peer has out (endgame duplicates go only to peers with fewer than
  * {@linkcode ENDGAME_MAX_OUTSTANDING}).
@@ -241,7 +242,7 @@ export function pickBlocks(
   peerHas: Bitfield,
   max: number,
   now: number,
-  isOutstanding: (r: BlockRequest) => boolean = () => true,
+  isOutstanding?: (r: BlockRequest) => boolean,
   allowed?: ReadonlySet<number>,
   outstanding = 0,
 ): BlockRequest[] {
@@ -253,7 +254,7 @@ export function pickBlocks(
     const started = [...p.partial.values()].filter((pp) => ok(pp.index));
     started.sort((a, b) => (a.blocks.length - a.received) - (b.blocks.length - b.received));
     for (const pp of started) {
-      takeFree(pp, out, max);
+      takeFree(pp, out, max, isOutstanding);
       if (out.length >= max) return out;
     }
   }
@@ -268,7 +269,7 @@ export function pickBlocks(
       if (p.partial.size >= p.maxPartial && (out.length > 0 || p.partial.size >= 2 * p.maxPartial)) break;
       const i = p.order[k];
       if (p.have.has(i) || p.partial.has(i) || !ok(i)) continue;
-      takeFree(startPiece(p, i), out, max);
+      takeFree(startPiece(p, i), out, max, isOutstanding);
       if (p.partial.size >= p.maxPartial) break;
     }
   }
@@ -282,7 +283,7 @@ export function pickBlocks(
         if (pp.blocks[b] !== REQUESTED || pp.requests[b] >= ENDGAME_MAX_DUPLICATES) continue;
         const begin = b * BLOCK_BYTES;
         const r = { index: pp.index, begin, length: Math.min(BLOCK_BYTES, pp.length - begin) };
-        if (isOutstanding(r)) continue;
+        if (!isOutstanding || isOutstanding(r)) continue; // without the callback, no duplicates
         pp.requests[b]++;
         out.push(r);
       }

@@ -17,6 +17,7 @@ import {
 } from "../limits.ts";
 import type { Metainfo } from "../metainfo.ts";
 import { PieceStore } from "../storage/disk.ts";
+import { PieceWriter } from "../storage/piece_writer.ts";
 import { piecesForFiles, pieceSpans } from "../storage/layout.ts";
 import { loadOrVerify, saveResume } from "../storage/resume.ts";
 import { Announcer } from "../tracker/announcer.ts";
@@ -57,6 +58,7 @@ import {
 } from "./rate.ts";
 import {
   blockArrived,
+  blockKey,
   createQueue,
   dropAll,
   dropRequest,
@@ -90,6 +92,14 @@ const KEEPALIVE_MS = 90_000;
 const MAX_TIMEOUTS = 2;
 /** A peer that alone supplied this many pieces that failed their hash is banned. */
 const BAN_STRIKES = 2;
+/** How much of a peer's request queue it has probably committed to send (libtorrent buffers 500 KB or more). */
+const ENDGAME_COMMITTED_BYTES = 1024 * 1024;
+/** A block a peer rejected is not asked of it again for this long. */
+const REJECT_BACKOFF_MS = 1_000;
+/** A peer that unchokes us yet rejects this many requests in a row, sending nothing, is dropped. */
+const MAX_REJECTS_IN_A_ROW = 64;
+/** Requests are topped up once at least this many are wanted (unless fewer are out). */
+const REQUEST_BATCH = 16;
 /** How often progress events are emitted. */
 const PROGRESS_MS = 1_000;
 /** How often the resume record is saved while downloading. */
@@ -200,6 +210,10 @@ interface Peer {
   peerInterested: boolean;
   readonly queue: RequestQueue;
   readonly allowedFast: Set<number>;
+  /** Blocks this peer rejected (BEP 6), with when: not asked of it again for {@linkcode REJECT_BACKOFF_MS}. */
+  readonly rejected: Map<number, number>;
+  /** Rejects since the last block it sent. */
+  rejectsInARow: number;
   readonly uploads: UploadRequest[];
   readonly upRate: RateMeter;
   downloaded: number;
@@ -211,9 +225,8 @@ interface Peer {
 }
 
 interface PieceBuffer {
+  /** A view of a SharedArrayBuffer, so the writer thread reads it in place. */
   readonly buf: Uint8Array;
-  readonly hash: ReturnType<typeof createHash>;
-  hashedBlocks: number;
   readonly received: Uint8Array;
   /** Who sent each block (peer id), for blame when the hash fails. */
   readonly from: Int32Array;
@@ -259,6 +272,9 @@ class Session {
   connecting = 0;
   nextPeerId = 1;
   readonly buffers = new Map<number, PieceBuffer>();
+  /** Complete pieces the writer thread is hashing and storing. */
+  readonly verifying = new Map<number, PieceBuffer>();
+  readonly writer: PieceWriter;
   readonly spareBuffers: Uint8Array[] = [];
   readonly cache = new Map<number, Uint8Array>();
   cacheBytes = 0;
@@ -296,6 +312,11 @@ class Session {
     this.peerId = o.peerId ?? makePeerId(this.random);
     this.maxPeers = Math.max(1, o.maxPeers ?? 50);
     this.store = PieceStore.open(o.meta, o.outDir, o.selected ? { selected: o.selected } : {});
+    this.writer = new PieceWriter(
+      this.store,
+      (index, ok) => this.safely(() => this.onPieceOutcome(index, ok)),
+      (e) => this.finish ? this.finish({ error: e }) : undefined,
+    );
     const now = this.now();
     this.downRate = createRateMeter(now);
     this.upRate = createRateMeter(now);
@@ -400,6 +421,16 @@ class Session {
     });
   }
 
+  /** Runs a handler for `peer`: a protocol fault drops that peer; anything else is a bug that ends the session. */
+  forPeer(peer: Peer, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      if (e instanceof WireError || e instanceof BitfieldError) this.dropPeer(peer, e.message);
+      else this.finish({ error: e });
+    }
+  }
+
   safely(fn: () => void): void {
     try {
       fn();
@@ -456,6 +487,8 @@ class Session {
     }
     for (const p of [...this.peers.values()]) this.dropPeer(p, "shutting down");
     const stopping = this.announcer?.stop(3000);
+    await this.writer.drain(10_000); // pieces already received are verified and stored before the state is saved
+    this.writer.close();
     try {
       if (this.picker && this.picker.have.count > 0) {
         this.store.flush();
@@ -647,6 +680,8 @@ class Session {
       peerInterested: false,
       queue: createQueue(now),
       allowedFast: new Set(),
+      rejected: new Map(),
+      rejectsInARow: 0,
       uploads: [],
       upRate: createRateMeter(now),
       downloaded: 0,
@@ -659,9 +694,9 @@ class Session {
     this.emit({ event: "peer", action: "connected", address: peer.key, incoming, client: peer.client });
     if (!incoming) this.sendOpening(peer);
     peer.conn.run({
-      onBlock: (index, begin, data) => this.safely(() => this.onBlock(peer, index, begin, data)),
-      onMessage: (msg) => this.safely(() => this.onMessage(peer, msg)),
-      onDrain: () => this.safely(() => this.serveUploads(peer)),
+      onBlock: (index, begin, data) => this.forPeer(peer, () => this.onBlock(peer, index, begin, data)),
+      onMessage: (msg) => this.forPeer(peer, () => this.onMessage(peer, msg)),
+      onDrain: () => this.forPeer(peer, () => this.serveUploads(peer)),
     }, leftover).then(
       () => this.dropPeer(peer, "connection closed"),
       (e) => this.dropPeer(peer, e instanceof Error ? e.message : String(e)),
@@ -742,6 +777,7 @@ class Session {
         return;
       case "unchoke":
         peer.peerChoking = false;
+        peer.rejected.clear();
         this.fillRequests(peer);
         return;
       case "interested":
@@ -767,7 +803,9 @@ class Session {
       case "bitfield":
       case "have-all":
       case "have-none": {
-        if (peer.hasCounted) throw new WireError("bad-payload", 0, `${msg.type} after the first message`);
+        // aria2c sends a fresh bitfield mid-connection instead of `have`s: take it as the peer's new set
+        if (peer.hasCounted) removePeerPieces(this.picker, peer.has);
+        peer.hasCounted = false;
         let bits: Bitfield;
         if (msg.type === "bitfield") {
           try {
@@ -801,6 +839,12 @@ class Session {
         if (r) {
           releaseBlock(this.picker, r.index, r.begin);
           peer.allowedFast.delete(r.index);
+          // not asked of this peer again for a while, so a reject cannot turn into a request loop
+          peer.rejected.set(blockKey(r.index, r.begin), this.now());
+          if (!peer.peerChoking && ++peer.rejectsInARow >= MAX_REJECTS_IN_A_ROW) {
+            this.dropPeer(peer, `rejected ${MAX_REJECTS_IN_A_ROW} requests in a row while unchoking us`);
+            return;
+          }
         }
         this.fillRequests(peer);
         return;
@@ -839,7 +883,8 @@ class Session {
     if (choked && peer.allowedFast.size === 0) return;
     const now = this.now();
     let n = requestsWanted(peer.queue, now);
-    if (n <= 0) return;
+    // ask in batches: picking per block would cost more than the blocks (a few requests in flight suffice)
+    if (n <= 0 || (n < REQUEST_BATCH && peer.queue.outstanding.size >= REQUEST_BATCH)) return;
     if (this.o.maxDownloadRate) {
       let allowed = 0;
       while (allowed < n && takeTokens(this.downBucket, BLOCK_BYTES, now) === 0) allowed++;
@@ -851,7 +896,10 @@ class Session {
       peer.has,
       n,
       now,
-      (r) => isOutstanding(peer.queue, r.index, r.begin),
+      (r) =>
+        isOutstanding(peer.queue, r.index, r.begin) ||
+        now - (peer.rejected.get(blockKey(r.index, r.begin)) ?? -Infinity) < REJECT_BACKOFF_MS ||
+        (requestsOut(this.picker, r.index, r.begin) > 0 && !this.worthDuplicating(peer, r.index, r.begin)),
       choked ? peer.allowedFast : undefined,
       peer.queue.outstanding.size,
     );
@@ -872,6 +920,7 @@ class Session {
     this.share(peer).downloaded += length;
     addBytes(this.downRate, length, now);
     const asked = blockArrived(peer.queue, index, begin, length, now);
+    peer.rejectsInARow = 0;
     if (!asked && ++peer.unasked > MAX_OUTSTANDING_REQUESTS) {
       throw new WireError("bad-payload", 0, `more than ${MAX_OUTSTANDING_REQUESTS} blocks we did not ask for`);
     }
@@ -891,14 +940,32 @@ class Session {
     pb.received[b] = 1;
     pb.from[b] = peer.id;
     if (requestsOut(this.picker, index, begin) > 0) this.cancelDuplicates(peer, index, begin);
-    // hash as blocks arrive, in order
-    while (pb.hashedBlocks < pb.received.length && pb.received[pb.hashedBlocks] === 1) {
-      const s = pb.hashedBlocks * BLOCK_BYTES;
-      pb.hash.update(pb.buf.subarray(s, Math.min(s + BLOCK_BYTES, pieceLength(this.picker, index))));
-      pb.hashedBlocks++;
+    if (pieceComplete(this.picker, index)) {
+      // the last block is in: hash and store it on the writer thread; the outcome comes back in onPieceOutcome
+      this.buffers.delete(index);
+      this.verifying.set(index, pb);
+      this.writer.submit(index, pb.buf, this.meta.pieceHashes.subarray(index * 20, index * 20 + 20));
     }
-    if (pieceComplete(this.picker, index)) this.onPieceComplete(index, pb);
     if (this.completeAt === null) this.fillRequests(peer);
+  }
+
+  /**
+   * Endgame: whether to ask `asker` for a block another peer already has a request for. Not when the block is among
+   * the first {@linkcode ENDGAME_COMMITTED_BYTES} of that peer's queue: it has most likely read it and queued it for
+   * sending, so a cancel would come too late and both copies would arrive.
+   */
+  worthDuplicating(asker: Peer, index: number, begin: number): boolean {
+    const key = blockKey(index, begin);
+    for (const h of this.peers.values()) {
+      if (h === asker || !h.queue.outstanding.has(key)) continue;
+      let ahead = 0;
+      for (const k of h.queue.outstanding.keys()) {
+        if (k === key || ahead * BLOCK_BYTES >= ENDGAME_COMMITTED_BYTES) break;
+        ahead++;
+      }
+      if (ahead * BLOCK_BYTES < ENDGAME_COMMITTED_BYTES) return false;
+    }
+    return true;
   }
 
   /** Endgame: a block arrived that other peers were also asked for; cancel their copies. */
@@ -925,35 +992,34 @@ class Session {
   newBuffer(index: number): PieceBuffer {
     const len = pieceLength(this.picker, index);
     let buf = this.spareBuffers.pop();
-    if (!buf || buf.length < len) buf = new Uint8Array(this.meta.pieceLength);
+    if (!buf || buf.length < len) buf = new Uint8Array(new SharedArrayBuffer(this.meta.pieceLength));
     const blocks = Math.ceil(len / BLOCK_BYTES);
     return {
       buf: buf.subarray(0, len),
-      hash: createHash("sha1"),
-      hashedBlocks: 0,
       received: new Uint8Array(blocks),
       from: new Int32Array(blocks),
     };
   }
 
-  /** Keeps a piece buffer for the next piece (a few at most), so a long download does not churn allocations. */
+  /** Keeps a piece buffer for the next piece (as many as may be in flight), so a download allocates no more. */
   recycle(buf: Uint8Array): void {
+    if (!(buf.buffer instanceof SharedArrayBuffer)) return; // the writer thread takes shared buffers only
     const full = new Uint8Array(buf.buffer, buf.byteOffset, buf.buffer.byteLength - buf.byteOffset);
-    if (this.spareBuffers.length < 8 && full.length >= this.meta.pieceLength) {
+    if (this.spareBuffers.length < this.picker.maxPartial && full.length >= this.meta.pieceLength) {
       this.spareBuffers.push(full.subarray(0, this.meta.pieceLength));
     }
   }
 
-  onPieceComplete(index: number, pb: PieceBuffer): void {
-    this.buffers.delete(index);
-    const digest = pb.hash.digest();
-    const want = this.meta.pieceHashes.subarray(index * 20, index * 20 + 20);
-    if (!equalBytes(digest, want)) {
+  /** The writer thread hashed piece `index`: `ok` means it matched and is on disk. */
+  onPieceOutcome(index: number, ok: boolean): void {
+    const pb = this.verifying.get(index);
+    if (!pb) return;
+    this.verifying.delete(index);
+    if (!ok) {
       this.onHashFail(index, pb);
       this.recycle(pb.buf);
       return;
     }
-    this.store.writePiece(index, pb.buf);
     pieceVerified(this.picker, index);
     this.lastProgressAt = this.now();
     this.smartBan(index, pb);
