@@ -1,0 +1,106 @@
+#!/usr/bin/python3
+"""python3-libtorrent peer for scripts/bench.ts (loopback only). Run with Debian's /usr/bin/python3.
+
+  _bench_lt.py --mode seed  --torrent FILE --dir DATADIR [--port N]
+      Checks DATADIR/<name>, then seeds it. Prints "READY <port>" once seeding. Reads commands on stdin, one a line:
+      "CONNECT <host>:<port>" makes it connect out to that peer. Exits when stdin closes or on SIGTERM.
+  _bench_lt.py --mode leech --torrent FILE --dir DATADIR --connect HOST:PORT
+      Downloads into DATADIR from the peer, prints "DONE" and exits as soon as it has every piece (it polls every
+      10 ms, so the process lifetime is the download time plus start-up).
+
+DHT, local peer discovery, UPnP, NAT-PMP, uTP and PEX are off; the session listens on 127.0.0.1 only. Everything
+else is libtorrent's default settings (what a user of it gets).
+"""
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+
+import libtorrent as lt
+
+
+def out(line):
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mode", choices=["seed", "leech"], required=True)
+    ap.add_argument("--torrent", required=True)
+    ap.add_argument("--dir", required=True)
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--connect", action="append", default=[])
+    ap.add_argument("--max-seconds", type=float, default=3600.0)
+    args = ap.parse_args()
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    ses = lt.session({
+        "listen_interfaces": "127.0.0.1:%d" % args.port,
+        "enable_dht": False,
+        "enable_lsd": False,
+        "enable_upnp": False,
+        "enable_natpmp": False,
+        "enable_ip_notifier": False,
+        "enable_outgoing_utp": False,
+        "enable_incoming_utp": False,
+        "dht_bootstrap_nodes": "",
+        "allow_multiple_connections_per_ip": True,
+        "close_redundant_connections": False,
+        "alert_mask": lt.alert.category_t.error_notification,
+    })
+    atp = lt.add_torrent_params()
+    atp.ti = lt.torrent_info(args.torrent)
+    atp.save_path = args.dir
+    atp.flags = (atp.flags & ~lt.torrent_flags.auto_managed & ~lt.torrent_flags.paused) | lt.torrent_flags.disable_pex
+    atp.flags |= lt.torrent_flags.disable_dht | lt.torrent_flags.disable_lsd
+    h = ses.add_torrent(atp)
+
+    def connect(hp):
+        host, port = hp.strip().rsplit(":", 1)
+        h.connect_peer((host, int(port)), 0)
+
+    deadline = time.time() + args.max_seconds
+    if args.mode == "leech":
+        for hp in args.connect:
+            connect(hp)
+        while not stop.is_set() and time.time() < deadline:
+            if h.status().is_seeding:
+                out("DONE")
+                return 0
+            for a in ses.pop_alerts():
+                if isinstance(a, (lt.torrent_error_alert, lt.file_error_alert)):
+                    out("ERROR %s" % a.message())
+                    return 2
+            time.sleep(0.01)
+        out("ERROR timed out")
+        return 4
+
+    def read_stdin():
+        for line in sys.stdin:
+            if line.startswith("CONNECT "):
+                connect(line[len("CONNECT "):])
+        stop.set()
+
+    threading.Thread(target=read_stdin, daemon=True).start()
+    ready = False
+    while not stop.is_set() and time.time() < deadline:
+        ses.wait_for_alert(100)
+        for a in ses.pop_alerts():
+            if isinstance(a, (lt.torrent_error_alert, lt.file_error_alert, lt.listen_failed_alert)):
+                out("ERROR %s" % a.message())
+                return 2
+        if not ready and h.status().is_seeding:
+            ready = True
+            out("READY %d" % ses.listen_port())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
