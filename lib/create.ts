@@ -72,17 +72,14 @@ interface Source {
   readonly length: number;
 }
 
-function compareBytes(a: string, b: string): number {
-  const x = new TextEncoder().encode(a);
-  const y = new TextEncoder().encode(b);
+function compareBytes(x: Uint8Array, y: Uint8Array): number {
   for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i] - y[i];
   return x.length - y.length;
 }
 
-/** Regular files under `dir`, sorted by path bytes; symbolic links are not followed. */
+/** Regular files under `dir`, in directory order; symbolic links are not followed. */
 function walk(dir: string, prefix: string[], out: Source[]): void {
-  const names = fs.readdirSync(dir).sort(compareBytes);
-  for (const name of names) {
+  for (const name of fs.readdirSync(dir)) {
     const abs = join(dir, name);
     const st = fs.lstatSync(abs);
     if (st.isDirectory()) walk(abs, [...prefix, name], out);
@@ -111,8 +108,15 @@ export async function createTorrent(
   const name = basename(path.replace(/\/+$/, "")) || "torrent";
   const sources: Source[] = [];
   try {
-    if (st.isDirectory()) walk(path, [], sources);
-    else sources.push({ abs: path, path: [name], length: st.size });
+    if (st.isDirectory()) {
+      walk(path, [], sources);
+      // the byte order of the whole "/"-joined path, as mktorrent sorts ("a-b" before "a/b")
+      const keyed = sources.map((s) => ({ s, key: new TextEncoder().encode(s.path.join("/")) }));
+      keyed.sort((x, y) => compareBytes(x.key, y.key));
+      sources.splice(0, sources.length, ...keyed.map((k) => k.s));
+    } else {
+      sources.push({ abs: path, path: [name], length: st.size });
+    }
   } catch (e) {
     if (e instanceof CreateError) throw e;
     throw new CreateError("read", `Cannot read ${path}: ${e instanceof Error ? e.message : e}`, { cause: e });

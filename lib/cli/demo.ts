@@ -42,6 +42,7 @@ export async function runDemo(o: CliOptions, report: Reporter, stderr: (t: strin
   const root = keep ? o.out : await Deno.makeTempDir({ prefix: "btfetch-demo-" });
   const interrupt = onInterrupt();
   const stop = new AbortController();
+  const started: Promise<unknown>[] = [];
   const abortAll = () => stop.abort(interrupt.signal.reason);
   interrupt.signal.addEventListener("abort", abortAll, { once: true });
   try {
@@ -103,6 +104,7 @@ export async function runDemo(o: CliOptions, report: Reporter, stderr: (t: strin
         onEvent: l.onEvent,
         ...extra,
       });
+      started.push(run.catch(() => {}));
       return { name, run, port: l.port };
     };
 
@@ -148,6 +150,9 @@ export async function runDemo(o: CliOptions, report: Reporter, stderr: (t: strin
     report.json_({ event: "demo", t: Math.round(elapsedMs), ...summary });
     return summary;
   } finally {
+    // every session started ends (and lets go of its files) before the demo's folder goes
+    if (!stop.signal.aborted) stop.abort(new DemoOver());
+    await Promise.all(started);
     interrupt.signal.removeEventListener("abort", abortAll);
     interrupt.dispose();
     if (!keep) await Deno.remove(root, { recursive: true }).catch(() => {});

@@ -89,15 +89,7 @@ Deno.test("btfetch demo interrupted by SIGTERM mid-transfer exits 130 and remove
 });
 
 Deno.test({
-  // BUG (lib/cli/demo.ts runDemo): a signal while the sessions are still starting (here: right after leecher-1's
-  // first event, before its `listening`) rejects `raceAbort(...)`, so the code jumps to `finally` without awaiting the
-  // session promises already started (`seeder.run`, `leecher-1.run`); their Interrupted rejections are unhandled and
-  // Deno exits 1 ("Uncaught (in promise) Interrupted") instead of 130, and the 64 MiB temporary folder is usually
-  // left behind (the `finally` that removes it does not get to run). Fix: on any exit path, await (or attach a
-  // catch to) every `r.run` in `runs` before leaving, e.g. push each run into `runs` as soon as it starts and
-  // `await Promise.allSettled(runs.map((r) => r.run))` in `finally` before removing `root`.
-  name: "btfetch demo interrupted by SIGTERM while its sessions start exits 130 (ignored: known bug)",
-  ignore: true,
+  name: "btfetch demo interrupted by SIGTERM while its sessions start exits 130",
   async fn() {
     await interruptDemo((e) => e.session === "leecher-1");
   },
