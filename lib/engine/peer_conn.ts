@@ -170,15 +170,16 @@ export class PeerConn {
   /** Queues a message. */
   send(m: Message): void {
     if (this.#closed) return;
-    const n = messageFrameLength(m);
-    encodeMessageInto(m, this.#wbuf, this.#reserve(n));
+    const at = this.#reserve(messageFrameLength(m)); // first: it may replace the buffer
+    encodeMessageInto(m, this.#wbuf, at);
     this.#kick();
   }
 
   /** Queues bytes as they are (our handshake on an incoming connection). */
   sendRaw(bytes: Uint8Array): void {
     if (this.#closed) return;
-    this.#wbuf.set(bytes, this.#reserve(bytes.length));
+    const at = this.#reserve(bytes.length); // first: it may replace the buffer
+    this.#wbuf.set(bytes, at);
     this.#kick();
   }
 
