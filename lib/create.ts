@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import { createHash } from "node:crypto";
 import { basename, join } from "node:path";
 import { type BencodeInput, encodeBencode } from "./bencode.ts";
+import { HashPool } from "./hash_pool.ts";
 import { MAX_FILES, MAX_PIECE_LENGTH } from "./limits.ts";
 import { type Metainfo, parseMetainfo } from "./metainfo.ts";
 
@@ -16,8 +17,8 @@ export const MIN_AUTO_PIECE = 16 * 1024;
 export const MAX_AUTO_PIECE = 16 * 1024 * 1024;
 /** The automatic piece size aims at no more pieces than this. */
 export const TARGET_PIECES = 1500;
-/** How much is read from disk at a time while hashing. */
-const READ_CHUNK = 4 * 1024 * 1024;
+/** How much is read from disk at a time while hashing (rounded to whole pieces). */
+const HASH_CHUNK = 8 * 1024 * 1024;
 
 /** Why a torrent could not be made. */
 export class CreateError extends Error {
@@ -158,50 +159,56 @@ async function hashFiles(
 ): Promise<Uint8Array> {
   const pieceCount = Math.ceil(total / pieceLength);
   const out = new Uint8Array(pieceCount * 20);
-  const buf = new Uint8Array(Math.max(READ_CHUNK, Math.min(pieceLength, 64 * 1024 * 1024)));
-  let hash = createHash("sha1");
-  let inPiece = 0;
+  // read whole pieces into a few shared chunks; hashing threads digest one chunk while the next is read
+  const chunkBytes = pieceLength * Math.max(1, Math.floor(HASH_CHUNK / pieceLength));
+  const pool = new HashPool();
+  const slots = pool.threads + 2;
+  const chunks = Array.from({ length: slots }, () => new Uint8Array(new SharedArrayBuffer(chunkBytes)));
+  const inFlight: Promise<void>[] = [];
+  let slot = 0;
+  let fill = 0;
   let piece = 0;
   let hashed = 0;
-  let lastYield = 0;
-  for (const s of sources) {
-    let fd: number;
-    try {
-      fd = fs.openSync(s.abs, "r");
-    } catch (e) {
-      throw new CreateError("read", `Cannot read ${s.abs}: ${e instanceof Error ? e.message : e}`, { cause: e });
-    }
-    try {
-      let pos = 0;
-      while (pos < s.length) {
-        const n = fs.readSync(fd, buf, 0, Math.min(buf.length, s.length - pos), pos);
-        if (n <= 0) throw new CreateError("read", `Cannot read ${s.abs}: it shrank while being hashed`);
-        let at = 0;
-        while (at < n) {
-          const take = Math.min(n - at, pieceLength - inPiece);
-          hash.update(buf.subarray(at, at + take));
-          at += take;
-          inPiece += take;
-          if (inPiece === pieceLength) {
-            out.set(hash.digest(), piece * 20);
-            piece++;
-            hash = createHash("sha1");
-            inPiece = 0;
+  const submit = async (n: number): Promise<void> => {
+    if (inFlight.length >= slots) await inFlight.shift();
+    const first = piece;
+    const chunk = chunks[slot];
+    inFlight.push(pool.hashPieces(chunk.subarray(0, n), pieceLength).then((d) => out.set(d, first * 20)));
+    piece += Math.ceil(n / pieceLength);
+    slot = (slot + 1) % slots;
+    hashed += n;
+    onProgress?.(hashed, total);
+  };
+  try {
+    for (const s of sources) {
+      let fd: number;
+      try {
+        fd = fs.openSync(s.abs, "r");
+      } catch (e) {
+        throw new CreateError("read", `Cannot read ${s.abs}: ${e instanceof Error ? e.message : e}`, { cause: e });
+      }
+      try {
+        let pos = 0;
+        while (pos < s.length) {
+          if (inFlight.length >= slots && fill === 0) await inFlight.shift();
+          const chunk = chunks[slot];
+          const n = fs.readSync(fd, chunk, fill, Math.min(chunkBytes - fill, s.length - pos), pos);
+          if (n <= 0) throw new CreateError("read", `Cannot read ${s.abs}: it shrank while being hashed`);
+          pos += n;
+          fill += n;
+          if (fill === chunkBytes) {
+            await submit(fill);
+            fill = 0;
           }
         }
-        pos += n;
-        hashed += n;
-        if (hashed - lastYield >= 64 * 1024 * 1024) {
-          lastYield = hashed;
-          onProgress?.(hashed, total);
-          await new Promise((r) => setTimeout(r, 0));
-        }
+      } finally {
+        fs.closeSync(fd);
       }
-    } finally {
-      fs.closeSync(fd);
     }
+    if (fill > 0) await submit(fill);
+    await Promise.all(inFlight);
+  } finally {
+    pool.close();
   }
-  if (inPiece > 0) out.set(hash.digest(), piece * 20);
-  onProgress?.(hashed, total);
   return out;
 }
