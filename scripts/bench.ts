@@ -495,6 +495,7 @@ const fetchScenario: Scenario = async (ctx) => {
     aria2c: "aria2c --seed-time=0 --file-allocation=none, DHT/LPD/PEX off (the seeder connects to it)",
   };
   const samples: Record<string, Sample[]> = Object.fromEntries(clients.map((c) => [c, []]));
+  const leftovers: string[] = [];
   const seeder = await startLtSeeder(ctx);
   try {
     for (let r = 0; r < o.rounds; r++) {
@@ -531,12 +532,15 @@ const fetchScenario: Scenario = async (ctx) => {
         await verifyDownload(payload, `${dir}/${payload.name}`, c);
         samples[c].push(m);
         ctx.log(`fetch round ${r + 1}/${o.rounds} ${c}: ${fmtSample(m)}`);
-        await Deno.remove(dir, { recursive: true });
+        // kept until the scenario ends: deleting 1 GiB on a filesystem mounted with `discard` stalls the next
+        // round's writes for seconds, at random, whichever client runs next
+        leftovers.push(dir);
         await sync();
       }
     }
   } finally {
     await seeder.proc.close();
+    for (const d of leftovers) await Deno.remove(d, { recursive: true }).catch(() => {});
   }
   result.clients = clients.map((c) => summarise(c, commands[c], samples[c], payload.size));
   result.ratios = ratiosOf(result.clients, "btfetch", "libtorrent");
@@ -589,6 +593,7 @@ const seedScenario: Scenario = async (ctx) => {
   let seederPort = 0;
   const tracker = tinyTracker(() => seederPort);
   const tracked = `${ctx.work}/tracked.torrent`;
+  const leftovers: string[] = [];
   try {
     const t = await makeTorrentWithLibtorrent({
       path: payload.path,
@@ -647,7 +652,7 @@ const seedScenario: Scenario = async (ctx) => {
           ctx.log(`seed round ${r + 1}/${o.rounds} ${c}: ${fmtSample(s)} (aria2c: ${fmtSample(m)})`);
         } finally {
           await proc.close();
-          await Deno.remove(dir, { recursive: true });
+          leftovers.push(dir); // removed at the end, as in the fetch scenario
           await Deno.remove(`${payload.dir}/.btfetch`, { recursive: true }).catch(() => {});
           await sync();
         }
@@ -661,6 +666,7 @@ const seedScenario: Scenario = async (ctx) => {
     result.ratios = ratiosOf(result.clients, "btfetch", "libtorrent");
   } finally {
     await tracker.close();
+    for (const d of leftovers) await Deno.remove(d, { recursive: true }).catch(() => {});
   }
   return result;
 };

@@ -250,8 +250,10 @@ export function pickBlocks(
   if (max <= 0) return out;
   const ok = (i: number) => peerHas.has(i) && (!allowed || allowed.has(i));
   // 1. started pieces, fewest free blocks first
+  let hasStarted = false;
   if (p.partial.size > 0) {
     const started = [...p.partial.values()].filter((pp) => ok(pp.index));
+    hasStarted = started.length > 0;
     started.sort((a, b) => (a.blocks.length - a.received) - (b.blocks.length - b.received));
     for (const pp of started) {
       takeFree(pp, out, max, isOutstanding);
@@ -265,8 +267,10 @@ export function pickBlocks(
       p.cursor++;
     }
     for (let k = p.cursor; k < p.order.length && out.length < max; k++) {
-      // past the cap, start a piece only for a peer that has nothing else for us, and never past twice the cap
-      if (p.partial.size >= p.maxPartial && (out.length > 0 || p.partial.size >= 2 * p.maxPartial)) break;
+      // past the cap, start a piece only for a peer that has none of the started ones, and never past twice the cap
+      if (p.partial.size >= p.maxPartial && (out.length > 0 || hasStarted || p.partial.size >= 2 * p.maxPartial)) {
+        break;
+      }
       const i = p.order[k];
       if (p.have.has(i) || p.partial.has(i) || !ok(i)) continue;
       takeFree(startPiece(p, i), out, max, isOutstanding);

@@ -92,6 +92,8 @@ const KEEPALIVE_MS = 90_000;
 const MAX_TIMEOUTS = 2;
 /** A peer that alone supplied this many pieces that failed their hash is banned. */
 const BAN_STRIKES = 2;
+/** Memory for pieces being fetched or verified: bounds how many pieces are started at once (at least 4). */
+const PIECE_MEMORY_BYTES = 24 * 1024 * 1024;
 /** How much of a peer's request queue it has probably committed to send (libtorrent buffers 500 KB or more). */
 const ENDGAME_COMMITTED_BYTES = 1024 * 1024;
 /** A block a peer rejected is not asked of it again for this long. */
@@ -372,7 +374,7 @@ class Session {
         wanted: this.wanted,
         random: this.random,
         sequential: this.o.sequential,
-        maxPartial: Math.max(8, Math.min(256, Math.floor(64 * 1024 * 1024 / m.pieceLength))),
+        maxPartial: Math.max(4, Math.min(256, Math.floor(PIECE_MEMORY_BYTES / m.pieceLength))),
       });
       this.initFileCounters();
       this.emit({
@@ -1001,7 +1003,7 @@ class Session {
     };
   }
 
-  /** Keeps a piece buffer for the next piece (as many as may be in flight), so a download allocates no more. */
+  /** Keeps a piece buffer for the next piece (as many as may be started), so a download stops allocating. */
   recycle(buf: Uint8Array): void {
     if (!(buf.buffer instanceof SharedArrayBuffer)) return; // the writer thread takes shared buffers only
     const full = new Uint8Array(buf.buffer, buf.byteOffset, buf.buffer.byteLength - buf.byteOffset);

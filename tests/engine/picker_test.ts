@@ -137,20 +137,25 @@ Deno.test("pickBlocks() finishes started pieces before starting new ones, fewest
   assertEquals(pickBlocks(p, all, 2, 0), [{ index: 0, begin: 3 * B, length: B }, { index: 1, begin: B, length: B }]);
 });
 
-Deno.test("pickBlocks() caps started pieces at maxPartial, and at twice that for peers with nothing else", () => {
+Deno.test("pickBlocks() caps started pieces at maxPartial, and at twice that for peers that have none of them", () => {
   const p = make({ pieceCount: 12, maxPartial: 2 });
   const all = Bitfield.full(12);
   assertEquals(pickBlocks(p, all, 100, 0).length, 2);
   assertEquals(p.partial.size, 2);
-  // past the cap, one new piece per call for a peer that has nothing else to do, up to 2 * maxPartial
-  assertEquals(pickBlocks(p, all, 100, 0).length, 1);
-  assertEquals(pickBlocks(p, all, 100, 0).length, 1);
-  assertEquals(p.partial.size, 4);
+  const started = [...p.partial.keys()];
+  // a peer that has a started piece waits for it (every block is requested already): nothing new is started
   assertEquals(pickBlocks(p, all, 100, 0), []);
-  // finishing one frees a slot
-  finish(p, [...p.partial.keys()][0]);
-  assertEquals(pickBlocks(p, all, 100, 0).length, 1);
-  assertEquals(p.partial.size, 4);
+  assertEquals(p.partial.size, 2);
+  // a peer with none of the started pieces may start one per call, up to 2 * maxPartial
+  const others = bits(12, [...Array(12).keys()].filter((i) => !started.includes(i)));
+  assertEquals(pickBlocks(p, others, 100, 0).length, 1);
+  assertEquals(p.partial.size, 3);
+  // (now it has a started piece too, so it waits like the others)
+  assertEquals(pickBlocks(p, others, 100, 0), []);
+  // finishing pieces frees slots
+  for (const i of [...p.partial.keys()]) finish(p, i);
+  assertEquals(pickBlocks(p, all, 100, 0).length, 2);
+  assertEquals(p.partial.size, 2);
 });
 
 Deno.test("pickBlocks() in endgame duplicates in-flight blocks, at most ENDGAME_MAX_DUPLICATES, never twice to a peer", () => {
