@@ -785,7 +785,10 @@ class Session {
       case "interested":
         if (!peer.peerInterested) {
           peer.peerInterested = true;
+          // decide now, not on the next tick: a free slot is worth using at once (aria2c acts on a 1 s tick, so a
+          // late unchoke can cost it a second)
           this.choker = { ...this.choker, roundAt: -Infinity };
+          this.choke(this.now());
         }
         return;
       case "not-interested":
