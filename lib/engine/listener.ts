@@ -5,7 +5,19 @@
  */
 import type { PeerAddress } from "../address.ts";
 import type { Handshake } from "../wire/handshake.ts";
-import { readHandshake } from "./peer_conn.ts";
+import { WireError } from "../wire/frame.ts";
+import {
+  CRYPTO_PLAINTEXT,
+  looksLikePlainHandshake,
+  MSE_KEY_BYTES,
+  MSE_MAX_IA,
+  MSE_MAX_PAD,
+  parseInitiatorStep3,
+  publicKey,
+  receiverStep4,
+  sharedSecret,
+} from "../wire/mse.ts";
+import { readHandshake, readUntil, writeAll } from "./peer_conn.ts";
 
 /** How long an incoming peer has to send its handshake. */
 export const INCOMING_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -76,10 +88,46 @@ export class Listener {
     conn.setNoDelay(true);
     const r = conn.remoteAddr as Deno.NetAddr;
     const from = { host: r.hostname.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, "$1"), port: r.port };
-    const { theirs, leftover } = await readHandshake(conn, INCOMING_HANDSHAKE_TIMEOUT_MS);
+    const deadline = Date.now() + INCOMING_HANDSHAKE_TIMEOUT_MS;
+    const left = () => Math.max(1, deadline - Date.now());
+    // a plain handshake starts with its protocol name; anything else may be an MSE public key
+    const first = await readUntil(conn, left(), new Uint8Array(0), (b) => b.length >= 20 ? b.slice() : null, 4096);
+    let initial: Uint8Array = first;
+    if (!looksLikePlainHandshake(first)) initial = await this.#acceptMse(conn, first, left);
+    const { theirs, leftover } = await readHandshake(conn, left(), undefined, initial);
     const hex = Array.from(theirs.infoHash, (b) => b.toString(16).padStart(2, "0")).join("");
     const accept = this.#routes.get(hex);
     if (!accept || !accept(conn, theirs, leftover, from)) conn.close();
+  }
+
+  /**
+   * The receiving side of MSE/PE (see `wire/mse.ts`): answers the initiator's public key, finds which of our
+   * torrents it names, selects plaintext for the payload stream, and returns the plaintext that follows (the
+   * BitTorrent handshake first). A peer that offers only RC4 for the payload is refused.
+   */
+  async #acceptMse(conn: Deno.TcpConn, first: Uint8Array, left: () => number): Promise<Uint8Array> {
+    const theirKey = await readUntil(conn, left(), first, (b) => b.length >= MSE_KEY_BYTES ? b.slice() : null, 4096);
+    const secretBytes = crypto.getRandomValues(new Uint8Array(20));
+    const secret = secretBytes.reduce((n, b) => (n << 8n) | BigInt(b), 0n);
+    const pad = crypto.getRandomValues(new Uint8Array(Math.floor(Math.random() * 64)));
+    const ours = new Uint8Array(MSE_KEY_BYTES + pad.length);
+    ours.set(publicKey(secret));
+    ours.set(pad, MSE_KEY_BYTES);
+    await writeAll(conn, ours);
+    const s = sharedSecret(theirKey.subarray(0, MSE_KEY_BYTES), secret);
+    const hashes = [...this.#routes.keys()].map(hexBytes);
+    const step = await readUntil(conn, left(), theirKey.slice(MSE_KEY_BYTES), (b) => {
+      const r = parseInitiatorStep3(b, s, hashes);
+      return r.kind === "done" ? r.value : null;
+    }, MSE_MAX_PAD * 2 + MSE_MAX_IA + 64);
+    if ((step.provide & CRYPTO_PLAINTEXT) === 0) {
+      throw new WireError("bad-handshake", 0, "the peer wants an RC4 payload stream, which btfetch does not offer");
+    }
+    await writeAll(conn, receiverStep4(step.cipherB, CRYPTO_PLAINTEXT));
+    const out = new Uint8Array(step.ia.length + step.rest.length);
+    out.set(step.ia);
+    out.set(step.rest, step.ia.length);
+    return out;
   }
 
   /** Closes the socket; connections already handed to torrents stay open. */
@@ -89,4 +137,10 @@ export class Listener {
     this.#listener.close();
     await this.#loop;
   }
+}
+
+function hexBytes(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
 }

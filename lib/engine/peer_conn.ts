@@ -66,10 +66,35 @@ export interface HandshakeExchange {
  * without, the caller writes after deciding from theirs (incoming: route by info-hash).
  * @throws {WireError} on a malformed handshake; {@linkcode ConnectError} on time-out or a closed connection.
  */
-export async function readHandshake(conn: Deno.Conn, timeoutMs: number, ours?: Handshake): Promise<HandshakeExchange> {
+export async function readHandshake(
+  conn: Deno.Conn,
+  timeoutMs: number,
+  ours?: Handshake,
+  initial: Uint8Array = new Uint8Array(0),
+): Promise<HandshakeExchange> {
   if (ours) await writeAll(conn, encodeHandshake(ours));
-  const buf = new Uint8Array(HANDSHAKE_BYTES + 4096);
-  let len = 0;
+  return await readUntil(conn, timeoutMs, initial, (buf) => {
+    const r = decodeHandshake(buf, 0);
+    return r.kind === "handshake" ? { theirs: copyHandshake(r.handshake), leftover: buf.slice(r.next) } : null;
+  });
+}
+
+/**
+ * Reads from `conn`, after the bytes in `initial`, until `parse` makes something of what arrived (it returns null
+ * while it needs more), within `timeoutMs` and `maxBytes`.
+ * @throws {WireError} `too-long` past `maxBytes`, or whatever `parse` throws; {@linkcode ConnectError} on time-out or
+ *   a closed connection.
+ */
+export async function readUntil<T>(
+  conn: Deno.Conn,
+  timeoutMs: number,
+  initial: Uint8Array,
+  parse: (buf: Uint8Array) => T | null,
+  maxBytes: number = HANDSHAKE_BYTES + 4096,
+): Promise<T> {
+  const buf = new Uint8Array(Math.max(maxBytes, initial.length));
+  buf.set(initial);
+  let len = initial.length;
   const timer = setTimeout(() => {
     try {
       conn.close();
@@ -77,10 +102,11 @@ export async function readHandshake(conn: Deno.Conn, timeoutMs: number, ours?: H
   }, timeoutMs);
   try {
     for (;;) {
-      const r = decodeHandshake(buf.subarray(0, len), 0);
-      if (r.kind === "handshake") {
-        return { theirs: copyHandshake(r.handshake), leftover: buf.slice(r.next, len) };
+      if (len > 0) {
+        const r = parse(buf.subarray(0, len));
+        if (r !== null) return r;
       }
+      if (len >= buf.length) throw new WireError("too-long", len, `nothing usable in the first ${len} bytes`);
       let n: number | null;
       try {
         n = await conn.read(buf.subarray(len));
