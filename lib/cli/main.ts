@@ -81,7 +81,7 @@ Exit codes:
   1    internal error (a bug; --debug shows the stack trace)
   2    usage error: unknown flag, bad value
   3    bad input: unreadable or invalid torrent, or an unsafe file path inside it
-  4    network: timed out, stalled, no peers
+  4    network: timed out, stalled, no peers, --port in use
   5    disk: cannot create, write or read the output
   6    verification: data on disk does not match (verify), or peers sent only bad data
   130  interrupted: state saved, run the same command again to resume

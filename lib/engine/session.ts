@@ -1328,7 +1328,19 @@ class Session {
 }
 
 function openListener(port: number | undefined): Listener {
-  if (port !== undefined) return Listener.open(port);
+  if (port !== undefined) {
+    try {
+      return Listener.open(port);
+    } catch (e) {
+      if (e instanceof Deno.errors.AddrInUse) {
+        throw new FetchError("listen", `Cannot listen on port ${port}: it is in use`);
+      }
+      if (e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotCapable) {
+        throw new FetchError("listen", `Cannot listen on port ${port}: permission denied`);
+      }
+      throw e;
+    }
+  }
   for (let p = 6881; p <= 6889; p++) {
     try {
       return Listener.open(p);

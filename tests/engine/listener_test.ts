@@ -106,3 +106,21 @@ Deno.test("Listener drops an MSE handshake for a torrent it does not have", asyn
     }
   });
 });
+
+Deno.test("Listener accepts peers over IPv6 too", async () => {
+  await withListener(async (port, accepted) => {
+    let c: Deno.TcpConn;
+    try {
+      c = await Deno.connect({ hostname: "::1", port });
+    } catch {
+      return; // no IPv6 loopback on this machine: nothing to check
+    }
+    try {
+      await c.write(encodeHandshake(theirs));
+      const got = await accepted;
+      assertEquals(got.h.infoHash, infoHash);
+    } finally {
+      c.close();
+    }
+  });
+});
