@@ -159,53 +159,42 @@ async function hashFiles(
 ): Promise<Uint8Array> {
   const pieceCount = Math.ceil(total / pieceLength);
   const out = new Uint8Array(pieceCount * 20);
-  // read whole pieces into a few shared chunks; hashing threads digest one chunk while the next is read
+  // whole pieces per chunk; each hashing thread reads its chunk itself, so reading spreads over the cores too
   const chunkBytes = pieceLength * Math.max(1, Math.floor(HASH_CHUNK / pieceLength));
   const pool = new HashPool();
-  const slots = pool.threads + 2;
-  const chunks = Array.from({ length: slots }, () => new Uint8Array(new SharedArrayBuffer(chunkBytes)));
+  const maxInFlight = pool.threads * 2;
   const inFlight: Promise<void>[] = [];
-  let slot = 0;
-  let fill = 0;
-  let piece = 0;
   let hashed = 0;
-  const submit = async (n: number): Promise<void> => {
-    if (inFlight.length >= slots) await inFlight.shift();
-    const first = piece;
-    const chunk = chunks[slot];
-    inFlight.push(pool.hashPieces(chunk.subarray(0, n), pieceLength).then((d) => out.set(d, first * 20)));
-    piece += Math.ceil(n / pieceLength);
-    slot = (slot + 1) % slots;
-    hashed += n;
-    onProgress?.(hashed, total);
-  };
+  let src = 0;
+  let srcPos = 0;
   try {
-    for (const s of sources) {
-      let fd: number;
-      try {
-        fd = fs.openSync(s.abs, "r");
-      } catch (e) {
-        throw new CreateError("read", `Cannot read ${s.abs}: ${e instanceof Error ? e.message : e}`, { cause: e });
-      }
-      try {
-        let pos = 0;
-        while (pos < s.length) {
-          if (inFlight.length >= slots && fill === 0) await inFlight.shift();
-          const chunk = chunks[slot];
-          const n = fs.readSync(fd, chunk, fill, Math.min(chunkBytes - fill, s.length - pos), pos);
-          if (n <= 0) throw new CreateError("read", `Cannot read ${s.abs}: it shrank while being hashed`);
-          pos += n;
-          fill += n;
-          if (fill === chunkBytes) {
-            await submit(fill);
-            fill = 0;
-          }
+    for (let start = 0; start < total; start += chunkBytes) {
+      const length = Math.min(chunkBytes, total - start);
+      const spans: [string, number, number][] = [];
+      for (let need = length; need > 0;) {
+        while (sources[src].length - srcPos === 0) {
+          src++;
+          srcPos = 0;
         }
-      } finally {
-        fs.closeSync(fd);
+        const take = Math.min(need, sources[src].length - srcPos);
+        spans.push([sources[src].abs, srcPos, take]);
+        srcPos += take;
+        need -= take;
       }
+      if (inFlight.length >= maxInFlight) await inFlight.shift();
+      const first = start / pieceLength;
+      inFlight.push(
+        pool.hashFileSpans(spans, length, pieceLength).then((d) => {
+          out.set(d, first * 20);
+          hashed += length;
+          onProgress?.(hashed, total);
+        }, (e) => {
+          throw new CreateError("read", `Cannot read while hashing: ${e instanceof Error ? e.message : e}`, {
+            cause: e,
+          });
+        }),
+      );
     }
-    if (fill > 0) await submit(fill);
     await Promise.all(inFlight);
   } finally {
     pool.close();
