@@ -774,7 +774,7 @@ class Session {
         peer.peerChoking = true;
         for (const r of dropAll(peer.queue)) {
           if (!peer.allowedFast.has(r.index)) releaseBlock(this.picker, r.index, r.begin);
-          else peer.queue.outstanding.set(r.index * 16384 + r.begin / BLOCK_BYTES, r);
+          else peer.queue.outstanding.set(blockKey(r.index, r.begin), r);
         }
         return;
       case "unchoke":
