@@ -45,6 +45,8 @@ export interface CliOptions {
   readonly webSeeds: readonly string[];
   readonly private: boolean;
   readonly comment?: string;
+  /** get with a magnet: where to write the .torrent made from the fetched metadata. */
+  readonly saveTorrent?: string;
   /** demo: payload size and leecher count. */
   readonly size?: number;
   readonly leechers?: number;
@@ -76,6 +78,7 @@ const OPTIONS = {
   comment: { type: "string" },
   size: { type: "string" },
   leechers: { type: "string" },
+  "save-torrent": { type: "string" },
   "no-dht": { type: "boolean" },
   "no-pex": { type: "boolean" },
   help: { type: "boolean", short: "h" },
@@ -100,6 +103,7 @@ const ALLOWED: Record<Command, readonly string[]> = {
     "seed-time",
     "max-download-rate",
     "max-upload-rate",
+    "save-torrent",
   ],
   info: [],
   seed: ["dir", "peer", "tracker", "max-peers", "port", "seed-ratio", "seed-time", "max-upload-rate", "check"],
@@ -224,6 +228,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
       ? undefined
       : parseSize(v["max-upload-rate"], "--max-upload-rate"),
     output: command === "create" ? v.out : undefined,
+    saveTorrent: v["save-torrent"],
     pieceSize,
     announceTiers: command === "create" ? trackers.map((t) => t.split(",")) : [],
     webSeeds,

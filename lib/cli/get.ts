@@ -2,28 +2,61 @@
  * `btfetch get`: fetch a torrent's files into `-o DIR`, and seed afterwards when asked.
  * @module
  */
-import { runSession, type SessionResult } from "../engine/session.ts";
+import { fetchMetadata } from "../engine/metadata_fetch.ts";
+import { CLIENT_NAME, makePeerId, runSession, type SessionResult } from "../engine/session.ts";
+import { type Metainfo, parseInfoDict } from "../metainfo.ts";
+import { StorageError } from "../storage/disk.ts";
+import { torrentFromInfo } from "../wire/metadata.ts";
 import type { CliOptions } from "./flags.ts";
 import { onInterrupt } from "./interrupt.ts";
 import type { Reporter } from "./report.ts";
 import { selectFiles } from "./select.ts";
-import { loadTorrent } from "./source.ts";
+import { loadTorrent, openSource } from "./source.ts";
 
 /**
  * Runs `get` (also `seed`, which is `get` over data that is already there). Resolves when done.
  * @throws whatever ended the session: `FetchError`, `StorageError`, `Interrupted`, …
  */
 export async function runGet(o: CliOptions, report: Reporter, seedOnly = false): Promise<SessionResult> {
-  const { meta } = await loadTorrent(o.source ?? "");
-  const selected = selectFiles(meta, o.select);
-  const seeding = seedOnly || o.seed || o.seedRatio !== undefined || o.seedTimeMs !== undefined;
   const interrupt = onInterrupt();
+  const peerId = makePeerId();
   try {
+    const source = seedOnly
+      ? { kind: "torrent" as const, ...(await loadTorrent(o.source ?? "")) }
+      : await openSource(o.source ?? "");
+    let meta: Metainfo;
+    let peers = o.peers;
+    let selected: Set<number> | undefined;
+    if (source.kind === "torrent") {
+      meta = source.meta;
+      selected = selectFiles(meta, o.select);
+    } else {
+      const mg = source.magnet;
+      const tiers = mg.trackers.map((t) => [t]);
+      peers = [...mg.peers, ...o.peers];
+      report.say(`Fetching the metadata of ${mg.infoHashHex} from peers`);
+      const info = await fetchMetadata({
+        infoHash: mg.infoHash,
+        peers,
+        tiers: [...tiers, ...o.trackers.map((t) => [t])],
+        peerId,
+        port: o.port || 6881,
+        timeoutMs: o.timeoutMs ?? o.stallTimeoutMs ?? 5 * 60_000,
+        signal: interrupt.signal,
+        onNote: (t) => report.say(t),
+        clientName: CLIENT_NAME,
+      });
+      meta = parseInfoDict(info, { announce: tiers, urlList: mg.webSeeds });
+      if (o.saveTorrent) await saveTorrent(o.saveTorrent, torrentFromInfo(info, tiers, mg.webSeeds));
+      selected = o.select ? selectFiles(meta, o.select) : magnetSelection(meta, mg.select);
+    }
+    const seeding = seedOnly || o.seed || o.seedRatio !== undefined || o.seedTimeMs !== undefined;
     return await runSession({
       meta,
       outDir: seedOnly ? o.dir ?? "." : o.out,
       selected,
-      peers: o.peers,
+      peerId,
+      peers,
       trackers: o.trackers,
       maxPeers: o.maxPeers,
       port: o.port,
@@ -41,5 +74,20 @@ export async function runGet(o: CliOptions, report: Reporter, seedOnly = false):
   } finally {
     interrupt.dispose();
     report.close();
+  }
+}
+
+/** BEP 53 `so=` (0-based indexes into the info dictionary's file list) as a selection; padding files left out. */
+function magnetSelection(meta: Metainfo, so: readonly number[] | undefined): Set<number> | undefined {
+  if (!so) return undefined;
+  const picked = so.filter((i) => i < meta.files.length && !meta.files[i].padding);
+  return picked.length > 0 ? new Set(picked) : undefined;
+}
+
+async function saveTorrent(path: string, bytes: Uint8Array): Promise<void> {
+  try {
+    await Deno.writeFile(path, bytes);
+  } catch (e) {
+    throw StorageError.fromOs("write", path, e);
   }
 }

@@ -48,7 +48,8 @@ Usage:
   btfetch magnet <torrent>                print the magnet link
   btfetch demo                            a loopback swarm: seed and fetch a generated payload
 
-<torrent> is a path or an http(s) URL of a .torrent file.
+<torrent> is a path or an http(s) URL of a .torrent file; get also takes a magnet: link or a bare info-hash (40 hex or
+32 base32 characters), whose metadata it fetches from peers (the magnet's trackers and x.pe, --tracker, --peer).
 
 Fetch options:
   -o, --out DIR             where files land (DIR/<name>); default: current directory
@@ -61,6 +62,7 @@ Fetch options:
       --stall-timeout 2m    give up when nothing verifies for this long (default 5m; exit 4)
       --check               hash the data on disk even if the resume record is fresh
       --sequential          fetch pieces in order instead of rarest first
+      --save-torrent FILE   with a magnet: write the .torrent made from the fetched metadata
       --seed                keep seeding after the download completes, until interrupted
       --seed-ratio R        ... until uploaded/size reaches R
       --seed-time 10m       ... for this long
@@ -80,8 +82,8 @@ Exit codes:
   0    every selected file complete and verified (or the command did what it says)
   1    internal error (a bug; --debug shows the stack trace)
   2    usage error: unknown flag, bad value
-  3    bad input: unreadable or invalid torrent, or an unsafe file path inside it
-  4    network: timed out, stalled, no peers, --port in use
+  3    bad input: unreadable or invalid torrent or magnet, or an unsafe file path inside it
+  4    network: timed out, stalled, no peers (or no metadata for a magnet), --port in use
   5    disk: cannot create, write or read the output
   6    verification: data on disk does not match (verify), or peers sent only bad data
   130  interrupted: state saved, run the same command again to resume

@@ -3,7 +3,7 @@
  * @module
  */
 import { MAX_TORRENT_BYTES } from "../limits.ts";
-import { parseInfoHash } from "../magnet.ts";
+import { type Magnet, parseInfoHash, parseMagnet } from "../magnet.ts";
 import { type Metainfo, parseMetainfo } from "../metainfo.ts";
 
 /** The source could not be read: a missing file (`unreadable`), a URL that failed (`network`), or a magnet. */
@@ -27,13 +27,28 @@ export async function loadTorrent(source: string): Promise<{ meta: Metainfo; byt
   return { meta: parseMetainfo(bytes), bytes };
 }
 
+/** What a source names: a parsed torrent, or a magnet (a bare info-hash is a magnet with nothing else). */
+export type OpenedSource =
+  | { readonly kind: "torrent"; readonly meta: Metainfo; readonly bytes: Uint8Array }
+  | { readonly kind: "magnet"; readonly magnet: Magnet };
+
+/**
+ * Opens a source for `get`: a .torrent path or URL, a `magnet:` URI or a bare info-hash (40 hex or 32 base32).
+ * @throws {SourceError} as {@linkcode loadTorrent}; `MagnetError` for a bad magnet.
+ */
+export async function openSource(source: string): Promise<OpenedSource> {
+  if (/^magnet:/i.test(source)) return { kind: "magnet", magnet: parseMagnet(source) };
+  const hash = parseInfoHash(source);
+  if (hash !== null) {
+    const infoHashHex = Array.from(hash, (b) => b.toString(16).padStart(2, "0")).join("");
+    return { kind: "magnet", magnet: { infoHash: hash, infoHashHex, trackers: [], webSeeds: [], peers: [] } };
+  }
+  return { kind: "torrent", ...(await loadTorrent(source)) };
+}
+
 async function readSource(source: string): Promise<Uint8Array> {
   if (/^magnet:/i.test(source) || parseInfoHash(source) !== null) {
-    throw new SourceError(
-      "unsupported",
-      "Magnet links and bare info-hashes need metadata from peers (BEP 9), which this version cannot fetch yet; " +
-        "pass the .torrent file",
-    );
+    throw new SourceError("unsupported", "This command needs the .torrent file; only get takes a magnet link");
   }
   if (/^https?:\/\//i.test(source)) return await fetchTorrent(source);
   let info: Deno.FileInfo;

@@ -25,6 +25,8 @@ import { decodeExtHandshake, encodeExtHandshake } from "../wire/extension.ts";
 import { WireError } from "../wire/frame.ts";
 import { encodeHandshake, type Handshake, reservedBits, supportsExtended, supportsFast } from "../wire/handshake.ts";
 import type { Message } from "../wire/messages.ts";
+import { decodeMetadataMessage, encodeMetadataMessage, METADATA_PIECE_BYTES, UT_METADATA } from "../wire/metadata.ts";
+import { OUR_UT_METADATA_ID } from "./metadata_fetch.ts";
 import { type ChokerState, decideChokes, DEFAULT_UPLOAD_SLOTS, INITIAL_CHOKER } from "./choker.ts";
 import { FetchError } from "./errors.ts";
 import type { EventFile, PeerShare, SessionEvent, TimedEvent } from "./events.ts";
@@ -216,6 +218,8 @@ interface Peer {
   readonly rejected: Map<number, number>;
   /** Rejects since the last block it sent. */
   rejectsInARow: number;
+  /** The id the peer wants for ut_metadata messages (0: it does not take them). */
+  utMetadata: number;
   readonly uploads: UploadRequest[];
   readonly upRate: RateMeter;
   downloaded: number;
@@ -684,6 +688,7 @@ class Session {
       allowedFast: new Set(),
       rejected: new Map(),
       rejectsInARow: 0,
+      utMetadata: 0,
       uploads: [],
       upRate: createRateMeter(now),
       downloaded: 0,
@@ -712,10 +717,12 @@ class Session {
         type: "extended",
         id: 0,
         payload: encodeExtHandshake({
-          m: new Map(),
+          // metadata for magnet users (BEP 9), except for private torrents, whose metadata is not handed around
+          m: new Map(this.meta.private ? [] : [[UT_METADATA, OUR_UT_METADATA_ID]]),
           v: CLIENT_NAME,
           p: this.port || undefined,
           reqq: MAX_PEER_QUEUED_REQUESTS,
+          metadataSize: this.meta.private ? undefined : this.meta.infoBytes.length,
         }),
       });
     }
@@ -862,12 +869,32 @@ class Session {
         if (msg.id === 0) {
           const h = decodeExtHandshake(msg.payload);
           if (h.reqq !== undefined && h.reqq > 0) setPeerReqq(peer.queue, h.reqq);
+          peer.utMetadata = h.m.get(UT_METADATA) ?? 0;
+        } else if (msg.id === OUR_UT_METADATA_ID) {
+          this.onMetadataMessage(peer, msg.payload);
         }
         return;
       case "piece":
         this.onBlock(peer, msg.index, msg.begin, msg.block);
         return;
     }
+  }
+
+  /** A peer asks for a piece of the info dictionary (BEP 9): send it, or reject for private torrents. */
+  onMetadataMessage(peer: Peer, payload: Uint8Array): void {
+    const m = decodeMetadataMessage(payload);
+    if (m.type !== "request" || peer.utMetadata === 0) return;
+    const info = this.meta.infoBytes;
+    const start = m.piece * METADATA_PIECE_BYTES;
+    const reply = this.meta.private || start >= info.length
+      ? encodeMetadataMessage({ type: "reject", piece: m.piece })
+      : encodeMetadataMessage({
+        type: "data",
+        piece: m.piece,
+        totalSize: info.length,
+        data: info.subarray(start, Math.min(info.length, start + METADATA_PIECE_BYTES)),
+      });
+    peer.conn.send({ type: "extended", id: peer.utMetadata, payload: reply });
   }
 
   updateInterest(peer: Peer): void {

@@ -91,12 +91,20 @@ Deno.test("--select past the last file exits 2 and writes nothing", async () => 
   });
 });
 
-Deno.test("a magnet link or bare info-hash (not supported yet) exits 3", async () => {
+Deno.test("a magnet or bare info-hash with no tracker and no peer exits 4; a malformed one exits 3", async () => {
   for (const src of [`magnet:?xt=urn:btih:${"ab".repeat(20)}`, "ab".repeat(20)]) {
+    const r = await runBtfetch([src, "--json", "-o", "/nonexistent-btfetch-out"], RUN);
+    assertEquals(r.code, 4, brief(r));
+    onlyError(r.events, 4);
+  }
+  for (const src of ["magnet:?xt=urn:btih:zz", "magnet:?dn=no-hash"]) {
     const r = await runBtfetch([src, "--json", "-o", "/nonexistent-btfetch-out"], RUN);
     assertEquals(r.code, 3, brief(r));
     onlyError(r.events, 3);
   }
+  // info, verify and the like need the .torrent itself
+  const r = await runBtfetch(["info", `magnet:?xt=urn:btih:${"ab".repeat(20)}`, "--json"], RUN);
+  assertEquals(r.code, 3, brief(r));
 });
 
 Deno.test("--help exits 0 and documents every exit code; --version prints the version", async (t) => {

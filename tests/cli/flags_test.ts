@@ -51,6 +51,7 @@ Deno.test("parseCli() gives get's defaults when only a source is named", () => {
     maxDownloadRate: undefined,
     maxUploadRate: undefined,
     output: undefined,
+    saveTorrent: undefined,
     pieceSize: undefined,
     announceTiers: [],
     webSeeds: [],
