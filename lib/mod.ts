@@ -21,6 +21,8 @@ export { makePeerId, runSession, type SeedOptions, type SessionOptions, type Ses
 export type { EventFile, PeerShare, SessionEvent, TimedEvent } from "./engine/events.ts";
 export { FetchError, type FetchErrorCode } from "./engine/errors.ts";
 export { Listener } from "./engine/listener.ts";
+export { fetchMetadata, type MetadataFetchOptions } from "./engine/metadata_fetch.ts";
+export { torrentFromInfo } from "./wire/metadata.ts";
 export { PieceStore, StorageError } from "./storage/disk.ts";
 export { loadOrVerify } from "./storage/resume.ts";
 export * as limits from "./limits.ts";
