@@ -16,7 +16,7 @@ import {
   MAX_PEER_QUEUED_REQUESTS,
 } from "../limits.ts";
 import type { Metainfo } from "../metainfo.ts";
-import { PieceStore } from "../storage/disk.ts";
+import { PieceStore, StorageError } from "../storage/disk.ts";
 import { PieceWriter } from "../storage/piece_writer.ts";
 import { piecesForFiles, pieceSpans } from "../storage/layout.ts";
 import { loadOrVerify, saveResume } from "../storage/resume.ts";
@@ -632,7 +632,7 @@ class Session {
           return;
         }
         c.failures = 0;
-        this.startPeer(conn, c.address, theirs, leftover, false);
+        this.startPeer(conn, c.address, theirs, leftover);
       } catch (_e) {
         this.connecting--;
         conn?.close();
@@ -655,9 +655,7 @@ class Session {
       infoHash: this.meta.infoHash,
       peerId: this.peerId,
     };
-    const peer = this.startPeer(conn, from, theirs, leftover, true);
-    peer.conn.sendRaw(encodeHandshake(ours));
-    this.sendOpening(peer);
+    this.startPeer(conn, from, theirs, leftover, ours);
     return true;
   }
 
@@ -666,9 +664,11 @@ class Session {
     address: PeerAddress,
     theirs: Handshake,
     leftover: Uint8Array,
-    incoming: boolean,
+    /** Our handshake, still to send (incoming connections); undefined when it went out before theirs came in. */
+    ours?: Handshake,
   ): Peer {
     const now = this.now();
+    const incoming = ours !== undefined;
     const peer: Peer = {
       id: this.nextPeerId++,
       key: formatAddress(address),
@@ -699,7 +699,9 @@ class Session {
     };
     this.peers.set(peer.id, peer);
     this.emit({ event: "peer", action: "connected", address: peer.key, incoming, client: peer.client });
-    if (!incoming) this.sendOpening(peer);
+    // our handshake (incoming) and opening messages go out before any reply to what the peer already sent
+    if (ours) peer.conn.sendRaw(encodeHandshake(ours));
+    this.sendOpening(peer);
     peer.conn.run({
       onBlock: (index, begin, data) => this.forPeer(peer, () => this.onBlock(peer, index, begin, data)),
       onMessage: (msg) => this.forPeer(peer, () => this.onMessage(peer, msg)),
@@ -1203,7 +1205,9 @@ class Session {
       return hit;
     }
     const data = this.store.readPiece(index);
-    if (!data) throw new Error(`Piece ${index} is verified but cannot be read back from disk`);
+    if (!data) {
+      throw new StorageError("read", this.store.outDir, `piece ${index} was verified but its data is gone from disk`);
+    }
     this.cachePut(index, data);
     return data;
   }
