@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import { createHash } from "node:crypto";
 import { basename, join } from "node:path";
 import { type BencodeInput, encodeBencode } from "./bencode.ts";
-import { HashPool } from "./hash_pool.ts";
+import { hashSources, MAX_HASH_THREADS } from "./hash_claim.ts";
 import { MAX_FILES, MAX_PIECE_LENGTH } from "./limits.ts";
 import { type Metainfo, parseMetainfo } from "./metainfo.ts";
 
@@ -154,50 +154,22 @@ export async function createTorrent(
 async function hashFiles(
   sources: readonly Source[],
   pieceLength: number,
-  total: number,
+  _total: number,
   onProgress?: (hashed: number, total: number) => void,
 ): Promise<Uint8Array> {
-  const pieceCount = Math.ceil(total / pieceLength);
-  const out = new Uint8Array(pieceCount * 20);
-  // whole pieces per chunk; each hashing thread reads its chunk itself, so reading spreads over the cores too
+  // whole pieces per chunk; this thread and the workers claim chunks and read them themselves
   const chunkBytes = pieceLength * Math.max(1, Math.floor(HASH_CHUNK / pieceLength));
-  const pool = new HashPool();
-  const maxInFlight = pool.threads * 2;
-  const inFlight: Promise<void>[] = [];
-  let hashed = 0;
-  let src = 0;
-  let srcPos = 0;
+  const threads = Math.max(1, Math.min(MAX_HASH_THREADS, (navigator.hardwareConcurrency || 1) - 1));
   try {
-    for (let start = 0; start < total; start += chunkBytes) {
-      const length = Math.min(chunkBytes, total - start);
-      const spans: [string, number, number][] = [];
-      for (let need = length; need > 0;) {
-        while (sources[src].length - srcPos === 0) {
-          src++;
-          srcPos = 0;
-        }
-        const take = Math.min(need, sources[src].length - srcPos);
-        spans.push([sources[src].abs, srcPos, take]);
-        srcPos += take;
-        need -= take;
-      }
-      if (inFlight.length >= maxInFlight) await inFlight.shift();
-      const first = start / pieceLength;
-      inFlight.push(
-        pool.hashFileSpans(spans, length, pieceLength).then((d) => {
-          out.set(d, first * 20);
-          hashed += length;
-          onProgress?.(hashed, total);
-        }, (e) => {
-          throw new CreateError("read", `Cannot read while hashing: ${e instanceof Error ? e.message : e}`, {
-            cause: e,
-          });
-        }),
-      );
-    }
-    await Promise.all(inFlight);
-  } finally {
-    pool.close();
+    const digests = await hashSources(
+      sources.map((s) => ({ path: s.abs, length: s.length })),
+      pieceLength,
+      chunkBytes,
+      threads,
+    );
+    onProgress?.(_total, _total);
+    return digests;
+  } catch (e) {
+    throw new CreateError("read", `Cannot read while hashing: ${e instanceof Error ? e.message : e}`, { cause: e });
   }
-  return out;
 }

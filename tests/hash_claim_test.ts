@@ -1,0 +1,36 @@
+import { createHash } from "node:crypto";
+import { assertEquals, assertRejects } from "./_assert.ts";
+import { randomBytes, seeded } from "./_gen.ts";
+import { hashSources } from "../lib/hash_claim.ts";
+
+Deno.test("hashSources() gives the digest of every piece across files and chunks, whatever the thread count", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "btfetch-claim-" });
+  try {
+    const rand = seeded(21);
+    const sizes = [0, 1, 16383, 50_000, 7, 120_001, 16384];
+    const files = sizes.map((n, i) => ({ path: `${dir}/f${i}`, data: randomBytes(rand, n) }));
+    for (const f of files) await Deno.writeFile(f.path, f.data);
+    const all = new Uint8Array(sizes.reduce((a, b) => a + b, 0));
+    let at = 0;
+    for (const f of files) {
+      all.set(f.data, at);
+      at += f.data.length;
+    }
+    const pieceLength = 16384;
+    const want = new Uint8Array(Math.ceil(all.length / pieceLength) * 20);
+    for (let p = 0; p * pieceLength < all.length; p++) {
+      const piece = all.subarray(p * pieceLength, Math.min(all.length, (p + 1) * pieceLength));
+      want.set(createHash("sha1").update(piece).digest(), p * 20);
+    }
+    const sources = files.map((f) => ({ path: f.path, length: f.data.length }));
+    for (const [chunk, threads] of [[pieceLength, 0], [pieceLength, 1], [3 * pieceLength, 2], [8 * pieceLength, 3]]) {
+      assertEquals(await hashSources(sources, pieceLength, chunk, threads), want, `chunk ${chunk}, ${threads} threads`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("hashSources() rejects when a file cannot be read", async () => {
+  await assertRejects(() => hashSources([{ path: "/nonexistent/btfetch", length: 10 }], 16384, 16384, 1), Error);
+});
