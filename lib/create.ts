@@ -4,7 +4,6 @@
  * @module
  */
 import * as fs from "node:fs";
-import { createHash } from "node:crypto";
 import { basename, join } from "node:path";
 import { type BencodeInput, encodeBencode } from "./bencode.ts";
 import { hashSources, MAX_HASH_THREADS } from "./hash_claim.ts";

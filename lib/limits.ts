@@ -42,7 +42,7 @@ export const BENCODE_MAX_DEPTH = 64;
  * The largest peer-wire message body: a bitfield of MAX_PIECES pieces, or a `piece` message with the largest block
  * (id, index, begin, block), whichever is longer.
  */
-export const MAX_MESSAGE_BYTES = Math.max(1 + MAX_PIECES / 8, 1 + 8 + MAX_BLOCK_BYTES);
+export const MAX_MESSAGE_BYTES: number = Math.max(1 + MAX_PIECES / 8, 1 + 8 + MAX_BLOCK_BYTES);
 
 /** The largest extension-protocol message (BEP 10) we accept: a metadata piece of 16 KiB plus its header. */
 export const MAX_EXTENDED_MESSAGE_BYTES = 64 * 1024;
