@@ -9,6 +9,7 @@
 import { parseAddress, type PeerAddress } from "./address.ts";
 import { MAX_FILES, MAX_MAGNET_LENGTH } from "./limits.ts";
 import type { Metainfo } from "./metainfo.ts";
+import { toHex } from "./bytes.ts";
 
 /** A parsed magnet link. */
 export interface Magnet {
@@ -47,12 +48,6 @@ export class MagnetError extends SyntaxError {
 }
 
 const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-
-function hex(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += b.toString(16).padStart(2, "0");
-  return s;
-}
 
 /**
  * Reads a bare info-hash: 40 hex digits or 32 base32 digits (RFC 4648, either case).
@@ -158,8 +153,8 @@ export function parseMagnet(uri: string): Magnet {
       }
       const h = parseInfoHash(m[1]);
       if (!h) throw new MagnetError("bad-info-hash", `${JSON.stringify(m[1])} is not 40 hex or 32 base32 digits`);
-      if (infoHash && hex(infoHash) !== hex(h)) {
-        throw new MagnetError("conflict", `two different info-hashes: ${hex(infoHash)} and ${hex(h)}`);
+      if (infoHash && toHex(infoHash) !== toHex(h)) {
+        throw new MagnetError("conflict", `two different info-hashes: ${toHex(infoHash)} and ${toHex(h)}`);
       }
       infoHash = h;
     } else if (key === "dn") {
@@ -187,7 +182,7 @@ export function parseMagnet(uri: string): Magnet {
   }
   return {
     infoHash,
-    infoHashHex: hex(infoHash),
+    infoHashHex: toHex(infoHash),
     ...(name !== undefined ? { name } : {}),
     trackers,
     webSeeds,

@@ -29,6 +29,7 @@ import {
   MAX_TOTAL_LENGTH,
   MIN_TORRENT_PIECE_LENGTH,
 } from "./limits.ts";
+import { toHex } from "./bytes.ts";
 
 /** One file of a torrent. */
 export interface TorrentFile {
@@ -356,12 +357,6 @@ interface Extra {
   creationDate?: number;
 }
 
-function hex(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += b.toString(16).padStart(2, "0");
-  return s;
-}
-
 function build(infoBytes: Uint8Array, info: BencodeDict, extra: Extra): Metainfo {
   const name = readName(info);
   checkComponent(name, "info.name");
@@ -387,7 +382,7 @@ function build(infoBytes: Uint8Array, info: BencodeDict, extra: Extra): Metainfo
   const infoHash = new Uint8Array(createHash("sha1").update(infoBytes).digest());
   return {
     infoHash,
-    infoHashHex: hex(infoHash),
+    infoHashHex: toHex(infoHash),
     name,
     pieceLength,
     pieceCount,

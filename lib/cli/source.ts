@@ -5,6 +5,7 @@
 import { MAX_TORRENT_BYTES } from "../limits.ts";
 import { type Magnet, parseInfoHash, parseMagnet } from "../magnet.ts";
 import { type Metainfo, parseMetainfo } from "../metainfo.ts";
+import { concatBytes, toHex } from "../bytes.ts";
 
 /** The source could not be read: a missing file (`unreadable`), a URL that failed (`network`), or a magnet. */
 export class SourceError extends Error {
@@ -40,7 +41,7 @@ export async function openSource(source: string): Promise<OpenedSource> {
   if (/^magnet:/i.test(source)) return { kind: "magnet", magnet: parseMagnet(source) };
   const hash = parseInfoHash(source);
   if (hash !== null) {
-    const infoHashHex = Array.from(hash, (b) => b.toString(16).padStart(2, "0")).join("");
+    const infoHashHex = toHex(hash);
     return { kind: "magnet", magnet: { infoHash: hash, infoHashHex, trackers: [], webSeeds: [], peers: [] } };
   }
   return { kind: "torrent", ...(await loadTorrent(source)) };
@@ -94,13 +95,7 @@ async function fetchTorrent(url: string): Promise<Uint8Array> {
       }
       parts.push(chunk);
     }
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+    return concatBytes(parts);
   } catch (e) {
     if (e instanceof SourceError) throw e;
     throw new SourceError("network", `Cannot fetch torrent ${url}: ${e instanceof Error ? e.message : e}`, {

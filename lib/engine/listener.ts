@@ -18,6 +18,7 @@ import {
   sharedSecret,
 } from "../wire/mse.ts";
 import { readHandshake, readUntil, writeAll } from "./peer_conn.ts";
+import { fromHex, toHex } from "../bytes.ts";
 
 /** How long an incoming peer has to send its handshake. */
 export const INCOMING_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -95,7 +96,7 @@ export class Listener {
     let initial: Uint8Array = first;
     if (!looksLikePlainHandshake(first)) initial = await this.#acceptMse(conn, first, left);
     const { theirs, leftover } = await readHandshake(conn, left(), undefined, initial);
-    const hex = Array.from(theirs.infoHash, (b) => b.toString(16).padStart(2, "0")).join("");
+    const hex = toHex(theirs.infoHash);
     const accept = this.#routes.get(hex);
     if (!accept || !accept(conn, theirs, leftover, from)) conn.close();
   }
@@ -115,7 +116,7 @@ export class Listener {
     ours.set(pad, MSE_KEY_BYTES);
     await writeAll(conn, ours);
     const s = sharedSecret(theirKey.subarray(0, MSE_KEY_BYTES), secret);
-    const hashes = [...this.#routes.keys()].map(hexBytes);
+    const hashes = [...this.#routes.keys()].map(fromHex);
     const step = await readUntil(conn, left(), theirKey.slice(MSE_KEY_BYTES), (b) => {
       const r = parseInitiatorStep3(b, s, hashes);
       return r.kind === "done" ? r.value : null;
@@ -137,10 +138,4 @@ export class Listener {
     this.#listener.close();
     await this.#loop;
   }
-}
-
-function hexBytes(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return out;
 }

@@ -21,6 +21,7 @@ import {
 } from "../wire/metadata.ts";
 import { FetchError } from "./errors.ts";
 import { connectTcp, PeerConn, readHandshake } from "./peer_conn.ts";
+import { equalBytes } from "../bytes.ts";
 
 /** The extended-message id we ask peers to use for ut_metadata messages sent to us. */
 export const OUR_UT_METADATA_ID = 2;
@@ -101,7 +102,7 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
         infoHash: o.infoHash,
         peerId: o.peerId,
       });
-      if (!supportsExtended(theirs.reserved) || !theirs.infoHash.every((b, i) => b === o.infoHash[i])) {
+      if (!supportsExtended(theirs.reserved) || !equalBytes(theirs.infoHash, o.infoHash)) {
         conn.close();
         return null;
       }
@@ -147,7 +148,7 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
         const bytes = new Uint8Array(size);
         pieces.forEach((p, i) => bytes.set(p as Uint8Array, i * METADATA_PIECE_BYTES));
         const digest = createHash("sha1").update(bytes).digest();
-        if (digest.every((b, i) => b === o.infoHash[i])) result = bytes;
+        if (equalBytes(new Uint8Array(digest), o.infoHash)) result = bytes;
         else o.onNote?.(`${formatAddress(a)} sent metadata that does not match the info-hash`);
         pc.close();
       };

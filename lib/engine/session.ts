@@ -71,6 +71,7 @@ import {
   requestsWanted,
   setPeerReqq,
 } from "./requests.ts";
+import { equalBytes } from "../bytes.ts";
 
 /** The version string peers see (BEP 10 `v`) and the peer-id prefix (BEP 20, Azureus style). */
 export const CLIENT_NAME = "btfetch 0.1.0";
@@ -596,7 +597,7 @@ class Session {
 
   connectMore(): void {
     if (!this.wantsPeers()) return;
-    // a seed does not dial out to other seeds' addresses needlessly, but connecting lets leechers behind NAT reach us
+    // seeds dial out too: a peer that will not accept our connections (Transmission on loopback) is reached that way
     const now = this.now();
     for (const c of this.candidates.values()) {
       if (!this.wantsPeers()) break;
@@ -1384,12 +1385,6 @@ function openListener(port: number | undefined): Listener {
 
 function isLocalHost(host: string): boolean {
   return host === "::1" || host === "localhost" || host.startsWith("127.");
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 function fmtMs(ms: number): string {

@@ -5,6 +5,7 @@
  */
 import { MAX_TRACKER_RESPONSE_BYTES } from "../limits.ts";
 import { type AnnounceParams, type AnnounceReply, announceUrl, parseAnnounceReply, TrackerError } from "./announce.ts";
+import { concatBytes } from "../bytes.ts";
 
 /** Options of {@linkcode httpAnnounce}. */
 export interface HttpAnnounceOptions {
@@ -33,13 +34,7 @@ async function readBounded(res: Response, limit: number): Promise<Uint8Array | n
   } finally {
     reader.releaseLock();
   }
-  const out = new Uint8Array(size);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /**

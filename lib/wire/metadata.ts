@@ -6,6 +6,7 @@
 import { BencodeError, decodeBencode, encodeBencode, getInt, isDict } from "../bencode.ts";
 import { MAX_METADATA_BYTES } from "../limits.ts";
 import { WireError } from "./frame.ts";
+import { concatBytes } from "../bytes.ts";
 
 /** Bytes of a metadata piece (all but the last). */
 export const METADATA_PIECE_BYTES = 16 * 1024;
@@ -130,11 +131,5 @@ export function torrentFromInfo(
   parts.push(str("info"), info);
   if (webSeeds.length > 0) parts.push(str("url-list"), enc([...webSeeds]));
   parts.push(new Uint8Array([0x65])); // e
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }

@@ -9,6 +9,7 @@
  */
 import { createHash } from "node:crypto";
 import { WireError } from "./frame.ts";
+import { equalBytes } from "../bytes.ts";
 
 /** The 768-bit prime of MSE. */
 export const MSE_PRIME: bigint = BigInt(
@@ -208,7 +209,7 @@ export function parseInitiatorStep3(buf: Uint8Array, s: Uint8Array, infoHashes: 
   if (buf.length < p + 20 + 14) return { kind: "need" };
   const x = req3(s);
   const named = buf.subarray(p, p + 20).map((b, i) => b ^ x[i]);
-  const infoHash = infoHashes.find((h) => req2(h).every((b, i) => b === named[i]));
+  const infoHash = infoHashes.find((h) => equalBytes(req2(h), named));
   if (!infoHash) throw new WireError("bad-handshake", p, "MSE handshake for a torrent we do not have");
   p += 20;
   // decrypt on a copy each time, so a partial read can be retried with more bytes
