@@ -29,6 +29,7 @@ import { parseArgs } from "node:util";
 import { createHash, randomFillSync } from "node:crypto";
 import { parseMetainfo } from "../lib/metainfo.ts";
 import {
+  aria2LoopbackArgs,
   freePort,
   haveLibtorrent,
   haveProgram,
@@ -369,14 +370,7 @@ function tail(s: string, n = 15): string {
 /** aria2c options shared by every aria2c downloader here. */
 function aria2Args(dir: string, port: number, timeoutS: number): string[] {
   return [
-    `--dir=${dir}`,
-    `--listen-port=${port}`,
-    "--interface=127.0.0.1",
-    "--disable-ipv6=true",
-    "--enable-dht=false",
-    "--enable-dht6=false",
-    "--bt-enable-lpd=false",
-    "--enable-peer-exchange=false",
+    ...aria2LoopbackArgs(dir, port),
     "--seed-time=0",
     "--file-allocation=none",
     "--check-integrity=false",

@@ -6,7 +6,7 @@
  * aria2c's listening port instead (`btfetch seed --peer`); `--bt-tracker`/`--bt-exclude-tracker` add or drop trackers.
  * @module
  */
-import { freePort, LineProcess, settleWithin, sleep } from "./_peers.ts";
+import { aria2LoopbackArgs, freePort, LineProcess, settleWithin, sleep } from "./_peers.ts";
 
 /** A running aria2c download. */
 export interface Aria2Leecher {
@@ -35,14 +35,7 @@ export async function startAria2Leecher(opts: {
 }): Promise<Aria2Leecher> {
   const port = opts.port ?? freePort();
   const args = [
-    `--dir=${opts.dir}`,
-    `--listen-port=${port}`,
-    "--interface=127.0.0.1",
-    "--disable-ipv6=true",
-    "--enable-dht=false",
-    "--enable-dht6=false",
-    "--bt-enable-lpd=false",
-    "--enable-peer-exchange=false",
+    ...aria2LoopbackArgs(opts.dir, port),
     "--bt-external-ip=127.0.0.1",
     "--seed-time=0",
     "--file-allocation=none",

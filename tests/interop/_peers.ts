@@ -59,6 +59,23 @@ function missingPrograms(programs: string[]): string[] {
 }
 
 /** A free TCP port on 127.0.0.1 (listen on port 0, read the port, close). */
+/**
+ * The aria2c flags every run here starts with: its directory and port, bound to 127.0.0.1, and everything that
+ * reaches beyond loopback (IPv6, DHT, local peer discovery, peer exchange) off.
+ */
+export function aria2LoopbackArgs(dir: string, port: number): string[] {
+  return [
+    `--dir=${dir}`,
+    `--listen-port=${port}`,
+    "--interface=127.0.0.1",
+    "--disable-ipv6=true",
+    "--enable-dht=false",
+    "--enable-dht6=false",
+    "--bt-enable-lpd=false",
+    "--enable-peer-exchange=false",
+  ];
+}
+
 export function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
@@ -390,14 +407,7 @@ export async function startAria2Seeder(opts: {
   const port = opts.port ?? freePort();
   const rpcPort = freePort();
   const args = [
-    `--dir=${opts.dataDir}`,
-    `--listen-port=${port}`,
-    "--interface=127.0.0.1",
-    "--disable-ipv6=true",
-    "--enable-dht=false",
-    "--enable-dht6=false",
-    "--bt-enable-lpd=false",
-    "--enable-peer-exchange=false",
+    ...aria2LoopbackArgs(opts.dataDir, port),
     "--bt-external-ip=127.0.0.1",
     "--check-integrity=true",
     "--bt-seed-unverified=false",
