@@ -75,6 +75,10 @@ export class Reporter {
       case "peer":
         if (e.action === "banned") this.say(`Banned ${e.address}: ${e.reason ?? ""}`);
         break;
+      case "internal-error":
+        // a bug of ours that cost one connection, not the session: say so, so it gets reported
+        this.say(`Internal error (${e.where}${e.peer ? `, peer ${e.peer}` : ""}): ${e.message}; please report it`);
+        break;
       case "piece-failed":
         if (!this.json) this.say(`Piece ${e.piece} failed its hash; fetching it again`);
         break;

@@ -53,6 +53,8 @@ export type SessionEvent =
     readonly action: "connected" | "disconnected" | "banned";
     readonly address: string;
     readonly incoming: boolean;
+    /** Where we learnt of the peer. */
+    readonly source: "tracker" | "manual" | "incoming" | "dht" | "pex" | "webseed";
     readonly client?: string;
     readonly reason?: string;
     readonly downloaded?: number;
@@ -68,6 +70,14 @@ export type SessionEvent =
     readonly upload_rate: number;
     readonly peers: number;
     readonly eta_s: number | null;
+  }
+  | {
+    /** A bug of ours that ended one connection (not the session); `stack` for `--debug`. */
+    readonly event: "internal-error";
+    readonly where: string;
+    readonly peer?: string;
+    readonly message: string;
+    readonly stack?: string;
   }
   | { readonly event: "piece-failed"; readonly piece: number; readonly peers: readonly string[] }
   | { readonly event: "file-complete"; readonly index: number; readonly path: string }

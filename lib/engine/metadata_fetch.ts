@@ -153,7 +153,7 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
         pc.close();
       };
       try {
-        await pc.run({ onBlock: () => {}, onMessage, onDrain: () => {} }, leftover);
+        await pc.run({ onMessage, onDrain: () => {} }, leftover);
       } catch (e) {
         if (!(e instanceof WireError)) throw e;
       } finally {

@@ -2,12 +2,12 @@
  * One peer's TCP connection: the handshake, a read loop that cuts frames out of one reused buffer, and a write
  * queue that batches small messages into one socket write. The only place that reads or writes peer sockets.
  *
- * Blocks (`piece` messages) take a fast path: the handler gets the index, the offset and a view of the bytes in the
- * read buffer, valid only during the call, so a block is copied exactly once, into its piece buffer.
+ * Every frame goes through the wire codec (`readFrame`, `decodeMessage`), the one the fuzz tests exercise; a `piece`
+ * message's block is a view of the read buffer, valid only during the handler's call, so a block is copied exactly
+ * once, into its piece buffer.
  * @module
  */
 import { formatAddress, type PeerAddress } from "../address.ts";
-import { MAX_BLOCK_BYTES, MAX_MESSAGE_BYTES } from "../limits.ts";
 import { readFrame, WireError } from "../wire/frame.ts";
 import { decodeHandshake, encodeHandshake, type Handshake, HANDSHAKE_BYTES } from "../wire/handshake.ts";
 import {
@@ -138,9 +138,7 @@ export async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void>
 
 /** What a {@linkcode PeerConn} reports while reading. */
 export interface PeerConnHandler {
-  /** A block arrived; `data` is valid only during the call. */
-  onBlock(index: number, begin: number, data: Uint8Array): void;
-  /** Any other message; views inside it are valid only during the call. */
+  /** A message; views inside it (a `piece` message's block included) are valid only during the call. */
   onMessage(m: Message): void;
   /** The write queue emptied (a chance to queue more uploads). */
   onDrain(): void;
@@ -261,16 +259,14 @@ export class PeerConn {
     let end = initial.length;
     try {
       for (;;) {
-        // cut every whole frame out of [start, end)
-        while (!this.#closed) {
-          const have = end - start;
-          if (have < 4) break;
-          const len = ((buf[start] << 24) | (buf[start + 1] << 16) | (buf[start + 2] << 8) | buf[start + 3]) >>> 0;
-          if (len > MAX_MESSAGE_BYTES) readFrame(buf.subarray(start, end), 0); // throws the typed error
-          if (have < 4 + len) {
-            if (4 + len > buf.length) {
-              // a frame larger than the buffer: grow it (bounded by MAX_MESSAGE_BYTES above)
-              const bigger = new Uint8Array(Math.max(4 + len, buf.length * 2));
+        // cut every whole frame out of [start, end), each decoded by the wire codec (blocks stay views of buf)
+        while (!this.#closed && end - start >= 4) {
+          const f = readFrame(buf.subarray(start, end), 0); // throws the typed error past MAX_MESSAGE_BYTES
+          if (f.kind === "need") {
+            const whole = end - start + f.bytes;
+            if (whole > buf.length) {
+              // a frame larger than the buffer: grow it (bounded by MAX_MESSAGE_BYTES in readFrame)
+              const bigger = new Uint8Array(Math.max(whole, buf.length * 2));
               bigger.set(buf.subarray(start, end));
               end -= start;
               start = 0;
@@ -278,15 +274,8 @@ export class PeerConn {
             }
             break;
           }
-          const body = start + 4;
-          if (len >= 9 && buf[body] === 7 && len - 9 <= MAX_BLOCK_BYTES) {
-            const index = ((buf[body + 1] << 24) | (buf[body + 2] << 16) | (buf[body + 3] << 8) | buf[body + 4]) >>> 0;
-            const begin = ((buf[body + 5] << 24) | (buf[body + 6] << 16) | (buf[body + 7] << 8) | buf[body + 8]) >>> 0;
-            handler.onBlock(index, begin, buf.subarray(body + 9, body + len));
-          } else {
-            handler.onMessage(decodeMessage(buf.subarray(body, body + len), 0));
-          }
-          start = body + len;
+          start += f.next;
+          handler.onMessage(decodeMessage(f.payload, 0));
         }
         if (this.#closed) return;
         if (start === end) {

@@ -107,18 +107,30 @@ export function isOutstanding(q: RequestQueue, index: number, begin: number): bo
 }
 
 /**
- * A block arrived: returns whether we had asked for it. Grows the pipeline and feeds the rate.
+ * A block arrived: returns whether we had asked for it (a request out for that block, of that length). Only such a
+ * block is progress: it feeds the rate, grows the pipeline and resets the time-out. A block nobody asked for (pushed
+ * at us, or late after a cancel) changes nothing here, so a peer dripping unrequested blocks cannot hold its
+ * requests hostage.
+ * @example
+ * ```ts
+ * import { strictEqual as eq } from "node:assert/strict";
+ * const q = createQueue(0);
+ * requestsSent(q, [{ index: 0, begin: 0, length: 16384 }], 0);
+ * eq(blockArrived(q, 0, 16384, 16384, 5_000), false); // not asked: the time-out still runs
+ * eq(expireRequests(q, 10_000).length, 1);
+ * ```
  */
 export function blockArrived(q: RequestQueue, index: number, begin: number, length: number, now: number): boolean {
-  const had = q.outstanding.delete(blockKey(index, begin));
+  const k = blockKey(index, begin);
+  const o = q.outstanding.get(k);
+  if (!o || o.length !== length) return false;
+  q.outstanding.delete(k);
   addBytes(q.rate, length, now);
   q.lastBlockAt = now;
   q.timeouts = 0;
-  if (had) {
-    q.snubbed = false;
-    if (q.depth < q.maxDepth) q.depth++;
-  }
-  return had;
+  q.snubbed = false;
+  if (q.depth < q.maxDepth) q.depth++;
+  return true;
 }
 
 /** The peer rejected a request (BEP 6) or we cancelled it: returns it if it was outstanding. */

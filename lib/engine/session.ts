@@ -8,37 +8,60 @@
 import { createHash } from "node:crypto";
 import { formatAddress, type PeerAddress } from "../address.ts";
 import { Bitfield, BitfieldError } from "../bitfield.ts";
-import {
-  BLOCK_BYTES,
-  MAX_BLOCK_BYTES,
-  MAX_KNOWN_PEERS,
-  MAX_OUTSTANDING_REQUESTS,
-  MAX_PEER_QUEUED_REQUESTS,
-} from "../limits.ts";
+import { equalBytes } from "../bytes.ts";
+import { BLOCK_BYTES, MAX_BLOCK_BYTES, MAX_OUTSTANDING_REQUESTS, MAX_PEER_QUEUED_REQUESTS } from "../limits.ts";
 import type { Metainfo } from "../metainfo.ts";
 import { PieceStore, StorageError } from "../storage/disk.ts";
 import { PieceWriter } from "../storage/piece_writer.ts";
-import { piecesForFiles, pieceSpans } from "../storage/layout.ts";
+import { piecesForFiles } from "../storage/layout.ts";
 import { loadOrVerify, saveResume } from "../storage/resume.ts";
 import { Announcer } from "../tracker/announcer.ts";
-import { decodeExtHandshake, encodeExtHandshake } from "../wire/extension.ts";
+import { encodeExtHandshake } from "../wire/extension.ts";
 import { WireError } from "../wire/frame.ts";
 import { encodeHandshake, type Handshake, reservedBits, supportsExtended, supportsFast } from "../wire/handshake.ts";
 import type { Message } from "../wire/messages.ts";
 import { decodeMetadataMessage, encodeMetadataMessage, METADATA_PIECE_BYTES, UT_METADATA } from "../wire/metadata.ts";
 import { OUR_UT_METADATA_ID } from "./metadata_fetch.ts";
+import {
+  type Blame,
+  createBlame,
+  DIGEST_BYTES,
+  forgetPeer,
+  pieceFailed as blamePieceFailed,
+  piecePassed,
+  wantsDigests,
+} from "./blame.ts";
+import { BufferPool } from "./buffer_pool.ts";
 import { type ChokerState, decideChokes, DEFAULT_UPLOAD_SLOTS, INITIAL_CHOKER } from "./choker.ts";
 import { FetchError } from "./errors.ts";
 import type { EventFile, PeerShare, SessionEvent, TimedEvent } from "./events.ts";
 import { Listener } from "./listener.ts";
-import { connectTcp, PeerConn, readHandshake } from "./peer_conn.ts";
+import { ConnectError, connectTcp, type HandshakeExchange, PeerConn, readHandshake } from "./peer_conn.ts";
+import {
+  addCandidate,
+  addSelf,
+  admitIncoming,
+  ban,
+  type Candidate,
+  createPool,
+  dialFailed,
+  type EvictionView,
+  hasRoom,
+  peerClosed,
+  peerConnected,
+  type PeerPool,
+  type PeerSource,
+  pickEviction,
+  readyCount,
+  takeDials,
+} from "./peer_pool.ts";
+import { applyMessage, createPeerState, MAX_REJECTS_IN_A_ROW, type PeerState } from "./peer_state.ts";
 import {
   addPeerPiece,
   addPeerPieces,
   createPicker,
   isDone,
   isInteresting,
-  pickBlocks,
   type Picker,
   pieceComplete,
   pieceFailed,
@@ -58,6 +81,7 @@ import {
   takeTokens,
   type TokenBucket,
 } from "./rate.ts";
+import { planRequests } from "./request_strategy.ts";
 import {
   blockArrived,
   blockKey,
@@ -65,13 +89,19 @@ import {
   dropAll,
   dropRequest,
   expireRequests,
-  isOutstanding,
   type RequestQueue,
   requestsSent,
-  requestsWanted,
   setPeerReqq,
 } from "./requests.ts";
-import { equalBytes } from "../bytes.ts";
+import {
+  bytesLeft,
+  checkLimits,
+  createTorrentState,
+  pieceVerifiedIn,
+  type SeedLimits,
+  type TorrentState,
+} from "./torrent_state.ts";
+import { cancelUpload, nextUpload, PieceCache, queueUpload, type UploadQueue } from "./uploads.ts";
 
 /** The version string peers see (BEP 10 `v`) and the peer-id prefix (BEP 20, Azureus style). */
 export const CLIENT_NAME = "btfetch 0.1.0";
@@ -79,48 +109,27 @@ const PEER_ID_PREFIX = "-bF0100-";
 
 /** The housekeeping tick: time-outs, new connections, rate limits, progress. */
 const TICK_MS = 100;
-/** How long a TCP connect plus handshake may take. */
+/** How long a TCP connect may take. */
 const CONNECT_TIMEOUT_MS = 5_000;
-/** First wait before retrying a peer that failed; doubles per failure. */
-const RETRY_BASE_MS = 2_000;
-/** The longest wait between retries of one peer. */
-const RETRY_MAX_MS = 120_000;
-/** Failed connection attempts after which a peer is forgotten. */
-const MAX_CONNECT_FAILURES = 8;
+/** How long the peer's handshake may take once connected. */
+const HANDSHAKE_TIMEOUT_MS = 5_000;
 /** A peer that sends nothing for this long is dropped. */
 const IDLE_TIMEOUT_MS = 180_000;
 /** We send a keep-alive after this long without writing. */
 const KEEPALIVE_MS = 90_000;
 /** Request time-outs in a row after which a peer is dropped. */
 const MAX_TIMEOUTS = 2;
-/** A peer that alone supplied this many pieces that failed their hash is banned. */
-const BAN_STRIKES = 2;
 /** Memory for pieces being fetched or verified: bounds how many pieces are started at once (at least 4). */
 const PIECE_MEMORY_BYTES = 24 * 1024 * 1024;
-/** How much of a peer's request queue it has probably committed to send (libtorrent buffers 500 KB or more). */
-const ENDGAME_COMMITTED_BYTES = 1024 * 1024;
-/** A block a peer rejected is not asked of it again for this long. */
-const REJECT_BACKOFF_MS = 1_000;
-/** A peer that unchokes us yet rejects this many requests in a row, sending nothing, is dropped. */
-const MAX_REJECTS_IN_A_ROW = 64;
-/** Requests are topped up once at least this many are wanted (unless fewer are out). */
-const REQUEST_BATCH = 16;
 /** How often progress events are emitted. */
 const PROGRESS_MS = 1_000;
 /** How often the resume record is saved while downloading. */
 const RESUME_SAVE_MS = 30_000;
-/** Pieces of at most this size are kept in the upload cache. */
-const CACHE_BYTES = 32 * 1024 * 1024;
 /** Ask trackers for more peers when fewer than this many are connected. */
 const LOW_PEERS = 5;
 
 /** When to stop seeding after the download completes. */
-export interface SeedOptions {
-  /** Stop once uploaded/size reaches this ratio. */
-  readonly ratio?: number;
-  /** Stop after seeding this long (ms). */
-  readonly timeMs?: number;
-}
+export type SeedOptions = SeedLimits;
 
 /** What a session is asked to do. */
 export interface SessionOptions {
@@ -184,48 +193,23 @@ export interface SessionResult {
   readonly peers: readonly PeerShare[];
 }
 
-interface Candidate {
-  readonly address: PeerAddress;
-  failures: number;
-  nextAttemptAt: number;
-  banned: boolean;
-  connected: boolean;
-}
-
-interface UploadRequest {
-  readonly index: number;
-  readonly begin: number;
-  readonly length: number;
-}
-
 interface Peer {
   readonly id: number;
   readonly key: string;
   readonly address: PeerAddress;
+  readonly source: PeerSource;
   readonly conn: PeerConn;
   readonly incoming: boolean;
   readonly client: string;
-  readonly fast: boolean;
-  readonly extended: boolean;
-  has: Bitfield;
-  hasCounted: boolean;
-  amChoking: boolean;
-  amInterested: boolean;
-  peerChoking: boolean;
-  peerInterested: boolean;
+  readonly state: PeerState;
   readonly queue: RequestQueue;
-  readonly allowedFast: Set<number>;
-  /** Blocks this peer rejected (BEP 6), with when: not asked of it again for {@linkcode REJECT_BACKOFF_MS}. */
-  readonly rejected: Map<number, number>;
-  /** Rejects since the last block it sent. */
-  rejectsInARow: number;
-  /** The id the peer wants for ut_metadata messages (0: it does not take them). */
-  utMetadata: number;
-  readonly uploads: UploadRequest[];
+  readonly uploads: UploadQueue;
   readonly upRate: RateMeter;
+  readonly connectedAt: number;
+  /** When it last sent a block we asked for or asked for one we served. */
+  lastUsefulAt: number | null;
   downloaded: number;
   uploaded: number;
-  strikes: number;
   /** Blocks that arrived without a request of ours (late after a cancel or choke, or pushed at us). */
   unasked: number;
   closed: boolean;
@@ -234,8 +218,7 @@ interface Peer {
 interface PieceBuffer {
   /** A view of a SharedArrayBuffer, so the writer thread reads it in place. */
   readonly buf: Uint8Array;
-  readonly received: Uint8Array;
-  /** Who sent each block (peer id), for blame when the hash fails. */
+  /** Who sent each block (peer id; 0: nobody yet), for blame when the hash fails. */
   readonly from: Int32Array;
 }
 
@@ -270,21 +253,20 @@ class Session {
   readonly random: () => number;
   readonly peerId: Uint8Array;
   readonly t0 = performance.now();
-  readonly maxPeers: number;
   readonly store: PieceStore;
+  readonly pool: PeerPool;
+  readonly blame: Blame = createBlame();
   picker!: Picker;
-  wanted!: Bitfield;
+  ts!: TorrentState;
   readonly peers = new Map<number, Peer>();
-  readonly candidates = new Map<string, Candidate>();
-  connecting = 0;
   nextPeerId = 1;
+  /** Pieces being received. */
   readonly buffers = new Map<number, PieceBuffer>();
   /** Complete pieces the writer thread is hashing and storing. */
   readonly verifying = new Map<number, PieceBuffer>();
   readonly writer: PieceWriter;
-  readonly spareBuffers: Uint8Array[] = [];
-  readonly cache = new Map<number, Uint8Array>();
-  cacheBytes = 0;
+  buffersPool!: BufferPool;
+  readonly cache = new PieceCache();
   listener: Listener | null = null;
   ownListener = false;
   port = 0;
@@ -294,42 +276,30 @@ class Session {
   readonly upRate: RateMeter;
   readonly downBucket: TokenBucket;
   readonly upBucket: TokenBucket;
-  downloaded = 0;
-  uploaded = 0;
-  wasted = 0;
-  hashFailures = 0;
-  banned = 0;
-  lastProgressAt: number;
   lastProgressEventAt = 0;
   lastResumeSaveAt: number;
-  completeAt: number | null = null;
-  seedStartedAt: number | null = null;
-  fileRemaining!: Int32Array;
   readonly shares = new Map<string, { client: string; downloaded: number; uploaded: number }>();
   tickTimer: ReturnType<typeof setInterval> | undefined;
-  finish!: (r: { error?: unknown }) => void;
+  finish: (r: { error?: unknown }) => void = () => {};
   finished = false;
-  /** Failed pieces with per-block fingerprints, for smart bans once the piece passes. */
-  readonly suspects = new Map<number, { from: Int32Array; sums: string[] }>();
 
   constructor(o: SessionOptions) {
     this.o = o;
     this.meta = o.meta;
     this.random = o.random ?? Math.random;
     this.peerId = o.peerId ?? makePeerId(this.random);
-    this.maxPeers = Math.max(1, o.maxPeers ?? 50);
+    this.pool = createPool({ maxPeers: o.maxPeers ?? 50 });
     this.store = PieceStore.open(o.meta, o.outDir, o.selected ? { selected: o.selected } : {});
     this.writer = new PieceWriter(
       this.store,
       (index, ok) => this.safely(() => this.onPieceOutcome(index, ok)),
-      (e) => this.finish ? this.finish({ error: e }) : undefined,
+      (e) => this.finish({ error: e }),
     );
     const now = this.now();
     this.downRate = createRateMeter(now);
     this.upRate = createRateMeter(now);
     this.downBucket = createBucket(o.maxDownloadRate ?? 0, now);
     this.upBucket = createBucket(o.maxUploadRate ?? 0, now);
-    this.lastProgressAt = now;
     this.lastResumeSaveAt = now;
   }
 
@@ -341,12 +311,23 @@ class Session {
     this.o.onEvent?.({ ...e, t: Math.round(this.now()) } as TimedEvent);
   }
 
+  /** Reports a bug that ended one connection, not the session. */
+  reportBug(where: string, e: unknown, peer?: string): void {
+    this.emit({
+      event: "internal-error",
+      where,
+      peer,
+      message: e instanceof Error ? `${e.name}: ${e.message}` : String(e),
+      stack: e instanceof Error ? e.stack : undefined,
+    });
+  }
+
   // ---- lifecycle -------------------------------------------------------------------------------------------------
 
   async run(): Promise<SessionResult> {
     const m = this.meta;
     const selected = this.o.selected;
-    this.wanted = selected ? piecesForFiles(m, selected) : Bitfield.full(m.pieceCount);
+    const wanted = selected ? piecesForFiles(m, selected) : Bitfield.full(m.pieceCount);
     this.emit({
       event: "metadata",
       name: m.name,
@@ -371,21 +352,23 @@ class Session {
           }
         },
       });
+      const maxPartial = Math.max(4, Math.min(256, Math.floor(PIECE_MEMORY_BYTES / m.pieceLength)));
       this.picker = createPicker({
         pieceCount: m.pieceCount,
         pieceLength: m.pieceLength,
         totalLength: m.totalLength,
         have,
-        wanted: this.wanted,
+        wanted,
         random: this.random,
         sequential: this.o.sequential,
-        maxPartial: Math.max(4, Math.min(256, Math.floor(PIECE_MEMORY_BYTES / m.pieceLength))),
+        maxPartial,
       });
-      this.initFileCounters();
+      this.buffersPool = new BufferPool(m.pieceLength, maxPartial);
+      this.ts = createTorrentState(m, { have, wanted, selected, now: this.now() });
       this.emit({
         event: "resume",
         source,
-        verified: this.verifiedBytes(),
+        verified: this.ts.verifiedBytes,
         pieces: have.count,
         missing: this.picker.remaining,
       });
@@ -393,7 +376,7 @@ class Session {
       if (this.o.requireComplete && !isDone(this.picker)) {
         throw new FetchError(
           "incomplete",
-          `${this.picker.remaining} of ${this.wanted.count} pieces are missing or damaged in ${this.store.outDir}`,
+          `${this.picker.remaining} of ${wanted.count} pieces are missing or damaged in ${this.store.outDir}`,
         );
       }
       await this.runSwarm();
@@ -421,20 +404,27 @@ class Session {
       };
       const onAbort = () => this.finish({ error: this.o.signal?.reason });
       this.o.signal?.addEventListener("abort", onAbort, { once: true });
-      if (this.picker && isDone(this.picker)) this.onComplete();
+      if (isDone(this.picker)) this.onComplete();
       if (this.finished) return;
       this.startNetwork();
       this.tickTimer = setInterval(() => this.safely(() => this.tick()), TICK_MS);
     });
   }
 
-  /** Runs a handler for `peer`: a protocol fault drops that peer; anything else is a bug that ends the session. */
+  /**
+   * Runs a handler for `peer`. A fault of the peer (bad message, lost connection) drops that peer; a disk failure
+   * ends the session (exit 5); anything else is a bug: reported, and only that peer is dropped.
+   */
   forPeer(peer: Peer, fn: () => void): void {
     try {
       fn();
     } catch (e) {
-      if (e instanceof WireError || e instanceof BitfieldError) this.dropPeer(peer, e.message);
-      else this.finish({ error: e });
+      if (isPeerFault(e)) this.dropPeer(peer, e instanceof Error ? e.message : String(e));
+      else if (e instanceof StorageError) this.finish({ error: e });
+      else {
+        this.reportBug("peer message handler", e, peer.key);
+        this.dropPeer(peer, "internal error");
+      }
     }
   }
 
@@ -456,13 +446,18 @@ class Session {
     }
     if (this.listener) {
       this.port = this.listener.port;
-      this.listener.register(
-        m.infoHashHex,
-        (conn, theirs, leftover, from) => this.acceptIncoming(conn, theirs, leftover, from),
-      );
+      for (const host of ["127.0.0.1", "::1", "localhost"]) addSelf(this.pool, { host, port: this.port });
+      this.listener.register(m.infoHashHex, (conn, theirs, leftover, from) => {
+        try {
+          return this.acceptIncoming(conn, theirs, leftover, from);
+        } catch (e) {
+          this.reportBug("accepting a peer", e, formatAddress(from));
+          return false;
+        }
+      });
       this.emit({ event: "listening", port: this.port });
     }
-    for (const a of this.o.peers ?? []) this.addCandidate(a);
+    for (const a of this.o.peers ?? []) addCandidate(this.pool, a, "manual");
     const tiers: string[][] = this.o.useTorrentTrackers === false ? [] : m.announce.map((t) => [...t]);
     for (const url of this.o.trackers ?? []) tiers.push([url]);
     if (tiers.length > 0) {
@@ -472,10 +467,10 @@ class Session {
         peerId: this.peerId,
         port: this.port || 6881,
         random: this.random,
-        stats: () => ({ uploaded: this.uploaded, downloaded: this.downloaded, left: this.bytesLeft() }),
+        stats: () => ({ uploaded: this.ts.uploaded, downloaded: this.ts.downloaded, left: bytesLeft(this.ts) }),
         onPeers: (peers, url) => {
           this.emit({ event: "tracker", url, peers: peers.length });
-          for (const p of peers) this.addCandidate(p);
+          for (const p of peers) addCandidate(this.pool, p, "tracker");
           this.connectMore();
         },
         onError: (url, err) => this.emit({ event: "tracker", url, error: err.message }),
@@ -497,10 +492,7 @@ class Session {
     await this.writer.drain(10_000); // pieces already received are verified and stored before the state is saved
     this.writer.close();
     try {
-      if (this.picker && this.picker.have.count > 0) {
-        this.store.flush();
-        saveResume(this.store, this.meta, this.picker.have);
-      }
+      if (this.picker && this.picker.have.count > 0) saveResume(this.store, this.meta, this.picker.have);
     } finally {
       this.store.close();
       await stopping;
@@ -509,12 +501,13 @@ class Session {
 
   result(): SessionResult {
     const peers: PeerShare[] = [...this.shares].map(([address, s]) => ({ address, ...s }));
+    const ts = this.ts as TorrentState | undefined;
     const r: SessionResult = {
       complete: this.picker !== undefined && isDone(this.picker),
-      downloaded: this.downloaded,
-      uploaded: this.uploaded,
-      wasted: this.wasted,
-      verified: this.picker ? this.verifiedBytes() : 0,
+      downloaded: ts?.downloaded ?? 0,
+      uploaded: ts?.uploaded ?? 0,
+      wasted: ts?.wasted ?? 0,
+      verified: ts?.verifiedBytes ?? 0,
       elapsedMs: Math.round(this.now()),
       peers,
     };
@@ -530,8 +523,6 @@ class Session {
     });
     return r;
   }
-
-  // ---- bookkeeping -----------------------------------------------------------------------------------------------
 
   eventFiles(): EventFile[] {
     const out: EventFile[] = [];
@@ -549,173 +540,148 @@ class Session {
     return out;
   }
 
-  /** Per selected file, how many of its pieces are still missing; -1 for files not followed. */
-  initFileCounters(): void {
-    const m = this.meta;
-    this.fileRemaining = new Int32Array(m.files.length).fill(-1);
-    for (const f of m.files) {
-      if (f.padding || f.length === 0) continue;
-      if (this.o.selected && !this.o.selected.has(f.index)) continue;
-      this.fileRemaining[f.index] = 0;
-    }
-    for (let i = 0; i < m.pieceCount; i++) {
-      if (this.picker.have.has(i)) continue;
-      for (const s of pieceSpans(m, i)) if (this.fileRemaining[s.fileIndex] >= 0) this.fileRemaining[s.fileIndex]++;
-    }
-  }
-
-  verifiedBytes(): number {
-    let n = 0;
-    const have = this.picker.have;
-    for (let i = 0; i < this.meta.pieceCount; i++) if (have.has(i)) n += pieceLength(this.picker, i);
-    return n;
-  }
-
-  bytesLeft(): number {
-    if (!this.picker) return this.meta.totalLength;
-    let n = 0;
-    for (let i = 0; i < this.meta.pieceCount; i++) {
-      if (this.wanted.has(i) && !this.picker.have.has(i)) n += pieceLength(this.picker, i);
-    }
-    return n;
-  }
-
   // ---- peers: connecting, accepting, dropping --------------------------------------------------------------------
 
-  addCandidate(a: PeerAddress): void {
-    const key = formatAddress(a);
-    if (this.candidates.has(key) || this.candidates.size >= MAX_KNOWN_PEERS) return;
-    if (a.port === this.port && isLocalHost(a.host)) return; // ourselves
-    this.candidates.set(key, { address: a, failures: 0, nextAttemptAt: 0, banned: false, connected: false });
-  }
-
+  /** Whether the session still wants connections: downloading, or seeding after completion. */
   wantsPeers(): boolean {
-    if (this.finished) return false;
-    if (this.completeAt !== null && this.o.seed === undefined) return false;
-    return this.peers.size + this.connecting < this.maxPeers;
+    return !this.finished && (this.ts.completeAt === null || this.o.seed !== undefined);
   }
 
   connectMore(): void {
     if (!this.wantsPeers()) return;
     // seeds dial out too: a peer that will not accept our connections (Transmission on loopback) is reached that way
-    const now = this.now();
-    for (const c of this.candidates.values()) {
-      if (!this.wantsPeers()) break;
-      if (c.banned || c.connected || c.nextAttemptAt > now) continue;
-      this.dial(c);
+    for (const c of takeDials(this.pool, this.now())) {
+      this.dial(c).catch((e) => this.reportBug("dialling", e, c.key));
     }
   }
 
-  dial(c: Candidate): void {
-    c.connected = true;
-    this.connecting++;
+  /** Dials one candidate; every outcome is reported to the pool exactly once. */
+  async dial(c: Candidate): Promise<void> {
     const ours: Handshake = {
       reserved: reservedBits({ fast: true, extended: true }),
       infoHash: this.meta.infoHash,
       peerId: this.peerId,
     };
-    (async () => {
-      let conn: Deno.TcpConn | null = null;
-      try {
-        conn = await connectTcp(c.address, CONNECT_TIMEOUT_MS);
-        const { theirs, leftover } = await readHandshake(conn, CONNECT_TIMEOUT_MS, ours);
-        this.connecting--;
-        if (this.finished) {
-          conn.close();
-          return;
-        }
-        if (!equalBytes(theirs.infoHash, this.meta.infoHash)) {
-          throw new WireError("bad-handshake", 28, "wrong info-hash");
-        }
-        if (equalBytes(theirs.peerId, this.peerId)) {
-          c.banned = true; // ourselves, listed by a tracker
-          conn.close();
-          return;
-        }
-        c.failures = 0;
-        this.startPeer(conn, c.address, theirs, leftover);
-      } catch (_e) {
-        this.connecting--;
-        conn?.close();
-        c.connected = false;
-        c.failures++;
-        if (c.failures >= MAX_CONNECT_FAILURES) c.banned = true;
-        c.nextAttemptAt = this.now() + Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (c.failures - 1));
-      }
-    })();
+    let conn: Deno.TcpConn | null = null;
+    let exchange: HandshakeExchange;
+    try {
+      conn = await connectTcp(c.address, CONNECT_TIMEOUT_MS);
+      exchange = await readHandshake(conn, HANDSHAKE_TIMEOUT_MS, ours);
+    } catch (e) {
+      closeQuietly(conn);
+      dialFailed(this.pool, c.key, this.now());
+      if (!isPeerFault(e)) this.reportBug("dialling", e, c.key);
+      return;
+    }
+    const { theirs, leftover } = exchange;
+    if (this.finished || !equalBytes(theirs.infoHash, this.meta.infoHash)) {
+      closeQuietly(conn);
+      dialFailed(this.pool, c.key, this.now());
+      return;
+    }
+    if (equalBytes(theirs.peerId, this.peerId)) {
+      closeQuietly(conn);
+      dialFailed(this.pool, c.key, this.now());
+      ban(this.pool, c.address); // ourselves, listed by a tracker
+      return;
+    }
+    peerConnected(this.pool, c.address, c.source);
+    this.startPeer(conn, c.address, c.source, theirs, leftover);
   }
 
   acceptIncoming(conn: Deno.TcpConn, theirs: Handshake, leftover: Uint8Array, from: PeerAddress): boolean {
-    if (this.finished || this.peers.size >= this.maxPeers) return false;
-    if (equalBytes(theirs.peerId, this.peerId)) return false;
-    const key = formatAddress(from);
-    const c = this.candidates.get(key);
-    if (c?.banned) return false;
+    if (this.finished || !this.wantsPeers() || equalBytes(theirs.peerId, this.peerId)) return false;
+    const now = this.now();
+    const d = admitIncoming(this.pool, from, now, this.evictionViews());
+    if (!d.accept) return false;
+    if (d.evict !== undefined) {
+      const victim = this.peers.get(d.evict);
+      if (victim) this.dropPeer(victim, "evicted for a new peer: gave nothing");
+    }
+    peerConnected(this.pool, from, "incoming");
     const ours: Handshake = {
       reserved: reservedBits({ fast: true, extended: true }),
       infoHash: this.meta.infoHash,
       peerId: this.peerId,
     };
-    this.startPeer(conn, from, theirs, leftover, ours);
+    this.startPeer(conn, from, "incoming", theirs, leftover, ours);
     return true;
   }
 
+  *evictionViews(): Iterable<EvictionView> {
+    for (const p of this.peers.values()) {
+      yield {
+        id: p.id,
+        key: p.key,
+        connectedAt: p.connectedAt,
+        lastMessageAt: p.state.lastMessageAt,
+        lastUsefulAt: p.lastUsefulAt,
+      };
+    }
+  }
+
+  /** Starts a peer whose slot the pool has counted; on any failure here the slot is given back. */
   startPeer(
     conn: Deno.TcpConn,
     address: PeerAddress,
+    source: PeerSource,
     theirs: Handshake,
     leftover: Uint8Array,
     /** Our handshake, still to send (incoming connections); undefined when it went out before theirs came in. */
     ours?: Handshake,
-  ): Peer {
+  ): void {
     const now = this.now();
-    const incoming = ours !== undefined;
     const peer: Peer = {
       id: this.nextPeerId++,
       key: formatAddress(address),
       address,
+      source,
       conn: new PeerConn(conn, address),
-      incoming,
+      incoming: ours !== undefined,
       client: clientName(theirs.peerId),
-      fast: supportsFast(theirs.reserved),
-      extended: supportsExtended(theirs.reserved),
-      has: new Bitfield(this.meta.pieceCount),
-      hasCounted: false,
-      amChoking: true,
-      amInterested: false,
-      peerChoking: true,
-      peerInterested: false,
+      state: createPeerState(this.meta.pieceCount, supportsFast(theirs.reserved), supportsExtended(theirs.reserved)),
       queue: createQueue(now),
-      allowedFast: new Set(),
-      rejected: new Map(),
-      rejectsInARow: 0,
-      utMetadata: 0,
       uploads: [],
       upRate: createRateMeter(now),
+      connectedAt: now,
+      lastUsefulAt: null,
       downloaded: 0,
       uploaded: 0,
-      strikes: 0,
       unasked: 0,
       closed: false,
     };
     this.peers.set(peer.id, peer);
-    this.emit({ event: "peer", action: "connected", address: peer.key, incoming, client: peer.client });
-    // our handshake (incoming) and opening messages go out before any reply to what the peer already sent
-    if (ours) peer.conn.sendRaw(encodeHandshake(ours));
-    this.sendOpening(peer);
+    try {
+      this.emit({
+        event: "peer",
+        action: "connected",
+        address: peer.key,
+        incoming: peer.incoming,
+        source,
+        client: peer.client,
+      });
+      // our handshake (incoming) and opening messages go out before any reply to what the peer already sent
+      if (ours) peer.conn.sendRaw(encodeHandshake(ours));
+      this.sendOpening(peer);
+    } catch (e) {
+      this.reportBug("starting a peer", e, peer.key);
+      this.dropPeer(peer, "internal error");
+      return;
+    }
     peer.conn.run({
-      onBlock: (index, begin, data) => this.forPeer(peer, () => this.onBlock(peer, index, begin, data)),
       onMessage: (msg) => this.forPeer(peer, () => this.onMessage(peer, msg)),
       onDrain: () => this.forPeer(peer, () => this.serveUploads(peer)),
     }, leftover).then(
       () => this.dropPeer(peer, "connection closed"),
-      (e) => this.dropPeer(peer, e instanceof Error ? e.message : String(e)),
+      (e) => {
+        if (!isPeerFault(e)) this.reportBug("reading from a peer", e, peer.key);
+        this.dropPeer(peer, e instanceof Error ? e.message : String(e));
+      },
     );
-    return peer;
   }
 
   sendOpening(peer: Peer): void {
-    if (peer.extended) {
+    if (peer.state.extended) {
       peer.conn.send({
         type: "extended",
         id: 0,
@@ -730,155 +696,106 @@ class Session {
       });
     }
     const have = this.picker.have;
-    if (peer.fast && have.count === 0) peer.conn.send({ type: "have-none" });
-    else if (peer.fast && have.complete) peer.conn.send({ type: "have-all" });
+    if (peer.state.fast && have.count === 0) peer.conn.send({ type: "have-none" });
+    else if (peer.state.fast && have.complete) peer.conn.send({ type: "have-all" });
     else if (have.count > 0) peer.conn.send({ type: "bitfield", bits: have.bytes });
   }
 
-  dropPeer(peer: Peer, reason: string, ban = false): void {
+  dropPeer(peer: Peer, reason: string, banIt = false): void {
     if (peer.closed) return;
     peer.closed = true;
     peer.conn.close();
     this.peers.delete(peer.id);
     for (const r of dropAll(peer.queue)) releaseBlock(this.picker, r.index, r.begin);
-    if (peer.hasCounted) removePeerPieces(this.picker, peer.has);
-    const c = this.candidates.get(peer.key);
-    if (c) {
-      c.connected = false;
-      c.nextAttemptAt = this.now() + RETRY_BASE_MS * 4;
-      if (ban) c.banned = true;
-    } else if (ban) {
-      this.candidates.set(peer.key, {
-        address: peer.address,
-        failures: 0,
-        nextAttemptAt: Infinity,
-        banned: true,
-        connected: false,
-      });
-    }
-    if (ban) this.banned++;
+    if (peer.state.hasCounted) removePeerPieces(this.picker, peer.state.has);
+    forgetPeer(this.blame, peer.id);
+    peerClosed(this.pool, peer.address, this.now(), { ban: banIt });
     this.emit({
       event: "peer",
-      action: ban ? "banned" : "disconnected",
+      action: banIt ? "banned" : "disconnected",
       address: peer.key,
       incoming: peer.incoming,
+      source: peer.source,
       client: peer.client,
       reason,
       downloaded: peer.downloaded,
       uploaded: peer.uploaded,
     });
-    if (!this.finished && peer.peerInterested && !peer.amChoking) this.choker = { ...this.choker, roundAt: -Infinity };
+    if (!this.finished && peer.state.peerInterested && !peer.state.amChoking) {
+      this.choker = { ...this.choker, roundAt: -Infinity };
+    }
   }
 
   // ---- messages ----------------------------------------------------------------------------------------------------
 
   onMessage(peer: Peer, msg: Message): void {
     if (peer.closed) return;
-    switch (msg.type) {
-      case "keep-alive":
-      case "port":
-      case "suggest":
-      case "unknown":
+    const now = this.now();
+    const s = peer.state;
+    const e = applyMessage(s, msg, now);
+    switch (e.kind) {
+      case "none":
+      case "not-interested":
+      case "allowed-fast":
+        if (e.kind === "allowed-fast" && s.peerChoking) this.fillRequests(peer);
         return;
-      case "choke":
-        peer.peerChoking = true;
+      case "choked":
         for (const r of dropAll(peer.queue)) {
-          if (!peer.allowedFast.has(r.index)) releaseBlock(this.picker, r.index, r.begin);
+          if (!s.allowedFast.has(r.index)) releaseBlock(this.picker, r.index, r.begin);
           else peer.queue.outstanding.set(blockKey(r.index, r.begin), r);
         }
         return;
-      case "unchoke":
-        peer.peerChoking = false;
-        peer.rejected.clear();
+      case "unchoked":
         this.fillRequests(peer);
         return;
       case "interested":
-        if (!peer.peerInterested) {
-          peer.peerInterested = true;
-          // decide now, not on the next tick: a free slot is worth using at once (aria2c acts on a 1 s tick, so a
-          // late unchoke can cost it a second)
-          this.choker = { ...this.choker, roundAt: -Infinity };
-          this.choke(this.now());
-        }
-        return;
-      case "not-interested":
-        peer.peerInterested = false;
+        // decide now, not on the next tick: a free slot is worth using at once (aria2c acts on a 1 s tick, so a
+        // late unchoke can cost it a second)
+        this.choker = { ...this.choker, roundAt: -Infinity };
+        this.choke(now);
         return;
       case "have":
-        if (msg.index >= this.meta.pieceCount) throw new WireError("bad-payload", 0, `have for piece ${msg.index}`);
-        if (peer.has.set(msg.index)) {
-          addPeerPiece(this.picker, msg.index);
-          peer.hasCounted = true;
-          if (!peer.amInterested && this.wanted.has(msg.index) && !this.picker.have.has(msg.index)) {
-            this.updateInterest(peer);
-          }
-          this.fillRequests(peer);
+        addPeerPiece(this.picker, e.index);
+        s.hasCounted = true;
+        if (!s.amInterested && this.ts.wanted.has(e.index) && !this.picker.have.has(e.index)) {
+          this.updateInterest(peer);
         }
+        this.fillRequests(peer);
         return;
-      case "bitfield":
-      case "have-all":
-      case "have-none": {
-        // aria2c sends a fresh bitfield mid-connection instead of `have`s: take it as the peer's new set
-        if (peer.hasCounted) removePeerPieces(this.picker, peer.has);
-        peer.hasCounted = false;
-        let bits: Bitfield;
-        if (msg.type === "bitfield") {
-          try {
-            bits = Bitfield.fromBytes(msg.bits, this.meta.pieceCount);
-          } catch (e) {
-            if (e instanceof BitfieldError) throw new WireError("bad-payload", 0, e.message);
-            throw e;
-          }
-        } else {
-          if (!peer.fast) throw new WireError("bad-payload", 0, `${msg.type} without the Fast extension`);
-          bits = msg.type === "have-all" ? Bitfield.full(this.meta.pieceCount) : new Bitfield(this.meta.pieceCount);
-        }
-        peer.has = bits;
-        peer.hasCounted = true;
-        addPeerPieces(this.picker, bits);
+      case "pieces":
+        if (e.previous) removePeerPieces(this.picker, e.previous);
+        addPeerPieces(this.picker, s.has);
+        s.hasCounted = true;
         this.updateInterest(peer);
         this.fillRequests(peer);
         return;
-      }
       case "request":
-        this.onRequest(peer, msg.index, msg.begin, msg.length);
+        this.onRequest(peer, e.index, e.begin, e.length);
         return;
-      case "cancel": {
-        const i = peer.uploads.findIndex((u) => u.index === msg.index && u.begin === msg.begin);
-        if (i >= 0) peer.uploads.splice(i, 1);
+      case "cancel":
+        cancelUpload(peer.uploads, e.index, e.begin);
         return;
-      }
-      case "reject": {
-        if (!peer.fast) throw new WireError("bad-payload", 0, "reject without the Fast extension");
-        const r = dropRequest(peer.queue, msg.index, msg.begin);
+      case "rejected": {
+        const r = dropRequest(peer.queue, e.index, e.begin);
         if (r) {
           releaseBlock(this.picker, r.index, r.begin);
-          peer.allowedFast.delete(r.index);
-          // not asked of this peer again for a while, so a reject cannot turn into a request loop
-          peer.rejected.set(blockKey(r.index, r.begin), this.now());
-          if (!peer.peerChoking && ++peer.rejectsInARow >= MAX_REJECTS_IN_A_ROW) {
-            this.dropPeer(peer, `rejected ${MAX_REJECTS_IN_A_ROW} requests in a row while unchoking us`);
-            return;
-          }
+          s.allowedFast.delete(r.index);
+        }
+        if (e.tooMany) {
+          this.dropPeer(peer, `rejected ${MAX_REJECTS_IN_A_ROW} requests in a row while unchoking us`);
+          return;
         }
         this.fillRequests(peer);
         return;
       }
-      case "allowed-fast":
-        if (msg.index < this.meta.pieceCount) peer.allowedFast.add(msg.index);
-        if (peer.peerChoking) this.fillRequests(peer);
+      case "ext-handshake":
+        if (s.reqq !== undefined) setPeerReqq(peer.queue, s.reqq);
         return;
-      case "extended":
-        if (msg.id === 0) {
-          const h = decodeExtHandshake(msg.payload);
-          if (h.reqq !== undefined && h.reqq > 0) setPeerReqq(peer.queue, h.reqq);
-          peer.utMetadata = h.m.get(UT_METADATA) ?? 0;
-        } else if (msg.id === OUR_UT_METADATA_ID) {
-          this.onMetadataMessage(peer, msg.payload);
-        }
+      case "ext-message":
+        if (e.id === OUR_UT_METADATA_ID) this.onMetadataMessage(peer, e.payload);
         return;
-      case "piece":
-        this.onBlock(peer, msg.index, msg.begin, msg.block);
+      case "block":
+        this.onBlock(peer, e.index, e.begin, e.data, now);
         return;
     }
   }
@@ -886,7 +803,8 @@ class Session {
   /** A peer asks for a piece of the info dictionary (BEP 9): send it, or reject for private torrents. */
   onMetadataMessage(peer: Peer, payload: Uint8Array): void {
     const m = decodeMetadataMessage(payload);
-    if (m.type !== "request" || peer.utMetadata === 0) return;
+    const theirId = peer.state.extensions.get(UT_METADATA) ?? 0;
+    if (m.type !== "request" || theirId === 0) return;
     const info = this.meta.infoBytes;
     const start = m.piece * METADATA_PIECE_BYTES;
     const reply = this.meta.private || start >= info.length
@@ -897,83 +815,82 @@ class Session {
         totalSize: info.length,
         data: info.subarray(start, Math.min(info.length, start + METADATA_PIECE_BYTES)),
       });
-    peer.conn.send({ type: "extended", id: peer.utMetadata, payload: reply });
+    peer.conn.send({ type: "extended", id: theirId, payload: reply });
   }
 
   updateInterest(peer: Peer): void {
-    const want = this.completeAt === null && isInteresting(this.picker, peer.has);
-    if (want !== peer.amInterested) {
-      peer.amInterested = want;
+    const s = peer.state;
+    const want = this.ts.completeAt === null && isInteresting(this.picker, s.has);
+    if (want !== s.amInterested) {
+      s.amInterested = want;
       peer.conn.send({ type: want ? "interested" : "not-interested" });
     }
     // two seeds have nothing to say to each other
-    if (!want && peer.has.complete && this.picker.have.complete) this.dropPeer(peer, "both seeding");
+    if (!want && s.has.complete && this.picker.have.complete) this.dropPeer(peer, "both seeding");
   }
 
   // ---- downloading -----------------------------------------------------------------------------------------------
 
   fillRequests(peer: Peer): void {
-    if (peer.closed || !peer.amInterested || this.completeAt !== null) return;
-    const choked = peer.peerChoking;
-    if (choked && peer.allowedFast.size === 0) return;
+    if (peer.closed || this.ts.completeAt !== null) return;
     const now = this.now();
-    let n = requestsWanted(peer.queue, now);
-    // ask in batches: picking per block would cost more than the blocks (a few requests in flight suffice)
-    if (n <= 0 || (n < REQUEST_BATCH && peer.queue.outstanding.size >= REQUEST_BATCH)) return;
-    if (this.o.maxDownloadRate) {
-      let allowed = 0;
-      while (allowed < n && takeTokens(this.downBucket, BLOCK_BYTES, now) === 0) allowed++;
-      n = allowed;
-      if (n === 0) return;
-    }
-    const reqs = pickBlocks(
+    const reqs = planRequests(
       this.picker,
-      peer.has,
-      n,
+      peer,
+      this.otherQueues(peer),
       now,
-      (r) =>
-        isOutstanding(peer.queue, r.index, r.begin) ||
-        now - (peer.rejected.get(blockKey(r.index, r.begin)) ?? -Infinity) < REJECT_BACKOFF_MS ||
-        (requestsOut(this.picker, r.index, r.begin) > 0 && !this.worthDuplicating(peer, r.index, r.begin)),
-      choked ? peer.allowedFast : undefined,
-      peer.queue.outstanding.size,
+      this.o.maxDownloadRate ? (n) => this.downloadAllowance(n, now) : undefined,
     );
     if (reqs.length === 0) {
-      if (peer.queue.outstanding.size === 0) this.updateInterest(peer);
+      if (peer.state.amInterested && peer.queue.outstanding.size === 0 && !peer.state.peerChoking) {
+        this.updateInterest(peer);
+      }
       return;
     }
     requestsSent(peer.queue, reqs, now);
     for (const r of reqs) peer.conn.send({ type: "request", index: r.index, begin: r.begin, length: r.length });
   }
 
-  onBlock(peer: Peer, index: number, begin: number, data: Uint8Array): void {
-    if (peer.closed) return;
-    const now = this.now();
+  *otherQueues(peer: Peer): Iterable<RequestQueue> {
+    for (const p of this.peers.values()) if (p !== peer) yield p.queue;
+  }
+
+  downloadAllowance(n: number, now: number): number {
+    let allowed = 0;
+    while (allowed < n && takeTokens(this.downBucket, BLOCK_BYTES, now) === 0) allowed++;
+    return allowed;
+  }
+
+  onBlock(peer: Peer, index: number, begin: number, data: Uint8Array, now: number): void {
     const length = data.length;
-    this.downloaded += length;
+    const ts = this.ts;
+    ts.downloaded += length;
     peer.downloaded += length;
     this.share(peer).downloaded += length;
     addBytes(this.downRate, length, now);
-    const asked = blockArrived(peer.queue, index, begin, length, now);
-    peer.rejectsInARow = 0;
-    if (!asked && ++peer.unasked > MAX_OUTSTANDING_REQUESTS) {
-      throw new WireError("bad-payload", 0, `more than ${MAX_OUTSTANDING_REQUESTS} blocks we did not ask for`);
+    if (!blockArrived(peer.queue, index, begin, length, now)) {
+      // not asked for (pushed at us, or late after a cancel or a choke): never let it near a piece in progress
+      ts.wasted += length;
+      if (++peer.unasked > MAX_OUTSTANDING_REQUESTS) {
+        throw new WireError("bad-payload", 0, `more than ${MAX_OUTSTANDING_REQUESTS} blocks we did not ask for`);
+      }
+      return;
     }
-    const r = receiveBlock(this.picker, index, begin, length);
-    if (r !== "new") {
-      this.wasted += length;
+    peer.state.rejectsInARow = 0;
+    peer.lastUsefulAt = now;
+    if (receiveBlock(this.picker, index, begin, length) !== "new") {
+      ts.wasted += length;
       this.fillRequests(peer);
       return;
     }
     let pb = this.buffers.get(index);
     if (!pb) {
-      pb = this.newBuffer(index);
+      const len = pieceLength(this.picker, index);
+      pb = { buf: this.buffersPool.take(len), from: new Int32Array(Math.ceil(len / BLOCK_BYTES)) };
       this.buffers.set(index, pb);
     }
     pb.buf.set(data, begin);
-    const b = begin / BLOCK_BYTES;
-    pb.received[b] = 1;
-    pb.from[b] = peer.id;
+    pb.from[begin / BLOCK_BYTES] = peer.id;
     if (requestsOut(this.picker, index, begin) > 0) this.cancelDuplicates(peer, index, begin);
     if (pieceComplete(this.picker, index)) {
       // the last block is in: hash and store it on the writer thread; the outcome comes back in onPieceOutcome
@@ -981,26 +898,7 @@ class Session {
       this.verifying.set(index, pb);
       this.writer.submit(index, pb.buf, this.meta.pieceHashes.subarray(index * 20, index * 20 + 20));
     }
-    if (this.completeAt === null) this.fillRequests(peer);
-  }
-
-  /**
-   * Endgame: whether to ask `asker` for a block another peer already has a request for. Not when the block is among
-   * the first {@linkcode ENDGAME_COMMITTED_BYTES} of that peer's queue: it has most likely read it and queued it for
-   * sending, so a cancel would come too late and both copies would arrive.
-   */
-  worthDuplicating(asker: Peer, index: number, begin: number): boolean {
-    const key = blockKey(index, begin);
-    for (const h of this.peers.values()) {
-      if (h === asker || !h.queue.outstanding.has(key)) continue;
-      let ahead = 0;
-      for (const k of h.queue.outstanding.keys()) {
-        if (k === key || ahead * BLOCK_BYTES >= ENDGAME_COMMITTED_BYTES) break;
-        ahead++;
-      }
-      if (ahead * BLOCK_BYTES < ENDGAME_COMMITTED_BYTES) return false;
-    }
-    return true;
+    this.fillRequests(peer);
   }
 
   /** Endgame: a block arrived that other peers were also asked for; cancel their copies. */
@@ -1024,43 +922,27 @@ class Session {
     return s;
   }
 
-  newBuffer(index: number): PieceBuffer {
-    const len = pieceLength(this.picker, index);
-    let buf = this.spareBuffers.pop();
-    if (!buf || buf.length < len) buf = new Uint8Array(new SharedArrayBuffer(this.meta.pieceLength));
-    const blocks = Math.ceil(len / BLOCK_BYTES);
-    return {
-      buf: buf.subarray(0, len),
-      received: new Uint8Array(blocks),
-      from: new Int32Array(blocks),
-    };
-  }
-
-  /** Keeps a piece buffer for the next piece (as many as may be started), so a download stops allocating. */
-  recycle(buf: Uint8Array): void {
-    if (!(buf.buffer instanceof SharedArrayBuffer)) return; // the writer thread takes shared buffers only
-    const full = new Uint8Array(buf.buffer, buf.byteOffset, buf.buffer.byteLength - buf.byteOffset);
-    if (this.spareBuffers.length < this.picker.maxPartial && full.length >= this.meta.pieceLength) {
-      this.spareBuffers.push(full.subarray(0, this.meta.pieceLength));
-    }
-  }
-
   /** The writer thread hashed piece `index`: `ok` means it matched and is on disk. */
   onPieceOutcome(index: number, ok: boolean): void {
     const pb = this.verifying.get(index);
     if (!pb) return;
     this.verifying.delete(index);
+    const now = this.now();
     if (!ok) {
       this.onHashFail(index, pb);
-      this.recycle(pb.buf);
+      this.buffersPool.give(pb.buf);
       return;
     }
     pieceVerified(this.picker, index);
-    this.lastProgressAt = this.now();
-    this.smartBan(index, pb);
+    const done = pieceVerifiedIn(this.ts, index, now);
+    const liars = piecePassed(this.blame, index, wantsDigests(this.blame, index) ? blockDigests(pb.buf) : undefined);
+    for (const id of liars) {
+      const p = this.peers.get(id);
+      if (p) this.dropPeer(p, "sent a block that failed its hash", true);
+    }
     // cancel endgame duplicates and tell everyone
     for (const p of this.peers.values()) {
-      for (let b = 0; b < pb.received.length; b++) {
+      for (let b = 0; b < pb.from.length; b++) {
         const r = dropRequest(p.queue, index, b * BLOCK_BYTES);
         if (r) p.conn.send({ type: "cancel", index, begin: r.begin, length: r.length });
       }
@@ -1068,17 +950,11 @@ class Session {
     }
     // keep the piece in the upload cache while some peer may want it; else reuse its buffer
     let wanted = false;
-    for (const p of this.peers.values()) if (p.peerInterested && !p.has.has(index)) wanted = true;
-    if (wanted) this.cachePut(index, pb.buf);
-    else this.recycle(pb.buf);
-    for (const s of pieceSpans(this.meta, index)) {
-      if (this.fileRemaining[s.fileIndex] > 0 && --this.fileRemaining[s.fileIndex] === 0) {
-        this.emit({
-          event: "file-complete",
-          index: this.displayIndex(s.fileIndex),
-          path: this.meta.files[s.fileIndex].path.join("/"),
-        });
-      }
+    for (const p of this.peers.values()) if (p.state.peerInterested && !p.state.has.has(index)) wanted = true;
+    if (wanted) { for (const old of this.cache.put(index, pb.buf)) this.buffersPool.give(old); }
+    else this.buffersPool.give(pb.buf);
+    for (const f of done) {
+      this.emit({ event: "file-complete", index: this.displayIndex(f), path: this.meta.files[f].path.join("/") });
     }
     if (isDone(this.picker)) this.onComplete();
   }
@@ -1093,55 +969,31 @@ class Session {
   }
 
   onHashFail(index: number, pb: PieceBuffer): void {
-    this.hashFailures++;
-    const len = pb.buf.length;
-    this.wasted += len;
+    this.ts.hashFailures++;
+    this.ts.wasted += pb.buf.length;
     pieceFailed(this.picker, index);
-    const contributors = new Set(pb.from);
     const names: string[] = [];
-    for (const id of contributors) {
+    for (const id of new Set(pb.from)) {
       const p = this.peers.get(id);
       if (p) names.push(p.key);
     }
     this.emit({ event: "piece-failed", piece: index, peers: names });
-    if (contributors.size === 1) {
-      const p = this.peers.get(pb.from[0]);
-      if (p && ++p.strikes >= BAN_STRIKES) this.dropPeer(p, "sent pieces that failed their hash", true);
-    } else {
-      // several senders: remember each block's fingerprint; when the piece passes, the liars are known
-      const sums: string[] = [];
-      for (let b = 0; b < pb.received.length; b++) {
-        const s = b * BLOCK_BYTES;
-        sums.push(createHash("sha1").update(pb.buf.subarray(s, Math.min(s + BLOCK_BYTES, len))).digest("hex"));
-      }
-      this.suspects.set(index, { from: pb.from.slice(), sums });
-    }
-  }
-
-  smartBan(index: number, pb: PieceBuffer): void {
-    const s = this.suspects.get(index);
-    if (!s) return;
-    this.suspects.delete(index);
-    const len = pb.buf.length;
-    for (let b = 0; b < s.sums.length; b++) {
-      const at = b * BLOCK_BYTES;
-      const good = createHash("sha1").update(pb.buf.subarray(at, Math.min(at + BLOCK_BYTES, len))).digest("hex");
-      if (good === s.sums[b]) continue;
-      const p = this.peers.get(s.from[b]);
-      if (p) this.dropPeer(p, "sent a block that failed its hash", true);
+    for (const id of blamePieceFailed(this.blame, index, pb.from, blockDigests(pb.buf))) {
+      const p = this.peers.get(id);
+      if (p) this.dropPeer(p, "sent pieces that failed their hash", true);
     }
   }
 
   onComplete(): void {
-    if (this.completeAt !== null) return;
-    this.completeAt = this.now();
+    const ts = this.ts;
+    if (ts.completeAt !== null) return;
+    ts.completeAt = this.now();
     this.store.ensureFiles();
-    this.store.flush();
     saveResume(this.store, this.meta, this.picker.have);
     this.lastResumeSaveAt = this.now();
-    this.emit({ event: "complete", verified: this.verifiedBytes(), elapsed_ms: Math.round(this.completeAt) });
+    this.emit({ event: "complete", verified: ts.verifiedBytes, elapsed_ms: Math.round(ts.completeAt) });
     this.announcer?.completed();
-    for (const p of this.peers.values()) {
+    for (const p of [...this.peers.values()]) {
       for (const r of dropAll(p.queue)) {
         p.conn.send({ type: "cancel", index: r.index, begin: r.begin, length: r.length });
       }
@@ -1151,7 +1003,7 @@ class Session {
       this.finish({});
       return;
     }
-    this.seedStartedAt = this.now();
+    ts.seedStartedAt = this.now();
     const seed = this.o.seed;
     const until = [
       seed.ratio !== undefined ? `ratio ${seed.ratio}` : "",
@@ -1170,59 +1022,44 @@ class Session {
     ) {
       throw new WireError("bad-payload", 0, `request out of bounds (piece ${index}, ${begin}+${length})`);
     }
-    if (peer.amChoking || !this.picker.have.has(index) || length > (this.o.maxServedBlock ?? BLOCK_BYTES)) {
-      if (peer.fast) peer.conn.send({ type: "reject", index, begin, length });
+    if (peer.state.amChoking || !this.picker.have.has(index) || length > (this.o.maxServedBlock ?? BLOCK_BYTES)) {
+      if (peer.state.fast) peer.conn.send({ type: "reject", index, begin, length });
       return;
     }
-    if (peer.uploads.length >= MAX_PEER_QUEUED_REQUESTS) {
+    if (!queueUpload(peer.uploads, { index, begin, length })) {
       throw new WireError("bad-payload", 0, `more than ${MAX_PEER_QUEUED_REQUESTS} requests queued`);
     }
-    peer.uploads.push({ index, begin, length });
     this.serveUploads(peer);
   }
 
   serveUploads(peer: Peer): void {
     if (peer.closed) return;
     const now = this.now();
-    while (peer.uploads.length > 0 && peer.conn.backlog < 256 * 1024) {
+    for (;;) {
       const u = peer.uploads[0];
+      if (u === undefined) return;
       if (this.o.maxUploadRate && takeTokens(this.upBucket, u.length, now) > 0) return; // the tick retries
-      peer.uploads.shift();
-      const piece = this.cacheGet(u.index);
+      if (nextUpload(peer.uploads, peer.conn.backlog) === null) return;
+      const piece = this.pieceForUpload(u.index);
       peer.conn.sendPiece(u.index, u.begin, piece.subarray(u.begin, u.begin + u.length));
       peer.uploaded += u.length;
-      this.uploaded += u.length;
+      peer.lastUsefulAt = now;
+      this.ts.uploaded += u.length;
       this.share(peer).uploaded += u.length;
       addBytes(peer.upRate, u.length, now);
       addBytes(this.upRate, u.length, now);
     }
   }
 
-  cacheGet(index: number): Uint8Array {
+  pieceForUpload(index: number): Uint8Array {
     const hit = this.cache.get(index);
-    if (hit) {
-      this.cache.delete(index);
-      this.cache.set(index, hit);
-      return hit;
-    }
+    if (hit) return hit;
     const data = this.store.readPiece(index);
     if (!data) {
       throw new StorageError("read", this.store.outDir, `piece ${index} was verified but its data is gone from disk`);
     }
-    this.cachePut(index, data);
+    for (const old of this.cache.put(index, data)) this.buffersPool.give(old);
     return data;
-  }
-
-  cachePut(index: number, data: Uint8Array): void {
-    if (this.cache.has(index)) return;
-    this.cache.set(index, data);
-    this.cacheBytes += data.length;
-    for (const [k, v] of this.cache) {
-      if (this.cacheBytes <= CACHE_BYTES) break;
-      this.cache.delete(k);
-      this.cacheBytes -= v.length;
-      this.recycle(v);
-    }
   }
 
   // ---- housekeeping ----------------------------------------------------------------------------------------------
@@ -1233,46 +1070,56 @@ class Session {
     const wall = performance.now();
     for (const p of [...this.peers.values()]) {
       if (p.closed) continue;
-      const expired = expireRequests(p.queue, now);
-      if (expired.length > 0) {
-        for (const r of expired) releaseBlock(this.picker, r.index, r.begin);
-        if (p.queue.timeouts >= MAX_TIMEOUTS || p.downloaded === 0) {
-          this.dropPeer(p, "requests timed out");
-          continue;
+      this.forPeer(p, () => {
+        const expired = expireRequests(p.queue, now);
+        if (expired.length > 0) {
+          for (const r of expired) releaseBlock(this.picker, r.index, r.begin);
+          if (p.queue.timeouts >= MAX_TIMEOUTS || p.downloaded === 0) {
+            this.dropPeer(p, "requests timed out");
+            return;
+          }
         }
-      }
-      if (wall - p.conn.lastReadAt > IDLE_TIMEOUT_MS) {
-        this.dropPeer(p, "idle");
-        continue;
-      }
-      if (wall - p.conn.lastWriteAt > KEEPALIVE_MS) p.conn.send({ type: "keep-alive" });
-      this.fillRequests(p);
-      if (p.uploads.length > 0) this.serveUploads(p);
+        if (wall - p.conn.lastReadAt > IDLE_TIMEOUT_MS) {
+          this.dropPeer(p, "idle");
+          return;
+        }
+        if (wall - p.conn.lastWriteAt > KEEPALIVE_MS) p.conn.send({ type: "keep-alive" });
+        this.fillRequests(p);
+        if (p.uploads.length > 0) this.serveUploads(p);
+      });
     }
     this.choke(now);
+    this.evictForWaiting(now);
     this.connectMore();
-    if (this.peers.size < LOW_PEERS && this.completeAt === null) this.announcer?.needPeers();
+    if (this.peers.size < LOW_PEERS && this.ts.completeAt === null) this.announcer?.needPeers();
     if (now - this.lastProgressEventAt >= PROGRESS_MS) {
       this.lastProgressEventAt = now;
       this.emitProgress(now);
     }
-    if (this.completeAt === null && now - this.lastResumeSaveAt >= RESUME_SAVE_MS) {
+    if (this.ts.completeAt === null && now - this.lastResumeSaveAt >= RESUME_SAVE_MS) {
       this.lastResumeSaveAt = now;
-      this.store.flush();
       saveResume(this.store, this.meta, this.picker.have);
     }
     this.checkLimits(now);
   }
 
+  /** When every slot is taken and candidates wait, one peer that gives nothing makes room (at most one a tick). */
+  evictForWaiting(now: number): void {
+    if (!this.wantsPeers() || hasRoom(this.pool) || readyCount(this.pool, now) === 0) return;
+    const id = pickEviction(this.evictionViews(), now);
+    const p = id === null ? undefined : this.peers.get(id);
+    if (p) this.dropPeer(p, "evicted: gave nothing while other peers wait");
+  }
+
   emitProgress(now: number): void {
     const rate = rateOf(this.downRate, now);
-    const left = this.bytesLeft();
+    const left = bytesLeft(this.ts);
     this.emit({
       event: "progress",
-      verified: this.verifiedBytes(),
-      total: this.wantedBytes(),
-      downloaded: this.downloaded,
-      uploaded: this.uploaded,
+      verified: this.ts.verifiedBytes,
+      total: this.ts.wantedBytes,
+      downloaded: this.ts.downloaded,
+      uploaded: this.ts.uploaded,
       download_rate: Math.round(rate),
       upload_rate: Math.round(rateOf(this.upRate, now)),
       peers: this.peers.size,
@@ -1280,21 +1127,15 @@ class Session {
     });
   }
 
-  wantedBytes(): number {
-    let n = 0;
-    for (let i = 0; i < this.meta.pieceCount; i++) if (this.wanted.has(i)) n += pieceLength(this.picker, i);
-    return n;
-  }
-
   choke(now: number): void {
-    const seeding = this.completeAt !== null;
+    const seeding = this.ts.completeAt !== null;
     const stats = [...this.peers.values()].map((p) => ({
       id: p.id,
-      interested: p.peerInterested,
+      interested: p.state.peerInterested,
       downloadRate: rateOf(p.queue.rate, now),
       uploadRate: rateOf(p.upRate, now),
       lastBlockAt: p.queue.lastBlockAt,
-      amInterested: p.amInterested,
+      amInterested: p.state.amInterested,
     }));
     const next = decideChokes(this.choker, stats, {
       slots: this.o.uploadSlots ?? DEFAULT_UPLOAD_SLOTS,
@@ -1305,17 +1146,16 @@ class Session {
     if (next === this.choker) return;
     this.choker = next;
     for (const p of this.peers.values()) {
+      const s = p.state;
       const unchoke = next.unchoked.has(p.id);
-      if (unchoke && p.amChoking) {
-        p.amChoking = false;
+      if (unchoke && s.amChoking) {
+        s.amChoking = false;
         p.conn.send({ type: "unchoke" });
-      } else if (!unchoke && !p.amChoking) {
-        p.amChoking = true;
+      } else if (!unchoke && !s.amChoking) {
+        s.amChoking = true;
         p.conn.send({ type: "choke" });
-        if (p.fast) {
-          for (const u of p.uploads) {
-            p.conn.send({ type: "reject", index: u.index, begin: u.begin, length: u.length });
-          }
+        if (s.fast) {
+          for (const u of p.uploads) p.conn.send({ type: "reject", index: u.index, begin: u.begin, length: u.length });
         }
         p.uploads.length = 0;
       }
@@ -1323,40 +1163,69 @@ class Session {
   }
 
   checkLimits(now: number): void {
-    const o = this.o;
-    if (this.completeAt === null) {
-      if (o.timeoutMs !== undefined && now >= o.timeoutMs) {
-        this.finish({ error: this.limitError("timeout", `Timed out after ${fmtMs(o.timeoutMs)}`) });
+    const d = checkLimits(this.ts, now, this.o);
+    switch (d.kind) {
+      case "continue":
+        return;
+      case "stop":
+        this.finish({});
+        return;
+      case "timeout":
+        this.finish({ error: this.limitError("timeout", `Timed out after ${fmtMs(d.afterMs)}`) });
+        return;
+      case "stalled": {
+        const why = this.peers.size === 0 && this.pool.candidates.size === 0
+          ? "no peers found"
+          : `no piece verified for ${fmtMs(d.afterMs)} (${this.peers.size} peers connected)`;
+        this.finish({ error: this.limitError("stalled", `Stalled: ${why}`) });
         return;
       }
-      const stall = o.stallTimeoutMs ?? 5 * 60_000;
-      if (now - this.lastProgressAt >= stall) {
-        const why = this.peers.size === 0 && this.candidates.size === 0
-          ? "no peers found"
-          : `no piece verified for ${fmtMs(stall)} (${this.peers.size} peers connected)`;
-        this.finish({ error: this.limitError("stalled", `Stalled: ${why}`) });
-      }
-      return;
     }
-    const seed = o.seed;
-    if (!seed || this.seedStartedAt === null) return;
-    if (seed.timeMs !== undefined && now - this.seedStartedAt >= seed.timeMs) this.finish({});
-    else if (seed.ratio !== undefined && this.uploaded >= seed.ratio * this.wantedBytes()) this.finish({});
   }
 
   limitError(code: "timeout" | "stalled", message: string): FetchError {
-    if (this.hashFailures > 0 && this.banned > 0) {
+    if (this.ts.hashFailures > 0 && this.pool.bans > 0) {
       return new FetchError(
         "bad-data",
-        `${message}; ${this.hashFailures} pieces failed their hash and ${this.banned} peers were banned`,
+        `${message}; ${this.ts.hashFailures} pieces failed their hash and ${this.pool.bans} peers were banned`,
       );
     }
-    if (this.peers.size === 0 && this.candidates.size === 0) {
+    if (this.peers.size === 0 && this.pool.candidates.size === 0) {
       const t = this.announcer?.status.lastError;
       return new FetchError("no-peers", t ? `${message}; last tracker error: ${t.message}` : message);
     }
     return new FetchError(code, message);
   }
+}
+
+/** Per-block SHA-1 digests of a piece, for blame. */
+function blockDigests(buf: Uint8Array): Uint8Array {
+  const n = Math.ceil(buf.length / BLOCK_BYTES);
+  const out = new Uint8Array(n * DIGEST_BYTES);
+  for (let b = 0; b < n; b++) {
+    const at = b * BLOCK_BYTES;
+    out.set(createHash("sha1").update(buf.subarray(at, Math.min(at + BLOCK_BYTES, buf.length))).digest(), b * 20);
+  }
+  return out;
+}
+
+/** Whether an error is the peer's or the network's doing (drop the peer), as opposed to a bug of ours. */
+function isPeerFault(e: unknown): boolean {
+  return e instanceof WireError || e instanceof BitfieldError || e instanceof ConnectError || isNetworkError(e);
+}
+
+function isNetworkError(e: unknown): boolean {
+  const E = Deno.errors;
+  return e instanceof E.ConnectionRefused || e instanceof E.ConnectionReset || e instanceof E.ConnectionAborted ||
+    e instanceof E.NotConnected || e instanceof E.BrokenPipe || e instanceof E.BadResource ||
+    e instanceof E.TimedOut || e instanceof E.Interrupted || e instanceof E.UnexpectedEof ||
+    e instanceof E.AddrNotAvailable || e instanceof E.NetworkUnreachable;
+}
+
+function closeQuietly(conn: Deno.Conn | null): void {
+  try {
+    conn?.close();
+  } catch { /* already closed, e.g. by a time-out */ }
 }
 
 function openListener(port: number | undefined): Listener {
@@ -1381,10 +1250,6 @@ function openListener(port: number | undefined): Listener {
     }
   }
   return Listener.open(0);
-}
-
-function isLocalHost(host: string): boolean {
-  return host === "::1" || host === "localhost" || host.startsWith("127.");
 }
 
 function fmtMs(ms: number): string {

@@ -1,6 +1,7 @@
 import { assert, assertEquals } from "../_assert.ts";
 import { fuzzSeed, seeded } from "../_gen.ts";
 import { BLOCK_BYTES, MAX_OUTSTANDING_REQUESTS, MAX_PIECE_LENGTH, MAX_PIECES } from "../../lib/limits.ts";
+import { addBytes } from "../../lib/engine/rate.ts";
 import {
   blockArrived,
   blockKey,
@@ -40,9 +41,9 @@ Deno.test("requestsWanted() starts at INITIAL_DEPTH and counts what is outstandi
   assertEquals(q.maxDepth, Math.min(DEFAULT_PEER_REQQ, MAX_OUTSTANDING_REQUESTS));
 });
 
-/** Feeds `rate` bytes a second of unrequested data (which moves the rate but not the depth) for `ms`. */
+/** Feeds the peer's rate meter `rate` bytes a second (as requested blocks would, without touching the depth) for `ms`. */
 function feed(q: RequestQueue, rate: number, from: number, ms: number): number {
-  for (let now = from + 10; now <= from + ms; now += 10) blockArrived(q, 1e6, 0, rate / 100, now);
+  for (let now = from + 10; now <= from + ms; now += 10) addBytes(q.rate, rate / 100, now);
   return from + ms;
 }
 
@@ -59,10 +60,11 @@ Deno.test("blockArrived() grows the depth by one per requested block (slow start
     depths.push(q.depth);
   }
   assertEquals(depths, [32, 64, 128, DEFAULT_PEER_REQQ, DEFAULT_PEER_REQQ]); // doubling per round trip, then reqq
-  // an unrequested block counts towards the rate but does not grow the pipeline
+  // an unrequested block counts for nothing: not the pipeline, not the rate
   setPeerReqq(q, 500);
+  const total = q.rate.total;
   assertEquals(blockArrived(q, 99_999, 0, B, 5000), false);
-  assertEquals(q.depth, DEFAULT_PEER_REQQ);
+  assertEquals([q.depth, q.rate.total], [DEFAULT_PEER_REQQ, total]);
 });
 
 Deno.test("requestsWanted() grows with slow start while blocks keep coming", () => {
@@ -192,5 +194,24 @@ Deno.test("blockKey() is unique over every block of every legal torrent", () => 
     seen.set(key, name);
     // and it inverts
     assertEquals([Math.floor(key / 16384), (key % 16384) * B], [index, begin], `seed ${seed}`);
+  }
+});
+
+Deno.test("blockArrived() ignores a block nobody asked for, or of the wrong length: the time-out still runs", async (t) => {
+  const rows = [
+    { name: "unrequested block", index: 5, begin: 0, length: B },
+    { name: "requested block, wrong length", index: 0, begin: 0, length: 1 },
+    { name: "requested piece, other offset", index: 0, begin: B, length: B },
+  ];
+  for (const r of rows) {
+    await t.step(r.name, () => {
+      const q = createQueue(0);
+      requestsSent(q, blocks(0, 4), 0);
+      // a drip every 4 s for 12 s: none of it counts
+      for (const at of [4_000, 8_000]) assertEquals(blockArrived(q, r.index, r.begin, r.length, at), false);
+      assertEquals(q.rate.total, 0);
+      assertEquals(expireRequests(q, REQUEST_TIMEOUT_MS).length, 4);
+      assertEquals(q.snubbed, true);
+    });
   }
 });
