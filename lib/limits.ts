@@ -94,3 +94,6 @@ export const MAX_OPEN_FILES = 64;
 
 /** The largest info dictionary (`metadata_size`, BEP 9) we accept from peers: it must fit a .torrent we would read. */
 export const MAX_METADATA_BYTES = MAX_TORRENT_BYTES;
+
+/** The most incoming connections still in their handshake: each holds a descriptor; a real swarm opens a few at once. */
+export const MAX_PENDING_HANDSHAKES = 64;
