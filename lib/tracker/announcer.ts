@@ -5,6 +5,7 @@
  */
 import type { PeerAddress } from "../address.ts";
 import { type AnnounceParams, type AnnounceReply, TrackerError } from "./announce.ts";
+import { type Clock, realClock, type TimerId } from "./clock.ts";
 import { httpAnnounce } from "./http.ts";
 import {
   createSchedule,
@@ -39,6 +40,8 @@ export interface AnnouncerOptions {
    * is an eighth of `timeoutMs` (at least 500 ms), so a request is sent up to four times.
    */
   readonly udpBaseDelayMs?: number;
+  /** Time and timers for the schedule, the announces' time-outs and `stop`; default {@linkcode realClock}. */
+  readonly clock?: Clock;
 }
 
 /** Counters the engine reads to tell "no tracker works" from "no peers yet". */
@@ -60,10 +63,11 @@ function count(n: number): number {
 export class Announcer {
   readonly #opts: AnnouncerOptions;
   readonly #random: () => number;
+  readonly #clock: Clock;
   readonly #key: number;
   readonly #trackerIds = new Map<string, string>();
   #state: ScheduleState;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: TimerId | undefined;
   #inFlight: { readonly ctl: AbortController; readonly done: Promise<void> } | null = null;
   #stopping: Promise<void> | null = null;
   #closed = false;
@@ -75,6 +79,7 @@ export class Announcer {
   constructor(opts: AnnouncerOptions) {
     this.#opts = opts;
     this.#random = opts.random ?? Math.random;
+    this.#clock = opts.clock ?? realClock;
     this.#key = Math.floor(this.#random() * 0x1_0000_0000) >>> 0;
     const tiers = opts.tiers.map((tier) =>
       tier.filter((url) => {
@@ -119,9 +124,9 @@ export class Announcer {
 
   async #stop(timeoutMs: number): Promise<void> {
     this.#closed = true;
-    clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
-    const [state, acts] = stepSchedule(this.#state, { type: "stop" }, performance.now());
+    const [state, acts] = stepSchedule(this.#state, { type: "stop" }, this.#clock.now());
     this.#state = state;
     const inFlight = this.#inFlight;
     this.#inFlight = null;
@@ -129,31 +134,31 @@ export class Announcer {
     await inFlight?.done;
     if (acts.length === 0) return;
     const ctl = new AbortController();
-    const timer = setTimeout(() => ctl.abort(), timeoutMs);
+    const timer = this.#clock.setTimeout(() => ctl.abort(), timeoutMs);
     try {
       await Promise.allSettled(acts.map((a) => this.#send(a, { timeoutMs, signal: ctl.signal })));
     } finally {
-      clearTimeout(timer);
+      this.#clock.clearTimeout(timer);
     }
   }
 
   #step(ev: ScheduleEvent): void {
     if (this.#closed) return;
-    const [state, acts] = stepSchedule(this.#state, ev, performance.now());
+    const [state, acts] = stepSchedule(this.#state, ev, this.#clock.now());
     this.#state = state;
     for (const a of acts) this.#launch(a);
     this.#arm();
   }
 
   #arm(): void {
-    clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     const at = scheduleDeadline(this.#state);
     if (at === null || this.#closed) return;
-    this.#timer = setTimeout(() => {
+    this.#timer = this.#clock.setTimeout(() => {
       this.#timer = undefined;
       this.#step({ type: "timer" });
-    }, Math.max(0, at - performance.now()));
+    }, Math.max(0, at - this.#clock.now()));
   }
 
   #launch(a: ScheduleAction): void {
@@ -200,10 +205,11 @@ export class Announcer {
     if (/^udp:/i.test(a.url)) {
       return udpAnnounce(a.url, p, {
         ...opts,
+        clock: this.#clock,
         random: this.#random,
         baseDelayMs: this.#opts.udpBaseDelayMs ?? Math.max(500, Math.floor(opts.timeoutMs / 8)),
       });
     }
-    return httpAnnounce(a.url, p, opts);
+    return httpAnnounce(a.url, p, { ...opts, clock: this.#clock });
   }
 }

@@ -6,12 +6,15 @@
 import { MAX_TRACKER_RESPONSE_BYTES } from "../limits.ts";
 import { type AnnounceParams, type AnnounceReply, announceUrl, parseAnnounceReply, TrackerError } from "./announce.ts";
 import { concatBytes } from "../bytes.ts";
+import { type Clock, realClock } from "./clock.ts";
 
 /** Options of {@linkcode httpAnnounce}. */
 export interface HttpAnnounceOptions {
   /** Bound on the whole request, body included. */
   readonly timeoutMs: number;
   readonly signal?: AbortSignal;
+  /** The clock the `timeoutMs` timer runs on; default {@linkcode realClock}. */
+  readonly clock?: Clock;
 }
 
 /** Reads at most `limit` bytes of a body; null when it is longer (the rest is not read). */
@@ -49,9 +52,10 @@ export async function httpAnnounce(url: string, p: AnnounceParams, opts: HttpAnn
     throw new TrackerError("unsupported-scheme", url, `Cannot announce to "${url}": expected http:// or https://`);
   }
   const target = announceUrl(url, p);
+  const clock = opts.clock ?? realClock;
   const ctl = new AbortController();
   let timedOut = false;
-  const timer = setTimeout(() => {
+  const timer = clock.setTimeout(() => {
     timedOut = true;
     ctl.abort();
   }, opts.timeoutMs);
@@ -94,7 +98,7 @@ export async function httpAnnounce(url: string, p: AnnounceParams, opts: HttpAnn
   } catch (e) {
     throw failed(e);
   } finally {
-    clearTimeout(timer);
+    clock.clearTimeout(timer);
     opts.signal?.removeEventListener("abort", onAbort);
   }
 }

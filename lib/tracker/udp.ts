@@ -1,12 +1,14 @@
 /**
  * The UDP tracker transport (BEP 15): resolves the tracker, gets a connection id (cached per tracker for its 60 s
  * lifetime), announces, and retries each exchange as `udp_exchange.ts` decides. The whole call is bounded by
- * `timeoutMs`; BEP 15's 15 s base delay can be shortened with `baseDelayMs` (e.g. 1–2 s on loopback).
+ * `timeoutMs`; BEP 15's 15 s base delay can be shortened with `baseDelayMs` (e.g. 1–2 s on loopback). Time comes
+ * from an injectable {@linkcode Clock}, so tests drive retransmissions and time-outs without waiting for them.
  * @module
  */
 import { lookup } from "node:dns/promises";
 import { ipv4Bytes, ipv6Bytes } from "../address.ts";
 import { type AnnounceParams, type AnnounceReply, TrackerError } from "./announce.ts";
+import { type Clock, realClock, type TimerId } from "./clock.ts";
 import { decodeUdpResponse, encodeAnnounceRequest, encodeConnectRequest, readUdpHeader } from "./udp_codec.ts";
 import { type Exchange, type ExchangeAction, startExchange, stepExchange } from "./udp_exchange.ts";
 
@@ -22,6 +24,8 @@ export interface UdpAnnounceOptions {
   readonly baseDelayMs?: number;
   /** Source of transaction ids; default Math.random. */
   readonly random?: () => number;
+  /** Time and timers for retransmissions, the overall bound and connection id expiry; default {@linkcode realClock}. */
+  readonly clock?: Clock;
 }
 
 interface Target {
@@ -30,11 +34,20 @@ interface Target {
   readonly family: 4 | 6;
 }
 
-const connectionIds = new Map<string, { readonly id: bigint; readonly expires: number }>();
+type ConnectionIds = Map<string, { readonly id: bigint; readonly expires: number }>;
+
+/** Connection ids by tracker address, one cache per clock: an expiry is only compared with the clock that set it. */
+let connectionCaches = new WeakMap<Clock, ConnectionIds>();
+
+function connectionIdsOf(clock: Clock): ConnectionIds {
+  let ids = connectionCaches.get(clock);
+  if (!ids) connectionCaches.set(clock, ids = new Map());
+  return ids;
+}
 
 /** Forgets every cached connection id (tests use it to force a fresh connect). */
 export function clearUdpConnectionCache(): void {
-  connectionIds.clear();
+  connectionCaches = new WeakMap();
 }
 
 /**
@@ -93,7 +106,12 @@ type Wake =
 class Session {
   #pending: Promise<Wake> | null = null;
   readonly conn: Deno.DatagramConn;
-  constructor(readonly url: string, readonly target: Target, readonly signal: AbortSignal | undefined) {
+  constructor(
+    readonly url: string,
+    readonly target: Target,
+    readonly signal: AbortSignal | undefined,
+    readonly clock: Clock,
+  ) {
     this.conn = Deno.listenDatagram({
       transport: "udp",
       hostname: target.family === 4 ? "0.0.0.0" : "::",
@@ -111,10 +129,10 @@ class Session {
 
   /** Waits for a datagram from the tracker, the timer at `at`, or the caller's abort. */
   async #wait(at: number): Promise<Wake> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timer: TimerId | undefined;
     let onAbort: (() => void) | undefined;
     const sleep = new Promise<Wake>((res) => {
-      timer = setTimeout(() => res({ kind: "timer" }), Math.max(0, at - performance.now()));
+      timer = this.clock.setTimeout(() => res({ kind: "timer" }), Math.max(0, at - this.clock.now()));
     });
     const abort = new Promise<Wake>((res) => {
       onAbort = () => res({ kind: "abort" });
@@ -126,7 +144,7 @@ class Session {
       if (w.kind === "datagram" || w.kind === "closed") this.#pending = null;
       return w;
     } finally {
-      clearTimeout(timer);
+      this.clock.clearTimeout(timer);
       if (onAbort) this.signal?.removeEventListener("abort", onAbort);
     }
   }
@@ -138,7 +156,10 @@ class Session {
     until: number,
     baseDelayMs: number | undefined,
   ): Promise<Uint8Array> {
-    let [x, acts]: [Exchange | null, ExchangeAction[]] = startExchange(txid, performance.now(), { baseDelayMs, until });
+    let [x, acts]: [Exchange | null, ExchangeAction[]] = startExchange(txid, this.clock.now(), {
+      baseDelayMs,
+      until,
+    });
     let wakeAt = until;
     for (;;) {
       for (const a of acts) {
@@ -171,7 +192,7 @@ class Session {
         case "closed":
           throw new TrackerError("network", this.url, `UDP socket for ${this.url} failed`, { cause: w.error });
         case "timer":
-          [x, acts] = stepExchange(x, { type: "timer" }, performance.now());
+          [x, acts] = stepExchange(x, { type: "timer" }, this.clock.now());
           break;
         case "datagram": {
           const head = readUdpHeader(w.body);
@@ -180,7 +201,7 @@ class Session {
             acts = []; // not from our tracker, or too short to be an answer: keep waiting
             break;
           }
-          [x, acts] = stepExchange(x, { type: "datagram", txid: head.txid, body: w.body }, performance.now());
+          [x, acts] = stepExchange(x, { type: "datagram", txid: head.txid, body: w.body }, this.clock.now());
           break;
         }
       }
@@ -210,15 +231,17 @@ function txidFrom(random: () => number): number {
  * `unsupported-scheme` (not `udp://HOST:PORT`).
  */
 export async function udpAnnounce(url: string, p: AnnounceParams, opts: UdpAnnounceOptions): Promise<AnnounceReply> {
-  const until = performance.now() + opts.timeoutMs;
+  const clock = opts.clock ?? realClock;
+  const until = clock.now() + opts.timeoutMs;
   const random = opts.random ?? Math.random;
-  const target = await withDeadline(resolve(url), url, opts);
-  const session = new Session(url, target, opts.signal);
+  const connectionIds = connectionIdsOf(clock);
+  const target = await withDeadline(resolve(url), url, opts, clock);
+  const session = new Session(url, target, opts.signal, clock);
   const key = `${target.family === 6 ? `[${target.host}]` : target.host}:${target.port}`;
   try {
     for (let round = 0;; round++) {
       let cached = connectionIds.get(key);
-      if (cached && cached.expires <= performance.now()) cached = undefined;
+      if (cached && cached.expires <= clock.now()) cached = undefined;
       let connectionId: bigint;
       if (cached) {
         connectionId = cached.id;
@@ -230,7 +253,7 @@ export async function udpAnnounce(url: string, p: AnnounceParams, opts: UdpAnnou
         if (r.type === "error") throw new TrackerError("failure", url, `Tracker refused to connect: ${r.message}`);
         if (r.type !== "connect") throw new TrackerError("malformed", url, "Cannot read UDP tracker response");
         connectionId = r.connectionId;
-        connectionIds.set(key, { id: connectionId, expires: performance.now() + UDP_CONNECTION_ID_TTL_MS });
+        connectionIds.set(key, { id: connectionId, expires: clock.now() + UDP_CONNECTION_ID_TTL_MS });
       }
       const txid = txidFrom(random);
       const body = await session.exchange(encodeAnnounceRequest(connectionId, txid, p), txid, until, opts.baseDelayMs);
@@ -251,10 +274,10 @@ export async function udpAnnounce(url: string, p: AnnounceParams, opts: UdpAnnou
   }
 }
 
-async function withDeadline<T>(work: Promise<T>, url: string, opts: UdpAnnounceOptions): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+async function withDeadline<T>(work: Promise<T>, url: string, opts: UdpAnnounceOptions, clock: Clock): Promise<T> {
+  let timer: TimerId | undefined;
   const timeout = new Promise<never>((_, rej) => {
-    timer = setTimeout(
+    timer = clock.setTimeout(
       () => rej(new TrackerError("timeout", url, `Cannot resolve ${url} within ${opts.timeoutMs} ms`)),
       opts.timeoutMs,
     );
@@ -263,6 +286,6 @@ async function withDeadline<T>(work: Promise<T>, url: string, opts: UdpAnnounceO
     if (opts.signal?.aborted) throw new TrackerError("network", url, `Announce to ${url} was cancelled`);
     return await Promise.race([work, timeout]);
   } finally {
-    clearTimeout(timer);
+    clock.clearTimeout(timer);
   }
 }

@@ -1,24 +1,41 @@
 import { assertEquals } from "../_assert.ts";
+import { guard, settled, VirtualClock } from "./_clock.ts";
 import { Announcer, type AnnouncerOptions } from "../../lib/tracker/announcer.ts";
 import type { TrackerError } from "../../lib/tracker/announce.ts";
 import { formatAddress, type PeerAddress } from "../../lib/address.ts";
 import { encodeBencode } from "../../lib/bencode.ts";
 
-/** A loopback HTTP tracker: records each announce's `event`, can hang on some events until closed. */
-function tracker(opts: { hangOn?: (event: string) => boolean } = {}) {
+const GOOD = new Uint8Array(encodeBencode({ interval: 1800n, peers: new Uint8Array([10, 0, 0, 1, 0, 80]) }));
+
+/**
+ * A loopback HTTP tracker: records each announce's `event`, answers `body`, can hang on some events until closed;
+ * `received(n)` waits for the n-th announce.
+ */
+function tracker(opts: { hangOn?: (event: string) => boolean; body?: Uint8Array } = {}) {
   const events: string[] = [];
+  const arrived: (() => void)[] = [];
   let release!: () => void;
   const hang = new Promise<void>((res) => release = res);
-  const reply = new Uint8Array(encodeBencode({ interval: 1800n, peers: new Uint8Array([10, 0, 0, 1, 0, 80]) }));
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
     const event = new URL(req.url).searchParams.get("event") ?? "";
     events.push(event);
+    for (const f of arrived.splice(0)) f();
     if (opts.hangOn?.(event)) await hang;
-    return new Response(reply);
+    return new Response(new Uint8Array(opts.body ?? GOOD));
   });
   return {
     url: `http://127.0.0.1:${server.addr.port}/announce`,
     events,
+    received(n: number): Promise<void> {
+      const p = new Promise<void>((res) => {
+        const check = (): void => {
+          if (events.length >= n) res();
+          else arrived.push(check);
+        };
+        check();
+      });
+      return guard(p, `announce #${n}`);
+    },
     async close() {
       release();
       await server.shutdown();
@@ -33,10 +50,12 @@ function deadUrl(): string {
   return `http://127.0.0.1:${port}/announce`;
 }
 
+/** An Announcer on a virtual clock, recording what it reports. */
 function announcer(tiers: string[][], extra: Partial<AnnouncerOptions> = {}) {
   const peers: string[] = [];
   const errors: string[] = [];
   const warnings: string[] = [];
+  const clock = new VirtualClock();
   let gotPeers!: () => void;
   const firstPeers = new Promise<void>((res) => gotPeers = res);
   const an = new Announcer({
@@ -52,22 +71,18 @@ function announcer(tiers: string[][], extra: Partial<AnnouncerOptions> = {}) {
     onError: (url: string, e: TrackerError) => errors.push(`${url} ${e.code}`),
     onWarning: (url: string, m: string) => warnings.push(`${url}: ${m}`),
     random: () => 0.999, // keeps every tier in the given order
-    timeoutMs: 2000,
+    timeoutMs: 15_000,
+    clock,
     ...extra,
   });
-  return { an, peers, errors, warnings, firstPeers };
-}
-
-async function within<T>(ms: number, p: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, rej) => timer = setTimeout(() => rej(new Error(`not done within ${ms} ms`)), ms)),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return {
+    an,
+    clock,
+    peers,
+    errors,
+    warnings,
+    firstPeers: () => guard(firstPeers, "peers"),
+  };
 }
 
 Deno.test("Announcer falls through a dead tracker to a working one, then stops it", async () => {
@@ -77,14 +92,16 @@ Deno.test("Announcer falls through a dead tracker to a working one, then stops i
   try {
     assertEquals(x.warnings.length, 1);
     x.an.start();
-    await within(5000, x.firstPeers);
+    await x.firstPeers();
     assertEquals(x.peers, [`10.0.0.1:80 from ${tr.url}`]);
     assertEquals(x.errors, [`${dead} network`]);
     assertEquals([x.an.status.attempts, x.an.status.successes, x.an.status.lastError?.code], [2, 1, "network"]);
-    await within(5000, x.an.stop());
+    assertEquals(x.clock.pending, [1_800_000]); // the next announce, after the tracker's interval
+    await guard(x.an.stop());
     assertEquals(tr.events, ["started", "stopped"]);
     await x.an.stop(); // again: same result, nothing sent
     assertEquals(tr.events, ["started", "stopped"]);
+    assertEquals(x.clock.now(), 0); // all of it without time passing
   } finally {
     await tr.close();
   }
@@ -95,13 +112,30 @@ Deno.test("Announcer sends completed once after started", async () => {
   const x = announcer([[tr.url]]);
   try {
     x.an.start();
-    await within(5000, x.firstPeers);
+    await x.firstPeers();
     x.an.completed();
     x.an.completed();
-    for (let i = 0; i < 100 && tr.events.length < 2; i++) await new Promise((res) => setTimeout(res, 10));
+    await tr.received(2);
     assertEquals(tr.events, ["started", "completed"]);
-    await x.an.stop();
+    await guard(x.an.stop());
     assertEquals(tr.events, ["started", "completed", "stopped"]);
+  } finally {
+    await tr.close();
+  }
+});
+
+Deno.test("Announcer re-announces when the interval is over", async () => {
+  const tr = tracker();
+  const x = announcer([[tr.url]]);
+  try {
+    x.an.start();
+    await x.firstPeers();
+    await x.clock.advanceTo(1_800_000 - 1);
+    assertEquals(tr.events, ["started"]);
+    await x.clock.advanceTo(1_800_000);
+    await tr.received(2);
+    assertEquals(tr.events, ["started", ""]); // a regular announce carries no event
+    await guard(x.an.stop());
   } finally {
     await tr.close();
   }
@@ -112,10 +146,13 @@ Deno.test("Announcer.stop() is bounded when the tracker does not answer stopped"
   const x = announcer([[tr.url]]);
   try {
     x.an.start();
-    await within(5000, x.firstPeers);
-    const t0 = performance.now();
-    await within(3000, x.an.stop(300));
-    assertEquals(performance.now() - t0 < 2000, true);
+    await x.firstPeers();
+    const stopping = x.an.stop(); // bounded by 3 s by default: a real wait that long would trip the guard
+    await tr.received(2);
+    await x.clock.advance(2999);
+    assertEquals(await settled(stopping), false);
+    await x.clock.advance(1);
+    await guard(stopping, "stop() after 3 s");
     assertEquals(tr.events, ["started", "stopped"]);
   } finally {
     await tr.close();
@@ -127,10 +164,11 @@ Deno.test("Announcer.stop() cancels an announce in flight and sends stopped to i
   const x = announcer([[tr.url]]);
   try {
     x.an.start();
-    for (let i = 0; i < 100 && tr.events.length < 1; i++) await new Promise((res) => setTimeout(res, 10));
-    await within(3000, x.an.stop(500));
+    await tr.received(1);
+    await guard(x.an.stop(500)); // without time passing: the cancel, not a time-out, ends the first announce
     assertEquals(tr.events, ["started", "stopped"]);
     assertEquals(x.errors, []); // a cancelled announce is not reported
+    assertEquals(x.clock.now(), 0);
   } finally {
     await tr.close();
   }
@@ -140,6 +178,6 @@ Deno.test("Announcer with no usable tracker does nothing and stops at once", asy
   const x = announcer([["wss://t.example/announce"]]);
   x.an.start();
   x.an.needPeers();
-  await within(1000, x.an.stop());
+  await guard(x.an.stop());
   assertEquals([x.an.status.attempts, x.warnings.length], [0, 1]);
 });

@@ -1,4 +1,5 @@
 import { assertEquals, assertRejects } from "../_assert.ts";
+import { guard, settled, VirtualClock } from "./_clock.ts";
 import { httpAnnounce } from "../../lib/tracker/http.ts";
 import { type AnnounceParams, TrackerError } from "../../lib/tracker/announce.ts";
 import { type BencodeInput, encodeBencode } from "../../lib/bencode.ts";
@@ -20,6 +21,7 @@ const params: AnnounceParams = {
 /** A loopback HTTP tracker with canned replies by path; records each raw request target. */
 function cannedTracker() {
   const seen: string[] = [];
+  const arrived: (() => void)[] = [];
   let release!: () => void;
   const hang = new Promise<void>((res) => release = res);
   const ok = enc({ interval: 900n, peers: new Uint8Array([127, 0, 0, 1, 0x1a, 0xe1]) });
@@ -49,11 +51,23 @@ function cannedTracker() {
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
     const u = new URL(req.url);
     seen.push(req.url.slice(req.url.indexOf(u.pathname)));
+    for (const f of arrived.splice(0)) f();
     return (routes[u.pathname] ?? (() => new Response("not found", { status: 404 })))();
   });
   return {
     base: `http://127.0.0.1:${server.addr.port}`,
     seen,
+    /** Resolves once the tracker has `n` requests in all. */
+    received(n: number): Promise<void> {
+      const p = new Promise<void>((res) => {
+        const check = (): void => {
+          if (seen.length >= n) res();
+          else arrived.push(check);
+        };
+        check();
+      });
+      return guard(p, `request #${n}`);
+    },
     async close() {
       release();
       await server.shutdown();
@@ -115,18 +129,22 @@ Deno.test("httpAnnounce() against a loopback tracker", async (t) => {
       assertEquals(r.peers.length, 1);
     });
     await t.step("no answer in time: timeout", async () => {
-      const t0 = performance.now();
-      const e = await assertRejects(() => httpAnnounce(`${tr.base}/slow`, params, { timeoutMs: 200 }), TrackerError);
+      const clock = new VirtualClock();
+      const call = httpAnnounce(`${tr.base}/slow`, params, { timeoutMs: 15_000, clock });
+      await tr.received(tr.seen.length + 1);
+      await clock.advanceTo(14_999);
+      assertEquals(await settled(call), false);
+      await clock.advanceTo(15_000); // a real 15 s wait would trip the guard
+      const e = await assertRejects(() => guard(call), TrackerError);
       assertEquals(e.code, "timeout");
-      assertEquals(performance.now() - t0 < 3000, true);
     });
     await t.step("caller's abort: network", async () => {
+      const clock = new VirtualClock();
       const ctl = new AbortController();
-      setTimeout(() => ctl.abort(), 50);
-      const e = await assertRejects(
-        () => httpAnnounce(`${tr.base}/slow`, params, { timeoutMs: 5000, signal: ctl.signal }),
-        TrackerError,
-      );
+      const call = httpAnnounce(`${tr.base}/slow`, params, { timeoutMs: 5000, signal: ctl.signal, clock });
+      await tr.received(tr.seen.length + 1);
+      ctl.abort(); // no time passes: the abort alone ends the call
+      const e = await assertRejects(() => guard(call), TrackerError);
       assertEquals(e.code, "network");
     });
   } finally {

@@ -1,0 +1,35 @@
+/**
+ * The clock the tracker runtimes read and set timers on: `performance.now()` and the global timers by default, a
+ * virtual clock in tests, so retries, time-outs and re-announces are driven explicitly instead of waited for.
+ * @module
+ */
+
+/** A timer handle, as {@linkcode Clock.setTimeout} returns it. */
+export type TimerId = number;
+
+/** Monotonic time in ms and one-shot timers on the same time base. */
+export interface Clock {
+  /** Monotonic milliseconds; only differences are meaningful. */
+  now(): number;
+  /** Calls `fn` once, `ms` (at least 0) after now. */
+  setTimeout(fn: () => void, ms: number): TimerId;
+  /** Cancels a timer; unknown or undefined handles are ignored. */
+  clearTimeout(id: TimerId | undefined): void;
+}
+
+/**
+ * The real clock: `performance.now()` and the global `setTimeout` and `clearTimeout`.
+ * @example
+ * ```ts
+ * import { strictEqual as eq } from "node:assert/strict";
+ * const t0 = realClock.now();
+ * realClock.clearTimeout(realClock.setTimeout(() => {}, 10));
+ * eq(realClock.now() >= t0, true);
+ * ```
+ */
+export const realClock: Clock = {
+  now: () => performance.now(),
+  // Deno's timers are numbers; Number() also reads the id of a Node-typed `Timeout` when @types/node is in scope
+  setTimeout: (fn, ms) => Number(setTimeout(fn, ms)),
+  clearTimeout: (id) => clearTimeout(id),
+};
