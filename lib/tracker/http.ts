@@ -1,6 +1,10 @@
 /**
  * The HTTP(S) tracker transport: one GET with `fetch`, the body read as a stream and cut off at
  * {@linkcode MAX_TRACKER_RESPONSE_BYTES}, the reply decoded by `announce.ts`.
+ *
+ * Errors: only the IO (`fetch` and reading the body) is caught and turned into `network` or `timeout`; the codec runs
+ * outside that net, so a `TrackerError` from it is the tracker's fault and anything else it throws is our bug and
+ * passes unchanged.
  * @module
  */
 import { MAX_TRACKER_RESPONSE_BYTES } from "../limits.ts";
@@ -45,13 +49,21 @@ async function readBounded(res: Response, limit: number): Promise<Uint8Array | n
  * @throws {TrackerError} `failure` (the tracker's `failure reason`), `malformed`, `http-status` (a non-2xx status;
  * the message carries the failure reason when the body has one), `too-large` (body over
  * {@linkcode MAX_TRACKER_RESPONSE_BYTES}), `timeout` (no whole reply within `timeoutMs`), `network` (connection
- * failures, or `signal` aborted), `unsupported-scheme` (not http or https).
+ * failures, or `signal` aborted), `unsupported-scheme` (not an http or https URL `fetch` accepts).
+ * @throws {RangeError} when `p` is out of range (see `announceUrl`): a bug of the caller, not of the tracker.
  */
 export async function httpAnnounce(url: string, p: AnnounceParams, opts: HttpAnnounceOptions): Promise<AnnounceReply> {
   if (!/^https?:\/\//i.test(url)) {
     throw new TrackerError("unsupported-scheme", url, `Cannot announce to "${url}": expected http:// or https://`);
   }
   const target = announceUrl(url, p);
+  let request: Request;
+  try {
+    request = new Request(target, { redirect: "follow", headers: { "accept-encoding": "identity" } });
+  } catch (e) {
+    // the URL came from a torrent or a flag: one fetch cannot use (bad host, port, credentials) is the tracker's
+    throw new TrackerError("unsupported-scheme", url, `Cannot announce to "${url}": not a usable URL`, { cause: e });
+  }
   const clock = opts.clock ?? realClock;
   const ctl = new AbortController();
   let timedOut = false;
@@ -63,7 +75,6 @@ export async function httpAnnounce(url: string, p: AnnounceParams, opts: HttpAnn
   if (opts.signal?.aborted) ctl.abort();
   opts.signal?.addEventListener("abort", onAbort, { once: true });
   const failed = (e: unknown): TrackerError => {
-    if (e instanceof TrackerError) return e;
     if (timedOut) {
       return new TrackerError("timeout", url, `No reply from ${url} within ${opts.timeoutMs} ms`, { cause: e });
     }
@@ -71,34 +82,34 @@ export async function httpAnnounce(url: string, p: AnnounceParams, opts: HttpAnn
     const detail = e instanceof Error ? e.message : String(e);
     return new TrackerError("network", url, `Cannot reach tracker ${url}: ${detail}`, { cause: e });
   };
+  let res: Response;
+  let body: Uint8Array | null;
   try {
-    const res = await fetch(target, {
-      signal: ctl.signal,
-      redirect: "follow",
-      headers: { "accept-encoding": "identity" },
-    });
-    const body = await readBounded(res, MAX_TRACKER_RESPONSE_BYTES);
-    if (body === null) {
-      throw new TrackerError(
-        "too-large",
-        url,
-        `Tracker reply from ${url} exceeds the limit of ${MAX_TRACKER_RESPONSE_BYTES} bytes`,
-      );
-    }
-    if (!res.ok) {
-      let reason = "";
-      try {
-        parseAnnounceReply(body, url);
-      } catch (e) {
-        if (e instanceof TrackerError && e.code === "failure") reason = `: ${e.message}`;
-      }
-      throw new TrackerError("http-status", url, `Tracker ${url} answered HTTP ${res.status}${reason}`);
-    }
-    return parseAnnounceReply(body, url);
+    // IO only: whatever fetch or the body stream throws (a TypeError, by the fetch spec) is the network's doing
+    res = await fetch(request, { signal: ctl.signal });
+    body = await readBounded(res, MAX_TRACKER_RESPONSE_BYTES);
   } catch (e) {
     throw failed(e);
   } finally {
     clock.clearTimeout(timer);
     opts.signal?.removeEventListener("abort", onAbort);
   }
+  if (body === null) {
+    throw new TrackerError(
+      "too-large",
+      url,
+      `Tracker reply from ${url} exceeds the limit of ${MAX_TRACKER_RESPONSE_BYTES} bytes`,
+    );
+  }
+  if (!res.ok) {
+    let reason = "";
+    try {
+      parseAnnounceReply(body, url);
+    } catch (e) {
+      if (!(e instanceof TrackerError)) throw e; // a bug in the codec, not an unreadable error page
+      if (e.code === "failure") reason = `: ${e.message}`;
+    }
+    throw new TrackerError("http-status", url, `Tracker ${url} answered HTTP ${res.status}${reason}`);
+  }
+  return parseAnnounceReply(body, url);
 }

@@ -3,6 +3,10 @@
  * lifetime), announces, and retries each exchange as `udp_exchange.ts` decides. The whole call is bounded by
  * `timeoutMs`; BEP 15's 15 s base delay can be shortened with `baseDelayMs` (e.g. 1–2 s on loopback). Time comes
  * from an injectable {@linkcode Clock}, so tests drive retransmissions and time-outs without waiting for them.
+ *
+ * Errors: what the tracker or the network did wrong (no answer, a refusal, a packet we cannot read, a socket that
+ * fails) is a {@linkcode TrackerError}; anything else that escapes (a `TypeError` in a codec, a `RangeError` from
+ * parameters out of range) is our bug and is passed on unchanged, never relabelled as a network error.
  * @module
  */
 import { lookup } from "node:dns/promises";
@@ -112,11 +116,16 @@ class Session {
     readonly signal: AbortSignal | undefined,
     readonly clock: Clock,
   ) {
-    this.conn = Deno.listenDatagram({
-      transport: "udp",
-      hostname: target.family === 4 ? "0.0.0.0" : "::",
-      port: 0,
-    });
+    try {
+      this.conn = Deno.listenDatagram({
+        transport: "udp",
+        hostname: target.family === 4 ? "0.0.0.0" : "::",
+        port: 0,
+      });
+    } catch (e) {
+      if (e instanceof TypeError) throw e; // no such API (run without --unstable-net) or misuse: a bug, not the network
+      throw new TrackerError("network", url, `Cannot open a UDP socket for ${url}`, { cause: e });
+    }
   }
 
   #receive(): Promise<Wake> {
@@ -267,7 +276,8 @@ export async function udpAnnounce(url: string, p: AnnounceParams, opts: UdpAnnou
       return r.reply;
     }
   } catch (e) {
-    if (e instanceof TrackerError && e.code !== "failure") connectionIds.delete(key);
+    // a refusal keeps the id; a time-out, a bad packet or a bug of ours forgets it
+    if (!(e instanceof TrackerError && e.code === "failure")) connectionIds.delete(key);
     throw e;
   } finally {
     await session.close();

@@ -1,11 +1,13 @@
 import { assertEquals } from "../_assert.ts";
 import { guard, settled, VirtualClock } from "./_clock.ts";
-import { Announcer, type AnnouncerOptions } from "../../lib/tracker/announcer.ts";
-import type { TrackerError } from "../../lib/tracker/announce.ts";
+import { Announcer, type AnnouncerOptions, type AnnounceTransport } from "../../lib/tracker/announcer.ts";
+import { type AnnounceReply, parseAnnounceReply, type TrackerError } from "../../lib/tracker/announce.ts";
+import { ANNOUNCE_RETRY_BASE_MS, ANNOUNCE_RETRY_MAX_MS } from "../../lib/tracker/schedule.ts";
 import { formatAddress, type PeerAddress } from "../../lib/address.ts";
 import { encodeBencode } from "../../lib/bencode.ts";
 
 const GOOD = new Uint8Array(encodeBencode({ interval: 1800n, peers: new Uint8Array([10, 0, 0, 1, 0, 80]) }));
+const GARBAGE = new TextEncoder().encode("<html><body>502 Bad Gateway</body></html>");
 
 /**
  * A loopback HTTP tracker: records each announce's `event`, answers `body`, can hang on some events until closed;
@@ -50,14 +52,17 @@ function deadUrl(): string {
   return `http://127.0.0.1:${port}/announce`;
 }
 
-/** An Announcer on a virtual clock, recording what it reports. */
+/** An Announcer on a virtual clock, recording what it reports; `bugs` collects what reaches `onBug`. */
 function announcer(tiers: string[][], extra: Partial<AnnouncerOptions> = {}) {
   const peers: string[] = [];
   const errors: string[] = [];
   const warnings: string[] = [];
+  const bugs: unknown[] = [];
   const clock = new VirtualClock();
   let gotPeers!: () => void;
   const firstPeers = new Promise<void>((res) => gotPeers = res);
+  let gotError!: () => void;
+  const firstError = new Promise<void>((res) => gotError = res);
   const an = new Announcer({
     tiers,
     infoHash: new Uint8Array(20).fill(1),
@@ -68,8 +73,12 @@ function announcer(tiers: string[][], extra: Partial<AnnouncerOptions> = {}) {
       peers.push(...ps.map((p) => `${formatAddress(p)} from ${from}`));
       gotPeers();
     },
-    onError: (url: string, e: TrackerError) => errors.push(`${url} ${e.code}`),
+    onError: (url: string, e: TrackerError) => {
+      errors.push(`${url} ${e.code}`);
+      gotError();
+    },
     onWarning: (url: string, m: string) => warnings.push(`${url}: ${m}`),
+    onBug: (e: unknown) => bugs.push(e),
     random: () => 0.999, // keeps every tier in the given order
     timeoutMs: 15_000,
     clock,
@@ -81,8 +90,20 @@ function announcer(tiers: string[][], extra: Partial<AnnouncerOptions> = {}) {
     peers,
     errors,
     warnings,
+    bugs,
     firstPeers: () => guard(firstPeers, "peers"),
+    firstError: () => guard(firstError, "a tracker error"),
   };
+}
+
+/** A transport that records each call's URL and event and answers with `answer` (a reply, or a throw). */
+function scripted(answer: (url: string, n: number) => AnnounceReply) {
+  const calls: string[] = [];
+  const transport: AnnounceTransport = (url, p) => {
+    calls.push(`${url} ${p.event ?? ""}`.trim());
+    return Promise.resolve().then(() => answer(url, calls.length - 1));
+  };
+  return { calls, transport };
 }
 
 Deno.test("Announcer falls through a dead tracker to a working one, then stops it", async () => {
@@ -101,7 +122,7 @@ Deno.test("Announcer falls through a dead tracker to a working one, then stops i
     assertEquals(tr.events, ["started", "stopped"]);
     await x.an.stop(); // again: same result, nothing sent
     assertEquals(tr.events, ["started", "stopped"]);
-    assertEquals(x.clock.now(), 0); // all of it without time passing
+    assertEquals([x.clock.now(), x.bugs], [0, []]); // all of it without time passing
   } finally {
     await tr.close();
   }
@@ -154,6 +175,7 @@ Deno.test("Announcer.stop() is bounded when the tracker does not answer stopped"
     await x.clock.advance(1);
     await guard(stopping, "stop() after 3 s");
     assertEquals(tr.events, ["started", "stopped"]);
+    assertEquals(x.bugs, []);
   } finally {
     await tr.close();
   }
@@ -168,7 +190,7 @@ Deno.test("Announcer.stop() cancels an announce in flight and sends stopped to i
     await guard(x.an.stop(500)); // without time passing: the cancel, not a time-out, ends the first announce
     assertEquals(tr.events, ["started", "stopped"]);
     assertEquals(x.errors, []); // a cancelled announce is not reported
-    assertEquals(x.clock.now(), 0);
+    assertEquals([x.clock.now(), x.bugs], [0, []]);
   } finally {
     await tr.close();
   }
@@ -180,4 +202,101 @@ Deno.test("Announcer with no usable tracker does nothing and stops at once", asy
   x.an.needPeers();
   await guard(x.an.stop());
   assertEquals([x.an.status.attempts, x.warnings.length], [0, 1]);
+});
+
+Deno.test("Announcer reports an unreadable reply as a tracker error and retries on schedule", async (t) => {
+  await t.step("from a transport that returns garbage", async () => {
+    const tr = scripted((url, n) => parseAnnounceReply(n === 0 ? GARBAGE : GOOD, url));
+    const x = announcer([["http://t.example/announce"]], { transport: tr.transport });
+    x.an.start();
+    await x.clock.advance(0);
+    assertEquals([x.errors, x.bugs, x.an.status.lastError?.code], [
+      ["http://t.example/announce malformed"],
+      [],
+      "malformed",
+    ]);
+    assertEquals(x.clock.pending, [ANNOUNCE_RETRY_BASE_MS]);
+    await x.clock.advanceTo(ANNOUNCE_RETRY_BASE_MS - 1);
+    assertEquals(tr.calls.length, 1);
+    await x.clock.advanceTo(ANNOUNCE_RETRY_BASE_MS);
+    assertEquals(tr.calls, ["http://t.example/announce started", "http://t.example/announce started"]);
+    assertEquals([x.peers, x.an.status.successes], [["10.0.0.1:80 from http://t.example/announce"], 1]);
+    await guard(x.an.stop());
+    assertEquals(tr.calls.at(-1), "http://t.example/announce stopped");
+    assertEquals(x.bugs, []);
+  });
+  await t.step("over HTTP from a loopback tracker", async () => {
+    const tr = tracker({ body: GARBAGE });
+    const x = announcer([[tr.url]]);
+    try {
+      x.an.start();
+      await tr.received(1);
+      await x.firstError();
+      assertEquals([x.errors, x.bugs], [[`${tr.url} malformed`], []]);
+      await x.clock.advanceTo(ANNOUNCE_RETRY_BASE_MS);
+      await tr.received(2);
+      assertEquals(tr.events, ["started", "started"]);
+      await guard(x.an.stop());
+    } finally {
+      await tr.close();
+    }
+  });
+});
+
+Deno.test("Announcer reports a bug to onBug, not as a tracker error, and stops announcing", async (t) => {
+  const rows: { name: string; transport: AnnounceTransport }[] = [
+    {
+      name: "a transport that rejects with a TypeError",
+      transport: () => Promise.reject(new TypeError("Cannot read properties of undefined (reading 'length')")),
+    },
+    {
+      name: "a transport that throws a TypeError before returning a promise",
+      transport: () => {
+        throw new TypeError("Cannot read properties of undefined (reading 'length')");
+      },
+    },
+  ];
+  for (const r of rows) {
+    await t.step(r.name, async () => {
+      let calls = 0;
+      const x = announcer([["http://a.example/announce", "http://b.example/announce"]], {
+        transport: (url, p, o) => (calls++, r.transport(url, p, o)),
+      });
+      x.an.start();
+      await x.clock.advance(0);
+      assertEquals(x.bugs.length, 1);
+      assertEquals([x.bugs[0] instanceof TypeError, x.errors, x.an.status.lastError], [true, [], undefined]);
+      await x.clock.advance(2 * ANNOUNCE_RETRY_MAX_MS);
+      assertEquals([calls, x.clock.pending], [1, []]); // no other tracker tried, no retry scheduled
+      await guard(x.an.stop());
+      assertEquals(x.errors, []);
+    });
+  }
+  await t.step("a callback of the announcer's owner that throws", async () => {
+    const tr = scripted((url) => parseAnnounceReply(GOOD, url));
+    const boom = new TypeError("x is not a function");
+    const x = announcer([["http://a.example/announce"]], {
+      transport: tr.transport,
+      onPeers: () => {
+        throw boom;
+      },
+    });
+    x.an.start();
+    await x.clock.advance(0);
+    assertEquals([x.bugs, x.errors], [[boom], []]);
+    await guard(x.an.stop());
+  });
+  await t.step("a transport's bug while sending stopped", async () => {
+    const boom = new RangeError("Invalid array length");
+    const tr = scripted((url, n) => {
+      if (n > 0) throw boom;
+      return parseAnnounceReply(GOOD, url);
+    });
+    const x = announcer([["http://a.example/announce"]], { transport: tr.transport });
+    x.an.start();
+    await x.clock.advance(0);
+    await guard(x.an.stop());
+    assertEquals(tr.calls, ["http://a.example/announce started", "http://a.example/announce stopped"]);
+    assertEquals([x.bugs, x.errors], [[boom], []]);
+  });
 });

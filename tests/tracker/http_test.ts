@@ -163,7 +163,20 @@ Deno.test("httpAnnounce() reports a refused connection as network", async () => 
   assertEquals([e.code, e.url], ["network", `http://127.0.0.1:${port}/announce`]);
 });
 
-Deno.test("httpAnnounce() refuses other schemes", async () => {
-  const e = await assertRejects(() => httpAnnounce("ftp://t/announce", params, { timeoutMs: 100 }), TrackerError);
-  assertEquals(e.code, "unsupported-scheme");
+Deno.test("httpAnnounce() refuses other schemes and URLs fetch cannot use", async (t) => {
+  for (const url of ["ftp://t/announce", "http://[zz/announce", "http://127.0.0.1:99999/announce"]) {
+    await t.step(url, async () => {
+      const e = await assertRejects(() => httpAnnounce(url, params, { timeoutMs: 100 }), TrackerError);
+      assertEquals([e.code, e.url], ["unsupported-scheme", url]);
+    });
+  }
+});
+
+Deno.test("httpAnnounce() passes a bug of ours through unchanged, not as a TrackerError", async () => {
+  // a 19-byte info-hash is the caller's mistake: announceUrl throws RangeError before anything is sent
+  const e = await assertRejects(
+    () => httpAnnounce("http://127.0.0.1:1/announce", { ...params, infoHash: new Uint8Array(19) }, { timeoutMs: 100 }),
+    RangeError,
+  );
+  assertEquals(e instanceof TrackerError, false);
 });

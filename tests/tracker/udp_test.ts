@@ -320,6 +320,23 @@ Deno.test("udpAnnounce() refuses a URL without a port", async () => {
   assertEquals(e.code, "unsupported-scheme");
 });
 
+Deno.test("udpAnnounce() passes a bug of ours through unchanged, not as a TrackerError", async () => {
+  clearUdpConnectionCache();
+  const clock = new VirtualClock();
+  const tr = udpTracker(normal, clock);
+  try {
+    // a 19-byte info-hash is the caller's mistake: encodeAnnounceRequest throws RangeError after the connect
+    const bad = { ...params, infoHash: new Uint8Array(19) };
+    const e = await assertRejects(() => guard(udpAnnounce(tr.url, bad, options(clock))), RangeError);
+    assertEquals(e instanceof TrackerError, false);
+    assertEquals(tr.requests.map((q) => q.action), [0]);
+    await guard(udpAnnounce(tr.url, params, options(clock)));
+    assertEquals(tr.requests.map((q) => q.action), [0, 0, 1]); // the connection id was forgotten with the bug
+  } finally {
+    await tr.close();
+  }
+});
+
 Deno.test("udpAnnounce() reads 18-byte peers from an IPv6 tracker", async (t) => {
   const clock = new VirtualClock();
   let tr;
