@@ -186,9 +186,24 @@ function clip(s: string): string {
   return s.length > MAX_TRACKER_TEXT_CHARS ? s.slice(0, MAX_TRACKER_TEXT_CHARS) + "…" : s;
 }
 
-/** Text a tracker sent (UTF-8, replacing what does not decode), cut to {@linkcode MAX_TRACKER_TEXT_CHARS}. */
+/** Control characters (C0, DEL, C1) and the bidi embeddings, overrides and isolates (U+202A–E, U+2066–9). */
+const UNPRINTABLE = /[\p{Cc}\u202a-\u202e\u2066-\u2069]/gu;
+
+/**
+ * Text a tracker sent, made safe to show: UTF-8 (what does not decode becomes U+FFFD), line breaks and tabs turned
+ * into spaces and every other control character (terminal escapes, C1, bidi overrides) into U+FFFD, cut to
+ * {@linkcode MAX_TRACKER_TEXT_CHARS} with an ellipsis. At most 4 bytes per character are decoded.
+ * @example
+ * ```ts
+ * import { strictEqual as eq } from "node:assert/strict";
+ * eq(trackerText(new TextEncoder().encode("Unregistered\ntorrent\x1b[2J")), "Unregistered torrent\ufffd[2J");
+ * ```
+ */
 export function trackerText(bytes: Uint8Array): string {
-  return clip(new TextDecoder("utf-8", { fatal: false }).decode(bytes));
+  // 4 bytes per UTF-8 code point at most: this prefix holds more than the limit whenever the whole would
+  const head = bytes.subarray(0, 4 * MAX_TRACKER_TEXT_CHARS + 4);
+  const text = new TextDecoder("utf-8", { fatal: false }).decode(head);
+  return clip(text.replace(UNPRINTABLE, (c) => (c === "\t" || c === "\n" || c === "\r" ? " " : "\ufffd")));
 }
 
 /** Clamps an interval a tracker gave (seconds) to [{@linkcode MIN_ANNOUNCE_INTERVAL_S}, {@linkcode MAX_ANNOUNCE_INTERVAL_S}]. */

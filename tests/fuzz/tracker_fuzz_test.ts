@@ -4,7 +4,12 @@ import { parseAnnounceReply, TrackerError } from "../../lib/tracker/announce.ts"
 import { decodeUdpResponse } from "../../lib/tracker/udp_codec.ts";
 import { encodeBencode } from "../../lib/bencode.ts";
 import { encodeCompactPeers } from "../../lib/address.ts";
-import { MAX_PEERS_PER_ANNOUNCE } from "../../lib/limits.ts";
+import {
+  MAX_ANNOUNCE_INTERVAL_S,
+  MAX_PEERS_PER_ANNOUNCE,
+  MAX_TRACKER_TEXT_CHARS,
+  MIN_ANNOUNCE_INTERVAL_S,
+} from "../../lib/limits.ts";
 
 const peers4 = encodeCompactPeers([{ host: "127.0.0.1", port: 6881 }, { host: "10.0.0.1", port: 80 }], 4);
 const peers6 = encodeCompactPeers([{ host: "::1", port: 6881 }], 6);
@@ -72,11 +77,20 @@ function mutate(r: Rand, src: Uint8Array): Uint8Array {
   return b;
 }
 
+/** Tracker text we pass on: at most the limit (plus an ellipsis), and nothing that drives a terminal. */
+function printable(s: string | undefined): boolean {
+  return s === undefined || (s.length <= MAX_TRACKER_TEXT_CHARS + 1 && !/[\p{Cc}\u202a-\u202e\u2066-\u2069]/u.test(s));
+}
+
+function inRange(seconds: number | undefined): boolean {
+  return seconds === undefined || (seconds >= MIN_ANNOUNCE_INTERVAL_S && seconds <= MAX_ANNOUNCE_INTERVAL_S);
+}
+
 function onlyTrackerErrors(what: string, seed: number, i: number, input: Uint8Array, fn: () => unknown): void {
   try {
     fn();
   } catch (e) {
-    if (e instanceof TrackerError) return;
+    if (e instanceof TrackerError && !/[\p{Cc}\u202a-\u202e\u2066-\u2069]/u.test(e.message)) return;
     throw new Error(`${what}: seed ${seed} #${i}: ${e} on input ${Array.from(input).join(",")}`, { cause: e });
   }
 }
@@ -90,6 +104,8 @@ Deno.test("parseAnnounceReply() lets only TrackerError out of mutated replies", 
       const reply = parseAnnounceReply(input);
       assert(reply.peers.length <= MAX_PEERS_PER_ANNOUNCE);
       assert(Number.isFinite(reply.interval) && reply.interval > 0);
+      assert(inRange(reply.interval) && inRange(reply.minInterval) && printable(reply.warning));
+      assert((reply.trackerId?.length ?? 0) <= MAX_TRACKER_TEXT_CHARS);
     });
   }
 });
@@ -101,7 +117,11 @@ Deno.test("decodeUdpResponse() lets only TrackerError out of mutated packets", (
     const input = mutate(r, udpSeeds[r.int(udpSeeds.length)]);
     const expect = r.int(2) === 0 ? "connect" : "announce";
     const family = r.int(2) === 0 ? 4 : 6;
-    onlyTrackerErrors("decodeUdpResponse", seed, i, input, () => decodeUdpResponse(input, { expect, family }));
+    onlyTrackerErrors("decodeUdpResponse", seed, i, input, () => {
+      const r = decodeUdpResponse(input, { expect, family });
+      if (r.type === "announce") assert(r.reply.peers.length <= MAX_PEERS_PER_ANNOUNCE && inRange(r.reply.interval));
+      if (r.type === "error") assert(printable(r.message));
+    });
   }
 });
 

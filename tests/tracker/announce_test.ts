@@ -7,6 +7,7 @@ import {
   percentEncodeBytes,
   scrapeUrl,
   TrackerError,
+  trackerText,
 } from "../../lib/tracker/announce.ts";
 import { type BencodeInput, encodeBencode } from "../../lib/bencode.ts";
 import {
@@ -221,6 +222,55 @@ Deno.test("parseAnnounceReply() turns a failure reason into TrackerError failure
     TrackerError,
   );
   assertEquals(long.message.length < MAX_TRACKER_TEXT_CHARS + 100, true);
+});
+
+Deno.test("trackerText() bounds tracker text and makes it safe to print", async (t) => {
+  const utf8 = (x: string): Uint8Array => new TextEncoder().encode(x);
+  const rows: { name: string; bytes: Uint8Array; want: string }[] = [
+    {
+      name: "plain UTF-8 is kept",
+      bytes: utf8("Torrent not registered: \u00e9t\u00e9 \u{1f600}"),
+      want: "Torrent not registered: \u00e9t\u00e9 \u{1f600}",
+    },
+    { name: "invalid UTF-8 is replaced", bytes: new Uint8Array([0x61, 0xff, 0x62]), want: "a\ufffdb" },
+    {
+      name: "a text at the limit is kept whole",
+      bytes: utf8("x".repeat(MAX_TRACKER_TEXT_CHARS)),
+      want: "x".repeat(MAX_TRACKER_TEXT_CHARS),
+    },
+    {
+      name: "a longer text is cut at the limit",
+      bytes: utf8("x".repeat(MAX_TRACKER_TEXT_CHARS + 1)),
+      want: "x".repeat(MAX_TRACKER_TEXT_CHARS) + "\u2026",
+    },
+    {
+      name: "a megabyte of 4-byte characters is cut too",
+      bytes: utf8("\u{1f600}".repeat(1 << 18)),
+      want: "\u{1f600}".repeat(MAX_TRACKER_TEXT_CHARS / 2) + "\u2026",
+    },
+    // a tracker must not drive the terminal: ESC sequences, bell, backspace, C1 controls, bidi overrides
+    {
+      name: "terminal escapes are neutralised",
+      bytes: utf8("\x1b[2J\x1b]52;c;aGk=\x07ok\b\x9b1m"),
+      want: "\ufffd[2J\ufffd]52;c;aGk=\ufffdok\ufffd\ufffd1m",
+    },
+    { name: "line breaks and tabs become spaces", bytes: utf8("a\r\nb\tc"), want: "a  b c" },
+    {
+      name: "bidi overrides are neutralised",
+      bytes: utf8("abc\u202egpj.exe\u2066x\u2069"),
+      want: "abc\ufffdgpj.exe\ufffdx\ufffd",
+    },
+  ];
+  for (const r of rows) await t.step(r.name, () => assertEquals(trackerText(r.bytes), r.want));
+});
+
+Deno.test("parseAnnounceReply() passes tracker text through trackerText(), but echoes the tracker id as sent", () => {
+  const e = assertThrows(() => parseAnnounceReply(enc({ "failure reason": "no\x1b[31m" })), TrackerError);
+  assertEquals(e.message.includes("\x1b"), false);
+  const r = parseAnnounceReply(enc({ "warning message": "slow\x1b[2J", "tracker id": "\x01id" }));
+  assertEquals([r.warning, r.trackerId], ["slow\ufffd[2J", "\x01id"]);
+  const long = parseAnnounceReply(enc({ "tracker id": "i".repeat(MAX_TRACKER_TEXT_CHARS + 5) }));
+  assertEquals(long.trackerId, "i".repeat(MAX_TRACKER_TEXT_CHARS));
 });
 
 Deno.test("parseAnnounceReply() refuses malformed replies with TrackerError malformed", async (t) => {

@@ -9,7 +9,7 @@ import {
 } from "../../lib/tracker/udp_codec.ts";
 import { type AnnounceParams, TrackerError } from "../../lib/tracker/announce.ts";
 import { encodeCompactPeers } from "../../lib/address.ts";
-import { MAX_PEERS_PER_ANNOUNCE, MIN_ANNOUNCE_INTERVAL_S } from "../../lib/limits.ts";
+import { MAX_PEERS_PER_ANNOUNCE, MAX_TRACKER_TEXT_CHARS, MIN_ANNOUNCE_INTERVAL_S } from "../../lib/limits.ts";
 
 /** Builds a response: action, txid, then u32 fields, then raw bytes. */
 export function udpPacket(
@@ -142,6 +142,12 @@ Deno.test("decodeUdpResponse() bounds peers by MAX_PEERS_PER_ANNOUNCE", () => {
   const b = udpPacket(1, 1, [1800, 0, 0], new Uint8Array(6 * (MAX_PEERS_PER_ANNOUNCE + 5)).fill(1));
   const r = decodeUdpResponse(b, { expect: "announce", family: 4 });
   assertEquals(r.type === "announce" && r.reply.peers.length, MAX_PEERS_PER_ANNOUNCE);
+});
+
+Deno.test("decodeUdpResponse() bounds an error message and makes it safe to print", () => {
+  const text = new TextEncoder().encode("\x1b[2J" + "x".repeat(2 * MAX_TRACKER_TEXT_CHARS));
+  const r = decodeUdpResponse(udpPacket(3, 1, [], text), { expect: "announce", family: 4 });
+  assertEquals(r, { type: "error", txid: 1, message: "\ufffd[2J" + "x".repeat(MAX_TRACKER_TEXT_CHARS - 4) + "\u2026" });
 });
 
 Deno.test("decodeUdpResponse() refuses malformed packets with TrackerError malformed", async (t) => {
