@@ -97,3 +97,9 @@ export const MAX_METADATA_BYTES = MAX_TORRENT_BYTES;
 
 /** The most incoming connections still in their handshake: each holds a descriptor; a real swarm opens a few at once. */
 export const MAX_PENDING_HANDSHAKES = 64;
+
+/**
+ * The largest info dictionary (BEP 9 `metadata_size`) a magnet fetch assembles, and so the most memory it holds for
+ * metadata in flight: libtorrent's default `max_metadata_size` (30 MiB), so anything a libtorrent swarm can carry fits.
+ */
+export const MAX_FETCH_METADATA_BYTES = 30 * 1024 * 1024;

@@ -1,34 +1,40 @@
 /**
  * Fetching a torrent's info dictionary from peers (BEP 9) for a magnet link or a bare info-hash. Peers come from the
- * magnet's trackers, `x.pe` and `--peer`; a few are tried at once, each is asked for every metadata piece, and the
- * assembled bytes count only if their SHA-1 is the info-hash.
+ * magnet's trackers, `x.pe` and `--peer`; a few are connected at once, and the pieces are asked of them and put
+ * together by one {@linkcode stepAssembly} state machine (`metadata_assembly.ts`), which keeps one claimed size in
+ * memory at a time and delivers the bytes only once their SHA-1 is the info-hash. This module does the IO: it turns
+ * the machine's actions into messages and closed connections, and peers' messages into its events.
  * @module
  */
-import { createHash } from "node:crypto";
 import { formatAddress, type PeerAddress } from "../address.ts";
-import { MAX_METADATA_BYTES } from "../limits.ts";
 import { Announcer } from "../tracker/announcer.ts";
 import { decodeExtHandshake, encodeExtHandshake } from "../wire/extension.ts";
-import { WireError } from "../wire/frame.ts";
 import { reservedBits, supportsExtended } from "../wire/handshake.ts";
 import type { Message } from "../wire/messages.ts";
-import {
-  decodeMetadataMessage,
-  encodeMetadataMessage,
-  METADATA_PIECE_BYTES,
-  metadataPieceCount,
-  UT_METADATA,
-} from "../wire/metadata.ts";
+import { decodeMetadataMessage, encodeMetadataMessage, UT_METADATA } from "../wire/metadata.ts";
 import { FetchError } from "./errors.ts";
+import { isPeerFault } from "./listener.ts";
+import {
+  type AssemblyAction,
+  type AssemblyEvent,
+  type MetadataAssembly,
+  newAssembly,
+  stepAssembly,
+} from "./metadata_assembly.ts";
 import { connectTcp, PeerConn, readHandshake } from "./peer_conn.ts";
 import { equalBytes } from "../bytes.ts";
 
 /** The extended-message id we ask peers to use for ut_metadata messages sent to us. */
 export const OUR_UT_METADATA_ID = 2;
-/** Peers asked for metadata at once. */
+/** Peers connected for metadata at once. */
 const PARALLEL = 8;
-/** How long one peer may take to connect and hand over the metadata. */
+/**
+ * How long a peer may go without offering metadata (after connecting) or without sending a piece while it has
+ * pieces asked of it. A peer waiting because it claims another size than the one being assembled is kept.
+ */
 const PEER_TIMEOUT_MS = 20_000;
+/** How often the peers' time-outs are checked. */
+const CHECK_EVERY_MS = 1_000;
 
 /** What {@linkcode fetchMetadata} needs. */
 export interface MetadataFetchOptions {
@@ -46,15 +52,26 @@ export interface MetadataFetchOptions {
   readonly clientName: string;
 }
 
+/** One connected peer, as the runtime sees it. */
+interface Link {
+  readonly pc: PeerConn;
+  /** The id the peer wants for ut_metadata messages it receives (0 until its extended handshake). */
+  theirId: number;
+  /** When it connected or last sent a metadata piece (`performance.now()`). */
+  since: number;
+}
+
 /**
  * Fetches and checks the info dictionary; resolves with its raw bytes.
- * @throws {FetchError} `timeout` or `no-peers` when no peer delivers within `timeoutMs`; the signal's reason on abort.
+ * @throws {FetchError} `timeout` or `no-peers` when no peer delivers within `timeoutMs`; the signal's reason on abort;
+ *   anything that is not a peer's or the network's fault (a bug).
  */
 export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
   return new Promise<Uint8Array>((resolve, reject) => {
     const tried = new Set<string>();
     const queue: PeerAddress[] = [];
-    const live = new Set<PeerConn>();
+    const links = new Map<string, Link>();
+    let asm: MetadataAssembly = newAssembly(o.infoHash);
     let active = 0;
     let done = false;
     let announcer: Announcer | null = null;
@@ -62,8 +79,9 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
       if (done) return;
       done = true;
       clearTimeout(timer);
+      clearInterval(checker);
       o.signal?.removeEventListener("abort", onAbort);
-      for (const c of live) c.close();
+      for (const l of links.values()) l.pc.close();
       const stopping = announcer ? announcer.stop(1000) : Promise.resolve();
       stopping.then(() => (bytes ? resolve(bytes) : reject(err)));
     };
@@ -73,6 +91,42 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
       const why = tried.size === 0 ? "no peers found" : `none of ${tried.size} peers sent it`;
       finish(new FetchError(tried.size === 0 ? "no-peers" : "timeout", `Could not fetch the metadata: ${why}`));
     }, o.timeoutMs);
+    const checker = setInterval(() => {
+      const now = performance.now();
+      for (const [key, l] of links) {
+        const p = asm.peers.get(key);
+        if (p !== undefined && p.asked.size === 0) l.since = now; // waiting: it claims a size not assembled now
+        else if (now - l.since > PEER_TIMEOUT_MS) l.pc.close();
+      }
+    }, CHECK_EVERY_MS);
+
+    /** Steps the assembly and performs its actions. */
+    const apply = (ev: AssemblyEvent) => {
+      if (done) return;
+      const [next, actions] = stepAssembly(asm, ev);
+      asm = next;
+      for (const a of actions) act(a);
+    };
+    const act = (a: AssemblyAction) => {
+      switch (a.type) {
+        case "request": {
+          const l = links.get(a.peer);
+          const payload = encodeMetadataMessage({ type: "request", piece: a.piece });
+          if (l && l.theirId !== 0) l.pc.send({ type: "extended", id: l.theirId, payload });
+          return;
+        }
+        case "drop":
+          o.onNote?.(`dropping ${a.peer}: it ${a.reason}`);
+          links.get(a.peer)?.pc.close();
+          return;
+        case "mismatch":
+          o.onNote?.(`${a.size} bytes of metadata from ${a.senders.join(", ")} do not match the info-hash`);
+          return;
+        case "done":
+          finish(null, a.info);
+          return;
+      }
+    };
 
     const add = (a: PeerAddress) => {
       const key = formatAddress(a);
@@ -85,35 +139,40 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
       while (!done && active < PARALLEL && queue.length > 0) {
         const a = queue.shift() as PeerAddress;
         active++;
-        askPeer(a).then(
-          (bytes) => bytes && finish(null, bytes),
-          () => {},
-        ).finally(() => {
+        askPeer(a).catch((e) => {
+          if (!isPeerFault(e)) finish(e); // a bug: let it out rather than pass it off as a bad peer
+        }).finally(() => {
           active--;
           pump();
         });
       }
     };
 
-    const askPeer = async (a: PeerAddress): Promise<Uint8Array | null> => {
+    const askPeer = async (a: PeerAddress): Promise<void> => {
+      const key = formatAddress(a);
       const conn = await connectTcp(a, 5_000);
-      const { theirs, leftover } = await readHandshake(conn, 5_000, {
-        reserved: reservedBits({ fast: true, extended: true }),
-        infoHash: o.infoHash,
-        peerId: o.peerId,
-      });
-      if (!supportsExtended(theirs.reserved) || !equalBytes(theirs.infoHash, o.infoHash)) {
+      let theirs;
+      let leftover;
+      try {
+        ({ theirs, leftover } = await readHandshake(conn, 5_000, {
+          reserved: reservedBits({ fast: true, extended: true }),
+          infoHash: o.infoHash,
+          peerId: o.peerId,
+        }));
+      } catch (e) {
+        try {
+          conn.close();
+        } catch { /* closed on time-out */ }
+        throw e;
+      }
+      if (done || !supportsExtended(theirs.reserved) || !equalBytes(theirs.infoHash, o.infoHash)) {
         conn.close();
-        return null;
+        return;
       }
       const pc = new PeerConn(conn, a);
-      live.add(pc);
-      o.onNote?.(`asking ${formatAddress(a)} for the metadata`);
-      const give = setTimeout(() => pc.close(), PEER_TIMEOUT_MS);
-      let pieces: (Uint8Array | undefined)[] = [];
-      let size = 0;
-      let got = 0;
-      let result: Uint8Array | null = null;
+      const link: Link = { pc, theirId: 0, since: performance.now() };
+      links.set(key, link);
+      o.onNote?.(`asking ${key} for the metadata`);
       pc.send({
         type: "extended",
         id: 0,
@@ -124,44 +183,36 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
         if (m.id === 0) {
           const h = decodeExtHandshake(m.payload);
           const theirId = h.m.get(UT_METADATA) ?? 0;
-          const total = h.metadataSize ?? 0;
-          if (theirId === 0 || total <= 0 || total > MAX_METADATA_BYTES) {
+          if (theirId === 0 || h.metadataSize === undefined) {
             pc.close(); // cannot give us metadata
             return;
           }
-          size = total;
-          pieces = new Array(metadataPieceCount(size));
-          for (let i = 0; i < pieces.length; i++) {
-            pc.send({ type: "extended", id: theirId, payload: encodeMetadataMessage({ type: "request", piece: i }) });
-          }
+          link.theirId = theirId;
+          apply({ type: "offer", peer: key, size: h.metadataSize });
           return;
         }
-        if (m.id !== OUR_UT_METADATA_ID || size === 0) return;
+        if (m.id !== OUR_UT_METADATA_ID) return;
         const msg = decodeMetadataMessage(m.payload);
-        if (msg.type === "reject") {
-          pc.close();
-          return;
+        if (msg.type === "request") {
+          // we have no metadata to give yet (BEP 9: answer with a reject)
+          if (link.theirId !== 0) {
+            const payload = encodeMetadataMessage({ type: "reject", piece: msg.piece });
+            pc.send({ type: "extended", id: link.theirId, payload });
+          }
+        } else if (msg.type === "data") {
+          link.since = performance.now();
+          apply({ type: "data", peer: key, piece: msg.piece, totalSize: msg.totalSize, data: msg.data });
+        } else {
+          apply({ type: "reject", peer: key, piece: msg.piece });
         }
-        if (msg.type !== "data" || msg.totalSize !== size || msg.piece >= pieces.length || pieces[msg.piece]) return;
-        pieces[msg.piece] = msg.data.slice();
-        if (++got < pieces.length) return;
-        const bytes = new Uint8Array(size);
-        pieces.forEach((p, i) => bytes.set(p as Uint8Array, i * METADATA_PIECE_BYTES));
-        const digest = createHash("sha1").update(bytes).digest();
-        if (equalBytes(new Uint8Array(digest), o.infoHash)) result = bytes;
-        else o.onNote?.(`${formatAddress(a)} sent metadata that does not match the info-hash`);
-        pc.close();
       };
       try {
         await pc.run({ onMessage, onDrain: () => {} }, leftover);
-      } catch (e) {
-        if (!(e instanceof WireError)) throw e;
       } finally {
-        clearTimeout(give);
-        live.delete(pc);
+        links.delete(key);
         pc.close();
+        apply({ type: "gone", peer: key });
       }
-      return result;
     };
 
     for (const a of o.peers) add(a);

@@ -1,0 +1,309 @@
+/**
+ * Assembling an info dictionary from ut_metadata pieces (BEP 9) sent by several peers, as a pure state machine:
+ * events in (a peer offers metadata of some size, a piece arrives, a peer rejects or goes), actions out (ask a peer
+ * for a piece, drop a peer, report a mismatch, deliver the checked bytes). `metadata_fetch.ts` does the IO.
+ *
+ * Memory. Peers may claim any size up to {@linkcode MAX_FETCH_METADATA_BYTES}, and each claim could cost that much.
+ * So one claimed size, the candidate, is assembled at a time, into 16 KiB pieces allocated as they arrive: metadata
+ * in flight never exceeds one claimed size, however many peers claim sizes. Peers claiming another size wait until
+ * the candidate fails (or loses its last peer). Only pieces we asked for are kept; a peer that sends a piece we did
+ * not ask for, or another total size than it claimed, is dropped.
+ *
+ * Failures. Assembled bytes that do not hash to the info-hash prove that one of their senders lied, not which. If a
+ * single peer sent them all, that peer is banned. If several did, the size is tried again from one peer at a time,
+ * so that the next failure names its sender. A size that failed goes behind every size not yet tried. Sizes are not
+ * banned outright: one liar claiming the true size would then lose the true metadata for good.
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { MAX_FETCH_METADATA_BYTES } from "../limits.ts";
+import { METADATA_PIECE_BYTES, metadataPieceCount } from "../wire/metadata.ts";
+import { equalBytes } from "../bytes.ts";
+
+/** Requests outstanding to one peer at once: 16 pieces (256 KiB) keep a fast peer busy without flooding a slow one. */
+export const METADATA_REQUESTS_PER_PEER = 16;
+
+/** A peer that offered metadata. */
+export interface AssemblyPeer {
+  /** The size it claims (`metadata_size`). */
+  readonly size: number;
+  /** Pieces asked of it and not answered yet, of this attempt or an earlier one. */
+  readonly asked: ReadonlySet<number>;
+}
+
+/** The size being assembled and what arrived of it. */
+export interface AssemblyCandidate {
+  readonly size: number;
+  /** The pieces that arrived, each a copy; `undefined` while missing. */
+  readonly pieces: readonly (Uint8Array | undefined)[];
+  /** Who sent each piece that arrived. */
+  readonly from: readonly (string | undefined)[];
+  /** How many pieces arrived. */
+  readonly have: number;
+  /** Bytes held in `pieces`. */
+  readonly bytes: number;
+  /** When set, every piece is asked of this one peer (the size failed before with several senders). */
+  readonly source: string | null;
+}
+
+/** The whole state; peers are named by the runtime (e.g. by address). */
+export interface MetadataAssembly {
+  readonly infoHash: Uint8Array;
+  /** Peers that offered metadata, in the order they offered it. */
+  readonly peers: ReadonlyMap<string, AssemblyPeer>;
+  readonly candidate: AssemblyCandidate | null;
+  /** Failed attempts per size. */
+  readonly failures: ReadonlyMap<number, number>;
+  /** Sizes to be fetched from one peer at a time. */
+  readonly singleSource: ReadonlySet<number>;
+  /** Peers caught sending metadata that fails the info-hash, or misbehaving; their offers are refused. */
+  readonly banned: ReadonlySet<string>;
+  /** Whether the checked metadata was delivered. */
+  readonly done: boolean;
+}
+
+/** What happened. `data` is a view valid only during the step (the piece is copied if kept). */
+export type AssemblyEvent =
+  | { readonly type: "offer"; readonly peer: string; readonly size: number }
+  | {
+    readonly type: "data";
+    readonly peer: string;
+    readonly piece: number;
+    readonly totalSize: number;
+    readonly data: Uint8Array;
+  }
+  | { readonly type: "reject"; readonly peer: string; readonly piece: number }
+  | { readonly type: "gone"; readonly peer: string };
+
+/** What the runtime should do. After `drop` or `done`, events about that peer (or at all) change nothing. */
+export type AssemblyAction =
+  | { readonly type: "request"; readonly peer: string; readonly piece: number }
+  | { readonly type: "drop"; readonly peer: string; readonly reason: string }
+  | { readonly type: "mismatch"; readonly size: number; readonly senders: readonly string[] }
+  | { readonly type: "done"; readonly info: Uint8Array };
+
+/**
+ * A new assembly for the metadata whose SHA-1 is `infoHash`.
+ * @example
+ * ```ts
+ * import { strictEqual as eq } from "node:assert/strict";
+ * eq(newAssembly(new Uint8Array(20)).candidate, null);
+ * ```
+ */
+export function newAssembly(infoHash: Uint8Array): MetadataAssembly {
+  return {
+    infoHash: infoHash.slice(),
+    peers: new Map(),
+    candidate: null,
+    failures: new Map(),
+    singleSource: new Set(),
+    banned: new Set(),
+    done: false,
+  };
+}
+
+/**
+ * Bytes of metadata held in memory: never more than one claimed size.
+ * @example
+ * ```ts
+ * import { strictEqual as eq } from "node:assert/strict";
+ * eq(heldBytes(newAssembly(new Uint8Array(20))), 0);
+ * ```
+ */
+export function heldBytes(s: MetadataAssembly): number {
+  return s.candidate?.bytes ?? 0;
+}
+
+/** The mutable copy a step works on. */
+interface Draft {
+  readonly infoHash: Uint8Array;
+  peers: Map<string, AssemblyPeer>;
+  candidate: {
+    size: number;
+    pieces: (Uint8Array | undefined)[];
+    from: (string | undefined)[];
+    have: number;
+    bytes: number;
+    source: string | null;
+  } | null;
+  failures: Map<number, number>;
+  singleSource: Set<number>;
+  banned: Set<string>;
+  done: boolean;
+  readonly out: AssemblyAction[];
+}
+
+/**
+ * Advances the assembly by one event.
+ * @example
+ * ```ts
+ * import { deepStrictEqual as eq } from "node:assert/strict";
+ * import { createHash } from "node:crypto";
+ * const info = new TextEncoder().encode("d4:name1:xe");
+ * const hash = new Uint8Array(createHash("sha1").update(info).digest());
+ * const [s1, a1] = stepAssembly(newAssembly(hash), { type: "offer", peer: "p", size: info.length });
+ * eq(a1, [{ type: "request", peer: "p", piece: 0 }]);
+ * const [s2, a2] = stepAssembly(s1, { type: "data", peer: "p", piece: 0, totalSize: info.length, data: info });
+ * eq([s2.done, a2], [true, [{ type: "done", info }]]);
+ * ```
+ */
+export function stepAssembly(s: MetadataAssembly, ev: AssemblyEvent): [MetadataAssembly, AssemblyAction[]] {
+  if (s.done) return [s, []];
+  const d: Draft = {
+    infoHash: s.infoHash,
+    peers: new Map(s.peers),
+    candidate: s.candidate && { ...s.candidate, pieces: s.candidate.pieces.slice(), from: s.candidate.from.slice() },
+    failures: new Map(s.failures),
+    singleSource: new Set(s.singleSource),
+    banned: new Set(s.banned),
+    done: false,
+    out: [],
+  };
+  switch (ev.type) {
+    case "offer":
+      onOffer(d, ev.peer, ev.size);
+      break;
+    case "data":
+      onData(d, ev.peer, ev.piece, ev.totalSize, ev.data);
+      break;
+    case "reject":
+      if (d.peers.has(ev.peer)) drop(d, ev.peer, `rejected metadata piece ${ev.piece}`);
+      break;
+    case "gone":
+      forget(d, ev.peer);
+      break;
+  }
+  if (!d.done) assign(d);
+  const next: MetadataAssembly = {
+    infoHash: s.infoHash,
+    peers: d.peers,
+    candidate: d.candidate,
+    failures: d.failures,
+    singleSource: d.singleSource,
+    banned: d.banned,
+    done: d.done,
+  };
+  return [next, d.out];
+}
+
+function onOffer(d: Draft, peer: string, size: number): void {
+  if (d.banned.has(peer)) {
+    d.out.push({ type: "drop", peer, reason: "sent metadata that failed the info-hash before" });
+    return;
+  }
+  if (!Number.isSafeInteger(size) || size < 1 || size > MAX_FETCH_METADATA_BYTES) {
+    drop(d, peer, `claims ${size} bytes of metadata; the limit is ${MAX_FETCH_METADATA_BYTES}`);
+    return;
+  }
+  const known = d.peers.get(peer);
+  if (known === undefined) d.peers.set(peer, { size, asked: new Set() });
+  else if (known.size !== size) drop(d, peer, `claimed ${known.size} bytes of metadata, then ${size}`);
+}
+
+function onData(d: Draft, peer: string, piece: number, totalSize: number, data: Uint8Array): void {
+  const p = d.peers.get(peer);
+  if (p === undefined) {
+    d.out.push({ type: "drop", peer, reason: "sent metadata it did not offer" });
+    return;
+  }
+  if (totalSize !== p.size) return drop(d, peer, `claimed ${p.size} bytes of metadata, then sent ${totalSize}`);
+  if (!p.asked.has(piece)) return drop(d, peer, `sent metadata piece ${piece}, which was not asked for`);
+  const want = Math.min(METADATA_PIECE_BYTES, p.size - piece * METADATA_PIECE_BYTES);
+  if (data.length !== want) return drop(d, peer, `sent ${data.length} bytes for metadata piece ${piece}, not ${want}`);
+  const asked = new Set(p.asked);
+  asked.delete(piece);
+  d.peers.set(peer, { size: p.size, asked });
+  const c = d.candidate;
+  // an answer to an earlier attempt, or from a peer that is not the single source now: not needed, not kept
+  if (c === null || c.size !== p.size || c.pieces[piece] !== undefined) return;
+  if (c.source !== null && c.source !== peer) return;
+  c.pieces[piece] = data.slice();
+  c.from[piece] = peer;
+  c.have++;
+  c.bytes += data.length;
+  if (c.have === c.pieces.length) finishCandidate(d, c);
+}
+
+function finishCandidate(d: Draft, c: NonNullable<Draft["candidate"]>): void {
+  const h = createHash("sha1");
+  for (const p of c.pieces) if (p) h.update(p);
+  d.candidate = null; // whatever the outcome, the pieces are let go
+  if (equalBytes(new Uint8Array(h.digest()), d.infoHash)) {
+    const info = new Uint8Array(c.size);
+    c.pieces.forEach((p, i) => p && info.set(p, i * METADATA_PIECE_BYTES));
+    d.done = true;
+    d.out.push({ type: "done", info });
+    return;
+  }
+  const senders = [...new Set(c.from.filter((x): x is string => x !== undefined))];
+  d.failures.set(c.size, (d.failures.get(c.size) ?? 0) + 1);
+  d.out.push({ type: "mismatch", size: c.size, senders });
+  if (senders.length === 1) {
+    d.banned.add(senders[0]);
+    drop(d, senders[0], "sent metadata that fails the info-hash");
+  } else {
+    d.singleSource.add(c.size);
+  }
+}
+
+/** Drops a peer: forgets it and tells the runtime to close it. */
+function drop(d: Draft, peer: string, reason: string): void {
+  forget(d, peer);
+  d.out.push({ type: "drop", peer, reason });
+}
+
+/** Forgets a peer; a candidate that loses its single source, or its last peer, is let go. */
+function forget(d: Draft, peer: string): void {
+  if (!d.peers.delete(peer)) return;
+  const c = d.candidate;
+  if (c === null) return;
+  const left = [...d.peers.values()].some((p) => p.size === c.size);
+  if (c.source === peer || !left) d.candidate = null;
+}
+
+/** Picks a candidate if there is none, then asks its peers for the pieces nobody is asked for. */
+function assign(d: Draft): void {
+  if (d.candidate === null) {
+    let best: number | null = null;
+    for (const { size } of d.peers.values()) {
+      if (best === null || (d.failures.get(size) ?? 0) < (d.failures.get(best) ?? 0)) best = size;
+    }
+    if (best === null) return;
+    const n = metadataPieceCount(best);
+    let source: string | null = null;
+    if (d.singleSource.has(best)) {
+      for (const [key, p] of d.peers) {
+        if (p.size === best) {
+          source = key;
+          break;
+        }
+      }
+    }
+    d.candidate = {
+      size: best,
+      pieces: new Array(n).fill(undefined),
+      from: new Array(n).fill(undefined),
+      have: 0,
+      bytes: 0,
+      source,
+    };
+  }
+  const c = d.candidate;
+  const askers = [...d.peers].filter(([key, p]) => p.size === c.size && (c.source === null || c.source === key));
+  const taken = new Set<number>();
+  for (const [, p] of askers) for (const i of p.asked) taken.add(i);
+  let next = 0;
+  for (const [key, p] of askers) {
+    if (p.asked.size >= METADATA_REQUESTS_PER_PEER) continue;
+    const asked = new Set(p.asked);
+    while (asked.size < METADATA_REQUESTS_PER_PEER) {
+      while (next < c.pieces.length && (c.pieces[next] !== undefined || taken.has(next))) next++;
+      if (next >= c.pieces.length) break;
+      asked.add(next);
+      taken.add(next);
+      d.out.push({ type: "request", peer: key, piece: next });
+    }
+    d.peers.set(key, { size: p.size, asked });
+    if (next >= c.pieces.length) break;
+  }
+}

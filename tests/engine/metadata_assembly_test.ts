@@ -1,0 +1,281 @@
+import { createHash } from "node:crypto";
+import { assert, assertEquals } from "../_assert.ts";
+import { randomBytes, seeded } from "../_gen.ts";
+import {
+  type AssemblyAction,
+  type AssemblyEvent,
+  heldBytes,
+  METADATA_REQUESTS_PER_PEER,
+  type MetadataAssembly,
+  newAssembly,
+  stepAssembly,
+} from "../../lib/engine/metadata_assembly.ts";
+import { MAX_FETCH_METADATA_BYTES, MAX_METADATA_BYTES } from "../../lib/limits.ts";
+import { METADATA_PIECE_BYTES, metadataPieceCount } from "../../lib/wire/metadata.ts";
+
+const sha1 = (b: Uint8Array) => new Uint8Array(createHash("sha1").update(b).digest());
+const info = randomBytes(seeded(5), 19 * METADATA_PIECE_BYTES + 1234); // 20 pieces: more than one peer is asked for
+const infoHash = sha1(info);
+const pieceOf = (bytes: Uint8Array, i: number) =>
+  bytes.subarray(i * METADATA_PIECE_BYTES, Math.min(bytes.length, (i + 1) * METADATA_PIECE_BYTES));
+const pieceLength = (size: number, i: number) => Math.min(METADATA_PIECE_BYTES, size - i * METADATA_PIECE_BYTES);
+const garbage = new Uint8Array(METADATA_PIECE_BYTES).fill(0xee);
+
+/** Steps through `events`, checking the memory bound after each, and returns the state and every action. */
+function run(s: MetadataAssembly, events: readonly AssemblyEvent[]): [MetadataAssembly, AssemblyAction[]] {
+  const all: AssemblyAction[] = [];
+  for (const ev of events) {
+    const [next, acts] = stepAssembly(s, ev);
+    checkBound(next);
+    s = next;
+    all.push(...acts);
+  }
+  return [s, all];
+}
+
+function checkBound(s: MetadataAssembly): void {
+  const c = s.candidate;
+  const held = heldBytes(s);
+  assert(held <= (c?.size ?? 0) && held <= MAX_FETCH_METADATA_BYTES, `${held} bytes held for ${c?.size}`);
+}
+
+/** How peers answer requests: with the true bytes, or garbage of the right length. */
+type Behaviour = "honest" | "liar" | "silent";
+
+/**
+ * Steps through `events`, then plays the peers: every request is answered at once as the peer's behaviour says,
+ * until no action is left. Returns the final state, every action, and the most bytes held at any point.
+ */
+function drive(
+  s: MetadataAssembly,
+  events: readonly AssemblyEvent[],
+  behaviours: ReadonlyMap<string, { size: number; behaviour: Behaviour }>,
+): { s: MetadataAssembly; actions: AssemblyAction[]; maxHeld: number } {
+  const actions: AssemblyAction[] = [];
+  const queue: AssemblyAction[] = [];
+  let maxHeld = 0;
+  const step = (ev: AssemblyEvent) => {
+    const [next, acts] = stepAssembly(s, ev);
+    checkBound(next);
+    maxHeld = Math.max(maxHeld, heldBytes(next));
+    s = next;
+    actions.push(...acts);
+    queue.push(...acts);
+  };
+  for (const ev of events) step(ev);
+  while (queue.length > 0) {
+    const a = queue.shift() as AssemblyAction;
+    if (a.type !== "request") continue;
+    const o = behaviours.get(a.peer);
+    if (!o || o.behaviour === "silent") continue;
+    const data = o.behaviour === "honest" ? pieceOf(info, a.piece) : garbage.subarray(0, pieceLength(o.size, a.piece));
+    step({ type: "data", peer: a.peer, piece: a.piece, totalSize: o.size, data });
+  }
+  return { s, actions, maxHeld };
+}
+
+/** Peers offer in the order given, then answer every request as their behaviour says. */
+function play(
+  s: MetadataAssembly,
+  offers: readonly { peer: string; size: number; behaviour: Behaviour }[],
+): { s: MetadataAssembly; actions: AssemblyAction[]; maxHeld: number } {
+  const events = offers.map((o) => ({ type: "offer" as const, peer: o.peer, size: o.size }));
+  return drive(s, events, new Map(offers.map((o) => [o.peer, o])));
+}
+
+const requests = (acts: readonly AssemblyAction[], peer?: string) =>
+  acts.filter((a) => a.type === "request" && (peer === undefined || a.peer === peer));
+const drops = (acts: readonly AssemblyAction[]) => acts.flatMap((a) => a.type === "drop" ? [a.peer] : []);
+const doneInfo = (acts: readonly AssemblyAction[]) => acts.flatMap((a) => a.type === "done" ? [a.info] : [])[0];
+
+Deno.test("stepAssembly() spreads the pieces over the peers claiming the size and delivers the checked bytes", () => {
+  const { s, actions, maxHeld } = play(newAssembly(infoHash), [
+    { peer: "a", size: info.length, behaviour: "honest" },
+    { peer: "b", size: info.length, behaviour: "honest" },
+  ]);
+  assertEquals(doneInfo(actions), info);
+  assertEquals(s.done, true);
+  assertEquals(s.candidate, null, "the pieces are let go once delivered");
+  assertEquals(requests(actions).length, 20, "each piece asked once");
+  assertEquals(requests(actions, "b").length, 20 - METADATA_REQUESTS_PER_PEER);
+  assertEquals(maxHeld, info.length - pieceLength(info.length, 19), "the last piece completes the assembly");
+  assertEquals(stepAssembly(s, { type: "offer", peer: "c", size: 9 })[1], [], "nothing happens after done");
+});
+
+Deno.test("stepAssembly() holds one claimed size at a time however many peers claim sizes", () => {
+  // 8 peers, 8 different sizes at the limit, each answering with garbage: the old fetch held one buffer per peer
+  const sizes = Array.from({ length: 8 }, (_, i) => MAX_FETCH_METADATA_BYTES - i * 1000);
+  const offers = sizes.map((size, i) => ({ peer: `liar${i}`, size, behaviour: "liar" as const }));
+  const { s, actions, maxHeld } = play(newAssembly(infoHash), offers);
+  assert(maxHeld <= MAX_FETCH_METADATA_BYTES, `held ${maxHeld} bytes at once`);
+  assertEquals(maxHeld, sizes[0] - pieceLength(sizes[0], metadataPieceCount(sizes[0]) - 1));
+  // each size was tried once, in the order claimed, and its only sender banned
+  assertEquals(
+    actions.flatMap((a) => a.type === "mismatch" ? [[a.size, a.senders]] : []),
+    sizes.map((z, i) => [z, [`liar${i}`]]),
+  );
+  assertEquals([...s.banned], offers.map((o) => o.peer));
+  assertEquals([s.candidate, s.peers.size, heldBytes(s)], [null, 0, 0]);
+  // a banned peer that comes back is refused
+  const [again, acts] = stepAssembly(s, { type: "offer", peer: "liar3", size: 100 });
+  assertEquals([drops(acts), again.peers.size], [["liar3"], 0]);
+});
+
+Deno.test("stepAssembly() asks nothing of peers claiming another size until the candidate fails", () => {
+  const { actions } = play(newAssembly(infoHash), [
+    { peer: "liar", size: 3 * METADATA_PIECE_BYTES, behaviour: "liar" },
+    { peer: "good", size: info.length, behaviour: "honest" },
+  ]);
+  const mismatch = actions.findIndex((a) => a.type === "mismatch");
+  const firstGood = actions.findIndex((a) => a.type === "request" && a.peer === "good");
+  assert(mismatch >= 0 && firstGood > mismatch, "the honest peer was asked before the liar's size failed");
+  assertEquals(doneInfo(actions), info);
+});
+
+Deno.test("stepAssembly() refuses claims over MAX_FETCH_METADATA_BYTES", async (t) => {
+  for (const size of [MAX_FETCH_METADATA_BYTES + 1, MAX_METADATA_BYTES, 0, -5, 1.5]) {
+    await t.step(`${size}`, () => {
+      const [s, acts] = stepAssembly(newAssembly(infoHash), { type: "offer", peer: "p", size });
+      assertEquals([drops(acts), s.peers.size, s.candidate], [["p"], 0, null]);
+    });
+  }
+});
+
+Deno.test("stepAssembly() drops a peer that sends what was not asked or not as claimed", async (t) => {
+  const size = info.length;
+  const offered = run(newAssembly(infoHash), [{ type: "offer", peer: "p", size }])[0];
+  const rows: [string, MetadataAssembly, AssemblyEvent][] = [
+    ["a piece before any offer", newAssembly(infoHash), {
+      type: "data",
+      peer: "p",
+      piece: 0,
+      totalSize: size,
+      data: pieceOf(info, 0),
+    }],
+    ["a piece not asked for (a push)", offered, {
+      type: "data",
+      peer: "p",
+      piece: 5 + METADATA_REQUESTS_PER_PEER,
+      totalSize: size,
+      data: garbage,
+    }],
+    ["another total size", offered, { type: "data", peer: "p", piece: 0, totalSize: size + 1, data: pieceOf(info, 0) }],
+    ["a piece of the wrong length", offered, {
+      type: "data",
+      peer: "p",
+      piece: 0,
+      totalSize: size,
+      data: pieceOf(info, 0).subarray(1),
+    }],
+    ["another size in a second offer", offered, { type: "offer", peer: "p", size: size + 1 }],
+    ["a reject", offered, { type: "reject", peer: "p", piece: 0 }],
+  ];
+  for (const [name, s, ev] of rows) {
+    await t.step(name, () => {
+      const [next, acts] = stepAssembly(s, ev);
+      assertEquals(drops(acts), ["p"]);
+      assertEquals([next.peers.has("p"), heldBytes(next)], [false, 0]);
+    });
+  }
+});
+
+Deno.test("stepAssembly() asks at most METADATA_REQUESTS_PER_PEER pieces of a peer at once", () => {
+  const size = 40 * METADATA_PIECE_BYTES;
+  const [s, acts] = run(newAssembly(infoHash), [
+    { type: "offer", peer: "a", size },
+    { type: "offer", peer: "b", size },
+    { type: "offer", peer: "c", size },
+  ]);
+  assertEquals(
+    ["a", "b", "c"].map((p) => requests(acts, p).length),
+    [METADATA_REQUESTS_PER_PEER, METADATA_REQUESTS_PER_PEER, 40 - 2 * METADATA_REQUESTS_PER_PEER],
+  );
+  // an answer frees a slot, and the next missing piece fills it
+  const [, more] = stepAssembly(s, { type: "data", peer: "a", piece: 0, totalSize: size, data: garbage });
+  assertEquals(more, []);
+  assertEquals(s.peers.get("a")?.asked.size, METADATA_REQUESTS_PER_PEER);
+});
+
+Deno.test("stepAssembly() asks another peer for the pieces of one that went away", () => {
+  const size = info.length;
+  const { s, actions } = drive(newAssembly(infoHash), [
+    { type: "offer", peer: "a", size },
+    { type: "data", peer: "a", piece: 0, totalSize: size, data: pieceOf(info, 0) },
+    { type: "offer", peer: "b", size },
+    { type: "gone", peer: "a" },
+  ], new Map([["b", { size, behaviour: "silent" }]]));
+  const asked = (acts: AssemblyAction[]) =>
+    acts.flatMap((a) => a.type === "request" && a.peer === "b" ? [a.piece] : []);
+  // a had 0..15 (0 answered, and 16 given to it meanwhile); b had the rest, then takes what a left
+  assertEquals(asked(actions), [17, 18, 19, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+  assertEquals(heldBytes(s), METADATA_PIECE_BYTES, "piece 0 from the peer that left is kept");
+  const answers = [...s.peers.get("b")?.asked ?? []].map((piece) => ({
+    type: "data" as const,
+    peer: "b",
+    piece,
+    totalSize: size,
+    data: pieceOf(info, piece),
+  }));
+  assertEquals(doneInfo(drive(s, answers, new Map([["b", { size, behaviour: "honest" }]])).actions), info);
+});
+
+Deno.test("stepAssembly() lets a candidate go when its last peer leaves, and takes the next size", () => {
+  const [s] = run(newAssembly(infoHash), [
+    { type: "offer", peer: "a", size: 3 * METADATA_PIECE_BYTES },
+    { type: "data", peer: "a", piece: 0, totalSize: 3 * METADATA_PIECE_BYTES, data: garbage },
+    { type: "offer", peer: "b", size: info.length },
+  ]);
+  assertEquals(heldBytes(s), METADATA_PIECE_BYTES);
+  const [next, acts] = stepAssembly(s, { type: "gone", peer: "a" });
+  assertEquals([heldBytes(next), next.candidate?.size], [0, info.length]);
+  assertEquals(requests(acts, "b").length, METADATA_REQUESTS_PER_PEER);
+});
+
+Deno.test("stepAssembly() after a failure with several senders tries one sender at a time, banning the liar", () => {
+  // the liar claims the true size and offers first, so the first attempt mixes its garbage with good pieces
+  const { s, actions } = play(newAssembly(infoHash), [
+    { peer: "liar", size: info.length, behaviour: "liar" },
+    { peer: "good", size: info.length, behaviour: "honest" },
+  ]);
+  const mismatches = actions.flatMap((a) => a.type === "mismatch" ? [a.senders] : []);
+  assertEquals(mismatches, [["liar", "good"], ["liar"]]);
+  assertEquals(drops(actions), ["liar"]);
+  assertEquals([...s.banned], ["liar"]);
+  assertEquals(doneInfo(actions), info, "the true size was not lost to the liar");
+});
+
+Deno.test("stepAssembly() keeps its memory bound and lets nothing out on random events", () => {
+  const seed = Number(Deno.env.get("FUZZ_SEED") ?? "11");
+  const rand = seeded(seed);
+  const peers = ["a", "b", "c", "d"];
+  const sizes = [1, METADATA_PIECE_BYTES, info.length, 3 * METADATA_PIECE_BYTES + 7];
+  for (let round = 0; round < 200; round++) {
+    let s = newAssembly(infoHash);
+    for (let i = 0; i < 60; i++) {
+      const peer = peers[rand.int(peers.length)];
+      const size = sizes[rand.int(sizes.length)];
+      const piece = rand.int(22);
+      const r = rand.int(10);
+      const claimed = s.peers.get(peer)?.size ?? size;
+      const fits = Math.max(0, pieceLength(claimed, piece));
+      const data = rand.int(4) === 0
+        ? garbage.subarray(0, rand.int(fits + 2))
+        : rand.int(2) === 0
+        ? garbage.subarray(0, fits)
+        : pieceOf(info, piece).subarray(0, fits);
+      const ev: AssemblyEvent = r < 2
+        ? { type: "offer", peer, size }
+        : r < 8
+        ? { type: "data", peer, piece, totalSize: rand.int(8) === 0 ? size : claimed, data }
+        : r < 9
+        ? { type: "reject", peer, piece }
+        : { type: "gone", peer };
+      try {
+        s = stepAssembly(s, ev)[0];
+      } catch (e) {
+        throw new Error(`seed ${seed} round ${round} step ${i}: ${e}`);
+      }
+      checkBound(s);
+    }
+  }
+});
