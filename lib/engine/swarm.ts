@@ -1,0 +1,880 @@
+/**
+ * The swarm of one torrent as a state machine: its connected peers and what is said to each. The runtime
+ * (`session.ts`) feeds it events — a peer connected, a message arrived, a peer's socket drained, the writer thread
+ * hashed a piece, the clock ticked — with the time, and the swarm answers through a {@linkcode SwarmIO} the runtime
+ * implements: messages to send, connections to close, pieces to hash and store, events to report. It opens no
+ * socket, reads no clock and touches no file (a piece to upload is read through `io.readPiece`), so a whole download
+ * can be driven on a virtual clock in a test.
+ *
+ * The choices are made by the modules it composes: {@linkcode PeerPool} (whom to dial, accept, evict or ban),
+ * `peer_state.ts` (one peer's protocol state), `request_strategy.ts` (what to request), the picker, `blame.ts`,
+ * `uploads.ts`, the choker and `torrent_state.ts` (counters, completion, when to stop).
+ * @module
+ */
+import { formatAddress, type PeerAddress } from "../address.ts";
+import type { Bitfield } from "../bitfield.ts";
+import { BLOCK_BYTES, MAX_BLOCK_BYTES, MAX_OUTSTANDING_REQUESTS, MAX_PEER_QUEUED_REQUESTS } from "../limits.ts";
+import type { Metainfo } from "../metainfo.ts";
+import { encodeExtHandshake } from "../wire/extension.ts";
+import { WireError } from "../wire/frame.ts";
+import type { Message } from "../wire/messages.ts";
+import { decodeMetadataMessage, encodeMetadataMessage, METADATA_PIECE_BYTES, UT_METADATA } from "../wire/metadata.ts";
+import { type Blame, createBlame, forgetPeer, pieceFailed as blameFailed, piecePassed, wantsDigests } from "./blame.ts";
+import { BufferPool } from "./buffer_pool.ts";
+import { type ChokerState, decideChokes, DEFAULT_UPLOAD_SLOTS, INITIAL_CHOKER } from "./choker.ts";
+import type { EventFile, PeerShare, SessionEvent } from "./events.ts";
+import { OUR_UT_METADATA_ID } from "./metadata_fetch.ts";
+import {
+  admitIncoming,
+  createPool,
+  type EvictionView,
+  hasRoom,
+  peerClosed,
+  peerConnected,
+  type PeerPool,
+  type PeerSource,
+  pickEviction,
+  readyCount,
+} from "./peer_pool.ts";
+import { applyMessage, createPeerState, MAX_REJECTS_IN_A_ROW, type PeerState } from "./peer_state.ts";
+import {
+  addPeerPiece,
+  addPeerPieces,
+  createPicker,
+  isDone,
+  isInteresting,
+  type Picker,
+  pieceComplete,
+  pieceFailed,
+  pieceLength,
+  pieceVerified,
+  receiveBlock,
+  releaseBlock,
+  removePeerPieces,
+  requestsOut,
+} from "./picker.ts";
+import {
+  addBytes,
+  createBucket,
+  createRateMeter,
+  type RateMeter,
+  rateOf,
+  takeTokens,
+  type TokenBucket,
+} from "./rate.ts";
+import { planRequests } from "./request_strategy.ts";
+import {
+  blockArrived,
+  blockKey,
+  createQueue,
+  dropAll,
+  dropRequest,
+  expireRequests,
+  type RequestQueue,
+  requestsSent,
+  setPeerReqq,
+} from "./requests.ts";
+import {
+  checkLimits,
+  createTorrentState,
+  type LimitDecision,
+  pieceVerifiedIn,
+  type SeedLimits,
+  type TorrentState,
+} from "./torrent_state.ts";
+import { cancelUpload, nextUpload, PieceCache, queueUpload, type UploadQueue } from "./uploads.ts";
+
+/** The version string peers see (BEP 10 `v`). */
+export const CLIENT_NAME = "btfetch 0.1.0";
+/** Memory for pieces being fetched or verified: bounds how many pieces are started at once (at least 4). */
+export const PIECE_MEMORY_BYTES = 24 * 1024 * 1024;
+/** Request time-outs in a row after which a peer is dropped. */
+export const MAX_TIMEOUTS = 2;
+/** A peer that sends no message for this long is dropped. */
+export const IDLE_TIMEOUT_MS = 180_000;
+
+/** What the swarm asks of the runtime. Calls happen during a swarm function; none may call back into the swarm. */
+export interface SwarmIO {
+  /** Queues a message to a peer. */
+  send(peer: number, m: Message): void;
+  /** Queues a `piece` message; `block` is only valid during the call. */
+  sendBlock(peer: number, index: number, begin: number, block: Uint8Array): void;
+  /** Bytes queued to a peer and not yet written. */
+  backlog(peer: number): number;
+  /** Closes a peer's connection (the swarm has already forgotten it). */
+  close(peer: number): void;
+  /** Hashes and stores a complete piece; the outcome comes back through {@linkcode pieceOutcome}. */
+  submit(index: number, buf: Uint8Array): void;
+  /** A verified piece's bytes from disk, or null when they are gone. */
+  readPiece(index: number): Uint8Array | null;
+  /** Reports an event. */
+  emit(e: SessionEvent): void;
+  /** Every wanted piece is verified: make the files whole and save the state. */
+  completed(): void;
+}
+
+/** What a swarm is asked to do. */
+export interface SwarmOptions {
+  readonly meta: Metainfo;
+  /** The pieces already verified. */
+  readonly have: Bitfield;
+  /** The pieces wanted. */
+  readonly wanted: Bitfield;
+  /** 0-based indexes into `meta.files` to fetch; all when absent. */
+  readonly selected?: ReadonlySet<number>;
+  readonly maxPeers?: number;
+  readonly sequential?: boolean;
+  /** Keep seeding after completion; absent: stop when complete. */
+  readonly seed?: SeedLimits;
+  readonly timeoutMs?: number;
+  readonly stallTimeoutMs?: number;
+  readonly maxDownloadRate?: number;
+  readonly maxUploadRate?: number;
+  readonly uploadSlots?: number;
+  /** The largest block we serve (default 16 KiB). */
+  readonly maxServedBlock?: number;
+  /** Our listening port, for the extension handshake (0: none). */
+  readonly port: number;
+  readonly random: () => number;
+  readonly now: number;
+}
+
+/** One connected peer, as the swarm sees it. */
+export interface SwarmPeer {
+  readonly id: number;
+  readonly key: string;
+  readonly address: PeerAddress;
+  readonly source: PeerSource;
+  readonly incoming: boolean;
+  readonly client: string;
+  readonly state: PeerState;
+  readonly queue: RequestQueue;
+  readonly uploads: UploadQueue;
+  readonly upRate: RateMeter;
+  readonly connectedAt: number;
+  /** When it last sent a block we asked for or asked for one we served. */
+  lastUsefulAt: number | null;
+  downloaded: number;
+  uploaded: number;
+  /** Blocks that arrived without a request of ours (late after a cancel or choke, or pushed at us). */
+  unasked: number;
+  closed: boolean;
+}
+
+interface PieceBuffer {
+  /** A view of a SharedArrayBuffer, so the writer thread reads it in place. */
+  readonly buf: Uint8Array;
+  /** Who sent each block (peer id; 0: nobody yet), for blame when the hash fails. */
+  readonly from: Int32Array;
+}
+
+/** The swarm's state (mutated in place by the functions here, like the picker's). */
+export interface Swarm {
+  readonly o: SwarmOptions;
+  readonly meta: Metainfo;
+  readonly pool: PeerPool;
+  readonly picker: Picker;
+  readonly ts: TorrentState;
+  readonly blame: Blame;
+  readonly peers: Map<number, SwarmPeer>;
+  nextPeerId: number;
+  /** Pieces being received. */
+  readonly buffers: Map<number, PieceBuffer>;
+  /** Complete pieces the writer is hashing and storing. */
+  readonly verifying: Map<number, PieceBuffer>;
+  readonly bufferPool: BufferPool;
+  readonly cache: PieceCache;
+  choker: ChokerState;
+  readonly downRate: RateMeter;
+  readonly upRate: RateMeter;
+  readonly downBucket: TokenBucket;
+  readonly upBucket: TokenBucket;
+  /** Bytes moved per peer address in this run. */
+  readonly shares: Map<string, { client: string; downloaded: number; uploaded: number }>;
+  /** Set once the swarm has nothing more to do (complete without seeding, or stopped). */
+  stopped: boolean;
+}
+
+/**
+ * Makes the swarm of a torrent whose verified pieces are `o.have`.
+ * @example
+ * ```ts
+ * import { strictEqual as eq } from "node:assert/strict";
+ * import { Bitfield } from "../bitfield.ts";
+ * import { parseMetainfo } from "../metainfo.ts";
+ * import { encodeBencode } from "../bencode.ts";
+ * const info = new Map<string, unknown>([["length", 10], ["name", "a"], ["piece length", 16384],
+ *   ["pieces", new Uint8Array(20)]]);
+ * const meta = parseMetainfo(encodeBencode(new Map([["info", info]]) as never));
+ * const sw = createSwarm({ meta, have: new Bitfield(1), wanted: Bitfield.full(1), port: 0, random: () => 0, now: 0 });
+ * eq(sw.picker.remaining, 1);
+ * ```
+ */
+export function createSwarm(o: SwarmOptions): Swarm {
+  const m = o.meta;
+  const maxPartial = Math.max(4, Math.min(256, Math.floor(PIECE_MEMORY_BYTES / m.pieceLength)));
+  return {
+    o,
+    meta: m,
+    pool: createPool({ maxPeers: o.maxPeers ?? 50 }),
+    picker: createPicker({
+      pieceCount: m.pieceCount,
+      pieceLength: m.pieceLength,
+      totalLength: m.totalLength,
+      have: o.have,
+      wanted: o.wanted,
+      random: o.random,
+      sequential: o.sequential,
+      maxPartial,
+    }),
+    ts: createTorrentState(m, { have: o.have, wanted: o.wanted, selected: o.selected, now: o.now }),
+    blame: createBlame(),
+    peers: new Map(),
+    nextPeerId: 1,
+    buffers: new Map(),
+    verifying: new Map(),
+    bufferPool: new BufferPool(m.pieceLength, maxPartial),
+    cache: new PieceCache(),
+    choker: INITIAL_CHOKER,
+    downRate: createRateMeter(o.now),
+    upRate: createRateMeter(o.now),
+    downBucket: createBucket(o.maxDownloadRate ?? 0, o.now),
+    upBucket: createBucket(o.maxUploadRate ?? 0, o.now),
+    shares: new Map(),
+    stopped: false,
+  };
+}
+
+/** Whether the swarm still wants connections: downloading, or seeding after completion. */
+export function wantsPeers(sw: Swarm): boolean {
+  return !sw.stopped && (sw.ts.completeAt === null || sw.o.seed !== undefined);
+}
+
+/** The files as events describe them (1-based over non-padding files). */
+export function eventFiles(meta: Metainfo, selected: ReadonlySet<number> | undefined): EventFile[] {
+  const out: EventFile[] = [];
+  let n = 0;
+  for (const f of meta.files) {
+    if (f.padding) continue;
+    n++;
+    out.push({ index: n, path: f.path.join("/"), length: f.length, selected: !selected || selected.has(f.index) });
+  }
+  return out;
+}
+
+/** What is known of a peer whose handshake completed. */
+export interface NewPeer {
+  readonly address: PeerAddress;
+  readonly source: PeerSource;
+  readonly incoming: boolean;
+  readonly client: string;
+  readonly fast: boolean;
+  readonly extended: boolean;
+}
+
+/**
+ * Whether an incoming peer may have a slot; when the slots are full, a peer that gave nothing is evicted first
+ * (through `io.close`). Returns false to refuse it.
+ */
+export function admit(sw: Swarm, address: PeerAddress, now: number, io: SwarmIO): boolean {
+  if (!wantsPeers(sw)) return false;
+  const d = admitIncoming(sw.pool, address, now, evictionViews(sw));
+  if (!d.accept) return false;
+  if (d.evict !== undefined) {
+    const victim = sw.peers.get(d.evict);
+    if (victim) dropPeer(sw, victim, "evicted for a new peer: gave nothing", now, io);
+  }
+  return true;
+}
+
+/**
+ * A peer's handshake completed (dialled, or incoming and admitted): it takes a slot. Returns its id; the runtime
+ * then binds its connection to the id and calls {@linkcode greet}.
+ */
+export function addPeer(sw: Swarm, p: NewPeer, now: number, io: SwarmIO): number {
+  peerConnected(sw.pool, p.address, p.source);
+  const peer: SwarmPeer = {
+    id: sw.nextPeerId++,
+    key: formatAddress(p.address),
+    address: p.address,
+    source: p.source,
+    incoming: p.incoming,
+    client: p.client,
+    state: createPeerState(sw.meta.pieceCount, p.fast, p.extended),
+    queue: createQueue(now),
+    uploads: [],
+    upRate: createRateMeter(now),
+    connectedAt: now,
+    lastUsefulAt: null,
+    downloaded: 0,
+    uploaded: 0,
+    unasked: 0,
+    closed: false,
+  };
+  sw.peers.set(peer.id, peer);
+  io.emit({
+    event: "peer",
+    action: "connected",
+    address: peer.key,
+    incoming: peer.incoming,
+    source: peer.source,
+    client: peer.client,
+  });
+  return peer.id;
+}
+
+/** Sends our opening messages to a new peer: the extension handshake (BEP 10) and the pieces we have. */
+export function greet(sw: Swarm, id: number, io: SwarmIO): void {
+  const peer = sw.peers.get(id);
+  if (!peer) return;
+  const meta = sw.meta;
+  if (peer.state.extended) {
+    io.send(peer.id, {
+      type: "extended",
+      id: 0,
+      payload: encodeExtHandshake({
+        // metadata for magnet users (BEP 9), except for private torrents, whose metadata is not handed around
+        m: new Map(meta.private ? [] : [[UT_METADATA, OUR_UT_METADATA_ID]]),
+        v: CLIENT_NAME,
+        p: sw.o.port || undefined,
+        reqq: MAX_PEER_QUEUED_REQUESTS,
+        metadataSize: meta.private ? undefined : meta.infoBytes.length,
+      }),
+    });
+  }
+  const have = sw.picker.have;
+  if (peer.state.fast && have.count === 0) io.send(peer.id, { type: "have-none" });
+  else if (peer.state.fast && have.complete) io.send(peer.id, { type: "have-all" });
+  else if (have.count > 0) io.send(peer.id, { type: "bitfield", bits: have.bytes });
+}
+
+/** Drops a peer (its connection ended, or the swarm decided so); `ban` bans its address. */
+export function dropPeer(sw: Swarm, peer: SwarmPeer, reason: string, now: number, io: SwarmIO, ban = false): void {
+  if (peer.closed) return;
+  peer.closed = true;
+  sw.peers.delete(peer.id);
+  io.close(peer.id);
+  for (const r of dropAll(peer.queue)) releaseBlock(sw.picker, r.index, r.begin);
+  if (peer.state.hasCounted) removePeerPieces(sw.picker, peer.state.has);
+  forgetPeer(sw.blame, peer.id);
+  peerClosed(sw.pool, peer.address, now, { ban });
+  io.emit({
+    event: "peer",
+    action: ban ? "banned" : "disconnected",
+    address: peer.key,
+    incoming: peer.incoming,
+    source: peer.source,
+    client: peer.client,
+    reason,
+    downloaded: peer.downloaded,
+    uploaded: peer.uploaded,
+  });
+  if (!sw.stopped && peer.state.peerInterested && !peer.state.amChoking) {
+    sw.choker = { ...sw.choker, roundAt: -Infinity };
+  }
+}
+
+/** Drops the peer with this id, if it is still connected. */
+export function dropPeerById(sw: Swarm, id: number, reason: string, now: number, io: SwarmIO, ban = false): void {
+  const p = sw.peers.get(id);
+  if (p) dropPeer(sw, p, reason, now, io, ban);
+}
+
+// ---- messages ------------------------------------------------------------------------------------------------------
+
+/**
+ * A message from a peer.
+ * @throws {WireError} when the peer broke the protocol (the runtime drops it).
+ */
+export function peerMessage(sw: Swarm, id: number, msg: Message, now: number, io: SwarmIO): void {
+  const peer = sw.peers.get(id);
+  if (!peer) return;
+  const s = peer.state;
+  const e = applyMessage(s, msg, now);
+  switch (e.kind) {
+    case "none":
+    case "not-interested":
+      return;
+    case "allowed-fast":
+      if (s.peerChoking) fillRequests(sw, peer, now, io);
+      return;
+    case "choked":
+      for (const r of dropAll(peer.queue)) {
+        if (!s.allowedFast.has(r.index)) releaseBlock(sw.picker, r.index, r.begin);
+        else peer.queue.outstanding.set(blockKey(r.index, r.begin), r);
+      }
+      return;
+    case "unchoked":
+      fillRequests(sw, peer, now, io);
+      return;
+    case "interested":
+      // decide now, not on the next tick: a free slot is worth using at once (aria2c acts on a 1 s tick)
+      sw.choker = { ...sw.choker, roundAt: -Infinity };
+      choke(sw, now, io);
+      return;
+    case "have":
+      addPeerPiece(sw.picker, e.index);
+      s.hasCounted = true;
+      if (!s.amInterested && sw.ts.wanted.has(e.index) && !sw.picker.have.has(e.index)) {
+        updateInterest(sw, peer, now, io);
+      }
+      fillRequests(sw, peer, now, io);
+      return;
+    case "pieces":
+      if (e.previous) removePeerPieces(sw.picker, e.previous);
+      addPeerPieces(sw.picker, s.has);
+      s.hasCounted = true;
+      updateInterest(sw, peer, now, io);
+      fillRequests(sw, peer, now, io);
+      return;
+    case "request":
+      onRequest(sw, peer, e.index, e.begin, e.length, now, io);
+      return;
+    case "cancel":
+      cancelUpload(peer.uploads, e.index, e.begin);
+      return;
+    case "rejected": {
+      const r = dropRequest(peer.queue, e.index, e.begin);
+      if (r) {
+        releaseBlock(sw.picker, r.index, r.begin);
+        s.allowedFast.delete(r.index);
+      }
+      if (e.tooMany) {
+        dropPeer(sw, peer, `rejected ${MAX_REJECTS_IN_A_ROW} requests in a row while unchoking us`, now, io);
+        return;
+      }
+      fillRequests(sw, peer, now, io);
+      return;
+    }
+    case "ext-handshake":
+      if (s.reqq !== undefined) setPeerReqq(peer.queue, s.reqq);
+      return;
+    case "ext-message":
+      if (e.id === OUR_UT_METADATA_ID) serveMetadata(sw, peer, e.payload, io);
+      return;
+    case "block":
+      onBlock(sw, peer, e.index, e.begin, e.data, now, io);
+      return;
+  }
+}
+
+/** A peer asks for a piece of the info dictionary (BEP 9): send it, or reject for private torrents. */
+function serveMetadata(sw: Swarm, peer: SwarmPeer, payload: Uint8Array, io: SwarmIO): void {
+  const m = decodeMetadataMessage(payload);
+  const theirId = peer.state.extensions.get(UT_METADATA) ?? 0;
+  if (m.type !== "request" || theirId === 0) return;
+  const info = sw.meta.infoBytes;
+  const start = m.piece * METADATA_PIECE_BYTES;
+  const reply = sw.meta.private || start >= info.length
+    ? encodeMetadataMessage({ type: "reject", piece: m.piece })
+    : encodeMetadataMessage({
+      type: "data",
+      piece: m.piece,
+      totalSize: info.length,
+      data: info.subarray(start, Math.min(info.length, start + METADATA_PIECE_BYTES)),
+    });
+  io.send(peer.id, { type: "extended", id: theirId, payload: reply });
+}
+
+function updateInterest(sw: Swarm, peer: SwarmPeer, now: number, io: SwarmIO): void {
+  const s = peer.state;
+  const want = sw.ts.completeAt === null && isInteresting(sw.picker, s.has);
+  if (want !== s.amInterested) {
+    s.amInterested = want;
+    io.send(peer.id, { type: want ? "interested" : "not-interested" });
+  }
+  // two seeds have nothing to say to each other
+  if (!want && s.has.complete && sw.picker.have.complete) dropPeer(sw, peer, "both seeding", now, io);
+}
+
+// ---- downloading ---------------------------------------------------------------------------------------------------
+
+function fillRequests(sw: Swarm, peer: SwarmPeer, now: number, io: SwarmIO): void {
+  if (peer.closed || sw.ts.completeAt !== null) return;
+  const reqs = planRequests(
+    sw.picker,
+    peer,
+    otherQueues(sw, peer),
+    now,
+    sw.o.maxDownloadRate ? (n) => downloadAllowance(sw, n, now) : undefined,
+  );
+  if (reqs.length === 0) {
+    if (peer.state.amInterested && peer.queue.outstanding.size === 0 && !peer.state.peerChoking) {
+      updateInterest(sw, peer, now, io);
+    }
+    return;
+  }
+  requestsSent(peer.queue, reqs, now);
+  for (const r of reqs) io.send(peer.id, { type: "request", index: r.index, begin: r.begin, length: r.length });
+}
+
+function* otherQueues(sw: Swarm, peer: SwarmPeer): Iterable<RequestQueue> {
+  for (const p of sw.peers.values()) if (p !== peer) yield p.queue;
+}
+
+function downloadAllowance(sw: Swarm, n: number, now: number): number {
+  let allowed = 0;
+  while (allowed < n && takeTokens(sw.downBucket, BLOCK_BYTES, now) === 0) allowed++;
+  return allowed;
+}
+
+function onBlock(
+  sw: Swarm,
+  peer: SwarmPeer,
+  index: number,
+  begin: number,
+  data: Uint8Array,
+  now: number,
+  io: SwarmIO,
+): void {
+  const length = data.length;
+  const ts = sw.ts;
+  ts.downloaded += length;
+  peer.downloaded += length;
+  share(sw, peer).downloaded += length;
+  addBytes(sw.downRate, length, now);
+  if (!blockArrived(peer.queue, index, begin, length, now)) {
+    // not asked for (pushed at us, or late after a cancel or a choke): never let it near a piece in progress
+    ts.wasted += length;
+    if (++peer.unasked > MAX_OUTSTANDING_REQUESTS) {
+      throw new WireError("bad-payload", 0, `more than ${MAX_OUTSTANDING_REQUESTS} blocks we did not ask for`);
+    }
+    return;
+  }
+  peer.state.rejectsInARow = 0;
+  peer.lastUsefulAt = now;
+  if (receiveBlock(sw.picker, index, begin, length) !== "new") {
+    ts.wasted += length;
+    fillRequests(sw, peer, now, io);
+    return;
+  }
+  let pb = sw.buffers.get(index);
+  if (!pb) {
+    const len = pieceLength(sw.picker, index);
+    pb = { buf: sw.bufferPool.take(len), from: new Int32Array(Math.ceil(len / BLOCK_BYTES)) };
+    sw.buffers.set(index, pb);
+  }
+  pb.buf.set(data, begin);
+  pb.from[begin / BLOCK_BYTES] = peer.id;
+  if (requestsOut(sw.picker, index, begin) > 0) cancelDuplicates(sw, peer, index, begin, io);
+  if (pieceComplete(sw.picker, index)) {
+    // the last block is in: hash and store it off this thread; the outcome comes back in pieceOutcome
+    sw.buffers.delete(index);
+    sw.verifying.set(index, pb);
+    io.submit(index, pb.buf);
+  }
+  fillRequests(sw, peer, now, io);
+}
+
+/** Endgame: a block arrived that other peers were also asked for; cancel their copies. */
+function cancelDuplicates(sw: Swarm, from: SwarmPeer, index: number, begin: number, io: SwarmIO): void {
+  for (const p of sw.peers.values()) {
+    if (p === from) continue;
+    const r = dropRequest(p.queue, index, begin);
+    if (r) {
+      releaseBlock(sw.picker, index, begin);
+      io.send(p.id, { type: "cancel", index, begin, length: r.length });
+    }
+  }
+}
+
+function share(sw: Swarm, peer: SwarmPeer): { client: string; downloaded: number; uploaded: number } {
+  let s = sw.shares.get(peer.key);
+  if (!s) {
+    s = { client: peer.client, downloaded: 0, uploaded: 0 };
+    sw.shares.set(peer.key, s);
+  }
+  return s;
+}
+
+/** Bytes moved with each peer address in this run. */
+export function peerShares(sw: Swarm): PeerShare[] {
+  return [...sw.shares].map(([address, s]) => ({ address, ...s }));
+}
+
+/** Whether the outcome of piece `index` should come with block digests (for blame). */
+export function wantsBlockDigests(sw: Swarm, index: number): boolean {
+  return wantsDigests(sw.blame, index);
+}
+
+/**
+ * The writer hashed piece `index`: `ok` means it matched and is stored. `digests` (20 bytes per 16 KiB block) are
+ * needed for failed pieces, and for passing ones when {@linkcode wantsBlockDigests} said so; without them a failed
+ * piece still counts a strike against a lone sender.
+ */
+export function pieceOutcome(
+  sw: Swarm,
+  index: number,
+  ok: boolean,
+  digests: Uint8Array | undefined,
+  now: number,
+  io: SwarmIO,
+): void {
+  const pb = sw.verifying.get(index);
+  if (!pb) return;
+  sw.verifying.delete(index);
+  if (!ok) {
+    onHashFail(sw, index, pb, digests, now, io);
+    sw.bufferPool.give(pb.buf);
+    return;
+  }
+  pieceVerified(sw.picker, index);
+  const done = pieceVerifiedIn(sw.ts, index, now);
+  for (const id of piecePassed(sw.blame, index, digests)) {
+    dropPeerById(sw, id, "sent a block that failed its hash", now, io, true);
+  }
+  // cancel endgame duplicates and tell everyone
+  for (const p of sw.peers.values()) {
+    for (let b = 0; b < pb.from.length; b++) {
+      const r = dropRequest(p.queue, index, b * BLOCK_BYTES);
+      if (r) io.send(p.id, { type: "cancel", index, begin: r.begin, length: r.length });
+    }
+    io.send(p.id, { type: "have", index });
+  }
+  // keep the piece in the upload cache while some peer may want it; else reuse its buffer
+  let wanted = false;
+  for (const p of sw.peers.values()) if (p.state.peerInterested && !p.state.has.has(index)) wanted = true;
+  if (wanted) { for (const old of sw.cache.put(index, pb.buf)) sw.bufferPool.give(old); }
+  else sw.bufferPool.give(pb.buf);
+  for (const f of done) {
+    io.emit({ event: "file-complete", index: displayIndex(sw, f), path: sw.meta.files[f].path.join("/") });
+  }
+  if (isDone(sw.picker)) complete(sw, now, io);
+}
+
+function displayIndex(sw: Swarm, fileIndex: number): number {
+  let n = 0;
+  for (const f of sw.meta.files) {
+    if (!f.padding) n++;
+    if (f.index === fileIndex) return n;
+  }
+  return n;
+}
+
+function onHashFail(
+  sw: Swarm,
+  index: number,
+  pb: PieceBuffer,
+  digests: Uint8Array | undefined,
+  now: number,
+  io: SwarmIO,
+): void {
+  sw.ts.hashFailures++;
+  sw.ts.wasted += pb.buf.length;
+  pieceFailed(sw.picker, index);
+  const names: string[] = [];
+  for (const id of new Set(pb.from)) {
+    const p = sw.peers.get(id);
+    if (p) names.push(p.key);
+  }
+  io.emit({ event: "piece-failed", piece: index, peers: names });
+  for (const id of blameFailed(sw.blame, index, pb.from, digests ?? new Uint8Array(pb.from.length * 20))) {
+    dropPeerById(sw, id, "sent pieces that failed their hash", now, io, true);
+  }
+}
+
+/** Every wanted piece is verified (or was at the start): tell the runtime, peers and events. */
+export function complete(sw: Swarm, now: number, io: SwarmIO): void {
+  const ts = sw.ts;
+  if (ts.completeAt !== null) return;
+  ts.completeAt = now;
+  io.completed();
+  io.emit({ event: "complete", verified: ts.verifiedBytes, elapsed_ms: Math.round(now) });
+  for (const p of [...sw.peers.values()]) {
+    for (const r of dropAll(p.queue)) {
+      io.send(p.id, { type: "cancel", index: r.index, begin: r.begin, length: r.length });
+    }
+    updateInterest(sw, p, now, io);
+  }
+  const seed = sw.o.seed;
+  if (seed === undefined) {
+    sw.stopped = true;
+    return;
+  }
+  ts.seedStartedAt = now;
+  const until = [
+    seed.ratio !== undefined ? `ratio ${seed.ratio}` : "",
+    seed.timeMs !== undefined ? `${Math.round(seed.timeMs / 1000)} s` : "",
+  ].filter(Boolean).join(" or ") || "interrupted";
+  io.emit({ event: "seeding", until });
+}
+
+// ---- uploading -----------------------------------------------------------------------------------------------------
+
+function onRequest(
+  sw: Swarm,
+  peer: SwarmPeer,
+  index: number,
+  begin: number,
+  length: number,
+  now: number,
+  io: SwarmIO,
+): void {
+  if (
+    index >= sw.meta.pieceCount || length === 0 || length > MAX_BLOCK_BYTES ||
+    begin + length > pieceLength(sw.picker, index)
+  ) {
+    throw new WireError("bad-payload", 0, `request out of bounds (piece ${index}, ${begin}+${length})`);
+  }
+  if (peer.state.amChoking || !sw.picker.have.has(index) || length > (sw.o.maxServedBlock ?? BLOCK_BYTES)) {
+    if (peer.state.fast) io.send(peer.id, { type: "reject", index, begin, length });
+    return;
+  }
+  if (!queueUpload(peer.uploads, { index, begin, length })) {
+    throw new WireError("bad-payload", 0, `more than ${MAX_PEER_QUEUED_REQUESTS} requests queued`);
+  }
+  serveUploads(sw, peer.id, now, io);
+}
+
+/**
+ * Sends queued blocks to a peer while its backlog allows (on a request, when its socket drains, on a tick).
+ * @throws {import("../storage/disk.ts").StorageError} from `io.readPiece` callers when verified data is gone.
+ */
+export function serveUploads(sw: Swarm, id: number, now: number, io: SwarmIO): void {
+  const peer = sw.peers.get(id);
+  if (!peer) return;
+  for (;;) {
+    const u = peer.uploads[0];
+    if (u === undefined) return;
+    if (sw.o.maxUploadRate && takeTokens(sw.upBucket, u.length, now) > 0) return; // the tick retries
+    if (nextUpload(peer.uploads, io.backlog(peer.id)) === null) return;
+    const piece = pieceForUpload(sw, u.index, io);
+    if (piece === null) {
+      throw new MissingPieceError(u.index);
+    }
+    io.sendBlock(peer.id, u.index, u.begin, piece.subarray(u.begin, u.begin + u.length));
+    peer.uploaded += u.length;
+    peer.lastUsefulAt = now;
+    sw.ts.uploaded += u.length;
+    share(sw, peer).uploaded += u.length;
+    addBytes(peer.upRate, u.length, now);
+    addBytes(sw.upRate, u.length, now);
+  }
+}
+
+/** A piece we verified is gone from disk (the runtime maps this to a disk error). */
+export class MissingPieceError extends Error {
+  override readonly name = "MissingPieceError";
+  /** Makes the error for piece `index`. */
+  constructor(readonly index: number) {
+    super(`piece ${index} was verified but its data is gone from disk`);
+  }
+}
+
+function pieceForUpload(sw: Swarm, index: number, io: SwarmIO): Uint8Array | null {
+  const hit = sw.cache.get(index);
+  if (hit) return hit;
+  const data = io.readPiece(index);
+  if (data) { for (const old of sw.cache.put(index, data)) sw.bufferPool.give(old); }
+  return data;
+}
+
+// ---- time ----------------------------------------------------------------------------------------------------------
+
+/**
+ * The clock ticked: request time-outs, idle peers, topping up requests and uploads, the choker, eviction for waiting
+ * candidates. Returns what the torrent's limits say (go on, stop, or fail); `onPeerFault` receives a peer whose
+ * handling threw, so one peer's fault never stops the tick for the others.
+ */
+export function tick(
+  sw: Swarm,
+  now: number,
+  io: SwarmIO,
+  onPeerFault: (peer: SwarmPeer, e: unknown) => void,
+): LimitDecision {
+  for (const p of [...sw.peers.values()]) {
+    if (p.closed) continue;
+    try {
+      const expired = expireRequests(p.queue, now);
+      if (expired.length > 0) {
+        for (const r of expired) releaseBlock(sw.picker, r.index, r.begin);
+        if (p.queue.timeouts >= MAX_TIMEOUTS || p.downloaded === 0) {
+          dropPeer(sw, p, "requests timed out", now, io);
+          continue;
+        }
+      }
+      if (now - (p.state.lastMessageAt ?? p.connectedAt) > IDLE_TIMEOUT_MS) {
+        dropPeer(sw, p, "idle", now, io);
+        continue;
+      }
+      fillRequests(sw, p, now, io);
+      if (p.uploads.length > 0) serveUploads(sw, p.id, now, io);
+    } catch (e) {
+      onPeerFault(p, e);
+    }
+  }
+  choke(sw, now, io);
+  evictForWaiting(sw, now, io);
+  if (sw.stopped) return { kind: "stop" };
+  return checkLimits(sw.ts, now, sw.o);
+}
+
+/** When every slot is taken and candidates wait, one peer that gives nothing makes room (at most one a tick). */
+function evictForWaiting(sw: Swarm, now: number, io: SwarmIO): void {
+  if (!wantsPeers(sw) || hasRoom(sw.pool) || readyCount(sw.pool, now) === 0) return;
+  const id = pickEviction(evictionViews(sw), now);
+  if (id !== null) dropPeerById(sw, id, "evicted: gave nothing while other peers wait", now, io);
+}
+
+function* evictionViews(sw: Swarm): Iterable<EvictionView> {
+  for (const p of sw.peers.values()) {
+    yield {
+      id: p.id,
+      key: p.key,
+      connectedAt: p.connectedAt,
+      lastMessageAt: p.state.lastMessageAt,
+      lastUsefulAt: p.lastUsefulAt,
+    };
+  }
+}
+
+function choke(sw: Swarm, now: number, io: SwarmIO): void {
+  const stats = [...sw.peers.values()].map((p) => ({
+    id: p.id,
+    interested: p.state.peerInterested,
+    downloadRate: rateOf(p.queue.rate, now),
+    uploadRate: rateOf(p.upRate, now),
+    lastBlockAt: p.queue.lastBlockAt,
+    amInterested: p.state.amInterested,
+  }));
+  const next = decideChokes(sw.choker, stats, {
+    slots: sw.o.uploadSlots ?? DEFAULT_UPLOAD_SLOTS,
+    seeding: sw.ts.completeAt !== null,
+    now,
+    random: sw.o.random,
+  });
+  if (next === sw.choker) return;
+  sw.choker = next;
+  for (const p of sw.peers.values()) {
+    const s = p.state;
+    const unchoke = next.unchoked.has(p.id);
+    if (unchoke && s.amChoking) {
+      s.amChoking = false;
+      io.send(p.id, { type: "unchoke" });
+    } else if (!unchoke && !s.amChoking) {
+      s.amChoking = true;
+      io.send(p.id, { type: "choke" });
+      if (s.fast) {
+        for (const u of p.uploads) io.send(p.id, { type: "reject", index: u.index, begin: u.begin, length: u.length });
+      }
+      p.uploads.length = 0;
+    }
+  }
+}
+
+/** Progress as the `progress` event reports it. */
+export function progressEvent(sw: Swarm, now: number): SessionEvent {
+  const rate = rateOf(sw.downRate, now);
+  const left = sw.ts.wantedBytes - sw.ts.verifiedBytes;
+  return {
+    event: "progress",
+    verified: sw.ts.verifiedBytes,
+    total: sw.ts.wantedBytes,
+    downloaded: sw.ts.downloaded,
+    uploaded: sw.ts.uploaded,
+    download_rate: Math.round(rate),
+    upload_rate: Math.round(rateOf(sw.upRate, now)),
+    peers: sw.peers.size,
+    eta_s: left === 0 ? 0 : rate > 1 ? Math.round(left / rate) : null,
+  };
+}
