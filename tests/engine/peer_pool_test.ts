@@ -283,11 +283,11 @@ Deno.test("the pool's counts match the connections, whatever order the outcomes 
 
 // BUG: an incoming connection from an address we are dialling is admitted (admitIncoming counts the dial's slot as
 // free) and peerConnected() moves the candidate to `connected`; when our own dial to it then also completes, the
-// session calls peerConnected() again (session.ts dial(): nothing checks the candidate's state) and the pool counts
-// `connected` twice for one candidate. Both connections closing take only one back (peerClosed ignores a candidate
-// no longer `connected`), so one slot leaks for the rest of the session; enough of them stop all dialling. Expected:
-// peerConnected() refuses, or the session is told to drop, a second connection for a candidate already connected,
-// and the counts return to zero once every connection has closed.
+// runtime calls peerConnected() again (session.ts dial() -> swarm.ts addPeer(): nothing checks the candidate's
+// state) and the pool counts `connected` twice for one candidate. Both connections closing take only one back
+// (peerClosed ignores a candidate no longer `connected`), so one slot leaks for the rest of the session; enough of
+// them stop all dialling. Expected: peerConnected() refuses, or the runtime is told to drop, a second connection for
+// a candidate already connected, and the counts return to zero once every connection has closed.
 Deno.test({
   name: "peerConnected() for a candidate already connected (our dial and its incoming crossed) leaks no slot",
   ignore: true,

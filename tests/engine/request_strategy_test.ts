@@ -1,8 +1,8 @@
 /**
  * The request strategy (request_strategy.ts with requests.ts and picker.ts) in unit rows, then in a small simulation
- * on a virtual clock: our side mirrors what lib/engine/session.ts does with each message, block and tick (onMessage,
- * fillRequests, onBlock, cancelDuplicates, onPieceOutcome, tick, dropPeer), and each remote peer is a script of how
- * it answers requests. No sockets, nothing sleeps.
+ * on a virtual clock: our side mirrors what lib/engine/swarm.ts (session.ts until 556dfb2) does with each message,
+ * block and tick (peerMessage, fillRequests, onBlock, cancelDuplicates, pieceOutcome, complete, tick, dropPeer), and
+ * each remote peer is a script of how it answers requests. No sockets, nothing sleeps.
  */
 import { assert, assertEquals } from "../_assert.ts";
 import { seeded } from "../_gen.ts";
@@ -43,6 +43,7 @@ import {
   type RequestQueue,
   requestsSent,
 } from "../../lib/engine/requests.ts";
+import { MAX_TIMEOUTS, PIECE_MEMORY_BYTES } from "../../lib/engine/swarm.ts";
 import { createTorrentState, pieceVerifiedIn, type TorrentState } from "../../lib/engine/torrent_state.ts";
 
 const B = BLOCK_BYTES;
@@ -275,9 +276,8 @@ const SILENT: Behaviour = { label: "silent peer", serveMs: null, oneWayMs: 0.5 }
 /** An honest 1 MB/s peer: its queue is partly committed in endgame. */
 const MEDIUM: Behaviour = { label: "1 MB/s peer", serveMs: (len) => len / 1_000, oneWayMs: 0.5 };
 
-/** Session constants mirrored here (private to session.ts). */
+/** The runtime's tick (private to session.ts). */
 const TICK_MS = 100;
-const MAX_TIMEOUTS = 2;
 /** How long the writer thread takes to hash and store a piece. */
 const HASH_MS = 0.5;
 
@@ -321,7 +321,7 @@ function createSim(seed: number): Sim {
   };
   const sim: Sim = {
     clock: { now: 0, seq: 0, heap: [] },
-    // as session.ts: maxPartial from 24 MiB of piece buffers
+    // as swarm.ts: maxPartial from PIECE_MEMORY_BYTES of piece buffers
     picker: createPicker({
       pieceCount: PIECES,
       pieceLength: PIECE_LEN,
@@ -329,7 +329,7 @@ function createSim(seed: number): Sim {
       have,
       wanted,
       random: seeded(seed),
-      maxPartial: Math.max(4, Math.min(256, Math.floor((24 * 1024 * 1024) / PIECE_LEN))),
+      maxPartial: Math.max(4, Math.min(256, Math.floor(PIECE_MEMORY_BYTES / PIECE_LEN))),
     }),
     ts: createTorrentState(meta, { have, wanted, now: 0 }),
     peers: new Map(),
@@ -408,9 +408,9 @@ function pump(sim: Sim, p: SimPeer): void {
   });
 }
 
-// -- our end, as session.ts
+// -- our end, as swarm.ts
 
-/** A message from the peer (session.ts forPeer + onMessage): a peer fault drops that peer only. */
+/** A message from the peer (session.ts forPeer + swarm.ts peerMessage): a peer fault drops that peer only. */
 function deliver(sim: Sim, p: SimPeer, msg: Message): void {
   if (p.closed) return;
   try {
@@ -448,7 +448,7 @@ function updateInterest(sim: Sim, p: SimPeer): void {
   p.state.amInterested = sim.ts.completeAt === null && isInteresting(sim.picker, p.state.has);
 }
 
-/** A generator, as session.ts's otherQueues() is (see the BUG note on the fast-holder rows). */
+/** A generator, as swarm.ts's otherQueues() is (see the BUG note on the fast-holder rows). */
 function* otherQueues(sim: Sim, p: SimPeer): Iterable<RequestQueue> {
   for (const o of sim.peers.values()) if (o !== p) yield o.queue;
 }
@@ -628,11 +628,11 @@ Deno.test("simulation: a bad peer beside a fast seeder delays the download by at
   }
 });
 
-// BUG: planRequests() iterates `others` once per candidate block (through worthDuplicating), but session.ts passes
-// a generator (`this.otherQueues(peer)`), which runs only once: the first worthDuplicating() call consumes it (a
+// BUG: planRequests() iterates `others` once per candidate block (through worthDuplicating), but swarm.ts's
+// fillRequests() passes a generator (`otherQueues(sw, peer)`), which runs only once: the first worthDuplicating() call consumes it (a
 // `return false` inside its for-of closes it), so every later block in that call sees no holder and is "worth
 // duplicating". In endgame a nearly idle peer therefore duplicates a fast holder's committed queue, and the copies
-// are fetched twice (the simulation mirrors session.ts and passes a generator too). Rows marked `bug` fail today
+// are fetched twice (the simulation mirrors swarm.ts and passes a generator too). Rows marked `bug` fail today
 // (a second seeder mid-download: 16 duplicate requests, 8 blocks fetched twice; three seeders: 8 and 3); with an array
 // they give 0 and 0. Expected fix: planRequests() takes `others` into an array once (then un-ignore these rows).
 Deno.test("simulation: a fast holder keeps its queue in endgame, so little is fetched twice", async (t) => {
@@ -686,13 +686,13 @@ Deno.test("simulation: a sweep of seeder speeds and join times keeps every bad p
 });
 
 // BUG: see the simulation's fast-holder rows above: planRequests() must consult `others` for every block, but a
-// one-shot iterable (the generator session.ts passes) is used up by the first block.
+// one-shot iterable (the generator swarm.ts passes) is used up by the first block.
 Deno.test("planRequests() in endgame leaves a fast holder's committed blocks alone, whatever iterable holds the others", async (t) => {
   const rows: { name: string; others: (q: RequestQueue) => Iterable<RequestQueue>; bug?: true }[] = [
     { name: "an array", others: (q) => [q] },
     { name: "a Set", others: (q) => new Set([q]) },
     {
-      name: "a generator, as session.ts passes",
+      name: "a generator, as swarm.ts passes",
       others: function* (q) {
         yield q;
       },
