@@ -75,6 +75,9 @@ export class Reporter {
       case "peer":
         if (e.action === "banned") this.say(`Banned ${e.address}: ${e.reason ?? ""}`);
         break;
+      case "warning":
+        this.say(`Warning: ${e.message}`);
+        break;
       case "internal-error":
         // a bug of ours that cost one connection, not the session: say so, so it gets reported
         this.say(`Internal error (${e.where}${e.peer ? `, peer ${e.peer}` : ""}): ${e.message}; please report it`);

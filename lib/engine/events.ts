@@ -71,6 +71,8 @@ export type SessionEvent =
     readonly peers: number;
     readonly eta_s: number | null;
   }
+  /** Something the user should know that did not stop the session (e.g. incoming peers cannot be accepted). */
+  | { readonly event: "warning"; readonly message: string }
   | {
     /** A bug of ours that ended one connection (not the session); `stack` for `--debug`. */
     readonly event: "internal-error";

@@ -24,7 +24,7 @@ import {
   receiverStep4,
   sharedSecret,
 } from "../wire/mse.ts";
-import { ConnectError, readHandshake, readUntil, writeAll } from "./peer_conn.ts";
+import { isPeerFault, readHandshake, readUntil, writeAll } from "./peer_conn.ts";
 import { fromHex, toHex } from "../bytes.ts";
 
 /** How long an incoming peer has for its whole handshake, MSE included. */
@@ -68,19 +68,7 @@ export function acceptBackoffMs(failures: number): number {
   return Math.min(ACCEPT_BACKOFF_MAX_MS, ACCEPT_BACKOFF_MIN_MS * 2 ** Math.min(failures - 1, 30));
 }
 
-/** Whether `e` is a peer's or the network's doing (close the connection quietly), rather than a bug of ours. */
-export function isPeerFault(e: unknown): boolean {
-  if (e instanceof WireError || e instanceof ConnectError) return true;
-  const d = Deno.errors;
-  if (
-    e instanceof d.BadResource || e instanceof d.Interrupted || e instanceof d.ConnectionReset ||
-    e instanceof d.ConnectionAborted || e instanceof d.BrokenPipe || e instanceof d.NotConnected ||
-    e instanceof d.TimedOut || e instanceof d.UnexpectedEof || e instanceof d.ConnectionRefused
-  ) return true;
-  // other OS errors on a socket (e.g. EMFILE, ENOTCONN) carry an errno name
-  const code = e instanceof Error ? (e as Error & { code?: unknown }).code : undefined;
-  return typeof code === "string" && /^E[A-Z]+$/.test(code);
-}
+export { isPeerFault };
 
 /** A bound listening socket that routes incoming peers by info-hash. */
 export class Listener {

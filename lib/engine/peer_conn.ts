@@ -8,6 +8,7 @@
  * @module
  */
 import { formatAddress, type PeerAddress } from "../address.ts";
+import { BitfieldError } from "../bitfield.ts";
 import { readFrame, WireError } from "../wire/frame.ts";
 import { decodeHandshake, encodeHandshake, type Handshake, HANDSHAKE_BYTES } from "../wire/handshake.ts";
 import {
@@ -33,6 +34,30 @@ export class ConnectError extends Error {
   constructor(readonly address: string, detail: string, options?: ErrorOptions) {
     super(`Cannot connect to ${address}: ${detail}`, options);
   }
+}
+
+/**
+ * Whether `e` is a peer's or the network's doing (drop that connection quietly), rather than a bug of ours: a
+ * malformed message, a failed connection, or an OS error on the socket.
+ * @example
+ * ```ts
+ * import { strictEqual as eq } from "node:assert/strict";
+ * eq(isPeerFault(new Deno.errors.ConnectionReset("reset")), true);
+ * eq(isPeerFault(new TypeError("x is undefined")), false);
+ * ```
+ */
+export function isPeerFault(e: unknown): boolean {
+  if (e instanceof WireError || e instanceof BitfieldError || e instanceof ConnectError) return true;
+  const d = Deno.errors;
+  if (
+    e instanceof d.BadResource || e instanceof d.Interrupted || e instanceof d.ConnectionReset ||
+    e instanceof d.ConnectionAborted || e instanceof d.BrokenPipe || e instanceof d.NotConnected ||
+    e instanceof d.TimedOut || e instanceof d.UnexpectedEof || e instanceof d.ConnectionRefused ||
+    e instanceof d.AddrNotAvailable || e instanceof d.NetworkUnreachable
+  ) return true;
+  // other OS errors on a socket (e.g. EMFILE, EHOSTUNREACH) carry an errno name
+  const code = e instanceof Error ? (e as Error & { code?: unknown }).code : undefined;
+  return typeof code === "string" && /^E[A-Z]+$/.test(code);
 }
 
 /** Opens a TCP connection, giving up after `timeoutMs`. */

@@ -243,10 +243,15 @@ export function pickEviction(peers: Iterable<EvictionView>, now: number): number
   return best;
 }
 
-/** A peer's handshake completed (dialled or incoming): it holds a slot until {@linkcode peerClosed}. */
-export function peerConnected(pool: PeerPool, address: PeerAddress, source: PeerSource): void {
+/**
+ * A peer's handshake completed (dialled or incoming): it holds a slot until {@linkcode peerClosed}. Returns false,
+ * counting nothing, when that address is already connected (our dial and its connection to us crossed): the caller
+ * closes the second connection.
+ */
+export function peerConnected(pool: PeerPool, address: PeerAddress, source: PeerSource): boolean {
   const key = formatAddress(address);
   let c = pool.candidates.get(key);
+  if (c?.state === "connected") return false;
   if (c?.state === "dialing") pool.dialing--;
   if (!c) {
     c = { key, address, source, state: "idle", failures: 0, nextDialAt: 0, banned: false };
@@ -256,6 +261,7 @@ export function peerConnected(pool: PeerPool, address: PeerAddress, source: Peer
   c.state = "connected";
   c.failures = 0;
   pool.connected++;
+  return true;
 }
 
 /**

@@ -20,6 +20,8 @@ export const REJECT_BACKOFF_MS = 1_000;
 export const MAX_REJECTS_IN_A_ROW = 64;
 /** Allowed-fast pieces we remember per peer (BEP 6 suggests 10; a peer may send more, we keep the first few). */
 export const MAX_ALLOWED_FAST = 64;
+/** Extension names remembered per peer (BEP 10 `m`): a handful are in use; more is a peer growing our memory. */
+export const MAX_EXTENSIONS = 64;
 /** Rejected blocks remembered per peer; older entries go first. */
 export const MAX_REJECTED_REMEMBERED = 4096;
 
@@ -176,7 +178,7 @@ export function applyMessage(s: PeerState, msg: Message, now: number): PeerEffec
         const h = decodeExtHandshake(msg.payload);
         for (const [name, id] of h.m) {
           if (id === 0) s.extensions.delete(name);
-          else s.extensions.set(name, id);
+          else if (s.extensions.has(name) || s.extensions.size < MAX_EXTENSIONS) s.extensions.set(name, id);
         }
         if (h.reqq !== undefined && h.reqq > 0) s.reqq = h.reqq;
         return { kind: "ext-handshake", handshake: h };

@@ -70,6 +70,7 @@ export function planRequests(
   if (n <= 0 || (n < REQUEST_BATCH && q.outstanding.size >= REQUEST_BATCH)) return [];
   if (limit) n = limit(n);
   if (n <= 0) return [];
+  const holders = Array.isArray(others) ? others as readonly RequestQueue[] : [...others]; // read more than once
   return pickBlocks(
     picker,
     s.has,
@@ -78,7 +79,7 @@ export function planRequests(
     (r) => {
       const key = blockKey(r.index, r.begin);
       return q.outstanding.has(key) || recentlyRejected(s, key, now) ||
-        (requestsOut(picker, r.index, r.begin) > 0 && !worthDuplicating(others, key, now));
+        (requestsOut(picker, r.index, r.begin) > 0 && !worthDuplicating(holders, key, now));
     },
     choked ? s.allowedFast : undefined,
     q.outstanding.size,

@@ -12,7 +12,7 @@
  */
 import { createHash } from "node:crypto";
 import { formatAddress, type PeerAddress } from "../address.ts";
-import { Bitfield, BitfieldError } from "../bitfield.ts";
+import { Bitfield } from "../bitfield.ts";
 import { equalBytes } from "../bytes.ts";
 import { BLOCK_BYTES } from "../limits.ts";
 import type { Metainfo } from "../metainfo.ts";
@@ -21,14 +21,13 @@ import { PieceWriter } from "../storage/piece_writer.ts";
 import { piecesForFiles } from "../storage/layout.ts";
 import { loadOrVerify, saveResume } from "../storage/resume.ts";
 import { Announcer } from "../tracker/announcer.ts";
-import { WireError } from "../wire/frame.ts";
 import { encodeHandshake, type Handshake, reservedBits, supportsExtended, supportsFast } from "../wire/handshake.ts";
 import type { Message } from "../wire/messages.ts";
 import { DIGEST_BYTES } from "./blame.ts";
 import { FetchError } from "./errors.ts";
 import type { PeerShare, SessionEvent, TimedEvent } from "./events.ts";
-import { Listener } from "./listener.ts";
-import { ConnectError, connectTcp, type HandshakeExchange, PeerConn, readHandshake } from "./peer_conn.ts";
+import { Listener, type ListenerError } from "./listener.ts";
+import { connectTcp, type HandshakeExchange, isPeerFault, PeerConn, readHandshake } from "./peer_conn.ts";
 import { addCandidate, addSelf, ban, type Candidate, dialFailed, type PeerSource, takeDials } from "./peer_pool.ts";
 import { isDone } from "./picker.ts";
 import {
@@ -178,6 +177,7 @@ class Session implements SwarmIO {
   announcer: Announcer | null = null;
   lastProgressEventAt = 0;
   lastResumeSaveAt = 0;
+  lastListenerWarningAt = -Infinity;
   tickTimer: ReturnType<typeof setInterval> | undefined;
   finish: (r: { error?: unknown }) => void = () => {};
   finished = false;
@@ -371,10 +371,22 @@ class Session implements SwarmIO {
     if (this.o.listener) {
       this.listener = this.o.listener;
     } else if (this.o.port !== null) {
-      this.listener = openListener(this.o.port);
+      this.listener = openListener(this.o.port, (e) => this.onListenerError(e));
       this.ownListener = true;
     }
     if (this.listener) this.port = this.listener.port;
+  }
+
+  /** The listener's accept failures (e.g. out of descriptors) are warnings, at most one per 10 s; bugs are bugs. */
+  onListenerError(e: ListenerError): void {
+    if (e.code === "bug") {
+      this.reportBug("listener", e);
+      return;
+    }
+    const now = this.now();
+    if (now - this.lastListenerWarningAt < 10_000) return;
+    this.lastListenerWarningAt = now;
+    this.emit({ event: "warning", message: `Cannot accept incoming peers: ${e.message}` });
   }
 
   startNetwork(sw: Swarm): void {
@@ -532,7 +544,7 @@ class Session implements SwarmIO {
     const pc = new PeerConn(conn, address);
     // our handshake (incoming) goes out before anything else, then the opening messages the swarm sends in addPeer
     if (ours) pc.sendRaw(encodeHandshake(ours));
-    let id: number;
+    let id: number | null = null;
     try {
       id = addPeer(
         sw,
@@ -547,22 +559,27 @@ class Session implements SwarmIO {
         this.now(),
         this,
       );
+      if (id === null) {
+        pc.close(); // our dial and its connection to us crossed: keep the first
+        return;
+      }
       this.conns.set(id, pc);
       greet(sw, id, this);
     } catch (e) {
       this.reportBug("starting a peer", e, formatAddress(address));
       pc.close();
-      for (const [k, v] of this.conns) if (v === pc) dropPeerById(sw, k, "internal error", this.now(), this);
+      if (id !== null) dropPeerById(sw, id, "internal error", this.now(), this);
       return;
     }
+    const peerId = id;
     pc.run({
-      onMessage: (msg) => this.forPeer(id, () => peerMessage(sw, id, msg, this.now(), this)),
-      onDrain: () => this.forPeer(id, () => serveUploads(sw, id, this.now(), this)),
+      onMessage: (msg) => this.forPeer(peerId, () => peerMessage(sw, peerId, msg, this.now(), this)),
+      onDrain: () => this.forPeer(peerId, () => serveUploads(sw, peerId, this.now(), this)),
     }, leftover).then(
-      () => dropPeerById(sw, id, "connection closed", this.now(), this),
+      () => dropPeerById(sw, peerId, "connection closed", this.now(), this),
       (e) => {
         if (!isPeerFault(e)) this.reportBug("reading from a peer", e, formatAddress(address));
-        dropPeerById(sw, id, e instanceof Error ? e.message : String(e), this.now(), this);
+        dropPeerById(sw, peerId, e instanceof Error ? e.message : String(e), this.now(), this);
       },
     );
   }
@@ -640,29 +657,16 @@ function blockDigests(buf: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Whether an error is the peer's or the network's doing (drop the peer), as opposed to a bug of ours. */
-function isPeerFault(e: unknown): boolean {
-  return e instanceof WireError || e instanceof BitfieldError || e instanceof ConnectError || isNetworkError(e);
-}
-
-function isNetworkError(e: unknown): boolean {
-  const E = Deno.errors;
-  return e instanceof E.ConnectionRefused || e instanceof E.ConnectionReset || e instanceof E.ConnectionAborted ||
-    e instanceof E.NotConnected || e instanceof E.BrokenPipe || e instanceof E.BadResource ||
-    e instanceof E.TimedOut || e instanceof E.Interrupted || e instanceof E.UnexpectedEof ||
-    e instanceof E.AddrNotAvailable || e instanceof E.NetworkUnreachable;
-}
-
 function closeQuietly(conn: Deno.Conn | null): void {
   try {
     conn?.close();
   } catch { /* already closed, e.g. by a time-out */ }
 }
 
-function openListener(port: number | undefined): Listener {
+function openListener(port: number | undefined, onError: (e: ListenerError) => void): Listener {
   if (port !== undefined) {
     try {
-      return Listener.open(port);
+      return Listener.open(port, { onError });
     } catch (e) {
       if (e instanceof Deno.errors.AddrInUse) {
         throw new FetchError("listen", `Cannot listen on port ${port}: it is in use`);
@@ -675,12 +679,12 @@ function openListener(port: number | undefined): Listener {
   }
   for (let p = 6881; p <= 6889; p++) {
     try {
-      return Listener.open(p);
+      return Listener.open(p, { onError });
     } catch (e) {
       if (!(e instanceof Deno.errors.AddrInUse)) throw e;
     }
   }
-  return Listener.open(0);
+  return Listener.open(0, { onError });
 }
 
 function fmtMs(ms: number): string {

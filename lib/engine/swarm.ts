@@ -288,11 +288,12 @@ export function admit(sw: Swarm, address: PeerAddress, now: number, io: SwarmIO)
 }
 
 /**
- * A peer's handshake completed (dialled, or incoming and admitted): it takes a slot. Returns its id; the runtime
- * then binds its connection to the id and calls {@linkcode greet}.
+ * A peer's handshake completed (dialled, or incoming and admitted): it takes a slot. Returns its id (the runtime
+ * then binds its connection to the id and calls {@linkcode greet}), or null when that address is connected already
+ * (the runtime closes this second connection).
  */
-export function addPeer(sw: Swarm, p: NewPeer, now: number, io: SwarmIO): number {
-  peerConnected(sw.pool, p.address, p.source);
+export function addPeer(sw: Swarm, p: NewPeer, now: number, io: SwarmIO): number | null {
+  if (!peerConnected(sw.pool, p.address, p.source)) return null;
   const peer: SwarmPeer = {
     id: sw.nextPeerId++,
     key: formatAddress(p.address),

@@ -94,6 +94,7 @@ export class PieceCache {
   put(index: number, data: Uint8Array): Uint8Array[] {
     const evicted: Uint8Array[] = [];
     if (this.#pieces.has(index)) return evicted;
+    if (data.length > this.maxBytes) return [data]; // a piece larger than the whole cache is not kept
     this.#pieces.set(index, data);
     this.#bytes += data.length;
     for (const [k, v] of this.#pieces) {

@@ -281,7 +281,7 @@ Deno.test("the pool's counts match the connections, whatever order the outcomes 
   }
 });
 
-// BUG: an incoming connection from an address we are dialling is admitted (admitIncoming counts the dial's slot as
+// Regression (was a bug, fixed): an incoming connection from an address we are dialling is admitted (admitIncoming counts the dial's slot as
 // free) and peerConnected() moves the candidate to `connected`; when our own dial to it then also completes, the
 // runtime calls peerConnected() again (session.ts dial() -> swarm.ts addPeer(): nothing checks the candidate's
 // state) and the pool counts `connected` twice for one candidate. Both connections closing take only one back
@@ -290,7 +290,6 @@ Deno.test("the pool's counts match the connections, whatever order the outcomes 
 // a candidate already connected, and the counts return to zero once every connection has closed.
 Deno.test({
   name: "peerConnected() for a candidate already connected (our dial and its incoming crossed) leaks no slot",
-  ignore: true,
   fn: () => {
     const pool = poolWith(1, { maxPeers: 4 });
     assertEquals(takeDials(pool, 0).length, 1);

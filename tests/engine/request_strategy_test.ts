@@ -628,7 +628,7 @@ Deno.test("simulation: a bad peer beside a fast seeder delays the download by at
   }
 });
 
-// BUG: planRequests() iterates `others` once per candidate block (through worthDuplicating), but swarm.ts's
+// Regression (was a bug, fixed): planRequests() iterates `others` once per candidate block (through worthDuplicating), but swarm.ts's
 // fillRequests() passes a generator (`otherQueues(sw, peer)`), which runs only once: the first worthDuplicating() call consumes it (a
 // `return false` inside its for-of closes it), so every later block in that call sees no holder and is "worth
 // duplicating". In endgame a nearly idle peer therefore duplicates a fast holder's committed queue, and the copies
@@ -645,7 +645,7 @@ Deno.test("simulation: a fast holder keeps its queue in endgame, so little is fe
   for (const r of rows) {
     await t.step({
       name: r.name,
-      ignore: r.bug === true,
+      ignore: false,
       fn: () => {
         const o = simulate(r.peers);
         assert(o.completeAt <= alone + 1_000, `complete at ${o.completeAt} ms (alone: ${alone} ms)`);
@@ -685,7 +685,7 @@ Deno.test("simulation: a sweep of seeder speeds and join times keeps every bad p
   }
 });
 
-// BUG: see the simulation's fast-holder rows above: planRequests() must consult `others` for every block, but a
+// Regression (was a bug, fixed): see the simulation's fast-holder rows above: planRequests() must consult `others` for every block, but a
 // one-shot iterable (the generator swarm.ts passes) is used up by the first block.
 Deno.test("planRequests() in endgame leaves a fast holder's committed blocks alone, whatever iterable holds the others", async (t) => {
   const rows: { name: string; others: (q: RequestQueue) => Iterable<RequestQueue>; bug?: true }[] = [
@@ -702,7 +702,7 @@ Deno.test("planRequests() in endgame leaves a fast holder's committed blocks alo
   for (const r of rows) {
     await t.step({
       name: r.name,
-      ignore: r.bug === true,
+      ignore: false,
       fn: () => {
         const picker = smallPicker(1, 16 * B); // one piece of 16 blocks
         const fast = peer({ pieces: 1 });
