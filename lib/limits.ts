@@ -103,3 +103,21 @@ export const MAX_PENDING_HANDSHAKES = 64;
  * metadata in flight: libtorrent's default `max_metadata_size` (30 MiB), so anything a libtorrent swarm can carry fits.
  */
 export const MAX_FETCH_METADATA_BYTES = 30 * 1024 * 1024;
+
+/** The most `&`-separated parameters one magnet URI may carry: room for hundreds of trackers, web seeds and peers. */
+export const MAX_MAGNET_PARAMETERS = 2048;
+
+/** The most `tr`/`tr.N` trackers one magnet URI may list (counted before de-duplication); real links list dozens. */
+export const MAX_MAGNET_TRACKERS = 500;
+
+/** The most `ws` web seeds one magnet URI may list (counted before de-duplication); real links list a handful. */
+export const MAX_MAGNET_WEB_SEEDS = 100;
+
+/** The most `x.pe` peers one magnet URI may list; more belong in a tracker or the DHT. */
+export const MAX_MAGNET_PEERS = 200;
+
+/**
+ * The most BEP 53 `so` ranges one magnet URI may list, over all its `so` parameters; each range spans at most
+ * MAX_FILES indexes and all of them together at most MAX_FILES, so sorting and merging them stays cheap.
+ */
+export const MAX_MAGNET_SELECT_RANGES = 10_000;

@@ -3,11 +3,26 @@
  *
  * Read: `xt=urn:btih:` (required; several `xt` must agree; a v2-only `urn:btmh:` is refused as unsupported), `dn`
  * (a `+` is a space), `tr` and `tr.N` (repeatable), `ws`, `x.pe` (`HOST:PORT`), `so` (BEP 53, e.g. `0,2,4-6`).
- * Unknown parameters are ignored; empty `tr`/`ws` values and repeats are dropped.
+ * Unknown parameters are ignored; empty `tr`/`ws` values and repeats are dropped. Several `so` parameters add up.
+ *
+ * Bounds: every part of a link is limited before it costs anything, and parsing is linear in the link's length. The
+ * link is at most {@linkcode MAX_MAGNET_LENGTH} characters with at most {@linkcode MAX_MAGNET_PARAMETERS} parameters,
+ * of which at most {@linkcode MAX_MAGNET_TRACKERS} `tr`, {@linkcode MAX_MAGNET_WEB_SEEDS} `ws` and
+ * {@linkcode MAX_MAGNET_PEERS} `x.pe`; `so` lists at most {@linkcode MAX_MAGNET_SELECT_RANGES} ranges over indexes
+ * below {@linkcode MAX_FILES}, spanning at most {@linkcode MAX_FILES} indexes together (overlaps counted), which are
+ * merged by one sort rather than expanded one by one.
  * @module
  */
 import { parseAddress, type PeerAddress } from "./address.ts";
-import { MAX_FILES, MAX_MAGNET_LENGTH } from "./limits.ts";
+import {
+  MAX_FILES,
+  MAX_MAGNET_LENGTH,
+  MAX_MAGNET_PARAMETERS,
+  MAX_MAGNET_PEERS,
+  MAX_MAGNET_SELECT_RANGES,
+  MAX_MAGNET_TRACKERS,
+  MAX_MAGNET_WEB_SEEDS,
+} from "./limits.ts";
 import type { Metainfo } from "./metainfo.ts";
 import { toHex } from "./bytes.ts";
 
@@ -30,6 +45,7 @@ export interface Magnet {
 export type MagnetErrorCode =
   | "not-magnet"
   | "too-long"
+  | "too-many"
   | "bad-encoding"
   | "missing-info-hash"
   | "bad-info-hash"
@@ -93,30 +109,63 @@ function decodeComponent(text: string, key: string): string {
   }
 }
 
-function parseSelect(text: string): number[] {
-  const picked = new Set<number>();
-  let expanded = 0;
+/** Quotes untrusted text for a message, cut to its first 40 characters. */
+function quote(text: string): string {
+  return JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}...` : text);
+}
+
+/** One BEP 53 range of file indexes, both ends included. */
+type SelectRange = readonly [from: number, to: number];
+
+/**
+ * Reads one `so` value (`0,2,4-6`) into `ranges`. `total` counts the indexes of every range read so far, overlaps
+ * included, so the work of merging them is bounded before any is expanded; returns the new total.
+ */
+function readSelect(text: string, ranges: SelectRange[], total: number): number {
   for (const part of text.split(",")) {
     const m = /^(\d{1,7})(?:-(\d{1,7}))?$/.exec(part);
-    if (!m) throw new MagnetError("bad-select", `so=${text}: ${JSON.stringify(part)} is not an index or range`);
+    if (!m) throw new MagnetError("bad-select", `so item ${quote(part)} is not an index or range`);
     const from = Number(m[1]);
     const to = m[2] === undefined ? from : Number(m[2]);
     if (to < from || to >= MAX_FILES) {
-      throw new MagnetError("bad-select", `so=${text}: range ${part} is reversed or past file ${MAX_FILES - 1}`);
+      throw new MagnetError("bad-select", `so range ${part} is reversed or past file ${MAX_FILES - 1}`);
     }
-    expanded += to - from + 1;
-    if (expanded > MAX_FILES) throw new MagnetError("bad-select", `so=${text} lists more than ${MAX_FILES} indexes`);
-    for (let k = from; k <= to; k++) picked.add(k);
+    if (ranges.length >= MAX_MAGNET_SELECT_RANGES) {
+      throw new MagnetError("too-many", `so lists more than ${MAX_MAGNET_SELECT_RANGES} ranges`);
+    }
+    ranges.push([from, to]);
+    total += to - from + 1;
+    if (total > MAX_FILES) throw new MagnetError("bad-select", `so lists more than ${MAX_FILES} indexes`);
   }
-  return [...picked].sort((a, b) => a - b);
+  return total;
+}
+
+/** The indexes of `ranges`, ascending and unique: one sort, then one pass that skips what is already out. */
+function mergeSelect(ranges: SelectRange[]): number[] {
+  ranges.sort((a, b) => a[0] - b[0]);
+  const out: number[] = [];
+  let next = 0; // the smallest index not yet in `out`
+  for (const [from, to] of ranges) {
+    for (let k = Math.max(from, next); k <= to; k++) out.push(k);
+    if (to >= next) next = to + 1;
+  }
+  return out;
+}
+
+/** Counts one more occurrence of a repeatable parameter, refusing the one past `limit`. */
+function countOne(counts: Map<string, number>, what: string, limit: number): void {
+  const n = (counts.get(what) ?? 0) + 1;
+  if (n > limit) throw new MagnetError("too-many", `more than ${limit} ${what} parameters`);
+  counts.set(what, n);
 }
 
 /**
  * Reads a magnet URI.
  * @param uri The `magnet:?...` text.
  * @returns The info-hash and whatever else the link carries.
- * @throws {MagnetError} when it is not a magnet URI, is too long, has no usable `urn:btih:` info-hash (or two that
- *   disagree), bad percent-encoding, a bad `x.pe` address or a bad `so` list.
+ * @throws {MagnetError} when it is not a magnet URI, is too long (`too-long`), has too many parameters, trackers, web
+ *   seeds, peers or `so` ranges (`too-many`), has no usable `urn:btih:` info-hash (or two that disagree), bad
+ *   percent-encoding, a bad `x.pe` address or a bad `so` list.
  * @example
  * ```ts
  * import { deepStrictEqual as eq } from "node:assert/strict";
@@ -134,13 +183,20 @@ export function parseMagnet(uri: string): Magnet {
   let infoHash: Uint8Array | undefined;
   let sawV2 = false;
   let name: string | undefined;
-  let select: number[] | undefined;
+  let selectRanges: SelectRange[] | undefined;
+  let selectTotal = 0;
   const trackers: string[] = [];
   const webSeeds: string[] = [];
+  const seen = new Set<string>(); // "tr " or "ws " and the URL: a repeat is dropped in constant time
   const peers: PeerAddress[] = [];
+  const counts = new Map<string, number>();
+  let params = 0;
   const query = uri.slice(uri.indexOf("?") + 1).split("#")[0];
   for (const pair of query.split("&")) {
     if (pair === "") continue;
+    if (++params > MAX_MAGNET_PARAMETERS) {
+      throw new MagnetError("too-many", `more than ${MAX_MAGNET_PARAMETERS} parameters`);
+    }
     const eq = pair.indexOf("=");
     const key = (eq < 0 ? pair : pair.slice(0, eq)).toLowerCase();
     const raw = eq < 0 ? "" : pair.slice(eq + 1);
@@ -152,7 +208,7 @@ export function parseMagnet(uri: string): Magnet {
         continue;
       }
       const h = parseInfoHash(m[1]);
-      if (!h) throw new MagnetError("bad-info-hash", `${JSON.stringify(m[1])} is not 40 hex or 32 base32 digits`);
+      if (!h) throw new MagnetError("bad-info-hash", `${quote(m[1])} is not 40 hex or 32 base32 digits`);
       if (infoHash && toHex(infoHash) !== toHex(h)) {
         throw new MagnetError("conflict", `two different info-hashes: ${toHex(infoHash)} and ${toHex(h)}`);
       }
@@ -160,20 +216,30 @@ export function parseMagnet(uri: string): Magnet {
     } else if (key === "dn") {
       name = decodeComponent(raw.replaceAll("+", " "), key);
     } else if (key === "tr" || /^tr\.\d+$/.test(key)) {
+      countOne(counts, "tr", MAX_MAGNET_TRACKERS);
       const v = decodeComponent(raw, key);
-      if (v !== "" && !trackers.includes(v)) trackers.push(v);
+      if (v !== "" && !seen.has(`tr ${v}`)) {
+        seen.add(`tr ${v}`);
+        trackers.push(v);
+      }
     } else if (key === "ws") {
+      countOne(counts, "ws", MAX_MAGNET_WEB_SEEDS);
       const v = decodeComponent(raw, key);
-      if (v !== "" && !webSeeds.includes(v)) webSeeds.push(v);
+      if (v !== "" && !seen.has(`ws ${v}`)) {
+        seen.add(`ws ${v}`);
+        webSeeds.push(v);
+      }
     } else if (key === "x.pe") {
+      countOne(counts, "x.pe", MAX_MAGNET_PEERS);
       const v = decodeComponent(raw, key);
       try {
         peers.push(parseAddress(v));
       } catch (e) {
-        throw new MagnetError("bad-peer", `x.pe=${v} is not HOST:PORT`, { cause: e });
+        throw new MagnetError("bad-peer", `x.pe=${quote(v)} is not HOST:PORT`, { cause: e });
       }
     } else if (key === "so") {
-      select = parseSelect(decodeComponent(raw, key));
+      selectRanges ??= [];
+      selectTotal = readSelect(decodeComponent(raw, key), selectRanges, selectTotal);
     }
   }
   if (!infoHash) {
@@ -187,7 +253,7 @@ export function parseMagnet(uri: string): Magnet {
     trackers,
     webSeeds,
     peers,
-    ...(select !== undefined ? { select } : {}),
+    ...(selectRanges !== undefined ? { select: mergeSelect(selectRanges) } : {}),
   };
 }
 
