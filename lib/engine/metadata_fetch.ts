@@ -225,6 +225,7 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
         stats: () => ({ uploaded: 0, downloaded: 0, left: 1 }),
         onPeers: (peers) => peers.forEach(add),
         onError: (url, err) => o.onNote?.(`tracker ${url}: ${err.message}`),
+        onBug: (err) => finish(err), // a bug of ours, not the tracker's: the fetch ends with it (exit 1)
       });
       announcer.start();
     }
