@@ -6,6 +6,7 @@
  */
 import * as fs from "node:fs";
 import { createHash } from "node:crypto";
+import { FdCache, IO_SOURCE, readFully } from "./storage/file_io.ts";
 
 /** The most hashing threads `create` starts besides its own. */
 export const MAX_HASH_THREADS = 4;
@@ -28,11 +29,17 @@ export interface ClaimJob {
   readonly digests: SharedArrayBuffer;
 }
 
+/** The shared IO of `storage/file_io.ts`, passed in so {@linkcode claimLoop} stays self-contained. */
+export interface ClaimIo {
+  readonly FdCache: typeof FdCache;
+  readonly readFully: typeof readFully;
+}
+
 /**
  * Claims and hashes chunks until none are left; returns an error message, or null. Self-contained (it is also the
  * body of the worker threads, via `toString()`), so it uses only its parameters.
  */
-export function claimLoop(job: ClaimJob, fsm: typeof fs, hash: typeof createHash): string | null {
+export function claimLoop(job: ClaimJob, fsm: typeof fs, hash: typeof createHash, io: ClaimIo): string | null {
   const ctr = new Int32Array(job.counter);
   const dig = new Uint8Array(job.digests);
   const chunks = Math.ceil(job.total / job.chunkBytes);
@@ -43,7 +50,7 @@ export function claimLoop(job: ClaimJob, fsm: typeof fs, hash: typeof createHash
     starts.push(acc);
     acc += s.length;
   }
-  const fds = new Map<number, number>();
+  const fds = new io.FdCache<number>(fsm, 8, (i) => fsm.openSync(job.sources[i].path, "r"));
   try {
     for (;;) {
       if (Atomics.load(ctr, 2) !== 0) return null;
@@ -65,25 +72,11 @@ export function claimLoop(job: ClaimJob, fsm: typeof fs, hash: typeof createHash
         const from = begin + at - starts[i];
         if (from >= s.length) continue;
         const take = Math.min(length - at, s.length - from);
-        let fd = fds.get(i);
-        if (fd === undefined) {
-          fd = fsm.openSync(s.path, "r");
-          fds.set(i, fd);
-        }
-        for (let done = 0; done < take;) {
-          const n = fsm.readSync(fd, buf, at + done, take - done, from + done);
-          if (n <= 0) throw new Error(`${s.path} shrank while being hashed`);
-          done += n;
+        const fd = fds.get(i, false);
+        if (fd === null || io.readFully(fsm, fd, buf, at, take, from) < take) {
+          throw new Error(`${s.path} shrank while being hashed`);
         }
         at += take;
-        if (fds.size > 8) {
-          for (const [j, f] of fds) {
-            if (j === i) continue;
-            fsm.closeSync(f);
-            fds.delete(j);
-            break;
-          }
-        }
       }
       const first = begin / job.pieceLength;
       for (let p = 0; p * job.pieceLength < length; p++) {
@@ -96,16 +89,17 @@ export function claimLoop(job: ClaimJob, fsm: typeof fs, hash: typeof createHash
     Atomics.store(ctr, 2, 1);
     return e instanceof Error ? e.message : String(e);
   } finally {
-    for (const f of fds.values()) fsm.closeSync(f);
+    fds.closeAll();
   }
 }
 
 const WORKER_SOURCE = `
 import * as fs from "node:fs";
 import { createHash } from "node:crypto";
+${IO_SOURCE}
 const claimLoop = ${claimLoop.toString()};
 self.onmessage = (e) => {
-  const error = claimLoop(e.data, fs, createHash);
+  const error = claimLoop(e.data, fs, createHash, { FdCache, readFully });
   self.postMessage({ error });
 };
 `;
@@ -153,7 +147,7 @@ export async function hashSources(
     URL.revokeObjectURL(url);
   }
   try {
-    const mine = claimLoop(job, fs, createHash);
+    const mine = claimLoop(job, fs, createHash, { FdCache, readFully });
     const errors = [mine, ...(await Promise.all(finished))].filter((e): e is string => e !== null);
     if (errors.length > 0) throw new Error(errors[0]);
     return new Uint8Array(job.digests).slice();

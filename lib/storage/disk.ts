@@ -15,7 +15,8 @@
  * - A piece that spans a file the user did not select is still written whole, like aria2c does: the bytes are verified
  *   and it keeps pieces and files consistent; unselected files may therefore appear, partially filled and sparse.
  * - IO is synchronous `pread`/`pwrite` through `node:fs` on a small LRU of open descriptors
- *   ({@linkcode MAX_OPEN_FILES}), straight from and into the caller's buffer.
+ *   ({@linkcode MAX_OPEN_FILES}), straight from and into the caller's buffer; the LRU and the loops are those of
+ *   `file_io.ts`, shared with the writer thread and `create`.
  * @module
  */
 import * as fs from "node:fs";
@@ -24,6 +25,7 @@ import { createHash } from "node:crypto";
 import type { Metainfo } from "../metainfo.ts";
 import { Bitfield } from "../bitfield.ts";
 import { MAX_OPEN_FILES } from "../limits.ts";
+import { FdCache, readFully, writeFully } from "./file_io.ts";
 import { blockSpans, type FileSpan, payloadSpans, pieceSpans } from "./layout.ts";
 
 /** What went wrong with a file on disk. */
@@ -114,11 +116,6 @@ const VERIFY_CHUNK_BYTES = 8 * 1024 * 1024;
 const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
 const O_NONBLOCK = fs.constants.O_NONBLOCK ?? 0;
 
-interface Handle {
-  readonly fd: number;
-  readonly writable: boolean;
-}
-
 /** One span of a piece write: write `length` bytes from `pieceOffset` in the piece to `fileOffset` in `path`. */
 export interface WriteSpan {
   readonly path: string;
@@ -167,8 +164,8 @@ export class PieceStore {
   /** The files the user selected, or undefined for all. */
   readonly selected: ReadonlySet<number> | undefined;
   readonly #meta: Metainfo;
-  /** Open descriptors by file index; Map order is least recently used first. */
-  readonly #fds = new Map<number, Handle>();
+  /** Open descriptors by file index. */
+  readonly #fds: FdCache<number>;
   /** Directories under outDir already checked (or made) to be real directories. */
   readonly #safeDirs = new Set<string>();
   #outDirMade = false;
@@ -177,6 +174,14 @@ export class PieceStore {
     this.#meta = meta;
     this.outDir = outDir;
     this.selected = selected;
+    this.#fds = new FdCache<number>(
+      fs,
+      MAX_OPEN_FILES,
+      (i, write) => this.#openFile(i, write),
+      (i, writable, e) => {
+        throw wrap(writable ? "write" : "read", this.filePath(i), e);
+      },
+    );
   }
 
   /**
@@ -227,8 +232,12 @@ export class PieceStore {
     const files = this.#meta.files;
     for (const s of pieceSpans(this.#meta, piece)) {
       if (files[s.fileIndex].padding) continue;
-      const fd = this.#open(s.fileIndex, true);
-      this.#pwrite(fd, s, data);
+      const fd = this.#writable(s.fileIndex);
+      try {
+        writeFully(fs, fd, data, s.pieceOffset, s.length, s.fileOffset);
+      } catch (e) {
+        throw wrap("write", this.filePath(s.fileIndex), e);
+      }
     }
   }
 
@@ -243,7 +252,7 @@ export class PieceStore {
     const spans: WriteSpan[] = [];
     for (const s of pieceSpans(this.#meta, piece)) {
       if (files[s.fileIndex].padding) continue;
-      this.#open(s.fileIndex, true);
+      this.#writable(s.fileIndex);
       spans.push({
         path: this.filePath(s.fileIndex),
         fileIndex: s.fileIndex,
@@ -255,19 +264,11 @@ export class PieceStore {
     return { piece, spans };
   }
 
-  #pwrite(fd: number | null, s: FileSpan, data: Uint8Array): void {
-    const path = this.filePath(s.fileIndex);
-    if (fd === null) throw new StorageError("create", path, "the file could not be opened");
-    let done = 0;
-    try {
-      while (done < s.length) {
-        const n = fs.writeSync(fd, data, s.pieceOffset + done, s.length - done, s.fileOffset + done);
-        if (n <= 0) throw new Error(`wrote ${n} bytes`);
-        done += n;
-      }
-    } catch (e) {
-      throw wrap("write", path, e);
-    }
+  /** A writable descriptor for file `i`, created as needed. */
+  #writable(i: number): number {
+    const fd = this.#fds.get(i, true);
+    if (fd === null) throw new StorageError("create", this.filePath(i), "the file could not be opened");
+    return fd;
   }
 
   /**
@@ -317,29 +318,20 @@ export class PieceStore {
         continue;
       }
       if (missing?.has(s.fileIndex)) return s.fileIndex;
-      const fd = this.#open(s.fileIndex, false);
+      const fd = this.#fds.get(s.fileIndex, false);
       if (fd === null) {
         missing?.add(s.fileIndex);
         return s.fileIndex;
       }
-      if (!this.#pread(fd, s, buf)) return s.fileIndex;
+      let n: number;
+      try {
+        n = readFully(fs, fd, buf, s.pieceOffset, s.length, s.fileOffset);
+      } catch (e) {
+        throw wrap("read", this.filePath(s.fileIndex), e);
+      }
+      if (n < s.length) return s.fileIndex;
     }
     return -1;
-  }
-
-  /** Fills one span; false when the file ends first. */
-  #pread(fd: number, s: FileSpan, buf: Uint8Array): boolean {
-    let done = 0;
-    try {
-      while (done < s.length) {
-        const n = fs.readSync(fd, buf, s.pieceOffset + done, s.length - done, s.fileOffset + done);
-        if (n <= 0) return false;
-        done += n;
-      }
-    } catch (e) {
-      throw wrap("read", this.filePath(s.fileIndex), e);
-    }
-    return true;
   }
 
   /**
@@ -406,7 +398,7 @@ export class PieceStore {
     const files = this.#meta.files;
     for (let i = 0; i < files.length; i++) {
       if (files[i].padding || (this.selected !== undefined && !this.selected.has(i))) continue;
-      this.#open(i, true);
+      this.#writable(i);
     }
   }
 
@@ -415,7 +407,7 @@ export class PieceStore {
    * @throws {StorageError} when the device reports an error.
    */
   flush(): void {
-    for (const [i, h] of this.#fds) {
+    for (const [i, h] of this.#fds.entries()) {
       if (!h.writable) continue;
       try {
         fs.fdatasyncSync(h.fd);
@@ -430,34 +422,14 @@ export class PieceStore {
    * @throws {StorageError} when closing a file reports an error (after trying to close them all).
    */
   close(): void {
-    let first: StorageError | undefined;
-    for (const [i, h] of this.#fds) {
-      try {
-        fs.closeSync(h.fd);
-      } catch (e) {
-        first ??= wrap(h.writable ? "write" : "read", this.filePath(i), e);
-      }
-    }
-    this.#fds.clear();
-    if (first) throw first;
+    this.#fds.closeAll();
   }
 
   /**
-   * A descriptor for file `i`, from the LRU or freshly opened. For writing, creates directories and the file (sized
-   * to the torrent's length); for reading, returns null when the file or a parent is missing.
+   * Opens file `i` for the descriptor cache. For writing, creates directories and the file (sized to the torrent's
+   * length); for reading, returns null when the file or a parent is missing.
    */
-  #open(i: number, write: true): number;
-  #open(i: number, write: boolean): number | null;
-  #open(i: number, write: boolean): number | null {
-    const cached = this.#fds.get(i);
-    if (cached !== undefined) {
-      this.#fds.delete(i);
-      if (cached.writable || !write) {
-        this.#fds.set(i, cached);
-        return cached.fd;
-      }
-      fs.closeSync(cached.fd);
-    }
+  #openFile(i: number, write: boolean): number | null {
     const path = this.filePath(i);
     if (!this.#checkParents(i, write)) return null;
     const op = write ? "create" : "read";
@@ -484,18 +456,6 @@ export class PieceStore {
     } catch (e) {
       fs.closeSync(fd);
       throw wrap(op, path, e);
-    }
-    this.#fds.set(i, { fd, writable: write });
-    if (this.#fds.size > MAX_OPEN_FILES) {
-      for (const [j, h] of this.#fds) {
-        this.#fds.delete(j);
-        try {
-          fs.closeSync(h.fd);
-        } catch (e) {
-          throw wrap(h.writable ? "write" : "read", this.filePath(j), e);
-        }
-        break;
-      }
     }
     return fd;
   }

@@ -4,35 +4,20 @@
  * hashed from memory (never re-read from disk) and written only if its hash matches, to files the main thread's
  * {@linkcode PieceStore} created and checked (the worker opens them itself, never following a symbolic link).
  *
- * The worker is built from an inline module so the bundle and the compiled binary stay one file.
+ * The worker is built from an inline module so the bundle and the compiled binary stay one file; its descriptor cache
+ * and write loop are the ones of `file_io.ts`, embedded by their source ({@linkcode IO_SOURCE}).
  * @module
  */
 import { MAX_OPEN_FILES } from "../limits.ts";
 import { type PieceStore, StorageError, type WritePlan } from "./disk.ts";
+import { IO_SOURCE } from "./file_io.ts";
 
 const WORKER_SOURCE = `
 import * as fs from "node:fs";
 import { createHash } from "node:crypto";
+${IO_SOURCE}
 const FLAGS = fs.constants.O_RDWR | (fs.constants.O_NOFOLLOW ?? 0);
-const fds = new Map();
-function fdOf(path) {
-  let fd = fds.get(path);
-  if (fd !== undefined) {
-    fds.delete(path);
-    fds.set(path, fd);
-    return fd;
-  }
-  fd = fs.openSync(path, FLAGS);
-  fds.set(path, fd);
-  if (fds.size > MAX_OPEN) {
-    for (const [p, old] of fds) {
-      fds.delete(p);
-      fs.closeSync(old);
-      break;
-    }
-  }
-  return fd;
-}
+const fds = new FdCache(fs, ${MAX_OPEN_FILES}, (path) => fs.openSync(path, FLAGS));
 self.onmessage = (e) => {
   const { id, buffer, byteOffset, length, expected, spans } = e.data;
   const view = new Uint8Array(buffer, byteOffset, length);
@@ -46,13 +31,7 @@ self.onmessage = (e) => {
   for (let k = 0; k < spans.length; k++) {
     const [path, off, len, pos] = spans[k];
     try {
-      const fd = fdOf(path);
-      let done = 0;
-      while (done < len) {
-        const n = fs.writeSync(fd, view, off + done, len - done, pos + done);
-        if (n <= 0) throw new Error("wrote " + n + " bytes");
-        done += n;
-      }
+      writeFully(fs, fds.get(path, true), view, off, len, pos);
     } catch (err) {
       self.postMessage({ id, ok: true, error: { span: k, code: err && err.code, message: String(err && err.message || err) } });
       return;
@@ -92,8 +71,7 @@ export class PieceWriter {
     this.#store = store;
     this.#onOutcome = onOutcome;
     this.#onError = onError;
-    const source = WORKER_SOURCE.replace("MAX_OPEN", String(MAX_OPEN_FILES));
-    const url = URL.createObjectURL(new Blob([source], { type: "application/javascript" }));
+    const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "application/javascript" }));
     this.#worker = new Worker(url, { type: "module" });
     URL.revokeObjectURL(url);
     this.#worker.onmessage = (e: MessageEvent<Reply>) => this.#reply(e.data);

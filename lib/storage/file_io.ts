@@ -1,0 +1,193 @@
+/**
+ * The file-descriptor cache and the full `pread`/`pwrite` loops, defined once and used by the disk module, the piece
+ * writer thread and `create`'s hashing threads.
+ *
+ * Those threads are built from inline module sources (so the bundle stays one file), which embed these definitions
+ * by their `toString()`: {@linkcode IO_SOURCE} is that text. So each definition here is self-contained: it uses only
+ * its parameters and `this`, never an import or another top-level name of this module.
+ * @module
+ */
+import type * as fs from "node:fs";
+
+/** The part of `node:fs` these functions use: the module itself, or a stand-in in tests. */
+export type FsLike = Pick<typeof fs, "closeSync" | "readSync" | "writeSync">;
+
+/** One cached descriptor. */
+export interface FdEntry {
+  readonly fd: number;
+  readonly writable: boolean;
+}
+
+/**
+ * A small LRU of open descriptors keyed by `K` (a file index, a path). A miss calls `open(key, write)`; a descriptor
+ * opened for reading is closed and reopened when a write needs the file. Past `max` entries the least recently used is
+ * closed. A failure to close goes to `onCloseError` (by default it is thrown, after the entry is dropped).
+ * @example
+ * ```ts
+ * import { strictEqual as eq } from "node:assert/strict";
+ * import * as fs from "node:fs";
+ * const opened: string[] = [];
+ * const cache = new FdCache<string>(fs, 1, (path, write) => {
+ *   opened.push(`${path}:${write}`);
+ *   return fs.openSync("/dev/null", write ? "r+" : "r");
+ * });
+ * const fd = cache.get("a", false);
+ * eq(cache.get("a", false), fd); // a hit
+ * cache.get("a", true); // upgraded: reopened for writing
+ * cache.get("b", false); // evicts "a"
+ * eq(opened.join(" "), "a:false a:true b:false");
+ * eq(cache.size, 1);
+ * cache.closeAll();
+ * ```
+ */
+export class FdCache<K> {
+  readonly #fs: Pick<FsLike, "closeSync">;
+  readonly #max: number;
+  readonly #open: (key: K, write: boolean) => number | null;
+  readonly #onCloseError: (key: K, writable: boolean, e: unknown) => void;
+  /** Map order is least recently used first. */
+  readonly #map = new Map<K, FdEntry>();
+
+  /** Makes an empty cache; `open` returns a descriptor, or null when the file is absent (nothing is cached then). */
+  constructor(
+    fsm: Pick<FsLike, "closeSync">,
+    max: number,
+    open: (key: K, write: boolean) => number | null,
+    onCloseError?: (key: K, writable: boolean, e: unknown) => void,
+  ) {
+    this.#fs = fsm;
+    this.#max = Math.max(1, max);
+    this.#open = open;
+    this.#onCloseError = onCloseError ?? ((_key, _writable, e) => {
+      throw e;
+    });
+  }
+
+  /** How many descriptors are open. */
+  get size(): number {
+    return this.#map.size;
+  }
+
+  /**
+   * A descriptor for `key` (writable when `write`), cached or freshly opened; null when `open` says the file is absent.
+   * @throws whatever `open` throws, and close errors as `onCloseError` decides.
+   */
+  get(key: K, write: boolean): number | null {
+    const hit = this.#map.get(key);
+    if (hit !== undefined) {
+      this.#map.delete(key);
+      if (hit.writable || !write) {
+        this.#map.set(key, hit);
+        return hit.fd;
+      }
+      this.#close(key, hit);
+    }
+    const fd = this.#open(key, write);
+    if (fd === null) return null;
+    this.#map.set(key, { fd, writable: write });
+    if (this.#map.size > this.#max) {
+      for (const [k, e] of this.#map) {
+        this.#map.delete(k);
+        this.#close(k, e);
+        break;
+      }
+    }
+    return fd;
+  }
+
+  /** The open descriptors, least recently used first. */
+  entries(): IterableIterator<[K, FdEntry]> {
+    return this.#map.entries();
+  }
+
+  /** Closes every descriptor (each failure goes to `onCloseError`, after all are closed or tried). */
+  closeAll(): void {
+    const all = [...this.#map];
+    this.#map.clear();
+    let failed: { key: K; writable: boolean; e: unknown } | null = null;
+    for (const [k, e] of all) {
+      try {
+        this.#fs.closeSync(e.fd);
+      } catch (err) {
+        failed ??= { key: k, writable: e.writable, e: err };
+      }
+    }
+    if (failed !== null) this.#onCloseError(failed.key, failed.writable, failed.e);
+  }
+
+  #close(key: K, e: FdEntry): void {
+    try {
+      this.#fs.closeSync(e.fd);
+    } catch (err) {
+      this.#onCloseError(key, e.writable, err);
+    }
+  }
+}
+
+/**
+ * Writes `length` bytes of `buf` from `offset` to `fd` at `position`, looping over short writes.
+ * @throws the OS error, or an Error when the OS writes nothing.
+ * @example
+ * ```ts
+ * import * as fs from "node:fs";
+ * const fd = fs.openSync("/dev/null", "w");
+ * writeFully(fs, fd, new Uint8Array(8), 2, 6, 0);
+ * fs.closeSync(fd);
+ * ```
+ */
+export function writeFully(
+  fsm: Pick<FsLike, "writeSync">,
+  fd: number,
+  buf: Uint8Array,
+  offset: number,
+  length: number,
+  position: number,
+): void {
+  let done = 0;
+  while (done < length) {
+    const n = fsm.writeSync(fd, buf, offset + done, length - done, position + done);
+    if (n <= 0) throw new Error(`wrote ${n} bytes`);
+    done += n;
+  }
+}
+
+/**
+ * Reads up to `length` bytes at `position` of `fd` into `buf` at `offset`, looping over short reads until the file
+ * ends.
+ * @returns how many bytes were read: less than `length` only when the file ends first.
+ * @throws the OS error.
+ * @example
+ * ```ts
+ * import { strictEqual as eq } from "node:assert/strict";
+ * import * as fs from "node:fs";
+ * const fd = fs.openSync("/dev/null", "r");
+ * eq(readFully(fs, fd, new Uint8Array(4), 0, 4, 0), 0);
+ * fs.closeSync(fd);
+ * ```
+ */
+export function readFully(
+  fsm: Pick<FsLike, "readSync">,
+  fd: number,
+  buf: Uint8Array,
+  offset: number,
+  length: number,
+  position: number,
+): number {
+  let done = 0;
+  while (done < length) {
+    const n = fsm.readSync(fd, buf, offset + done, length - done, position + done);
+    if (n <= 0) break;
+    done += n;
+  }
+  return done;
+}
+
+/**
+ * JavaScript that defines `FdCache`, `writeFully` and `readFully` in a worker's inline module source: the very
+ * definitions above, by their `toString()`, so they exist once.
+ */
+export const IO_SOURCE: string = `
+const FdCache = ${FdCache.toString()};
+const writeFully = ${writeFully.toString()};
+const readFully = ${readFully.toString()};
+`;
