@@ -11,6 +11,11 @@
  * - No symlink is followed under `outDir`: every existing component is `lstat`ed (a symlink gives `unsafe-path`) and
  *   files are opened with `O_NOFOLLOW` (and `O_NONBLOCK`, so a FIFO never blocks; non-regular files give
  *   `not-a-file`). `outDir` itself is the user's choice and may be a symlink.
+ * - Nothing is written through a link: a file opened for writing is checked on its descriptor (`fstat`, so there is no
+ *   window between check and use): one with other hard links (`nlink > 1`) is refused with `unsafe-path`, and on
+ *   Linux the path the descriptor really has (`/proc/self/fd`) must be the expected one, so a directory swapped for a
+ *   symlink after its `lstat` is refused too. Reading through a hard link is allowed (seeding data that was
+ *   hard-linked into place works); bytes read are only trusted once their piece hash matches.
  * - Padding files (BEP 47) are never created, written or read: they read as zeros.
  * - A piece that spans a file the user did not select is still written whole, like aria2c does: the bytes are verified
  *   and it keeps pieces and files consistent; unselected files may therefore appear, partially filled and sparse.
@@ -116,13 +121,18 @@ const VERIFY_CHUNK_BYTES = 8 * 1024 * 1024;
 const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
 const O_NONBLOCK = fs.constants.O_NONBLOCK ?? 0;
 
-/** One span of a piece write: write `length` bytes from `pieceOffset` in the piece to `fileOffset` in `path`. */
+/**
+ * One span of a piece write: write `length` bytes from `pieceOffset` in the piece to `fileOffset` in `path`. `dev` and
+ * `ino` (decimal) name the file the store checked, so a writer that opens `path` itself can make sure it got that file.
+ */
 export interface WriteSpan {
   readonly path: string;
   readonly fileIndex: number;
   readonly pieceOffset: number;
   readonly length: number;
   readonly fileOffset: number;
+  readonly dev: string;
+  readonly ino: string;
 }
 
 /** Where {@linkcode PieceStore.planWrite} says one piece goes. */
@@ -169,6 +179,8 @@ export class PieceStore {
   /** Directories under outDir already checked (or made) to be real directories. */
   readonly #safeDirs = new Set<string>();
   #outDirMade = false;
+  /** outDir with every symlink resolved, once made; undefined until then, null when it cannot be known. */
+  #realOutDir: string | null | undefined;
 
   private constructor(meta: Metainfo, outDir: string, selected: ReadonlySet<number> | undefined) {
     this.#meta = meta;
@@ -222,7 +234,7 @@ export class PieceStore {
    * Writes a whole, verified piece to every non-padding file it spans, creating directories and files as needed.
    * Writes straight from `data` (no copy).
    * @throws {RangeError} when the piece does not exist or `data` is not exactly its length.
-   * @throws {StorageError} when a file cannot be created or written.
+   * @throws {StorageError} when a file cannot be created or written; `unsafe-path` when it is a link.
    */
   writePiece(piece: number, data: Uint8Array): void {
     const plen = this.#pieceLength(piece);
@@ -243,22 +255,31 @@ export class PieceStore {
 
   /**
    * Creates (as needed, checked as {@linkcode PieceStore.writePiece} does) every non-padding file that piece `piece`
-   * spans, and returns where each span goes, by path, for a writer on another thread (descriptors cannot cross
-   * threads in Deno).
-   * @throws {StorageError} when a file cannot be created.
+   * spans, and returns where each span goes, by path and file identity, for a writer on another thread (descriptors
+   * cannot cross threads in Deno).
+   * @throws {StorageError} when a file cannot be created; `unsafe-path` when it is a link.
    */
   planWrite(piece: number): WritePlan {
     const files = this.#meta.files;
     const spans: WriteSpan[] = [];
     for (const s of pieceSpans(this.#meta, piece)) {
       if (files[s.fileIndex].padding) continue;
-      this.#writable(s.fileIndex);
+      const path = this.filePath(s.fileIndex);
+      const fd = this.#writable(s.fileIndex);
+      let st: fs.BigIntStats;
+      try {
+        st = fs.fstatSync(fd, { bigint: true });
+      } catch (e) {
+        throw wrap("write", path, e);
+      }
       spans.push({
-        path: this.filePath(s.fileIndex),
+        path,
         fileIndex: s.fileIndex,
         pieceOffset: s.pieceOffset,
         length: s.length,
         fileOffset: s.fileOffset,
+        dev: String(st.dev),
+        ino: String(st.ino),
       });
     }
     return { piece, spans };
@@ -427,7 +448,7 @@ export class PieceStore {
 
   /**
    * Opens file `i` for the descriptor cache. For writing, creates directories and the file (sized to the torrent's
-   * length); for reading, returns null when the file or a parent is missing.
+   * length) and refuses links (see the module policy); for reading, returns null when the file or a parent is missing.
    */
   #openFile(i: number, write: boolean): number | null {
     const path = this.filePath(i);
@@ -451,13 +472,50 @@ export class PieceStore {
     try {
       const st = fs.fstatSync(fd);
       if (!st.isFile()) throw new StorageError("not-a-file", path, "it is not a regular file");
-      const want = this.#meta.files[i].length;
-      if (write && st.size !== want) fs.ftruncateSync(fd, want);
+      if (write) {
+        if (st.nlink > 1) {
+          throw new StorageError(
+            "unsafe-path",
+            path,
+            `it has ${st.nlink - 1} other hard link${st.nlink > 2 ? "s" : ""}, and btfetch never writes through one`,
+          );
+        }
+        if (st.nlink === 0) throw new StorageError("create", path, "it was removed while being opened");
+        this.#checkOpenedAt(fd, i, path);
+        const want = this.#meta.files[i].length;
+        if (st.size !== want) fs.ftruncateSync(fd, want);
+      }
     } catch (e) {
       fs.closeSync(fd);
       throw wrap(op, path, e);
     }
     return fd;
+  }
+
+  /**
+   * Where the kernel says descriptor `fd` really is (Linux `/proc/self/fd`) must be `outDir/<path of file i>` with
+   * outDir's own symlinks resolved: otherwise a directory on the way was swapped for a symlink after it was checked.
+   * Skipped where `/proc` is not available.
+   */
+  #checkOpenedAt(fd: number, i: number, path: string): void {
+    if (this.#realOutDir === undefined) {
+      try {
+        this.#realOutDir = fs.realpathSync(this.outDir);
+      } catch {
+        this.#realOutDir = null;
+      }
+    }
+    if (this.#realOutDir === null) return;
+    let actual: string;
+    try {
+      actual = fs.readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      return;
+    }
+    const expected = joinPath(this.#realOutDir, ...this.#meta.files[i].path);
+    if (actual !== expected) {
+      throw new StorageError("unsafe-path", path, `it resolves to ${actual}: a directory on its path is a link`);
+    }
   }
 
   /**

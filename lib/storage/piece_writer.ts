@@ -2,7 +2,9 @@
  * Hashes and writes completed pieces on a worker thread, so SHA-1 and disk writes overlap with the network instead
  * of stalling it. A piece's bytes live in a SharedArrayBuffer, so nothing is copied between threads; the piece is
  * hashed from memory (never re-read from disk) and written only if its hash matches, to files the main thread's
- * {@linkcode PieceStore} created and checked (the worker opens them itself, never following a symbolic link).
+ * {@linkcode PieceStore} created and checked. The worker opens them itself (never following a symbolic link) and
+ * writes only if what it opened is the very file the store checked (same device and inode) and has no other hard
+ * link, so a path swapped in between is refused (`unsafe-path`), never written through.
  *
  * The worker is built from an inline module so the bundle and the compiled binary stay one file; its descriptor cache
  * and write loop are the ones of `file_io.ts`, embedded by their source ({@linkcode IO_SOURCE}).
@@ -16,8 +18,24 @@ const WORKER_SOURCE = `
 import * as fs from "node:fs";
 import { createHash } from "node:crypto";
 ${IO_SOURCE}
-const FLAGS = fs.constants.O_RDWR | (fs.constants.O_NOFOLLOW ?? 0);
-const fds = new FdCache(fs, ${MAX_OPEN_FILES}, (path) => fs.openSync(path, FLAGS));
+const FLAGS = fs.constants.O_RDWR | (fs.constants.O_NOFOLLOW ?? 0) | (fs.constants.O_NONBLOCK ?? 0);
+class Unsafe extends Error {}
+/** The span whose file is being opened: [path, pieceOffset, length, fileOffset, dev, ino]. */
+let opening = null;
+const fds = new FdCache(fs, ${MAX_OPEN_FILES}, () => {
+  const fd = fs.openSync(opening[0], FLAGS);
+  try {
+    const st = fs.fstatSync(fd, { bigint: true });
+    if (!st.isFile() || String(st.dev) !== opening[4] || String(st.ino) !== opening[5]) {
+      throw new Unsafe("it is not the file that was checked (replaced since)");
+    }
+    if (st.nlink !== 1n) throw new Unsafe("it has other hard links, and btfetch never writes through one");
+  } catch (err) {
+    fs.closeSync(fd);
+    throw err;
+  }
+  return fd;
+});
 self.onmessage = (e) => {
   const { id, buffer, byteOffset, length, expected, spans } = e.data;
   const view = new Uint8Array(buffer, byteOffset, length);
@@ -29,12 +47,17 @@ self.onmessage = (e) => {
     }
   }
   for (let k = 0; k < spans.length; k++) {
-    const [path, off, len, pos] = spans[k];
+    const s = spans[k];
     try {
-      writeFully(fs, fds.get(path, true), view, off, len, pos);
+      opening = s;
+      const fd = fds.get(s[4] + ":" + s[5] + ":" + s[0], true);
+      writeFully(fs, fd, view, s[1], s[2], s[3]);
     } catch (err) {
-      self.postMessage({ id, ok: true, error: { span: k, code: err && err.code, message: String(err && err.message || err) } });
+      const error = { span: k, code: err && err.code, message: String(err && err.message || err), unsafe: err instanceof Unsafe };
+      self.postMessage({ id, ok: true, error });
       return;
+    } finally {
+      opening = null;
     }
   }
   self.postMessage({ id, ok: true });
@@ -49,7 +72,12 @@ interface Job {
 interface Reply {
   readonly id: number;
   readonly ok: boolean;
-  readonly error?: { readonly span: number; readonly code?: string; readonly message: string };
+  readonly error?: {
+    readonly span: number;
+    readonly code?: string;
+    readonly message: string;
+    readonly unsafe: boolean;
+  };
 }
 
 /** Reports a piece's outcome: `ok` means it matched its hash and is on disk. */
@@ -89,7 +117,7 @@ export class PieceWriter {
   /**
    * Hashes piece `index` (whose bytes are `data`, a view of a SharedArrayBuffer) against `expected` and writes it if
    * it matches. `data` must not change until the outcome is reported.
-   * @throws {StorageError} when a file cannot be opened for the write.
+   * @throws {StorageError} when a file cannot be opened for the write (`unsafe-path` for a link).
    */
   submit(index: number, data: Uint8Array, expected: Uint8Array): void {
     if (!(data.buffer instanceof SharedArrayBuffer)) throw new TypeError("PieceWriter needs a SharedArrayBuffer view");
@@ -102,7 +130,7 @@ export class PieceWriter {
       byteOffset: data.byteOffset,
       length: data.length,
       expected: expected.slice(),
-      spans: plan.spans.map((s) => [s.path, s.pieceOffset, s.length, s.fileOffset]),
+      spans: plan.spans.map((s) => [s.path, s.pieceOffset, s.length, s.fileOffset, s.dev, s.ino]),
     });
   }
 
@@ -114,7 +142,11 @@ export class PieceWriter {
       const span = job.plan.spans[r.error.span];
       const path = span ? this.#store.filePath(span.fileIndex) : this.#store.outDir;
       const cause = Object.assign(new Error(r.error.message), { code: r.error.code });
-      this.#onError(StorageError.fromOs("write", path, cause));
+      this.#onError(
+        r.error.unsafe
+          ? new StorageError("unsafe-path", path, r.error.message, { cause })
+          : StorageError.fromOs("write", path, cause),
+      );
     } else if (!this.#closed) {
       this.#onOutcome(job.index, r.ok);
     }

@@ -321,3 +321,71 @@ Deno.test("PieceStore.open() on a single-file torrent puts the file at outDir/<n
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("PieceStore never writes through a hard link at a file's place, but reads through one", async (t) => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const g = sample();
+    const victim = join(dir, "victim");
+    const plant = (out: string, name: string, body: string | Uint8Array): string => {
+      fs.mkdirSync(join(out, "t", "sub"), { recursive: true });
+      fs.writeFileSync(victim, body);
+      fs.linkSync(victim, join(out, "t", name));
+      return join(out, "t", name);
+    };
+    const rows: { name: string; write: (s: PieceStore) => void }[] = [
+      { name: "writePiece()", write: (s) => s.writePiece(0, g.piece(0)) },
+      { name: "planWrite()", write: (s) => s.planWrite(0) },
+      { name: "ensureFiles() of a file of another size", write: (s) => s.ensureFiles() },
+    ];
+    for (const [k, row] of rows.entries()) {
+      await t.step(row.name, () => {
+        const out = join(dir, `o${k}`);
+        const at = plant(out, "a.bin", "keep me");
+        const store = PieceStore.open(g.meta, out);
+        const err = assertThrows(() => row.write(store), StorageError);
+        assertEquals([err.code, err.path], ["unsafe-path", at]);
+        assert(/hard link/.test(err.message), err.message);
+        assertEquals(fs.readFileSync(victim, "utf8"), "keep me");
+        store.close();
+        fs.rmSync(victim);
+      });
+    }
+    await t.step("data hard-linked into place is read and verified", async () => {
+      const out = join(dir, "o-read");
+      plant(out, "a.bin", g.contents[0]);
+      const store = PieceStore.open(g.meta, out);
+      const have = await store.verify();
+      assert(have.has(0) && have.has(3), "the pieces wholly inside a.bin are verified");
+      store.close();
+      assertEquals(fs.statSync(victim).nlink, 2);
+      assertEquals(new Uint8Array(fs.readFileSync(victim)), g.contents[0]);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("PieceStore refuses a directory swapped for a symlink after it was checked", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const rand = seeded(3);
+    const g = makeGeom(
+      [{ name: "d/x", data: randomBytes(rand, 300) }, { name: "d/y", data: randomBytes(rand, 300) }],
+      256,
+    );
+    const out = join(dir, "out");
+    const store = PieceStore.open(g.meta, out);
+    store.writePiece(0, g.piece(0)); // checks (and remembers) t/d, opens t/d/x
+    const elsewhere = join(dir, "elsewhere");
+    fs.mkdirSync(elsewhere);
+    fs.renameSync(join(out, "t", "d"), join(dir, "old-d"));
+    fs.symlinkSync(elsewhere, join(out, "t", "d"));
+    const err = assertThrows(() => store.writePiece(2, g.piece(2)), StorageError); // wholly inside d/y
+    assertEquals([err.code, err.path], ["unsafe-path", join(out, "t", "d", "y")]);
+    for (const name of fs.readdirSync(elsewhere)) assertEquals(fs.statSync(join(elsewhere, name)).size, 0, name);
+    store.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
