@@ -52,7 +52,7 @@ export type StorageErrorCode =
 export class StorageError extends Error {
   override readonly name = "StorageError";
   /** Makes the error; the message names the path and the detail (the OS error). */
-  constructor(readonly code: StorageErrorCode, readonly path: string, detail: string, options?: ErrorOptions) {
+  constructor(readonly code: StorageErrorCode, readonly path: string, readonly detail: string, options?: ErrorOptions) {
     super(`Cannot ${ACTION[code]} ${path}: ${detail}`, options);
   }
 
@@ -145,6 +145,11 @@ export interface WritePlan {
 export interface PieceStoreOptions {
   /** File indexes the user wants (default: all); {@linkcode PieceStore.ensureFiles} creates only these. */
   readonly selected?: ReadonlySet<number>;
+  /**
+   * Receives problems that do not cost the result, each message once: a resume record that could not be saved (a
+   * symlinked `.btfetch`, a read-only mount, a full disk). Default: one `Warning: ...` line on stderr.
+   */
+  readonly onWarning?: (e: StorageError) => void;
 }
 
 /** Options for {@linkcode PieceStore.verify}. */
@@ -178,14 +183,17 @@ export class PieceStore {
   readonly #fds: FdCache<number>;
   /** Directories under outDir already checked (or made) to be real directories. */
   readonly #safeDirs = new Set<string>();
+  readonly #onWarning: (e: StorageError) => void;
+  readonly #warned = new Set<string>();
   #outDirMade = false;
   /** outDir with every symlink resolved, once made; undefined until then, null when it cannot be known. */
   #realOutDir: string | null | undefined;
 
-  private constructor(meta: Metainfo, outDir: string, selected: ReadonlySet<number> | undefined) {
+  private constructor(meta: Metainfo, outDir: string, opts: PieceStoreOptions) {
     this.#meta = meta;
     this.outDir = outDir;
-    this.selected = selected;
+    this.selected = opts.selected;
+    this.#onWarning = opts.onWarning ?? ((e) => console.error(`Warning: ${e.message}`));
     this.#fds = new FdCache<number>(
       fs,
       MAX_OPEN_FILES,
@@ -207,7 +215,28 @@ export class PieceStore {
    * ```
    */
   static open(meta: Metainfo, outDir: string, opts: PieceStoreOptions = {}): PieceStore {
-    return new PieceStore(meta, resolvePath(outDir), opts.selected);
+    return new PieceStore(meta, resolvePath(outDir), opts);
+  }
+
+  /**
+   * Reports a problem that does not cost the result to the `onWarning` option, once per message.
+   * @example
+   * ```ts
+   * import { strictEqual as eq } from "node:assert/strict";
+   * const seen: string[] = [];
+   * const store = PieceStore.open({ files: [], pieceCount: 0 } as never, "/tmp/w", {
+   *   onWarning: (e) => seen.push(e.code),
+   * });
+   * const e = new StorageError("unsafe-path", "/tmp/w/.btfetch", "it is a symbolic link");
+   * store.warn(e);
+   * store.warn(e);
+   * eq(seen.join(), "unsafe-path");
+   * ```
+   */
+  warn(e: StorageError): void {
+    if (this.#warned.has(e.message)) return;
+    this.#warned.add(e.message);
+    this.#onWarning(e);
   }
 
   /**

@@ -11,13 +11,18 @@
  *   record names only pieces verified before the save: it can under-claim, never claim bytes that were not checked;
  * - the save flushes the data (`fdatasync`) before it writes the record, and writes the record atomically (a temporary
  *   file, `fsync`, `rename`), so a crash leaves the old record or the new one, never half of one.
+ *
+ * The record is an optimisation, so it never costs a result: a record that cannot be saved (a symlinked `.btfetch`, a
+ * read-only mount, a full disk) is a warning, and one under a symlinked `.btfetch` is neither read nor written.
  * @module
  */
 import * as fs from "node:fs";
 import { join as joinPath } from "node:path";
 import type { Metainfo } from "../metainfo.ts";
 import { Bitfield } from "../bitfield.ts";
+import { equalBytes } from "../bytes.ts";
 import { checkDir, type PieceStore, StorageError } from "./disk.ts";
+import { writeFully } from "./file_io.ts";
 
 /** The format version written in each record; records of another version are ignored. */
 export const RESUME_VERSION = 1;
@@ -70,11 +75,19 @@ function stamps(store: PieceStore, meta: Metainfo): FileStamp[] {
 
 /**
  * Saves `have` as the resume record for `meta` in `store.outDir`. Flushes the store's files first, then writes the
- * record atomically (temporary file, `fsync`, `rename`).
+ * record atomically (temporary file, `fsync`, `rename`), unless the record on disk already says exactly that (a seed
+ * writes nothing, so it also works on a read-only mount).
+ *
+ * The record only spares a later run some hashing, so failing to save it does not cost the result: the problem goes
+ * to {@linkcode PieceStore.warn} and `false` is returned. The record is never written through a link: a symlinked
+ * `.btfetch` or `.btfetch/<info-hash>` is left alone (`unsafe-path`), a stale temporary file is removed first and
+ * the new one is created exclusively, and the temporary file is removed again on any failure (a full disk leaves
+ * nothing behind).
+ * @returns true when the record on disk now holds `have`, false when it could not be saved (and was warned about).
  * @throws {RangeError} when `have` is not sized for the torrent.
- * @throws {StorageError} when the record cannot be written (`unsafe-path` if `.btfetch` or its child is a symlink).
+ * @throws {StorageError} when flushing the data fails (that is the data, not the record).
  */
-export function saveResume(store: PieceStore, meta: Metainfo, have: Bitfield): void {
+export function saveResume(store: PieceStore, meta: Metainfo, have: Bitfield): boolean {
   if (have.size !== meta.pieceCount) {
     throw new RangeError(`Cannot save resume: the have-set has ${have.size} pieces, the torrent ${meta.pieceCount}`);
   }
@@ -88,31 +101,67 @@ export function saveResume(store: PieceStore, meta: Metainfo, have: Bitfield): v
     have: have.bytes.toBase64(),
     files: stamps(store, meta),
   };
+  const body = new TextEncoder().encode(JSON.stringify(record));
   const path = resumePath(store.outDir, meta);
-  const tmp = `${path}.tmp`;
   try {
-    fs.mkdirSync(store.outDir, { recursive: true });
+    if (recordDirsExist(store.outDir, meta)) {
+      const old = readRecordBytes(path, body.length);
+      if (old !== null && equalBytes(old, body)) return true;
+    }
+    writeRecord(store.outDir, meta, path, body);
+    return true;
   } catch (e) {
-    throw StorageError.fromOs("create", store.outDir, e);
+    if (!(e instanceof StorageError)) throw e;
+    store.warn(new StorageError(e.code, e.path, `${e.detail}; the resume record was not saved`, { cause: e }));
+    return false;
   }
-  const top = joinPath(store.outDir, ".btfetch");
+}
+
+/** Writes `body` as the record at `path` (temporary file, `fsync`, `rename`, directory `fsync`). */
+function writeRecord(outDir: string, meta: Metainfo, path: string, body: Uint8Array): void {
+  try {
+    fs.mkdirSync(outDir, { recursive: true });
+  } catch (e) {
+    throw StorageError.fromOs("create", outDir, e);
+  }
+  const top = joinPath(outDir, ".btfetch");
   checkDir(top, true);
   const dir = joinPath(top, meta.infoHashHex);
   checkDir(dir, true);
-  const body = new TextEncoder().encode(JSON.stringify(record));
+  const tmp = `${path}.tmp`;
+  try {
+    fs.unlinkSync(tmp); // a stale one, or a link planted there: never open it, replace it
+  } catch (e) {
+    if (!isAbsent(e)) throw StorageError.fromOs("write", tmp, e);
+  }
   let fd: number | undefined;
+  let renamed = false;
   try {
     const c = fs.constants;
-    fd = fs.openSync(tmp, c.O_WRONLY | c.O_CREAT | c.O_TRUNC | (c.O_NOFOLLOW ?? 0), 0o644);
-    let done = 0;
-    while (done < body.length) done += fs.writeSync(fd, body, done, body.length - done, done);
+    fd = fs.openSync(tmp, c.O_WRONLY | c.O_CREAT | c.O_EXCL | (c.O_NOFOLLOW ?? 0), 0o644);
+    writeFully(fs, fd, body, 0, body.length, 0);
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = undefined;
     fs.renameSync(tmp, path);
+    renamed = true;
   } catch (e) {
-    if (fd !== undefined) fs.closeSync(fd);
     throw StorageError.fromOs("write", tmp, e);
+  } finally {
+    if (fd !== undefined) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // the write already failed; that error is the one to report
+      }
+    }
+    if (!renamed) {
+      try {
+        fs.unlinkSync(tmp);
+      } catch {
+        // never created, or already gone
+      }
+    }
   }
   try {
     const dfd = fs.openSync(dir, fs.constants.O_RDONLY);
@@ -124,6 +173,19 @@ export function saveResume(store: PieceStore, meta: Metainfo, have: Bitfield): v
   } catch {
     // best effort: some file systems refuse fsync on a directory
   }
+}
+
+/**
+ * Whether `.btfetch/<info-hash>` exists under `outDir` as real directories.
+ * @throws {StorageError} `unsafe-path` when either is a symlink (a record there is neither read nor written).
+ */
+function recordDirsExist(outDir: string, meta: Pick<Metainfo, "infoHashHex">): boolean {
+  const top = joinPath(outDir, ".btfetch");
+  return checkDir(top, false) && checkDir(joinPath(top, meta.infoHashHex), false);
+}
+
+function isAbsent(e: unknown): boolean {
+  return typeof e === "object" && e !== null && "code" in e && e.code === "ENOENT";
 }
 
 function isRecord(v: unknown): v is ResumeRecord {
@@ -181,6 +243,12 @@ export function loadResume(store: PieceStore, meta: Metainfo): Bitfield | null {
   const path = resumePath(store.outDir, meta);
   // Our own file, but read it like input: ~4/3 of the bitfield in base64, ~80 bytes a file, and some slack.
   const bound = 4096 + Math.ceil(meta.pieceCount / 6) + 128 * meta.files.length;
+  try {
+    if (!recordDirsExist(store.outDir, meta)) return null;
+  } catch (e) {
+    if (e instanceof StorageError && e.code === "permission") throw e;
+    return null; // a symlinked .btfetch: its record is not ours to trust
+  }
   const bytes = readRecordBytes(path, bound);
   if (bytes === null) return null;
   let v: unknown;

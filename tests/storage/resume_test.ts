@@ -3,9 +3,10 @@ import { join } from "node:path";
 import { assert, assertEquals, assertThrows } from "../_assert.ts";
 import { randomBytes, seeded } from "../_gen.ts";
 import { Bitfield } from "../../lib/bitfield.ts";
-import { PieceStore, StorageError } from "../../lib/storage/disk.ts";
+import { PieceStore, type StorageError } from "../../lib/storage/disk.ts";
 import { loadOrVerify, loadResume, resumePath, saveResume } from "../../lib/storage/resume.ts";
 import { makeGeom } from "./_geom.ts";
+import { canMount, withTmpfs } from "./_mount.ts";
 
 function sample(infoHashByte = 0xab) {
   const rand = seeded(9);
@@ -143,14 +144,43 @@ Deno.test("loadResume() treats a missing, corrupt or foreign record as absent", 
   }
 });
 
-Deno.test("saveResume() refuses a symlinked .btfetch and a have-set of the wrong size", async () => {
-  const { dir, g, store, have } = await setup();
+Deno.test("saveResume() never writes through a symlinked .btfetch or record folder: it warns and returns false", async (t) => {
+  for (const link of [".btfetch", `.btfetch/${"ab".repeat(20)}`]) {
+    await t.step(link, async () => {
+      const dir = await Deno.makeTempDir();
+      try {
+        const g = sample();
+        const warnings: StorageError[] = [];
+        const store = PieceStore.open(g.meta, dir, { onWarning: (e) => warnings.push(e) });
+        const have = new Bitfield(g.meta.pieceCount);
+        store.writePiece(0, g.piece(0));
+        have.set(0);
+        assertEquals(saveResume(store, g.meta, have), true);
+        assert(loadResume(store, g.meta) !== null);
+        // move the real folder away and leave a symlink to it in its place
+        const moved = join(dir, "elsewhere");
+        fs.renameSync(join(dir, link), moved);
+        fs.symlinkSync(moved, join(dir, link));
+        const before = fs.readdirSync(moved, { recursive: true }).sort();
+        assertEquals(loadResume(store, g.meta), null, "a record behind a symlink is not trusted");
+        have.set(1);
+        store.writePiece(1, g.piece(1));
+        assertEquals(saveResume(store, g.meta, have), false);
+        assertEquals(saveResume(store, g.meta, have), false);
+        assertEquals(warnings.map((w) => [w.code, w.path]), [["unsafe-path", join(dir, link)]], "warned once");
+        assert(/resume record was not saved/.test(warnings[0].message), warnings[0].message);
+        assertEquals(fs.readdirSync(moved, { recursive: true }).sort(), before, "nothing written behind the link");
+        store.close();
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  }
+});
+
+Deno.test("saveResume() refuses a have-set of the wrong size", async () => {
+  const { dir, g, store } = await setup();
   try {
-    fs.mkdirSync(join(dir, "elsewhere"));
-    fs.symlinkSync(join(dir, "elsewhere"), join(dir, ".btfetch"));
-    const err = assertThrows(() => saveResume(store, g.meta, have), StorageError);
-    assertEquals([err.code, err.path], ["unsafe-path", join(dir, ".btfetch")]);
-    assertEquals(fs.readdirSync(join(dir, "elsewhere")), []);
     assertThrows(() => saveResume(store, g.meta, new Bitfield(1)), RangeError);
     store.close();
   } finally {
@@ -158,19 +188,86 @@ Deno.test("saveResume() refuses a symlinked .btfetch and a have-set of the wrong
   }
 });
 
-Deno.test("saveResume() reports an unwritable output directory as a StorageError", async () => {
+Deno.test("saveResume() warns, and does not throw, when the output directory is unusable", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const g = sample();
     fs.writeFileSync(join(dir, "file"), "x");
-    const store = PieceStore.open(g.meta, join(dir, "file"));
+    const warnings: StorageError[] = [];
+    const store = PieceStore.open(g.meta, join(dir, "file"), { onWarning: (e) => warnings.push(e) });
     // the output "directory" is a regular file: it exists and is not a directory
-    assertEquals(
-      assertThrows(() => saveResume(store, g.meta, new Bitfield(g.meta.pieceCount)), StorageError).code,
-      "not-a-file",
-    );
+    assertEquals(saveResume(store, g.meta, new Bitfield(g.meta.pieceCount)), false);
+    assertEquals(warnings.map((w) => w.code), ["not-a-file"]);
     assertEquals(loadResume(store, g.meta), null);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("saveResume() never opens a planted resume.json.tmp: a hard link there keeps its target intact", async () => {
+  const { dir, g, store, have } = await setup();
+  try {
+    assertEquals(saveResume(store, g.meta, have), true);
+    const victim = join(dir, "victim");
+    fs.writeFileSync(victim, "keep me");
+    fs.linkSync(victim, `${resumePath(dir, g.meta)}.tmp`);
+    store.writePiece(1, g.piece(1));
+    have.set(1);
+    assertEquals(saveResume(store, g.meta, have), true);
+    assertEquals(fs.readFileSync(victim, "utf8"), "keep me");
+    assertEquals(fs.statSync(victim).nlink, 1, "the planted link was removed, not written through");
+    assertEquals(loadResume(store, g.meta)?.count, have.count);
+    store.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("saveResume() rewrites nothing when the record already says the same", async () => {
+  const { dir, g, store, have } = await setup();
+  try {
+    assertEquals(saveResume(store, g.meta, have), true);
+    const path = resumePath(dir, g.meta);
+    const before = fs.statSync(path);
+    assertEquals(saveResume(store, g.meta, have), true);
+    const after = fs.statSync(path);
+    assertEquals([after.ino, after.mtimeMs], [before.ino, before.mtimeMs]);
+    store.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "saveResume() on a full disk warns no-space and leaves no temporary file",
+  ignore: !canMount,
+  fn: () =>
+    withTmpfs(64, (mnt) => {
+      const g = sample();
+      const warnings: StorageError[] = [];
+      const store = PieceStore.open(g.meta, mnt, { onWarning: (e) => warnings.push(e) });
+      try {
+        const have = new Bitfield(g.meta.pieceCount);
+        store.writePiece(0, g.piece(0));
+        have.set(0);
+        assertEquals(saveResume(store, g.meta, have), true);
+        // fill what is left of the file system
+        const fd = fs.openSync(join(mnt, "filler"), "w");
+        try {
+          const chunk = new Uint8Array(4096);
+          for (let at = 0;; at += chunk.length) fs.writeSync(fd, chunk, 0, chunk.length, at);
+        } catch (e) {
+          assertEquals((e as { code?: string }).code, "ENOSPC");
+        } finally {
+          fs.closeSync(fd);
+        }
+        have.set(2);
+        assertEquals(saveResume(store, g.meta, have), false);
+        assertEquals(warnings.map((w) => w.code), ["no-space"]);
+        assertEquals(fs.readdirSync(join(mnt, ".btfetch", g.meta.infoHashHex)), ["resume.json"]);
+        assertEquals(loadResume(store, g.meta)?.count, 1, "the old record stays");
+      } finally {
+        store.close();
+      }
+    }),
 });
