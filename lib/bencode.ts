@@ -7,15 +7,23 @@
  * {@linkcode keyBytes} to convert.
  *
  * Strict by default: leading zeros, `i-0e`, empty integers, truncation, unsorted or duplicate dictionary keys,
- * non-string keys, nesting deeper than {@linkcode BENCODE_MAX_DEPTH} and trailing bytes are refused with a
- * {@linkcode BencodeError} carrying a `code` and the byte `offset` where the problem starts.
+ * non-string keys, nesting deeper than {@linkcode BENCODE_MAX_DEPTH} (a caller may ask for more, up to
+ * {@linkcode BENCODE_DEPTH_CEILING}), more than {@linkcode MAX_BENCODE_CONTAINERS} lists and dictionaries, and
+ * trailing bytes are refused with a {@linkcode BencodeError} carrying a `code` and the byte `offset` where the
+ * problem starts. Nothing else escapes on any input: not even a stack overflow.
  *
  * Spans: {@linkcode DecodeResult.spanOf} gives the `[start, end)` bytes of any decoded list or dictionary, and
  * {@linkcode DecodeResult.valueSpan} the bytes of the value stored under a key of a decoded dictionary (any type):
  * this is how metainfo hashes the raw `info` value.
  * @module
  */
-import { BENCODE_MAX_DEPTH, MAX_BENCODE_INTEGER_DIGITS, MAX_BENCODE_LENGTH_DIGITS } from "./limits.ts";
+import {
+  BENCODE_DEPTH_CEILING,
+  BENCODE_MAX_DEPTH,
+  MAX_BENCODE_CONTAINERS,
+  MAX_BENCODE_INTEGER_DIGITS,
+  MAX_BENCODE_LENGTH_DIGITS,
+} from "./limits.ts";
 
 /** A decoded bencode value. */
 export type BencodeValue = bigint | Uint8Array | BencodeValue[] | BencodeDict;
@@ -48,6 +56,7 @@ export type BencodeErrorCode =
   | "unsorted-keys"
   | "duplicate-key"
   | "too-deep"
+  | "too-many"
   | "unexpected-byte"
   | "too-long"
   | "wrong-type"
@@ -59,7 +68,7 @@ export type BencodeErrorCode =
  * error comes from a typed getter on an already decoded value.
  *
  * Offsets by code: `truncated` is where more input was needed (for a string longer than the bytes left, where its
- * length starts); `leading-zero`, `negative-zero`, `too-long`, `too-deep`, `non-string-key` and an empty
+ * length starts); `leading-zero`, `negative-zero`, `too-long`, `too-deep`, `too-many`, `non-string-key` and an empty
  * `bad-integer` point at the first byte of the value; `unsorted-keys` and `duplicate-key` at the offending key;
  * `unexpected-byte`, `bad-length`, other `bad-integer` and `trailing-bytes` at the bad byte itself.
  */
@@ -96,7 +105,10 @@ export interface BencodeIssue {
 export interface DecodeOptions {
   /** Where the value starts in `bytes` (default 0). Offsets and spans stay absolute. */
   readonly offset?: number;
-  /** The deepest nesting of lists and dictionaries allowed (default {@linkcode BENCODE_MAX_DEPTH}). */
+  /**
+   * The deepest nesting of lists and dictionaries allowed (default {@linkcode BENCODE_MAX_DEPTH}); anything above
+   * {@linkcode BENCODE_DEPTH_CEILING}, `Infinity` and `NaN` included, means the ceiling.
+   */
   readonly maxDepth?: number;
   /**
    * Accept unsorted and duplicate dictionary keys, recording each in {@linkcode DecodeResult.issues}. For a
@@ -149,6 +161,7 @@ function describe(b: number): string {
  * @param options Where to start, depth limit, and which strictness rules to relax.
  * @returns The value, where it ended, tolerated issues, and span look-ups.
  * @throws {BencodeError} on any malformed or non-canonical input (see {@linkcode BencodeErrorCode}).
+ * @throws {RangeError} when `options.offset` is outside `bytes` (a caller's bug, never the input's).
  * @example
  * ```ts
  * import { deepStrictEqual as eq } from "node:assert/strict";
@@ -161,7 +174,8 @@ function describe(b: number): string {
  * ```
  */
 export function decodeBencode(bytes: Uint8Array, options: DecodeOptions = {}): DecodeResult {
-  const maxDepth = options.maxDepth ?? BENCODE_MAX_DEPTH;
+  const asked = options.maxDepth ?? BENCODE_MAX_DEPTH;
+  const maxDepth = asked < BENCODE_DEPTH_CEILING ? asked : BENCODE_DEPTH_CEILING; // NaN fails `<`: the ceiling
   const spanDepth = options.spanDepth ?? Infinity;
   const allowUnsorted = options.allowUnsorted ?? false;
   const n = bytes.length;
@@ -180,6 +194,7 @@ export function decodeBencode(bytes: Uint8Array, options: DecodeOptions = {}): D
     records.push(start, pos, values, size);
   };
   const issues: BencodeIssue[] = [];
+  let containerCount = 0;
 
   const truncated = (what: string): BencodeError =>
     new BencodeError("truncated", n, `input ends inside ${what} (${n} bytes)`);
@@ -253,6 +268,9 @@ export function decodeBencode(bytes: Uint8Array, options: DecodeOptions = {}): D
       if (depth > maxDepth) {
         throw new BencodeError("too-deep", pos, `nesting is deeper than the limit of ${maxDepth}`);
       }
+      if (++containerCount > MAX_BENCODE_CONTAINERS) {
+        throw new BencodeError("too-many", pos, `more than ${MAX_BENCODE_CONTAINERS} lists and dictionaries`);
+      }
       return c === L ? list(depth) : dict(depth);
     }
     throw new BencodeError("unexpected-byte", pos, `unexpected byte ${describe(c)} where a value should start`);
@@ -321,7 +339,17 @@ export function decodeBencode(bytes: Uint8Array, options: DecodeOptions = {}): D
     return out;
   }
 
-  const top = value(1);
+  let top: BencodeValue;
+  try {
+    top = value(1);
+  } catch (e) {
+    // A caller already deep in its own recursion may leave less stack than BENCODE_DEPTH_CEILING levels need: the
+    // overflow (the only RangeError that can arise in here) is still deep input, reported as such.
+    if (e instanceof RangeError) {
+      throw new BencodeError("too-deep", pos, "nesting is too deep for the stack left to decode it", { cause: e });
+    }
+    throw e;
+  }
   if (!options.allowTrailing && pos !== n) {
     throw new BencodeError("trailing-bytes", pos, `${n - pos} bytes follow the value`);
   }

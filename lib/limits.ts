@@ -121,3 +121,15 @@ export const MAX_MAGNET_PEERS = 200;
  * MAX_FILES indexes and all of them together at most MAX_FILES, so sorting and merging them stays cheap.
  */
 export const MAX_MAGNET_SELECT_RANGES = 10_000;
+
+/**
+ * The deepest nesting decodeBencode allows, whatever `maxDepth` a caller asks for: it recurses two frames a level and
+ * Deno's default stack holds about 3,900 levels (measured here), so a quarter of that leaves the caller room.
+ */
+export const BENCODE_DEPTH_CEILING = 1000;
+
+/**
+ * The most lists and dictionaries one decodeBencode call reads: half of the 2^24 entries a V8 Map holds (the span
+ * index is one), and 8 times what a torrent of MAX_FILES files needs.
+ */
+export const MAX_BENCODE_CONTAINERS = 2 ** 23;

@@ -17,7 +17,12 @@ import {
   keyBytes,
   latin1Key,
 } from "../lib/bencode.ts";
-import { BENCODE_MAX_DEPTH, MAX_BENCODE_INTEGER_DIGITS } from "../lib/limits.ts";
+import {
+  BENCODE_DEPTH_CEILING,
+  BENCODE_MAX_DEPTH,
+  MAX_BENCODE_CONTAINERS,
+  MAX_BENCODE_INTEGER_DIGITS,
+} from "../lib/limits.ts";
 
 const te = new TextEncoder();
 /** Bytes of a binary string (one char per byte). */
@@ -152,6 +157,91 @@ Deno.test("decodeBencode() honours maxDepth", () => {
   assertEquals(decodeBencode(b("i1e"), { maxDepth: 0 }).value, 1n);
   const err = assertThrows(() => decodeBencode(b("lle"), { maxDepth: 1 }), BencodeError);
   assertEquals([err.code, err.offset], ["too-deep", 1]);
+});
+
+/** `depth` nested empty lists: `ll...ee...`. */
+function nestedLists(depth: number): Uint8Array {
+  const out = new Uint8Array(2 * depth);
+  out.fill(0x6c, 0, depth); // l
+  out.fill(0x65, depth); // e
+  return out;
+}
+
+Deno.test("decodeBencode() caps maxDepth at BENCODE_DEPTH_CEILING: 200,000 nested lists are a BencodeError", async (t) => {
+  const deep = nestedLists(200_000);
+  const rows: { name: string; maxDepth?: number }[] = [
+    { name: "far above the ceiling", maxDepth: 1e9 },
+    { name: "Infinity", maxDepth: Infinity },
+    { name: "NaN", maxDepth: NaN },
+    { name: "just above the ceiling", maxDepth: BENCODE_DEPTH_CEILING + 1 },
+  ];
+  for (const r of rows) {
+    await t.step(r.name, () => {
+      // before the ceiling, these overflowed the stack with a RangeError (or, for NaN, had no limit at all)
+      const err = assertThrows(() => decodeBencode(deep, { maxDepth: r.maxDepth }), BencodeError);
+      assertEquals([err.code, err.offset], ["too-deep", BENCODE_DEPTH_CEILING]);
+    });
+  }
+  await t.step("the default limit", () => {
+    const err = assertThrows(() => decodeBencode(deep), BencodeError);
+    assertEquals([err.code, err.offset], ["too-deep", BENCODE_MAX_DEPTH]);
+  });
+  await t.step("nesting at the ceiling decodes", () => {
+    const r = decodeBencode(nestedLists(BENCODE_DEPTH_CEILING), { maxDepth: 1e9 });
+    assertEquals(r.end, 2 * BENCODE_DEPTH_CEILING);
+  });
+});
+
+Deno.test("decodeBencode() called with little stack left reports deep input as too-deep, not a RangeError", () => {
+  // Recurse ever deeper before decoding input at the ceiling: at some point the decoder, not this helper, is the
+  // one that runs out of stack, and that must come out as a BencodeError.
+  const input = nestedLists(BENCODE_DEPTH_CEILING);
+  const probe = (frames: number): unknown => {
+    if (frames > 0) return probe(frames - 1);
+    try {
+      decodeBencode(input, { maxDepth: BENCODE_DEPTH_CEILING });
+      return "decoded";
+    } catch (e) {
+      return e;
+    }
+  };
+  let tooDeep = 0;
+  for (let frames = 0; frames < 1_000_000; frames += 100) {
+    let got: unknown;
+    try {
+      got = probe(frames);
+    } catch (e) {
+      if (e instanceof RangeError) break; // the helper itself overflowed: past the window that matters
+      throw e;
+    }
+    if (got === "decoded") continue;
+    assert(got instanceof BencodeError, `${frames} frames deep: ${got}`);
+    assertEquals(got.code, "too-deep");
+    tooDeep++;
+  }
+  assert(tooDeep > 0, "the decoder never ran short of stack; the test does not reach its case");
+});
+
+/** A list of `inner` empty lists: `lllele...lee`. */
+function listOfEmptyLists(inner: number): Uint8Array {
+  const out = new Uint8Array(2 * inner + 2);
+  out[0] = 0x6c;
+  for (let k = 1; k <= 2 * inner; k += 2) {
+    out[k] = 0x6c;
+    out[k + 1] = 0x65;
+  }
+  out[2 * inner + 1] = 0x65;
+  return out;
+}
+
+Deno.test("decodeBencode() refuses more than MAX_BENCODE_CONTAINERS lists and dictionaries", () => {
+  // 16 MiB each. Recording spans for 2^24 containers (34 MiB of `le`) used to end in "RangeError: Map maximum size
+  // exceeded"; spanDepth 0 keeps this test fast, as the count covers every container, recorded or not.
+  const n = MAX_BENCODE_CONTAINERS;
+  const atLimit = decodeBencode(listOfEmptyLists(n - 1), { spanDepth: 0 }).value;
+  assertEquals((atLimit as BencodeValue[]).length, n - 1);
+  const err = assertThrows(() => decodeBencode(listOfEmptyLists(n), { spanDepth: 0 }), BencodeError);
+  assertEquals([err.code, err.offset], ["too-many", 2 * n - 1]);
 });
 
 Deno.test("decodeBencode() with allowUnsorted records issues; the first duplicate wins", async (t) => {
