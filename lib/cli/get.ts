@@ -5,7 +5,7 @@
 import { fetchMetadata } from "../engine/metadata_fetch.ts";
 import { CLIENT_NAME, makePeerId, runSession, type SessionResult } from "../engine/session.ts";
 import { type Metainfo, parseInfoDict } from "../metainfo.ts";
-import { StorageError } from "../storage/disk.ts";
+import { checkOutputDir, StorageError } from "../storage/disk.ts";
 import { torrentFromInfo } from "../wire/metadata.ts";
 import type { CliOptions } from "./flags.ts";
 import { onInterrupt } from "./interrupt.ts";
@@ -14,13 +14,16 @@ import { selectFiles } from "./select.ts";
 import { loadTorrent, openSource } from "./source.ts";
 
 /**
- * Runs `get` (also `seed`, which is `get` over data that is already there). Resolves when done.
- * @throws whatever ended the session: `FetchError`, `StorageError`, `Interrupted`, …
+ * Runs `get` (also `seed`, which is `get` over data that is already there). Resolves when done. `get` first checks
+ * that the output folder can be written, before any network work, so an unwritable `-o` fails at once.
+ * @throws whatever ended the session: `FetchError`, `StorageError` (at once for an unwritable `-o`), `Interrupted`, …
  */
 export async function runGet(o: CliOptions, report: Reporter, seedOnly = false): Promise<SessionResult> {
   const interrupt = onInterrupt();
   const peerId = makePeerId();
   try {
+    // before any network work (a URL, the metadata of a magnet, peers): an output that can never be written fails now
+    if (!seedOnly) checkOutputDir(o.out);
     const source = seedOnly
       ? { kind: "torrent" as const, ...(await loadTorrent(o.source ?? "")) }
       : await openSource(o.source ?? "");

@@ -45,7 +45,7 @@ export function fileVerdicts(meta: Metainfo, have: Bitfield): FileVerdict[] {
  */
 export async function runVerify(o: CliOptions, report: Reporter, out: (text: string) => void): Promise<boolean> {
   const { meta } = await loadTorrent(o.source ?? "");
-  const store = PieceStore.open(meta, o.dir ?? ".");
+  const store = PieceStore.open(meta, o.dir ?? ".", { readOnly: true }); // opens nothing for writing: works on a read-only mount
   const interrupt = onInterrupt();
   let have: Bitfield;
   const t0 = performance.now();

@@ -16,6 +16,10 @@
  *   Linux the path the descriptor really has (`/proc/self/fd`) must be the expected one, so a directory swapped for a
  *   symlink after its `lstat` is refused too. Reading through a hard link is allowed (seeding data that was
  *   hard-linked into place works); bytes read are only trusted once their piece hash matches.
+ * - Files are opened for reading until a write needs them: `verify` and a seed of complete data never open a file
+ *   for writing, so they work on a read-only mount. Unless the store is opened `readOnly`,
+ *   {@linkcode PieceStore.open} first checks that `outDir` can be created and written ({@linkcode checkOutputDir}),
+ *   so an output that can never be written fails at once instead of at the first piece.
  * - Padding files (BEP 47) are never created, written or read: they read as zeros.
  * - A piece that spans a file the user did not select is still written whole, like aria2c does: the bytes are verified
  *   and it keeps pieces and files consistent; unselected files may therefore appear, partially filled and sparse.
@@ -25,7 +29,7 @@
  * @module
  */
 import * as fs from "node:fs";
-import { join as joinPath, resolve as resolvePath } from "node:path";
+import { dirname, join as joinPath, resolve as resolvePath } from "node:path";
 import { createHash } from "node:crypto";
 import type { Metainfo } from "../metainfo.ts";
 import { Bitfield } from "../bitfield.ts";
@@ -146,6 +150,11 @@ export interface PieceStoreOptions {
   /** File indexes the user wants (default: all); {@linkcode PieceStore.ensureFiles} creates only these. */
   readonly selected?: ReadonlySet<number>;
   /**
+   * The caller means to read (`verify`, `seed`): {@linkcode PieceStore.open} does not check that `outDir` is writable,
+   * so data on a read-only mount can be used. Writes remain possible and open their files when they happen.
+   */
+  readonly readOnly?: boolean;
+  /**
    * Receives problems that do not cost the result, each message once: a resume record that could not be saved (a
    * symlinked `.btfetch`, a read-only mount, a full disk). Default: one `Warning: ...` line on stderr.
    */
@@ -168,7 +177,7 @@ export interface VerifyOptions {
  * @example
  * ```ts
  * import { strictEqual as eq } from "node:assert/strict";
- * const store = PieceStore.open({ files: [], pieceCount: 0 } as never, "/tmp/nowhere");
+ * const store = PieceStore.open({ files: [], pieceCount: 0 } as never, "/tmp/nowhere", { readOnly: true });
  * eq(store.outDir, "/tmp/nowhere");
  * store.close();
  * ```
@@ -205,7 +214,10 @@ export class PieceStore {
   }
 
   /**
-   * Prepares to store `meta`'s files under `outDir` (made absolute); touches nothing on disk.
+   * Prepares to store `meta`'s files under `outDir` (made absolute). Unless `opts.readOnly` is set, checks that
+   * `outDir` can be created and written ({@linkcode checkOutputDir}, which leaves nothing behind); nothing else is
+   * touched until a piece is written.
+   * @throws {StorageError} when `outDir` cannot be created or written (and `readOnly` is not set).
    * @example
    * ```ts
    * import { strictEqual as eq } from "node:assert/strict";
@@ -215,7 +227,9 @@ export class PieceStore {
    * ```
    */
   static open(meta: Metainfo, outDir: string, opts: PieceStoreOptions = {}): PieceStore {
-    return new PieceStore(meta, resolvePath(outDir), opts);
+    const abs = resolvePath(outDir);
+    if (!opts.readOnly) checkOutputDir(abs);
+    return new PieceStore(meta, abs, opts);
   }
 
   /**
@@ -225,6 +239,7 @@ export class PieceStore {
    * import { strictEqual as eq } from "node:assert/strict";
    * const seen: string[] = [];
    * const store = PieceStore.open({ files: [], pieceCount: 0 } as never, "/tmp/w", {
+   *   readOnly: true,
    *   onWarning: (e) => seen.push(e.code),
    * });
    * const e = new StorageError("unsafe-path", "/tmp/w/.btfetch", "it is a symbolic link");
@@ -441,19 +456,30 @@ export class PieceStore {
 
   /**
    * Creates every selected non-padding file that does not exist yet, including zero-length ones, at its full
-   * (sparse) length, so a completed download has them all. Call it at completion.
+   * (sparse) length, so a completed download has them all; a file that exists at its length is left untouched (not
+   * even opened for writing, so complete data on a read-only mount passes). Call it at completion.
    * @throws {StorageError} when a file or directory cannot be created.
    */
   ensureFiles(): void {
     const files = this.#meta.files;
     for (let i = 0; i < files.length; i++) {
       if (files[i].padding || (this.selected !== undefined && !this.selected.has(i))) continue;
+      const fd = this.#fds.get(i, false);
+      if (fd !== null) {
+        let size: number;
+        try {
+          size = fs.fstatSync(fd).size;
+        } catch (e) {
+          throw wrap("read", this.filePath(i), e);
+        }
+        if (size === files[i].length) continue;
+      }
       this.#writable(i);
     }
   }
 
   /**
-   * Flushes written data of the open files to the device (`fdatasync`).
+   * Flushes written data of the open files to the device (`fdatasync`); files only read are left alone.
    * @throws {StorageError} when the device reports an error.
    */
   flush(): void {
@@ -569,6 +595,75 @@ export class PieceStore {
       this.#safeDirs.add(dir);
     }
     return true;
+  }
+}
+
+/**
+ * Checks that `outDir` can hold output, before any work that would be lost otherwise: every part of it that exists is
+ * a directory, the missing ones can be made, and a file can be created in it. It does so for real (makes the missing
+ * directories, creates and deletes a probe file, then removes the directories it made), so it leaves nothing behind
+ * and catches what permission bits do not show (a read-only mount, `/proc`, root on a read-only bind mount).
+ * @throws {StorageError} `not-a-file` when `outDir` is a file; `create` when a part of it is a file or it cannot be
+ * made; `permission` on a read-only mount or without permission.
+ * @example
+ * ```ts
+ * import { throws } from "node:assert/strict";
+ * checkOutputDir("/tmp/btfetch-doc-out/sub"); // fine, and /tmp/btfetch-doc-out is not left behind
+ * throws(() => checkOutputDir("/proc/btfetch-doc-out"), StorageError);
+ * ```
+ */
+export function checkOutputDir(outDir: string): void {
+  const abs = resolvePath(outDir);
+  const missing: string[] = [];
+  for (let p = abs;;) {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(p); // outDir and its parents are the user's choice and may be symlinks
+    } catch (e) {
+      if (osCode(e) !== "ENOENT") throw wrap("create", abs, e);
+      missing.unshift(p);
+      const up = dirname(p);
+      if (up === p) break;
+      p = up;
+      continue;
+    }
+    if (!st.isDirectory()) {
+      throw p === abs
+        ? new StorageError("not-a-file", abs, "it exists and is not a directory")
+        : new StorageError("create", abs, `${p} is a file, not a directory`);
+    }
+    break;
+  }
+  const made: string[] = [];
+  try {
+    for (const d of missing) {
+      try {
+        fs.mkdirSync(d);
+        made.push(d);
+      } catch (e) {
+        if (osCode(e) !== "EEXIST") throw wrap("create", abs, e);
+      }
+    }
+    const probe = joinPath(abs, `.btfetch-probe-${Deno.pid}-${Math.random().toString(36).slice(2)}`);
+    const c = fs.constants;
+    let fd: number;
+    try {
+      fd = fs.openSync(probe, c.O_WRONLY | c.O_CREAT | c.O_EXCL | O_NOFOLLOW | O_NONBLOCK, 0o600);
+    } catch (e) {
+      // say what failed without the probe's name, which means nothing to the user
+      const os = e instanceof Error ? e.message.replace(/, open '.*'$/s, "") : String(e);
+      throw new StorageError(wrap("create", abs, e).code, abs, `cannot create a file in it: ${os}`, { cause: e });
+    }
+    fs.closeSync(fd);
+    fs.unlinkSync(probe);
+  } finally {
+    for (const d of made.reverse()) {
+      try {
+        fs.rmdirSync(d);
+      } catch {
+        // something else put a file there meanwhile: leave it
+      }
+    }
   }
 }
 

@@ -3,8 +3,10 @@ import { join } from "node:path";
 import { assert, assertEquals, assertRejects, assertThrows } from "../_assert.ts";
 import { fuzzSeed, randomBytes, seeded } from "../_gen.ts";
 import { Bitfield } from "../../lib/bitfield.ts";
-import { PieceStore, StorageError } from "../../lib/storage/disk.ts";
+import { checkOutputDir, PieceStore, StorageError } from "../../lib/storage/disk.ts";
+import { loadOrVerify, saveResume } from "../../lib/storage/resume.ts";
 import { makeGeom } from "./_geom.ts";
+import { canMount, withReadOnlyView } from "./_mount.ts";
 
 function shuffled(n: number, rand: () => number): number[] {
   const a = Array.from({ length: n }, (_, i) => i);
@@ -223,11 +225,15 @@ Deno.test("PieceStore reports unusable output paths with a StorageError code", a
   try {
     const g = sample();
     // Tests run as root, where chmod stops nothing: force the errors another way.
-    await t.step("output under a regular file (ENOTDIR) gives create", () => {
+    await t.step("output under a regular file (ENOTDIR) gives create, at open", () => {
       fs.writeFileSync(join(dir, "file"), "x");
-      const store = PieceStore.open(g.meta, join(dir, "file", "out"));
-      const err = assertThrows(() => store.writePiece(0, g.piece(0)), StorageError);
-      assertEquals([err.code, err.path], ["create", join(dir, "file", "out")]);
+      const out = join(dir, "file", "out");
+      const err = assertThrows(() => PieceStore.open(g.meta, out), StorageError);
+      assertEquals([err.code, err.path], ["create", out]);
+      // opened for reading, the same output fails at the first write
+      const store = PieceStore.open(g.meta, out, { readOnly: true });
+      const err2 = assertThrows(() => store.writePiece(0, g.piece(0)), StorageError);
+      assertEquals([err2.code, err2.path], ["create", out]);
       store.close();
     });
     await t.step("a directory where a file should be gives not-a-file", () => {
@@ -258,10 +264,12 @@ Deno.test("PieceStore reports unusable output paths with a StorageError code", a
       name: "an unwritable place (/sys, EPERM) gives permission",
       ignore: !sysfs,
       fn: () => {
-        const store = PieceStore.open(g.meta, "/sys/btfetch-test-out");
-        const err = assertThrows(() => store.writePiece(0, g.piece(0)), StorageError);
+        const err = assertThrows(() => PieceStore.open(g.meta, "/sys/btfetch-test-out"), StorageError);
         assertEquals([err.code, err.path], ["permission", "/sys/btfetch-test-out"]);
-        assert(err.message.includes("/sys/btfetch-test-out"), err.message);
+        const store = PieceStore.open(g.meta, "/sys/btfetch-test-out", { readOnly: true });
+        const err2 = assertThrows(() => store.writePiece(0, g.piece(0)), StorageError);
+        assertEquals([err2.code, err2.path], ["permission", "/sys/btfetch-test-out"]);
+        assert(err2.message.includes("/sys/btfetch-test-out"), err2.message);
         store.close();
       },
     });
@@ -351,12 +359,13 @@ Deno.test("PieceStore never writes through a hard link at a file's place, but re
         fs.rmSync(victim);
       });
     }
-    await t.step("data hard-linked into place is read and verified", async () => {
+    await t.step("data hard-linked into place is read, verified and left alone by ensureFiles()", async () => {
       const out = join(dir, "o-read");
       plant(out, "a.bin", g.contents[0]);
-      const store = PieceStore.open(g.meta, out);
+      const store = PieceStore.open(g.meta, out, { readOnly: true, selected: new Set([0]) });
       const have = await store.verify();
       assert(have.has(0) && have.has(3), "the pieces wholly inside a.bin are verified");
+      store.ensureFiles();
       store.close();
       assertEquals(fs.statSync(victim).nlink, 2);
       assertEquals(new Uint8Array(fs.readFileSync(victim)), g.contents[0]);
@@ -388,4 +397,82 @@ Deno.test("PieceStore refuses a directory swapped for a symlink after it was che
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("checkOutputDir() accepts what can be written, refuses the rest, and leaves nothing behind", async (t) => {
+  const dir = await Deno.makeTempDir();
+  try {
+    fs.writeFileSync(join(dir, "plain"), "x");
+    fs.mkdirSync(join(dir, "real"));
+    fs.symlinkSync(join(dir, "real"), join(dir, "link"));
+    const rows: { name: string; out: string; code?: string }[] = [
+      { name: "an existing folder", out: join(dir, "real") },
+      { name: "missing folders", out: join(dir, "new", "deeper") },
+      { name: "a symlink to a folder (the user's choice)", out: join(dir, "link") },
+      { name: "a regular file", out: join(dir, "plain"), code: "not-a-file" },
+      { name: "under a regular file", out: join(dir, "plain", "sub"), code: "create" },
+      { name: "under /proc", out: "/proc/btfetch-test-out", code: "create" },
+    ];
+    for (const row of rows) {
+      await t.step(row.name, () => {
+        if (row.code === undefined) checkOutputDir(row.out);
+        else {
+          const err = assertThrows(() => checkOutputDir(row.out), StorageError);
+          assertEquals([err.code, err.path], [row.code, row.out]);
+        }
+        assertEquals(fs.readdirSync(dir).sort(), ["link", "plain", "real"]);
+        assertEquals(fs.readdirSync(join(dir, "real")), []);
+      });
+    }
+    await t.step({
+      name: "a read-only mount, existing or under it",
+      ignore: !canMount,
+      fn: () =>
+        withReadOnlyView(join(dir, "real"), (ro) => {
+          for (const out of [ro, join(ro, "sub")]) {
+            const err = assertThrows(() => checkOutputDir(out), StorageError);
+            assertEquals([err.code, err.path], ["permission", out]);
+            assertEquals(assertThrows(() => PieceStore.open(sample().meta, out), StorageError).code, "permission");
+          }
+        }),
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "PieceStore opened readOnly serves complete data on a read-only mount (a seed's calls)",
+  ignore: !canMount,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      const g = sample();
+      const all = Bitfield.full(g.meta.pieceCount);
+      const src = PieceStore.open(g.meta, dir);
+      for (let p = 0; p < g.meta.pieceCount; p++) src.writePiece(p, g.piece(p));
+      src.ensureFiles();
+      assertEquals(saveResume(src, g.meta, all), true);
+      src.close();
+      await withReadOnlyView(dir, async (ro) => {
+        for (const withRecord of [true, false]) {
+          if (!withRecord) fs.rmSync(join(dir, ".btfetch"), { recursive: true }); // seen through the view too
+          const warnings: StorageError[] = [];
+          const store = PieceStore.open(g.meta, ro, { readOnly: true, onWarning: (e) => warnings.push(e) });
+          const { have, source } = await loadOrVerify(store, g.meta);
+          assertEquals([source, have.complete], [withRecord ? "resume" : "hash", true]);
+          store.ensureFiles();
+          store.flush();
+          // unchanged since loaded: nothing to write; after a hash there is, and failing to is only a warning
+          assertEquals(saveResume(store, g.meta, have), withRecord);
+          assertEquals(warnings.map((w) => w.code), withRecord ? [] : ["permission"]);
+          assertEquals(store.readPiece(1), g.piece(1));
+          assertEquals(store.readBlock(2, 10, 20), g.piece(2).subarray(10, 30));
+          store.close();
+        }
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

@@ -194,7 +194,7 @@ Deno.test("saveResume() warns, and does not throw, when the output directory is 
     const g = sample();
     fs.writeFileSync(join(dir, "file"), "x");
     const warnings: StorageError[] = [];
-    const store = PieceStore.open(g.meta, join(dir, "file"), { onWarning: (e) => warnings.push(e) });
+    const store = PieceStore.open(g.meta, join(dir, "file"), { readOnly: true, onWarning: (e) => warnings.push(e) });
     // the output "directory" is a regular file: it exists and is not a directory
     assertEquals(saveResume(store, g.meta, new Bitfield(g.meta.pieceCount)), false);
     assertEquals(warnings.map((w) => w.code), ["not-a-file"]);
