@@ -133,3 +133,30 @@ export const BENCODE_DEPTH_CEILING = 1000;
  * index is one), and 8 times what a torrent of MAX_FILES files needs.
  */
 export const MAX_BENCODE_CONTAINERS = 2 ** 23;
+
+/** DHT: nodes waiting per routing-table bucket for a failing node's slot (BEP 5); 160 buckets of 8 bound the table. */
+export const DHT_REPLACEMENTS_PER_BUCKET = 8;
+
+/** DHT: queries one lookup sends at most: a lookup among millions of nodes converges in a few dozen. */
+export const DHT_LOOKUP_MAX_QUERIES = 100;
+
+/** DHT: unqueried nodes one lookup keeps, the closest first: liars listing thousands of ids cannot grow it. */
+export const DHT_LOOKUP_MAX_NODES = 256;
+
+/** DHT: distinct peers (`values`) one get_peers lookup collects: K nodes of a popular torrent give a few hundred. */
+export const DHT_LOOKUP_MAX_PEERS = 2000;
+
+/** DHT: the longest token we keep from another node: real ones are 4–20 bytes; more is only memory. */
+export const DHT_MAX_TOKEN_BYTES = 64;
+
+/** DHT: tokens received (per node and info-hash) kept for announce_peer: K per torrent for hundreds of torrents. */
+export const DHT_MAX_RECEIVED_TOKENS = 2048;
+
+/** DHT: peers stored per info-hash announced to us: a packet's worth twice over; libtorrent keeps similar numbers. */
+export const DHT_MAX_PEERS_PER_INFOHASH = 100;
+
+/** DHT: info-hashes whose announced peers we store: 1000 × 100 peers stays within a few MiB. */
+export const DHT_MAX_STORED_INFOHASHES = 1000;
+
+/** DHT: peers (`values`) in one get_peers reply: 50 IPv6 peers (about 1 KiB) still fit one UDP packet. */
+export const DHT_MAX_PEERS_PER_REPLY = 50;
