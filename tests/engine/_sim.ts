@@ -304,7 +304,9 @@ export class Sim implements SwarmIO {
     const d = tick(this.sw, this.now, this, (p, e) => this.#onPeerFault(p.id, e));
     if (d.kind !== "continue") {
       this.decisions.push({ at: this.now, d });
-      this.#finish({ at: this.now, kind: d.kind, afterMs: d.kind === "stop" ? undefined : d.afterMs });
+      this.#finish(
+        d.kind === "stop" ? { at: this.now, kind: "stop" } : { at: this.now, kind: d.kind, afterMs: d.afterMs },
+      );
       return;
     }
     this.at(this.now + TICK_MS, () => this.#tick());

@@ -3,14 +3,18 @@
  * `peerMessage`, `serveUploads` on drain, `pieceOutcome` and `tick`, through the harness in `_sim.ts` (a recording
  * SwarmIO, simulated peers with latency and rate, a SHA-1 writer). No sockets, no timers, nothing sleeps.
  */
-import { assert, assertEquals } from "../_assert.ts";
+import { assert, assertEquals, assertThrows } from "../_assert.ts";
 import { randomBytes, seeded } from "../_gen.ts";
 import { makeTorrent } from "../_torrent.ts";
-import { BLOCK_BYTES } from "../../lib/limits.ts";
+import { BLOCK_BYTES, MAX_PEER_QUEUED_REQUESTS } from "../../lib/limits.ts";
+import { WireError } from "../../lib/wire/frame.ts";
+import type { Message } from "../../lib/wire/messages.ts";
 import { BAN_STRIKES } from "../../lib/engine/blame.ts";
-import { isBanned } from "../../lib/engine/peer_pool.ts";
-import { peerShares } from "../../lib/engine/swarm.ts";
-import { type Behaviour, Sim, type SimOptions } from "./_sim.ts";
+import { isBanned, SILENT_GRACE_MS, USELESS_GRACE_MS } from "../../lib/engine/peer_pool.ts";
+import { CHOKE_ROUND_MS, OPTIMISTIC_ROUND_MS } from "../../lib/engine/choker.ts";
+import { peerMessage, peerShares, tick } from "../../lib/engine/swarm.ts";
+import { UPLOAD_BACKLOG_BYTES } from "../../lib/engine/uploads.ts";
+import { type Behaviour, type Finish, Sim, type SimOptions, TICK_MS } from "./_sim.ts";
 
 const B = BLOCK_BYTES;
 const PIECE = 64 * 1024;
@@ -219,4 +223,371 @@ Deno.test("swarm: a piece built from two peers fails; when it passes later the l
   assertEquals(sw.pool.bans, 1);
   assertEquals([sw.ts.hashFailures, sw.ts.wasted, sw.ts.verifiedBytes], [1, PIECE, PIECE]);
   assertEquals([liar.served, sim.completedCalls], [2, 1]);
+});
+
+// ---- 4. slots ------------------------------------------------------------------------------------------------------
+
+Deno.test("swarm: admit() with every slot taken evicts a peer that gave nothing, and refuses while all are useful", async (t) => {
+  /** Sends no message at all after the handshake. */
+  const silent: Behaviour = { label: "silent", oneWayMs: 0.5, silent: true };
+  /** Has nothing for us, says so (have-none, unchoke) and asks for nothing. */
+  const empty: Behaviour = { label: "empty", oneWayMs: 0.5, has: "none" };
+  /** Sends one block we asked for every second. */
+  const useful: Behaviour = { label: "useful", oneWayMs: 0.5, serveMs: 1_000 };
+  const rows: { name: string; b: Behaviour; probes: { at: number; admitted: boolean }[] }[] = [
+    {
+      name: "three silent peers: refused before SILENT_GRACE_MS, one evicted for the newcomer from then on",
+      b: silent,
+      probes: [{ at: SILENT_GRACE_MS - 1, admitted: false }, { at: SILENT_GRACE_MS, admitted: true }],
+    },
+    {
+      name: "three peers that talk but give nothing: refused until USELESS_GRACE_MS, one evicted then",
+      b: empty,
+      probes: [
+        { at: SILENT_GRACE_MS, admitted: false },
+        { at: USELESS_GRACE_MS - 1, admitted: false },
+        { at: USELESS_GRACE_MS, admitted: true },
+      ],
+    },
+    {
+      name: "three useful peers: refused, however long they stay",
+      b: useful,
+      probes: [
+        { at: SILENT_GRACE_MS, admitted: false },
+        { at: USELESS_GRACE_MS, admitted: false },
+        { at: 2 * USELESS_GRACE_MS, admitted: false },
+      ],
+    },
+  ];
+  for (const r of rows) {
+    await t.step(r.name, () => {
+      const sim = new Sim({ ...MAIN, swarm: { maxPeers: 3 } });
+      const sw = sim.sw;
+      const three = [0, 1, 2].map(() => sim.connect(r.b, 0, { incoming: true }));
+      sim.runUntil(0);
+      assertEquals(three.map((x) => x.id), [1, 2, 3]);
+      for (const p of r.probes) {
+        const before = new Set(sw.peers.keys());
+        const closedBefore = sim.closed.length;
+        const newcomer = sim.connect({ label: "newcomer", oneWayMs: 0.5, has: "none" }, p.at, { incoming: true });
+        sim.runUntil(p.at);
+        assertEquals([sim.now, sim.finished], [p.at, null]);
+        if (!p.admitted) {
+          assertEquals([newcomer.id, newcomer.closed], [0, true], `at ${p.at} ms`);
+          assertEquals(new Set(sw.peers.keys()), before);
+          assertEquals(sim.closed.length, closedBefore);
+          continue;
+        }
+        // one of the three was closed, through io.close and an event, and the newcomer took its slot
+        const closed = sim.closed.slice(closedBefore);
+        assertEquals(closed.length, 1);
+        const victim = three.find((x) => x.id === closed[0].peer);
+        assert(victim !== undefined, `closed peer ${closed[0].peer} is not one of the three`);
+        assertEquals(
+          sim.eventsOf("peer").filter((e) => e.action !== "connected").map((e) => [e.address, e.action, e.reason]),
+          [[victim.key, "disconnected", "evicted for a new peer: gave nothing"]],
+        );
+        assert(newcomer.id > 3 && !newcomer.closed);
+        assertEquals([...sw.peers.keys()].sort(), [...before].filter((id) => id !== victim.id).concat(newcomer.id));
+        assertEquals([sw.pool.connected, sw.peers.size], [3, 3]);
+      }
+      assertEquals(sim.faults, []);
+    });
+  }
+});
+
+// ---- 5. seeding ----------------------------------------------------------------------------------------------------
+
+/** A leecher: has nothing, chokes us, is interested; requests are sent by the test. */
+const LEECHER: Behaviour = {
+  label: "leecher",
+  oneWayMs: 0.5,
+  has: "none",
+  unchoke: false,
+  interested: true,
+  mute: true,
+};
+
+/** The payload bytes of a block. */
+function blockOf(index: number, begin: number, length: number): Uint8Array {
+  const at = index * PIECE + begin;
+  return MAIN.payload.slice(at, at + length);
+}
+
+function request(index: number, begin: number, length = B): Message & { type: "request" } {
+  return { type: "request", index, begin, length };
+}
+
+/** A seeding swarm (every piece verified at the start, `seed: {}`) with leechers connected and unchoked. */
+function seeding(leechers: Behaviour[], swarm: SimOptions["swarm"] = {}): { sim: Sim; ids: number[] } {
+  const sim = new Sim({ ...MAIN, have: "all", swarm: { seed: {}, ...swarm } });
+  const rs = leechers.map((b, i) => sim.connect(b, i * 1_000, { incoming: true }));
+  sim.runUntil(leechers.length * 1_000);
+  return { sim, ids: rs.map((r) => r.id) };
+}
+
+Deno.test("swarm: a seeding swarm serves what leechers ask, within the rules", async (t) => {
+  await t.step("complete at the start: completed() once, complete and seeding events, no stop", () => {
+    const { sim } = seeding([]);
+    assertEquals(sim.completedCalls, 1);
+    assertEquals(sim.events.map((x) => x.e), [
+      { event: "complete", verified: MAIN.meta.totalLength, elapsed_ms: 0 },
+      { event: "seeding", until: "interrupted" },
+    ]);
+    assertEquals([sim.sw.stopped, sim.finished], [false, null]);
+  });
+
+  await t.step("an interested leecher is unchoked at once and gets exactly the blocks it asked for", () => {
+    const { sim, ids: [l] } = seeding([LEECHER]);
+    const sw = sim.sw;
+    // greeted with our extension handshake and have-all; unchoked as soon as its interest arrived
+    assertEquals(sim.sentTo(l).map((m) => m.type), ["extended", "have-all", "unchoke"]);
+    assertEquals(sim.sent.find((s) => s.m.type === "unchoke")?.at, LEECHER.oneWayMs);
+    const last = MAIN.meta.pieceCount - 1;
+    const lastLen = MAIN.meta.totalLength - last * PIECE;
+    const asked = [
+      request(3, B),
+      request(3, 0),
+      request(0, 3 * B),
+      request(last, 3 * B, lastLen - 3 * B),
+      request(3, 2 * B),
+    ];
+    for (const r of asked) sim.deliver(l, r);
+    assertEquals(
+      sim.blocks.map((x) => [x.peer, x.index, x.begin, x.bytes.length]),
+      asked.map((r) => [l, r.index, r.begin, r.length]),
+    );
+    for (const x of sim.blocks) assertEquals(x.bytes, blockOf(x.index, x.begin, x.bytes.length));
+    const bytes = asked.reduce((n, r) => n + r.length, 0);
+    assertEquals([sw.ts.uploaded, sw.peers.get(l)?.uploaded, sw.ts.downloaded], [bytes, bytes, 0]);
+    assertEquals(sim.readPieces, [3, 0, last]); // each piece read once, then served from the cache
+    assertEquals(sim.sentTo(l).filter((m) => m.type === "reject"), []);
+  });
+
+  await t.step("with its backlog full, its blocks wait and go on drain, in request order; a cancel removes one", () => {
+    const { sim, ids: [l] } = seeding([LEECHER]);
+    sim.backlogs.set(l, UPLOAD_BACKLOG_BYTES);
+    for (const begin of [0, B, 2 * B, 3 * B]) sim.deliver(l, request(5, begin));
+    sim.deliver(l, { type: "cancel", index: 5, begin: B, length: B });
+    assertEquals(sim.blocks, []);
+    sim.drain(l);
+    assertEquals(sim.blocks.map((x) => [x.index, x.begin]), [[5, 0], [5, 2 * B], [5, 3 * B]]);
+    for (const x of sim.blocks) assertEquals(x.bytes, blockOf(x.index, x.begin, B));
+  });
+
+  await t.step(
+    "more than MAX_PEER_QUEUED_REQUESTS queued requests are a flood: WireError, and the peer is dropped",
+    () => {
+      const { sim, ids: [l] } = seeding([LEECHER]);
+      const sw = sim.sw;
+      sim.backlogs.set(l, UPLOAD_BACKLOG_BYTES);
+      const blocks = MAIN.meta.pieceCount * 4 - 1; // whole blocks
+      const nth = (k: number) => request(Math.floor((k % blocks) / 4), ((k % blocks) % 4) * B);
+      for (let k = 0; k < MAX_PEER_QUEUED_REQUESTS; k++) peerMessage(sw, l, nth(k), sim.now, sim);
+      assertEquals(sw.peers.get(l)?.uploads.length, MAX_PEER_QUEUED_REQUESTS);
+      const err = assertThrows(() => peerMessage(sw, l, nth(MAX_PEER_QUEUED_REQUESTS), sim.now, sim), WireError);
+      assertEquals(err.code, "bad-payload");
+      // the runtime drops it for that fault
+      sim.deliver(l, nth(MAX_PEER_QUEUED_REQUESTS + 1));
+      assertEquals(sim.faults.map((f) => f.error instanceof WireError), [true]);
+      assertEquals([sw.peers.has(l), sim.closed.map((c) => c.peer), sim.blocks.length], [false, [l], 0]);
+    },
+  );
+
+  await t.step("choked by the choker: its queued requests are rejected (Fast), and later ones too", () => {
+    // one upload slot: the first leecher has it; when the optimistic slot moves (OPTIMISTIC_ROUND_MS) the second
+    // leecher gets it and the first is choked
+    const { sim, ids: [a, b] } = seeding([LEECHER, LEECHER], { uploadSlots: 1 });
+    assertEquals([sim.sentTo(a).at(-1)?.type, sim.sentTo(b).at(-1)?.type], ["unchoke", "have-all"]);
+    sim.backlogs.set(a, UPLOAD_BACKLOG_BYTES);
+    const queued = [request(1, 0), request(1, B), request(2, 0)];
+    for (const r of queued) sim.deliver(a, r);
+    sim.runUntil(OPTIMISTIC_ROUND_MS + CHOKE_ROUND_MS);
+    const tail = sim.sentTo(a).slice(-4);
+    assertEquals(tail, [{ type: "choke" }, ...queued.map((r) => ({ ...r, type: "reject" }))]);
+    assertEquals(sim.sentTo(b).at(-1)?.type, "unchoke");
+    assertEquals(sim.sw.peers.get(a)?.uploads, []);
+    sim.deliver(a, request(4, 0));
+    assertEquals(sim.sentTo(a).at(-1), { type: "reject", index: 4, begin: 0, length: B });
+    sim.drain(a);
+    assertEquals(sim.blocks, []);
+  });
+
+  await t.step("a request for a piece we lack is rejected (Fast) or ignored; one we have is served", () => {
+    // downloading, half the pieces verified, no seeder: a leecher is still unchoked (a free slot is not wasted)
+    const sim = new Sim({ ...MAIN, have: [...Array(16).keys()] });
+    const fast = sim.connect(LEECHER, 0, { incoming: true });
+    const plain = sim.connect({ ...LEECHER, label: "leecher without Fast", fast: false }, 0, { incoming: true });
+    sim.runUntil(10);
+    assertEquals([sim.sentTo(fast.id).at(-1)?.type, sim.sentTo(plain.id).at(-1)?.type], ["unchoke", "unchoke"]);
+    sim.deliver(fast.id, request(20, 0));
+    assertEquals(sim.sentTo(fast.id).at(-1), { type: "reject", index: 20, begin: 0, length: B });
+    const before = sim.sent.length;
+    sim.deliver(plain.id, request(20, 0));
+    assertEquals(sim.sent.length, before);
+    for (const p of [fast, plain]) sim.deliver(p.id, request(15, B));
+    assertEquals(sim.blocks.map((x) => [x.peer, x.index, x.begin]), [[fast.id, 15, B], [plain.id, 15, B]]);
+    assertEquals(sim.blocks[0].bytes, blockOf(15, B, B));
+    assertEquals([sim.sw.ts.uploaded, sim.faults], [2 * B, []]);
+  });
+});
+
+// ---- 6. limits -----------------------------------------------------------------------------------------------------
+
+Deno.test("swarm: tick() reports stalled, timeout and the end of seeding at the first tick past each limit", async (t) => {
+  /** Serves one block a second, then chokes us after its 12th (3 pieces, the last verified at about 12 s). */
+  const tiring: Behaviour = { label: "tiring", oneWayMs: 0.5, serveMs: 1_000, chokeAfter: 12 };
+  /** The first tick (every TICK_MS from 0) at or after `ms`. */
+  const tickAt = (ms: number) => Math.ceil(ms / TICK_MS) * TICK_MS;
+  const rows: {
+    name: string;
+    o: Omit<SimOptions, "meta" | "payload">;
+    peers: Behaviour[];
+    /** How the run ends, given when the last piece was verified (0: none). */
+    want: (lastPiece: number) => Finish;
+    /** Decided by a tick (else by the last piece's outcome). */
+    byTick: boolean;
+    verified: number;
+  }[] = [
+    {
+      name: "stalled after stallTimeoutMs with no piece verified",
+      o: { swarm: { stallTimeoutMs: 5_000 } },
+      peers: [MUTE],
+      want: () => ({ at: 5_000, kind: "stalled", afterMs: 5_000 }),
+      byTick: true,
+      verified: 0,
+    },
+    {
+      name: "stalled after stallTimeoutMs from the last verified piece, not from the start",
+      o: { swarm: { stallTimeoutMs: 5_000 } },
+      peers: [tiring],
+      want: (last) => ({ at: tickAt(last + 5_000), kind: "stalled", afterMs: 5_000 }),
+      byTick: true,
+      verified: 3,
+    },
+    {
+      name: "timeout after timeoutMs, even while pieces arrive",
+      o: { swarm: { timeoutMs: 9_000, stallTimeoutMs: 60_000 } },
+      peers: [{ label: "steady", oneWayMs: 0.5, serveMs: 1_000 }],
+      want: () => ({ at: 9_000, kind: "timeout", afterMs: 9_000 }),
+      byTick: true,
+      verified: 2,
+    },
+    {
+      name: "a seed with timeMs stops once that passes (complete at the start)",
+      o: { have: "all", swarm: { seed: { timeMs: 2_000 } } },
+      peers: [],
+      want: () => ({ at: 2_000, kind: "stop" }),
+      byTick: true,
+      verified: 32,
+    },
+    {
+      name: "a download, then seeding with timeMs: stops at the first tick timeMs after completion",
+      o: { swarm: { seed: { timeMs: 2_000 } } },
+      peers: [SEEDER],
+      want: (last) => ({ at: tickAt(last + 2_000), kind: "stop" }),
+      byTick: true,
+      verified: 32,
+    },
+    {
+      name: "without seed: stop at completion, before any tick",
+      o: {},
+      peers: [SEEDER],
+      want: (last) => ({ at: last, kind: "stop" }),
+      byTick: false,
+      verified: 32,
+    },
+  ];
+  for (const r of rows) {
+    await t.step(r.name, () => {
+      const sim = new Sim({ ...MAIN, ...r.o });
+      for (const b of r.peers) sim.connect(b, 0);
+      const end = sim.runToEnd(120_000);
+      const want = r.want(Math.max(0, ...sim.outcomes.map((o) => o.at)));
+      assertEquals(end, want);
+      const { at: _, ...decision } = want;
+      assertEquals(sim.decisions, r.byTick ? [{ at: want.at, d: decision }] : []);
+      assertEquals(sim.sw.picker.have.count, r.verified);
+      // a limit reached while downloading is no completion
+      assertEquals(sim.completedCalls, want.kind === "stop" ? 1 : 0);
+      // the swarm keeps saying so
+      if (!r.byTick) assertEquals(tick(sim.sw, end.at + TICK_MS, sim, () => {}), { kind: "stop" });
+    });
+  }
+});
+
+// ---- 7. protocol faults ----------------------------------------------------------------------------------------------
+
+Deno.test("swarm: protocol faults from peerMessage() throw WireError and leave the other peers' availability intact", async (t) => {
+  // 30 pieces: a 4-byte bitfield with two spare bits
+  const small = torrent(30 * PIECE - 100, 9);
+  const n = small.meta.pieceCount;
+  const bits = (pieces: number[], bytes = 4): Uint8Array => {
+    const out = new Uint8Array(bytes);
+    for (const i of pieces) out[i >> 3] |= 0x80 >> (i & 7);
+    return out;
+  };
+  const rows: { name: string; fast?: boolean; first?: Message; bad: Message }[] = [
+    { name: "have past the last piece", bad: { type: "have", index: n } },
+    { name: "have at 2^32-1", bad: { type: "have", index: 0xffff_ffff } },
+    { name: "bitfield one byte short", bad: { type: "bitfield", bits: bits([1], 3) } },
+    { name: "bitfield one byte long", bad: { type: "bitfield", bits: bits([1], 5) } },
+    { name: "bitfield with a spare bit set", bad: { type: "bitfield", bits: bits([1, 31]) } },
+    {
+      name: "a first bitfield of the wrong size",
+      first: { type: "keep-alive" },
+      bad: { type: "bitfield", bits: bits([1], 3) },
+    },
+    {
+      name: "have-all without the Fast extension",
+      fast: false,
+      first: { type: "keep-alive" },
+      bad: { type: "have-all" },
+    },
+    { name: "reject without the Fast extension", fast: false, bad: { type: "reject", index: 1, begin: 0, length: B } },
+    { name: "request for a piece past the end", bad: request(n, 0) },
+    { name: "request past the end of the last piece", bad: request(n - 1, 3 * B) },
+    { name: "request longer than MAX_BLOCK_BYTES", bad: request(0, 0, 128 * 1024 + 1) },
+    {
+      name: "extended handshake that is not bencode",
+      bad: { type: "extended", id: 0, payload: new Uint8Array([0x64, 0x31]) },
+    },
+  ];
+  for (const r of rows) {
+    await t.step(r.name, () => {
+      const sim = new Sim({ ...small, ticks: false });
+      const sw = sim.sw;
+      const quiet = (label: string, fast = true): Behaviour => ({ label, oneWayMs: 0.5, silent: true, fast });
+      const a = sim.connect(quiet("a"), 0);
+      const b = sim.connect(quiet("b"), 0);
+      const x = sim.connect(quiet("faulty", r.fast ?? true), 0);
+      sim.runUntil(0);
+      peerMessage(sw, a.id, { type: "have-all" }, 0, sim);
+      peerMessage(sw, b.id, { type: "bitfield", bits: bits([0, 1, 2, 29]) }, 0, sim);
+      peerMessage(sw, b.id, { type: "have", index: 7 }, 0, sim);
+      peerMessage(sw, x.id, r.first ?? { type: "bitfield", bits: bits([1, 2, 3]) }, 0, sim);
+      const others = Array.from({ length: n }, (_, i) => 1 + ([0, 1, 2, 7, 29].includes(i) ? 1 : 0));
+      const withX = Array.from(sw.picker.availability);
+      const hasBefore = sw.peers.get(x.id)?.state.has.bytes.slice();
+      // the fault is thrown, and the message changed nothing
+      const err = assertThrows(() => peerMessage(sw, x.id, r.bad, 1, sim), WireError);
+      assertEquals(err.code, "bad-payload");
+      assertEquals(Array.from(sw.picker.availability), withX);
+      assertEquals(sw.peers.get(x.id)?.state.has.bytes, hasBefore);
+      // the runtime drops it for that fault: its pieces leave the availability, the others' stay
+      sim.now = 2;
+      sim.deliver(x.id, r.bad);
+      assertEquals(sim.faults.map((f) => [f.key, f.error instanceof WireError]), [[x.key, true]]);
+      assertEquals(Array.from(sw.picker.availability), others);
+      assertEquals([sw.peers.has(x.id), sw.peers.size, sw.pool.connected, sim.closed.map((c) => c.peer)], [
+        false,
+        2,
+        2,
+        [x.id],
+      ]);
+      // the others go on: a unchokes us and is asked for blocks
+      peerMessage(sw, a.id, { type: "unchoke" }, 3, sim);
+      assert(sim.sentTo(a.id).some((m) => m.type === "request"));
+    });
+  }
 });
