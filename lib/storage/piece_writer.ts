@@ -6,11 +6,14 @@
  * writes only if what it opened is the very file the store checked (same device and inode) and has no other hard
  * link, so a path swapped in between is refused (`unsafe-path`), never written through.
  *
+ * For blame, the outcome can carry each 16 KiB block's SHA-1, computed on the worker too: always for a piece that
+ * failed, and for one that passed when the submit asks.
+ *
  * The worker is built from an inline module so the bundle and the compiled binary stay one file; its descriptor cache
  * and write loop are the ones of `file_io.ts`, embedded by their source ({@linkcode IO_SOURCE}).
  * @module
  */
-import { MAX_OPEN_FILES } from "../limits.ts";
+import { BLOCK_BYTES, MAX_OPEN_FILES } from "../limits.ts";
 import { type PieceStore, StorageError, type WritePlan } from "./disk.ts";
 import { IO_SOURCE } from "./file_io.ts";
 
@@ -19,6 +22,7 @@ import * as fs from "node:fs";
 import { createHash } from "node:crypto";
 ${IO_SOURCE}
 const FLAGS = fs.constants.O_RDWR | (fs.constants.O_NOFOLLOW ?? 0) | (fs.constants.O_NONBLOCK ?? 0);
+const BLOCK = ${BLOCK_BYTES};
 class Unsafe extends Error {}
 /** The span whose file is being opened: [path, pieceOffset, length, fileOffset, dev, ino]. */
 let opening = null;
@@ -36,13 +40,22 @@ const fds = new FdCache(fs, ${MAX_OPEN_FILES}, () => {
   }
   return fd;
 });
+function blockDigests(view) {
+  const n = Math.ceil(view.length / BLOCK);
+  const out = new Uint8Array(n * 20);
+  for (let b = 0; b < n; b++) {
+    out.set(createHash("sha1").update(view.subarray(b * BLOCK, Math.min(view.length, (b + 1) * BLOCK))).digest(), b * 20);
+  }
+  return out;
+}
 self.onmessage = (e) => {
-  const { id, buffer, byteOffset, length, expected, spans } = e.data;
+  const { id, buffer, byteOffset, length, expected, spans, blocks } = e.data;
   const view = new Uint8Array(buffer, byteOffset, length);
   const digest = createHash("sha1").update(view).digest();
   for (let i = 0; i < 20; i++) {
     if (digest[i] !== expected[i]) {
-      self.postMessage({ id, ok: false });
+      const d = blockDigests(view);
+      self.postMessage({ id, ok: false, blocks: d }, [d.buffer]);
       return;
     }
   }
@@ -60,7 +73,12 @@ self.onmessage = (e) => {
       opening = null;
     }
   }
-  self.postMessage({ id, ok: true });
+  if (blocks) {
+    const d = blockDigests(view);
+    self.postMessage({ id, ok: true, blocks: d }, [d.buffer]);
+  } else {
+    self.postMessage({ id, ok: true });
+  }
 };
 `;
 
@@ -72,6 +90,7 @@ interface Job {
 interface Reply {
   readonly id: number;
   readonly ok: boolean;
+  readonly blocks?: Uint8Array;
   readonly error?: {
     readonly span: number;
     readonly code?: string;
@@ -80,8 +99,18 @@ interface Reply {
   };
 }
 
-/** Reports a piece's outcome: `ok` means it matched its hash and is on disk. */
-export type PieceOutcome = (index: number, ok: boolean) => void;
+/**
+ * Reports a piece's outcome: `ok` means it matched its hash and is on disk. `blockDigests`, when present, holds the
+ * SHA-1 of each 16 KiB block of the piece (the last may be shorter), 20 bytes each, in order: always given for a piece
+ * that failed, and for one that passed when its submit asked for them.
+ */
+export type PieceOutcome = (index: number, ok: boolean, blockDigests?: Uint8Array) => void;
+
+/** Options for {@linkcode PieceWriter.submit}. */
+export interface SubmitOptions {
+  /** Also compute the block digests of a piece that passes (a failed piece always gets them). */
+  readonly blockDigests?: boolean;
+}
 
 /** A worker thread that verifies and stores pieces. Owns the worker: call {@linkcode PieceWriter.close}. */
 export class PieceWriter {
@@ -116,10 +145,11 @@ export class PieceWriter {
 
   /**
    * Hashes piece `index` (whose bytes are `data`, a view of a SharedArrayBuffer) against `expected` and writes it if
-   * it matches. `data` must not change until the outcome is reported.
+   * it matches. `data` must not change until the outcome is reported. With `opts.blockDigests`, a piece that passes
+   * is reported with its block digests too.
    * @throws {StorageError} when a file cannot be opened for the write (`unsafe-path` for a link).
    */
-  submit(index: number, data: Uint8Array, expected: Uint8Array): void {
+  submit(index: number, data: Uint8Array, expected: Uint8Array, opts: SubmitOptions = {}): void {
     if (!(data.buffer instanceof SharedArrayBuffer)) throw new TypeError("PieceWriter needs a SharedArrayBuffer view");
     const plan = this.#store.planWrite(index);
     const id = this.#nextId++;
@@ -131,6 +161,7 @@ export class PieceWriter {
       length: data.length,
       expected: expected.slice(),
       spans: plan.spans.map((s) => [s.path, s.pieceOffset, s.length, s.fileOffset, s.dev, s.ino]),
+      blocks: opts.blockDigests === true,
     });
   }
 
@@ -148,7 +179,8 @@ export class PieceWriter {
           : StorageError.fromOs("write", path, cause),
       );
     } else if (!this.#closed) {
-      this.#onOutcome(job.index, r.ok);
+      if (r.blocks === undefined) this.#onOutcome(job.index, r.ok);
+      else this.#onOutcome(job.index, r.ok, r.blocks);
     }
     if (this.#jobs.size === 0) {
       const waiters = this.#drained;
