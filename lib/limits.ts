@@ -160,3 +160,33 @@ export const DHT_MAX_STORED_INFOHASHES = 1000;
 
 /** DHT: peers (`values`) in one get_peers reply: 50 IPv6 peers (about 1 KiB) still fit one UDP packet. */
 export const DHT_MAX_PEERS_PER_REPLY = 50;
+
+/**
+ * The largest KRPC (DHT) datagram we decode or send: a message is meant to fit one unfragmented UDP datagram (1472
+ * bytes on a 1500-byte Ethernet MTU); 2048 leaves room for clients that pack a little more; larger is abuse.
+ */
+export const MAX_KRPC_PACKET_BYTES = 2048;
+
+/** The deepest bencode nesting in a KRPC message: the protocol nests 3 deep, extensions (BEP 44 values) a bit more. */
+export const MAX_KRPC_DEPTH = 16;
+
+/** The longest KRPC transaction id `t`: libtorrent uses 2 bytes, others 4 or 8; 16 leaves room and bounds the echo. */
+export const MAX_KRPC_TRANSACTION_ID_BYTES = 16;
+
+/** The longest KRPC query name `q` we read: the longest in any BEP, `sample_infohashes`, has 17 bytes. */
+export const MAX_KRPC_QUERY_NAME_BYTES = 32;
+
+/** The longest DHT token (`token`): libtorrent sends 4 bytes, others up to a 20-byte SHA-1; 64 is ample. */
+export const MAX_KRPC_TOKEN_BYTES = 64;
+
+/** The longest client version `v` we keep (by convention 2 letters and 2 bytes of version); longer is dropped. */
+export const MAX_KRPC_VERSION_BYTES = 16;
+
+/** The most nodes of one address family in one KRPC reply: K is 8, and a few clients answer with up to 16. */
+export const MAX_KRPC_NODES = 16;
+
+/** The most peers in the `values` of one `get_peers` reply: libtorrent sends at most 100; 200 take 1600 bytes. */
+export const MAX_KRPC_VALUES = 200;
+
+/** The most entries in a `want` list (BEP 32): two are defined (`n4`, `n6`); a few more are tolerated and ignored. */
+export const MAX_KRPC_WANT_ENTRIES = 8;
