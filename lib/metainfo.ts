@@ -8,11 +8,19 @@
  *   unsorted keys (real torrents sometimes do) but never duplicate keys (two `info` values would be ambiguous), and no
  *   bytes may follow it.
  * - Names and paths: `name.utf-8`/`path.utf-8` win when present and valid UTF-8; otherwise `name`/`path` are decoded
- *   as UTF-8 with invalid bytes replaced by U+FFFD. Every component is then checked, never rewritten: empty, `.`,
- *   `..`, `/`, `\`, control characters (below U+0020), drive letters (`C:`) and over-long components are refused
- *   (`unsafe-path`), as are two files with one path, or a file whose path is another file's folder
- *   (`duplicate-path`). Names equal only up to case are allowed. Padding files (BEP 47) are checked for safety but
- *   not for duplicates, as they are never written.
+ *   as UTF-8 with invalid bytes replaced by U+FFFD. Every component (the name too) is then checked: empty, `.`,
+ *   `..`, `/`, `\`, control characters below U+0020 and drive letters (`C:`) are refused (`unsafe-path`).
+ * - What passes is sanitised as libtorrent's `sanitize_append_path_element` does on Windows, but on every platform,
+ *   so a torrent's files get the same names everywhere and a Windows build can create each one: invisible and
+ *   bidirectional formatting characters (U+061C, U+200B–U+200F, U+202A–U+202E, U+2060–U+2064, U+2066–U+2069,
+ *   U+FEFF), which can make `exe.txt` look like `txt.exe`, are removed; `<>:"|?*`, DEL and the C1 controls
+ *   (U+0080–U+009F) become `_`; trailing dots and spaces are removed; a name Windows keeps for a device (CON, PRN,
+ *   AUX, NUL, CLOCK$, CONIN$, CONOUT$, COM0–COM9, LPT0–LPT9, COM¹–COM³, LPT¹–LPT³, in any case, with any extension
+ *   or trailing spaces: `con.tar.gz`, `Nul .txt`) gets a leading `_`; a component left empty is `_`. Then a
+ *   component over {@linkcode MAX_PATH_COMPONENT_BYTES} is refused (`unsafe-path`), and so are two files with one
+ *   sanitised path, or a file whose path is another file's folder (`duplicate-path`). Names equal only up to case
+ *   are allowed. Padding files (BEP 47) are checked and sanitised but not checked for duplicates, as they are never
+ *   written.
  * - `announce-list`, `url-list`, `comment`, `created by` and `creation date` are optional and read leniently:
  *   malformed entries are dropped, never fatal.
  * @module
@@ -37,7 +45,7 @@ export interface TorrentFile {
   readonly index: number;
   /**
    * Path relative to the output directory, first component is the torrent name: single-file [name]; multi-file
-   * [name, ...path]. Each component checked (see the module policy).
+   * [name, ...path]. Each component checked and sanitised (see the module policy).
    */
   readonly path: readonly string[];
   readonly length: number;
@@ -53,6 +61,7 @@ export interface Metainfo {
   readonly infoHash: Uint8Array;
   /** The info-hash in lowercase hex. */
   readonly infoHashHex: string;
+  /** The torrent's name, checked and sanitised as a path component (see the module policy). */
   readonly name: string;
   readonly pieceLength: number;
   readonly pieceCount: number;
@@ -161,18 +170,49 @@ function needInt(d: BencodeDict, key: string, path: string, min: number, max: nu
 
 const DRIVE = /^[A-Za-z]:/;
 
-/** Refuses a path component that could escape or misname the output directory. */
-function checkComponent(c: string, path: string): void {
-  if (c === "" || c === "." || c === "..") {
-    throw new MetainfoError("unsafe-path", path, `component ${JSON.stringify(c)} is not a file name`);
+/** Quotes a name for a message, cut to its first 40 characters. */
+function quote(text: string): string {
+  return JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}...` : text);
+}
+
+/** Formatting characters that are invisible or turn the writing direction, which can disguise a name: removed. */
+const INVISIBLE = /[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
+
+/** Characters Windows cannot store in a name, DEL and the C1 controls: each becomes `_`. */
+const NOT_ON_WINDOWS = /[<>:"|?*\x7f-\x9f]/g;
+
+/** Names Windows keeps for devices, whatever extension follows (compared without case, trailing spaces dropped). */
+const DEVICE = /^(?:con|prn|aux|nul|clock\$|conin\$|conout\$|com[0-9\u00b9\u00b2\u00b3]|lpt[0-9\u00b9\u00b2\u00b3])$/i;
+
+/** Whether the part of `c` before its first dot, trailing spaces dropped, is a Windows device name. */
+function isDeviceName(c: string): boolean {
+  const dot = c.indexOf(".");
+  let end = dot < 0 ? c.length : dot;
+  while (end > 0 && c.charCodeAt(end - 1) === 0x20) end--;
+  return end <= 7 && DEVICE.test(c.slice(0, end)); // the longest device name has 7 characters
+}
+
+/**
+ * Checks one path component from a torrent and returns it sanitised (see the module policy): refuses what could
+ * escape or misname the output directory, rewrites what a Windows build could not create or what could disguise the
+ * name. Linear in the component's length, whatever it holds.
+ */
+function safeComponent(raw: string, path: string): string {
+  if (raw === "" || raw === "." || raw === "..") {
+    throw new MetainfoError("unsafe-path", path, `component ${JSON.stringify(raw)} is not a file name`);
   }
-  for (let k = 0; k < c.length; k++) {
-    const ch = c.charCodeAt(k);
+  for (let k = 0; k < raw.length; k++) {
+    const ch = raw.charCodeAt(k);
     if (ch < 0x20 || ch === 0x2f || ch === 0x5c) {
-      throw new MetainfoError("unsafe-path", path, `component ${JSON.stringify(c)} contains a separator or control`);
+      throw new MetainfoError("unsafe-path", path, `component ${quote(raw)} contains a separator or control`);
     }
   }
-  if (DRIVE.test(c)) throw new MetainfoError("unsafe-path", path, `component ${JSON.stringify(c)} names a drive`);
+  if (DRIVE.test(raw)) throw new MetainfoError("unsafe-path", path, `component ${quote(raw)} names a drive`);
+  let c = raw.replace(INVISIBLE, "").replace(NOT_ON_WINDOWS, "_");
+  let end = c.length; // trailing dots and spaces: a loop, as /[. ]+$/ backtracks quadratically on ". . . x"
+  while (end > 0 && (c.charCodeAt(end - 1) === 0x2e || c.charCodeAt(end - 1) === 0x20)) end--;
+  c = end === 0 ? "_" : c.slice(0, end);
+  if (isDeviceName(c)) c = `_${c}`;
   // a UTF-16 code unit is at most 3 UTF-8 bytes, so short names need no encoding
   const bytes = c.length * 3 <= MAX_PATH_COMPONENT_BYTES ? 0 : utf8.encode(c).length;
   if (bytes > MAX_PATH_COMPONENT_BYTES) {
@@ -182,6 +222,7 @@ function checkComponent(c: string, path: string): void {
       `component is ${bytes} bytes, over the limit of ${MAX_PATH_COMPONENT_BYTES}`,
     );
   }
+  return c;
 }
 
 /** `name.utf-8` when valid, else `name` (lenient UTF-8). */
@@ -225,8 +266,7 @@ function readPath(file: BencodeDict, path: string): string[] {
   if (parts.length + 1 > MAX_PATH_COMPONENTS) {
     throw new MetainfoError("unsafe-path", where, `path has ${parts.length} components, over the limit`);
   }
-  parts.forEach((c, k) => checkComponent(c, `${where}[${k}]`));
-  return parts;
+  return parts.map((c, k) => safeComponent(c, `${where}[${k}]`));
 }
 
 function isPadding(file: BencodeDict, parts: readonly string[]): boolean {
@@ -358,8 +398,7 @@ interface Extra {
 }
 
 function build(infoBytes: Uint8Array, info: BencodeDict, extra: Extra): Metainfo {
-  const name = readName(info);
-  checkComponent(name, "info.name");
+  const name = safeComponent(readName(info), "info.name");
   const pieceLength = needInt(info, "piece length", "info.piece length", MIN_TORRENT_PIECE_LENGTH, MAX_PIECE_LENGTH);
   const pieceHashes = needBytes(info, "pieces", "info.pieces");
   if (pieceHashes.length % 20 !== 0) {

@@ -146,6 +146,24 @@ const hostile: { name: string; bytes: Uint8Array; code: MetainfoErrorCode; keyPa
     code: "duplicate-path",
     keyPath: "info.files[1].path",
   },
+  {
+    name: "two names equal once sanitised",
+    bytes: torrent(multi([file(["a?"]), file(["a*"])])),
+    code: "duplicate-path",
+    keyPath: "info.files[1].path",
+  },
+  {
+    name: "a device name and its sanitised form",
+    bytes: torrent(multi([file(["_CON"]), file(["CON"])])),
+    code: "duplicate-path",
+    keyPath: "info.files[1].path",
+  },
+  {
+    name: "a device name at the byte limit grows past it",
+    bytes: torrent(multi([file([`CON.${"a".repeat(MAX_PATH_COMPONENT_BYTES - 4)}`])])),
+    code: "unsafe-path",
+    keyPath: "info.files[0].path[0]",
+  },
   { name: "pieces too few", bytes: torrent(info({ length: 16385 })), code: "bad-pieces", keyPath: "info.pieces" },
   { name: "pieces too many", bytes: torrent(info({ pieces: hashes(2) })), code: "bad-pieces", keyPath: "info.pieces" },
   {
@@ -304,6 +322,62 @@ Deno.test("parseMetainfo() refuses hostile torrents with code and key path", asy
         assert(err.cause instanceof BencodeError, "cause is a BencodeError");
         assertEquals(err.cause.code, c.cause);
       }
+    });
+  }
+});
+
+Deno.test("parseMetainfo() sanitises names a Windows build cannot create, and bidi controls, as libtorrent does", async (t) => {
+  const rows: { name: string; component: string; want: string }[] = [
+    { name: "a plain name is kept", component: "report 2.txt", want: "report 2.txt" },
+    { name: "letters beyond ASCII are kept", component: "Über café ü.mkv", want: "Über café ü.mkv" },
+    { name: "a no-break space is kept", component: "a\u00a0b", want: "a\u00a0b" },
+    { name: "a leading dot is kept", component: ".hidden", want: ".hidden" },
+    { name: "CON", component: "CON", want: "_CON" },
+    { name: "con in lower case", component: "con", want: "_con" },
+    { name: "PRN", component: "PRN", want: "_PRN" },
+    { name: "AUX with an extension", component: "AUX.h", want: "_AUX.h" },
+    { name: "NUL with spaces before the extension", component: "Nul .txt", want: "_Nul .txt" },
+    { name: "a device name with two extensions", component: "con.tar.gz", want: "_con.tar.gz" },
+    { name: "COM1", component: "COM1", want: "_COM1" },
+    { name: "com9 with an extension", component: "com9.log", want: "_com9.log" },
+    { name: "COM0", component: "COM0", want: "_COM0" },
+    { name: "LPT1", component: "LPT1", want: "_LPT1" },
+    { name: "lpt9 with an extension", component: "lpt9.txt", want: "_lpt9.txt" },
+    { name: "COM with a superscript digit", component: "COM\u00b9.txt", want: "_COM\u00b9.txt" },
+    { name: "CONIN$", component: "CONIN$", want: "_CONIN$" },
+    { name: "CON with a trailing dot", component: "CON.", want: "_CON" },
+    { name: "COM10 is no device", component: "COM10", want: "COM10" },
+    { name: "CONSOLE is no device", component: "CONSOLE.txt", want: "CONSOLE.txt" },
+    { name: "a device name after a dot is no device", component: "x.con", want: "x.con" },
+    { name: "a trailing dot", component: "name.", want: "name" },
+    { name: "a trailing space", component: "name ", want: "name" },
+    { name: "trailing dots and spaces", component: "name. . .", want: "name" },
+    { name: "only dots", component: "...", want: "_" },
+    { name: "only spaces", component: "   ", want: "_" },
+    { name: "angle brackets", component: "a<b>c", want: "a_b_c" },
+    { name: "colon, quote, bar, question mark, star", component: 'ab:c"d|e?f*g', want: "ab_c_d_e_f_g" },
+    { name: "DEL", component: "a\x7fb", want: "a_b" },
+    { name: "C1 controls", component: "a\x80b\x85c\x9fd", want: "a_b_c_d" },
+    { name: "right-to-left override", component: "evil\u202etxt.exe", want: "eviltxt.exe" },
+    {
+      name: "every bidi embedding, override and isolate",
+      component: "a\u202ab\u202bc\u202cd\u202de\u202ef\u2066g\u2067h\u2068i\u2069j",
+      want: "abcdefghij",
+    },
+    { name: "left-to-right and right-to-left marks", component: "a\u200eb\u200fc", want: "abc" },
+    { name: "Arabic letter mark", component: "a\u061cb", want: "ab" },
+    { name: "zero-width characters and BOM", component: "\ufeffa\u200bb\u200cc\u200dd\u2060e", want: "abcde" },
+    { name: "only bidi controls", component: "\u202e\u2066", want: "_" },
+    { name: "bidi controls around dots never make ..", component: ".\u202e.", want: "_" },
+    { name: "a hidden colon after a drive letter", component: "C\u202e:x", want: "C_x" },
+    { name: "a hidden device name", component: "C\u202eON.txt", want: "_CON.txt" },
+  ];
+  for (const r of rows) {
+    await t.step(r.name, () => {
+      const single = parseMetainfo(torrent(info({ name: r.component })));
+      assertEquals([single.name, single.files[0].path], [r.want, [r.want]]);
+      const meta = parseMetainfo(torrent(multi([file(["d", r.component])], { name: r.component })));
+      assertEquals(meta.files[0].path, [r.want, "d", r.want]);
     });
   }
 });
