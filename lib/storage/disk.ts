@@ -222,7 +222,7 @@ export class PieceStore {
    * ```ts
    * import { strictEqual as eq } from "node:assert/strict";
    * const files = [{ index: 0, path: ["t", "a"], length: 1, offset: 0, padding: false }];
-   * const store = PieceStore.open({ files, pieceCount: 1 } as never, "/tmp/x", { selected: new Set([0]) });
+   * const store = PieceStore.open({ files, pieceCount: 1 } as never, "/tmp/x", { selected: new Set([0]), readOnly: true });
    * eq(store.filePath(0), "/tmp/x/t/a");
    * ```
    */
