@@ -65,10 +65,17 @@ export interface Behaviour {
   readonly extended?: boolean;
   /** Sends a 1-byte `piece` for block (0, 0) that nobody asked for 1 ms after connecting, then every this many ms. */
   readonly dripEveryMs?: number;
+  /**
+   * Pushes whole blocks of junk (every byte of the payload flipped) that nobody asked of it, block after block
+   * through the torrent, one every this many ms from 1 ms after connecting.
+   */
+  readonly pushEveryMs?: number;
   /** Which blocks it sends with wrong bytes (every byte flipped). */
   readonly corrupt?: (index: number, begin: number) => boolean;
   /** After answering this many requests it chokes us and answers no more. */
   readonly chokeAfter?: number;
+  /** After answering this many requests it closes the connection (the runtime sees it after the last block). */
+  readonly closeAfter?: number;
 }
 
 /** What the simulation knows of one remote peer. */
@@ -86,8 +93,10 @@ export interface Remote {
   closed: boolean;
   /** Blocks it answered (requested ones, not drips). */
   served: number;
-  /** 1-byte drips it sent while connected. */
+  /** 1-byte drips and pushed blocks that reached us while it was connected. */
   drips: number;
+  /** Bytes of those. */
+  dripBytes: number;
   choking: boolean;
 }
 
@@ -343,6 +352,7 @@ export class Sim implements SwarmIO {
       closed: false,
       served: 0,
       drips: 0,
+      dripBytes: 0,
       choking: !(b.unchoke ?? true),
     };
     this.remotes.push(r);
@@ -380,10 +390,31 @@ export class Sim implements SwarmIO {
         const drip = () => {
           if (r.closed || this.finished !== null) return;
           const block = Uint8Array.of(this.payload[0] ^ 0xff);
-          this.#toUs(r, { type: "piece", index: 0, begin: 0, block }, this.now + b.oneWayMs, () => r.drips++);
+          this.#toUs(r, { type: "piece", index: 0, begin: 0, block }, this.now + b.oneWayMs, () => {
+            r.drips++;
+            r.dripBytes++;
+          });
           this.at(this.now + every, drip);
         };
         this.at(this.now + 1, drip);
+      }
+      const pushEvery = b.pushEveryMs;
+      if (pushEvery !== undefined) {
+        let k = 0;
+        const push = () => {
+          if (r.closed || this.finished !== null) return;
+          const start = k * BLOCK_BYTES;
+          k = start + BLOCK_BYTES >= this.payload.length ? 0 : k + 1;
+          const index = Math.floor(start / this.meta.pieceLength);
+          const block = this.payload.slice(start, start + BLOCK_BYTES).map((v) => v ^ 0xff);
+          const m: Message = { type: "piece", index, begin: start - index * this.meta.pieceLength, block };
+          this.#toUs(r, m, this.now + b.oneWayMs, () => {
+            r.drips++;
+            r.dripBytes += block.length;
+          });
+          this.at(this.now + pushEvery, push);
+        };
+        this.at(this.now + 1, push);
       }
     });
     return r;
@@ -447,6 +478,11 @@ export class Sim implements SwarmIO {
       if (b.corrupt?.(head.index, head.begin)) { for (let i = 0; i < block.length; i++) block[i] ^= 0xff; }
       r.served++;
       this.#toUs(r, { type: "piece", index: head.index, begin: head.begin, block }, this.now + b.oneWayMs);
+      if (b.closeAfter !== undefined && r.served >= b.closeAfter) {
+        r.inbox.length = 0;
+        this.at(this.now + b.oneWayMs, () => this.hangUp(r));
+        return;
+      }
       if (b.chokeAfter !== undefined && r.served >= b.chokeAfter) {
         r.choking = true;
         r.inbox.length = 0;
@@ -455,6 +491,13 @@ export class Sim implements SwarmIO {
       }
       this.#pump(r);
     });
+  }
+
+  /** Remote `r` closes its connection now: the runtime's read loop ends and the swarm drops the peer. */
+  hangUp(r: Remote): void {
+    if (r.closed || this.finished !== null) return;
+    r.closed = true;
+    dropPeerById(this.sw, r.id, "connection closed", this.now, this);
   }
 
   /** The remote peer with the swarm's id `id`. */

@@ -12,7 +12,7 @@ import type { Message } from "../../lib/wire/messages.ts";
 import { BAN_STRIKES } from "../../lib/engine/blame.ts";
 import { isBanned, SILENT_GRACE_MS, USELESS_GRACE_MS } from "../../lib/engine/peer_pool.ts";
 import { CHOKE_ROUND_MS, OPTIMISTIC_ROUND_MS } from "../../lib/engine/choker.ts";
-import { peerMessage, peerShares, tick } from "../../lib/engine/swarm.ts";
+import { MissingPieceError, peerMessage, peerShares, tick } from "../../lib/engine/swarm.ts";
 import { UPLOAD_BACKLOG_BYTES } from "../../lib/engine/uploads.ts";
 import { type Behaviour, type Finish, Sim, type SimOptions, TICK_MS } from "./_sim.ts";
 
@@ -40,6 +40,8 @@ const DRIP: Behaviour = { label: "drip peer", oneWayMs: 0.5, mute: true, dripEve
 const SLOW: Behaviour = { label: "slow honest peer", oneWayMs: 0.5, serveMs: 4_000 };
 /** Has everything, unchokes, and never answers a request. */
 const MUTE: Behaviour = { label: "mute peer", oneWayMs: 0.5, mute: true };
+/** Says it has nothing, and pushes a whole block of junk, block after block, every 0.25 ms: never asked, never used. */
+const PUSHER: Behaviour = { label: "pusher", oneWayMs: 0.5, has: "none", unchoke: false, pushEveryMs: 0.25 };
 
 // ---- 1. one fast seeder --------------------------------------------------------------------------------------------
 
@@ -120,6 +122,11 @@ Deno.test("swarm: bad peers beside a fast seeder delay completion by about a sec
       seederAt: 40_000,
     },
     {
+      name: "a peer pushing whole blocks of junk nobody asked of it, with the seeder",
+      peers: [[PUSHER, 0], [SEEDER, 0], [DRIP, 0]],
+      seederAt: 0,
+    },
+    {
       name: "the three bad peers join mid-download",
       peers: [[SEEDER, 0], [DRIP, half], [SLOW, half], [MUTE, half]],
       seederAt: 0,
@@ -138,15 +145,18 @@ Deno.test("swarm: bad peers beside a fast seeder delay completion by about a sec
       assert(sim.submits.every((s) => s.intact), "a piece was submitted with foreign bytes");
       assertEquals([sw.ts.hashFailures, sim.eventsOf("piece-failed").length], [0, 0]);
       assertEquals(sim.submits.length, MAIN.meta.pieceCount);
-      // the drip's bytes were counted, as downloaded and as wasted; every byte not wasted is in exactly one piece
-      const drip = sim.remotes.find((x) => x.b === DRIP);
-      assert(drip !== undefined && drip.drips >= 1, `drips: ${drip?.drips}`);
-      const dripGone = sim.eventsOf("peer").find((e) => e.address === drip.key && e.action !== "connected");
-      assertEquals(dripGone?.downloaded, drip.drips); // it sent nothing else
-      assert(sw.ts.wasted >= drip.drips, `wasted ${sw.ts.wasted} < ${drip.drips} drip bytes`);
+      // unasked bytes were counted, as downloaded and as wasted; every byte not wasted is in exactly one piece
+      let unasked = 0;
+      for (const x of sim.remotes.filter((x) => x.b.dripEveryMs !== undefined || x.b.pushEveryMs !== undefined)) {
+        assert(x.drips >= 1, `${x.b.label} sent nothing`);
+        const gone = sim.eventsOf("peer").find((e) => e.address === x.key && e.action !== "connected");
+        assertEquals(gone?.downloaded ?? sw.peers.get(x.id)?.downloaded, x.dripBytes); // it sent nothing else
+        unasked += x.dripBytes;
+      }
+      assert(sw.ts.wasted >= unasked, `wasted ${sw.ts.wasted} < ${unasked} unasked bytes`);
       assertEquals(sw.ts.downloaded - sw.ts.wasted, MAIN.meta.totalLength);
-      // only the drips and a few endgame copies are wasted
-      assert(sw.ts.wasted <= 8 * B + drip.drips, `${sw.ts.wasted} bytes wasted`);
+      // only the unasked bytes and a few endgame copies are wasted
+      assert(sw.ts.wasted <= 8 * B + unasked, `${sw.ts.wasted} bytes wasted`);
       assertEquals(sim.faults, []);
     });
   }
@@ -223,6 +233,83 @@ Deno.test("swarm: a piece built from two peers fails; when it passes later the l
   assertEquals(sw.pool.bans, 1);
   assertEquals([sw.ts.hashFailures, sw.ts.wasted, sw.ts.verifiedBytes], [1, PIECE, PIECE]);
   assertEquals([liar.served, sim.completedCalls], [2, 1]);
+});
+
+// BUG: blame is kept per connection (peer id), not per address. `forgetPeer` drops a peer's strikes when it leaves,
+// and the ids `piecePassed` returns are banned through `dropPeerById`, a no-op for a peer no longer connected. So a
+// liar that hangs up before its shared piece passes is never banned (the `piece-failed` event even names only the
+// honest sender), and a lone liar that reconnects from the same address after each bad piece collects a fresh strike
+// count each time and is never banned (5 failed pieces, 0 bans below). Expected: strikes and smart bans follow the
+// address (e.g. blame records each block's sender key, and a verdict on a departed peer bans its address in the pool).
+Deno.test("swarm: a liar's address is banned however it leaves", async (t) => {
+  const LIAR_AT = { host: "10.9.9.9", port: 5000 };
+  const rows: { name: string; bug?: true; pieces: number; run: (sim: Sim) => { honest?: Behaviour } }[] = [
+    {
+      name: "a lone liar that stays connected (strikes)",
+      pieces: 4,
+      run: (sim) => {
+        sim.connect({ label: "liar", oneWayMs: 0.5, rate: 10e6, corrupt: () => true }, 0, { address: LIAR_AT });
+        return {};
+      },
+    },
+    {
+      name: "a lone liar that reconnects from the same address after each bad piece (strikes)",
+      bug: true,
+      pieces: 4,
+      run: (sim) => {
+        const b: Behaviour = { label: "liar", oneWayMs: 0.5, rate: 10e6, closeAfter: 4, corrupt: () => true };
+        for (let k = 0; k < 5; k++) sim.connect(b, k * 1_000, { incoming: true, address: LIAR_AT });
+        return {};
+      },
+    },
+    {
+      name: "a liar in a shared piece, still connected (choking us) when it passes (smart ban)",
+      pieces: 1,
+      run: (sim) => {
+        const liar: Behaviour = { label: "liar", oneWayMs: 0.5, rate: 10e6, chokeAfter: 2, corrupt: (_, b) => b === B };
+        sim.connect(liar, 0, { address: LIAR_AT });
+        return { honest: { label: "honest", oneWayMs: 0.5, rate: 10e6 } };
+      },
+    },
+    {
+      name: "a liar in a shared piece that hung up before it passed (smart ban)",
+      bug: true,
+      pieces: 1,
+      run: (sim) => {
+        const liar: Behaviour = { label: "liar", oneWayMs: 0.5, rate: 10e6, closeAfter: 2, corrupt: (_, b) => b === B };
+        sim.connect(liar, 0, { address: LIAR_AT });
+        return { honest: { label: "honest", oneWayMs: 0.5, rate: 10e6 } };
+      },
+    },
+  ];
+  for (const r of rows) {
+    await t.step({
+      name: r.name,
+      ignore: r.bug === true,
+      fn: () => {
+        const sim = new Sim({ ...torrent(r.pieces * PIECE, 5), swarm: { stallTimeoutMs: 60_000 } });
+        const { honest } = r.run(sim);
+        const h = honest === undefined ? undefined : sim.connect(honest, 1_000);
+        sim.runUntil(10_000);
+        const sw = sim.sw;
+        assert(sw.ts.hashFailures >= 1, "no piece failed");
+        assert(isBanned(sw.pool, LIAR_AT), `not banned after ${sw.ts.hashFailures} failed pieces`);
+        if (h !== undefined) {
+          // the honest peer completed the download (and the swarm stopped): nobody else is banned
+          assert(!isBanned(sw.pool, h.address));
+          assertEquals([sim.completedCalls, sw.pool.bans], [1, 1]);
+          return;
+        }
+        // still downloading, alone with a liar: its address may not come back
+        const again = sim.connect({ label: "liar again", oneWayMs: 0.5, rate: 10e6 }, 10_001, {
+          incoming: true,
+          address: LIAR_AT,
+        });
+        sim.runUntil(10_001);
+        assertEquals([again.id, again.closed], [0, true]);
+      },
+    });
+  }
 });
 
 // ---- 4. slots ------------------------------------------------------------------------------------------------------
@@ -411,6 +498,14 @@ Deno.test("swarm: a seeding swarm serves what leechers ask, within the rules", a
     assertEquals(sim.sentTo(a).at(-1), { type: "reject", index: 4, begin: 0, length: B });
     sim.drain(a);
     assertEquals(sim.blocks, []);
+  });
+
+  await t.step("a verified piece gone from disk is a MissingPieceError for the runtime, not a peer fault", () => {
+    const { sim, ids: [l] } = seeding([LEECHER]);
+    sim.lostPieces.add(6);
+    const err = assertThrows(() => sim.deliver(l, request(6, 0)), MissingPieceError);
+    assertEquals([err.index, sim.blocks.length, sim.faults.length], [6, 0, 0]);
+    assertEquals(sim.readPieces, [6]);
   });
 
   await t.step("a request for a piece we lack is rejected (Fast) or ignored; one we have is served", () => {
