@@ -165,7 +165,7 @@ function countOne(counts: Map<string, number>, what: string, limit: number): voi
  * @returns The info-hash and whatever else the link carries.
  * @throws {MagnetError} when it is not a magnet URI, is too long (`too-long`), has too many parameters, trackers, web
  *   seeds, peers or `so` ranges (`too-many`), has no usable `urn:btih:` info-hash (or two that disagree), bad
- *   percent-encoding, a bad `x.pe` address or a bad `so` list.
+ *   percent-encoding or a lone surrogate (`bad-encoding`), a bad `x.pe` address or a bad `so` list.
  * @example
  * ```ts
  * import { deepStrictEqual as eq } from "node:assert/strict";
@@ -180,6 +180,8 @@ export function parseMagnet(uri: string): Magnet {
     throw new MagnetError("too-long", `${uri.length} characters exceed the limit of ${MAX_MAGNET_LENGTH}`);
   }
   if (!/^magnet:\?/i.test(uri)) throw new MagnetError("not-magnet", "expected text starting with magnet:?");
+  // a lone surrogate passes decodeURIComponent unescaped, and no URL or name can be written back from it
+  if (!uri.isWellFormed()) throw new MagnetError("bad-encoding", "the text has a lone UTF-16 surrogate");
   let infoHash: Uint8Array | undefined;
   let sawV2 = false;
   let name: string | undefined;
@@ -259,7 +261,8 @@ export function parseMagnet(uri: string): Magnet {
 
 /**
  * Writes a magnet URI: `magnet:?xt=urn:btih:<hex>&dn=..&tr=..&ws=..`, values percent-encoded.
- * @throws {MagnetError} `bad-info-hash` when `infoHashHex` is not 40 hex digits.
+ * @throws {MagnetError} `bad-info-hash` when `infoHashHex` is not 40 hex digits, `bad-encoding` when a name or URL
+ *   has a lone UTF-16 surrogate (it has no percent-encoding).
  * @example
  * ```ts
  * import { strictEqual as eq } from "node:assert/strict";
@@ -275,10 +278,17 @@ export function formatMagnet(
   if (!/^[0-9a-fA-F]{40}$/.test(m.infoHashHex)) {
     throw new MagnetError("bad-info-hash", `${JSON.stringify(m.infoHashHex)} is not 40 hex digits`);
   }
+  const encode = (key: string, value: string): string => {
+    try {
+      return `&${key}=${encodeURIComponent(value)}`;
+    } catch (e) {
+      throw new MagnetError("bad-encoding", `${key}=${quote(value)} has a lone UTF-16 surrogate`, { cause: e });
+    }
+  };
   let out = `magnet:?xt=urn:btih:${m.infoHashHex.toLowerCase()}`;
-  if (m.name !== undefined) out += `&dn=${encodeURIComponent(m.name)}`;
-  for (const t of m.trackers ?? []) out += `&tr=${encodeURIComponent(t)}`;
-  for (const w of m.webSeeds ?? []) out += `&ws=${encodeURIComponent(w)}`;
+  if (m.name !== undefined) out += encode("dn", m.name);
+  for (const t of m.trackers ?? []) out += encode("tr", t);
+  for (const w of m.webSeeds ?? []) out += encode("ws", w);
   return out;
 }
 

@@ -117,6 +117,10 @@ Deno.test("parseMagnet() refuses bad links with a code", async (t) => {
     { name: "v2 only", uri: `magnet:?xt=urn:btmh:1220${"ab".repeat(32)}`, code: "unsupported" },
     { name: "bad percent", uri: `magnet:?xt=urn:btih:${HEX}&dn=%E0%A4%A`, code: "bad-encoding" },
     { name: "bad UTF-8 percent", uri: `magnet:?xt=urn:btih:${HEX}&tr=%FF`, code: "bad-encoding" },
+    // found by tests/fuzz/magnet_fuzz_test.ts: decodeURIComponent passes a lone surrogate through unescaped, and
+    // formatMagnet then failed on the name with a URIError
+    { name: "lone low surrogate in dn", uri: `magnet:?xt=urn:btih:${HEX}&dn=My+Fil\udc00e`, code: "bad-encoding" },
+    { name: "lone high surrogate in tr", uri: `magnet:?xt=urn:btih:${HEX}&tr=http://\ud800/`, code: "bad-encoding" },
     { name: "bad peer", uri: `magnet:?xt=urn:btih:${HEX}&x.pe=nope`, code: "bad-peer" },
     { name: "peer port 0", uri: `magnet:?xt=urn:btih:${HEX}&x.pe=1.2.3.4:0`, code: "bad-peer" },
     { name: "select with letters", uri: `magnet:?xt=urn:btih:${HEX}&so=a`, code: "bad-select" },
@@ -214,6 +218,12 @@ Deno.test("formatMagnet() percent-encodes and parseMagnet() reads it back", asyn
   await t.step("bad hash", () => {
     const err = assertThrows(() => formatMagnet({ infoHashHex: "abc" }), MagnetError);
     assertEquals(err.code, "bad-info-hash");
+  });
+  await t.step("a lone surrogate is a MagnetError, not a URIError", () => {
+    for (const m of [{ name: "a\ud800" }, { trackers: ["\udc00"] }, { webSeeds: ["http://w/\ud800"] }]) {
+      const err = assertThrows(() => formatMagnet({ infoHashHex: HEX, ...m }), MagnetError);
+      assertEquals(err.code, "bad-encoding");
+    }
   });
 });
 
