@@ -190,3 +190,15 @@ export const MAX_KRPC_VALUES = 200;
 
 /** The most entries in a `want` list (BEP 32): two are defined (`n4`, `n6`); a few more are tolerated and ignored. */
 export const MAX_KRPC_WANT_ENTRIES = 8;
+
+/**
+ * The most peers one ut_pex message (BEP 11) may add, IPv4 and IPv6 together, and the most it may drop: BEP 11 asks
+ * for at most 50 of each after the first message and libtorrent sends up to 100, so twice that is a flood.
+ */
+export const PEX_MAX_RECEIVED_ENTRIES = 200;
+
+/** The most addresses one received ut_pex message hands to the peer pool: libtorrent's largest message adds 100. */
+export const PEX_MAX_LEARNT_PER_MESSAGE = 100;
+
+/** The shortest gap between two ut_pex messages from one peer (BEP 11: one a minute; 15 s of slack for delays). */
+export const PEX_MIN_RECEIVE_INTERVAL_MS = 45_000;
