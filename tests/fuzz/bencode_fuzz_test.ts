@@ -2,14 +2,13 @@
  * Mutation fuzz of the bencode decoder: damaged canonical encodings (truncated, bit-flipped, lengths inflated, bytes
  * inserted, deleted or duplicated) go through decodeBencode, strict and lenient. Only BencodeError may escape; what
  * decodes strictly must re-encode to the same bytes, and spans must lie inside the input. Seeded by FUZZ_SEED, sized
- * by FUZZ_ITERATIONS; the default stops after about 2 s.
+ * by FUZZ_ITERATIONS (each test runs that many inputs; the defaults take about a second each).
  */
 import { assert, assertEquals } from "../_assert.ts";
 import { fuzzIterations, fuzzSeed, type Rand, randomBytes, seeded } from "../_gen.ts";
 import { BencodeError, type BencodeValue, decodeBencode, encodeBencode, latin1Key } from "../../lib/bencode.ts";
 
 const seed = fuzzSeed();
-const BUDGET_MS = 2000;
 
 function gen(r: Rand, depth: number): BencodeValue {
   switch (r.int(depth > 0 ? 4 : 2)) {
@@ -34,6 +33,13 @@ function mutate(r: Rand, src: Uint8Array): Uint8Array {
   let b = src.slice();
   for (let rounds = 1 + r.int(4); rounds > 0; rounds--) {
     const at = r.int(b.length + 1);
+    if (r.int(64) === 0) { // now and then, nest deeper than any limit: a run of `l` or `d`, maybe closed
+      const depth = [70, 1001, 5000][r.int(3)];
+      const open = new Uint8Array(depth).fill(r.int(2) ? 0x6c : 0x64);
+      const close = new Uint8Array(r.int(2) ? depth : 0).fill(0x65);
+      b = new Uint8Array([...b.subarray(0, at), ...open, ...close, ...b.subarray(at)]);
+      continue;
+    }
     switch (r.int(7)) {
       case 0: // truncate
         b = b.slice(0, at);
@@ -99,14 +105,14 @@ Deno.test("decodeBencode() lets only BencodeError out of mutated input, and stri
   corpus.push(
     new TextEncoder().encode("d4:infod6:lengthi5e4:name1:a12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaaee"),
   );
-  const iterations = fuzzIterations(1_000_000);
-  const deadline = Deno.env.get("FUZZ_ITERATIONS") ? Infinity : performance.now() + BUDGET_MS;
+  const iterations = fuzzIterations(10_000);
   let decoded = 0;
-  let i = 0;
-  for (; i < iterations && performance.now() < deadline; i++) {
+  for (let i = 0; i < iterations; i++) {
     const input = mutate(r, corpus[r.int(corpus.length)]);
     const where = `seed ${seed} #${i} (${input.length} bytes ${hexHead(input)})`;
-    for (const options of [{}, { allowUnsorted: true }, { allowTrailing: true, allowUnsorted: true }]) {
+    for (
+      const options of [{}, { allowUnsorted: true }, { allowTrailing: true, allowUnsorted: true, maxDepth: Infinity }]
+    ) {
       let res: ReturnType<typeof decodeBencode>;
       try {
         res = decodeBencode(input, options);
@@ -124,14 +130,15 @@ Deno.test("decodeBencode() lets only BencodeError out of mutated input, and stri
       }
     }
   }
-  assert(i > 100, `only ${i} iterations ran`);
-  assert(decoded > 0, `seed ${seed}: no mutant decoded; the fuzz is not reaching valid paths`);
+  if (iterations >= 1000) {
+    assert(decoded > 0, `seed ${seed}: no mutant decoded; the fuzz is not reaching valid paths`);
+  }
 });
 
 Deno.test("decodeBencode() lets only BencodeError out of random bytes", () => {
   const r = seeded(seed + 1);
-  const deadline = performance.now() + BUDGET_MS / 4;
-  for (let i = 0; i < fuzzIterations(200_000) && performance.now() < deadline; i++) {
+  const iterations = fuzzIterations(50_000);
+  for (let i = 0; i < iterations; i++) {
     const alphabet = "ilde0123456789:-x";
     const input = r.int(2)
       ? randomBytes(r, r.int(40))
