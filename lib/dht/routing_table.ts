@@ -376,6 +376,7 @@ function heard(t: RoutingTable, node: NodeInfo, verified: boolean, now: number):
   // The same address with another id is a new node: the old entry goes.
   for (let j = 0; j < bs.length; j++) {
     const o = bs[j];
+    if (!o.nodes.some((n) => n.key === key) && !o.replacements.some((n) => n.key === key)) continue;
     const nodes = o.nodes.filter((n) => n.key !== key);
     const replacements = o.replacements.filter((n) => n.key !== key);
     if (nodes.length === o.nodes.length && replacements.length === o.replacements.length) continue;
