@@ -1,0 +1,189 @@
+/**
+ * The peers other nodes announced to us (`announce_peer`, BEP 5), which we hand out in `get_peers` answers. Pure:
+ * `now` and randomness come from the caller; the store is mutated in place.
+ *
+ * Bounds. At most {@linkcode DHT_MAX_PEERS_PER_INFOHASH} peers per info-hash and
+ * {@linkcode DHT_MAX_STORED_INFOHASHES} info-hashes (so at most 100,000 entries, a few MiB). A peer's entry lasts
+ * {@linkcode PEER_TTL_MS} after its last announce (clients announce every 15 to 30 minutes). When an info-hash is full
+ * the peer announced longest ago goes; when the store is full the info-hash announced to longest ago goes. A peer is
+ * its address and port; an announce from it again refreshes its entry.
+ *
+ * Answers. {@linkcode getPeers} returns a random sample of one address family (BEP 32: `values` of an IPv4 answer
+ * hold IPv4 peers) of at most {@linkcode DHT_MAX_PEERS_PER_REPLY}, which fits one UDP packet.
+ * @module
+ */
+import { formatAddress, type PeerAddress } from "../address.ts";
+import { toHex } from "../bytes.ts";
+import { DHT_MAX_PEERS_PER_INFOHASH, DHT_MAX_PEERS_PER_REPLY, DHT_MAX_STORED_INFOHASHES } from "../limits.ts";
+import { ipFamily } from "./_ip.ts";
+import { ID_BYTES } from "./node_id.ts";
+
+/** How long an announce keeps a peer listed: 30 minutes, the longest usual re-announce interval. */
+export const PEER_TTL_MS = 30 * 60_000;
+
+/** One stored peer. */
+export interface StoredPeer {
+  readonly address: PeerAddress;
+  readonly family: 4 | 6;
+  /** When it last announced. */
+  readonly at: number;
+}
+
+/** The store. `hashes` is keyed by info-hash hex, each map by `formatAddress`; both oldest announce first. */
+export interface PeerStore {
+  readonly maxPeersPerHash: number;
+  readonly maxHashes: number;
+  readonly hashes: Map<string, Map<string, StoredPeer>>;
+}
+
+/** Options for {@linkcode createPeerStore} (the defaults are the limits). */
+export interface PeerStoreOptions {
+  readonly maxPeersPerHash?: number;
+  readonly maxHashes?: number;
+}
+
+/**
+ * An empty store.
+ * @example
+ * ```ts
+ * import { deepStrictEqual as eq } from "node:assert/strict";
+ * eq(peerStoreSize(createPeerStore()), { infoHashes: 0, peers: 0 });
+ * ```
+ */
+export function createPeerStore(o: PeerStoreOptions = {}): PeerStore {
+  return {
+    maxPeersPerHash: Math.max(1, o.maxPeersPerHash ?? DHT_MAX_PEERS_PER_INFOHASH),
+    maxHashes: Math.max(1, o.maxHashes ?? DHT_MAX_STORED_INFOHASHES),
+    hashes: new Map(),
+  };
+}
+
+/** A checked `announce_peer`: the info-hash and the address to list (the sender's IP, and its port or `implied_port`). */
+export interface Announce {
+  readonly infoHash: Uint8Array;
+  readonly address: PeerAddress;
+}
+
+/**
+ * Stores (or refreshes) a peer announced at `now`. Returns false, storing nothing, when the info-hash is not 20 bytes,
+ * the port is not 1–65535 or the host is not an IP address.
+ * @example
+ * ```ts
+ * import { deepStrictEqual as eq } from "node:assert/strict";
+ * const store = createPeerStore();
+ * const infoHash = new Uint8Array(20).fill(1);
+ * eq(storePeer(store, { infoHash, address: { host: "10.0.0.1", port: 6881 } }, 0), true);
+ * eq(getPeers(store, infoHash, { now: 1, family: 4, random: () => 0 }), [{ host: "10.0.0.1", port: 6881 }]);
+ * eq(getPeers(store, infoHash, { now: 1, family: 6, random: () => 0 }), []);
+ * ```
+ */
+export function storePeer(store: PeerStore, a: Announce, now: number): boolean {
+  const { host, port } = a.address;
+  const family = ipFamily(host);
+  if (a.infoHash.length !== ID_BYTES || !Number.isInteger(port) || port < 1 || port > 65535 || family === null) {
+    return false;
+  }
+  const hash = toHex(a.infoHash);
+  let peers = store.hashes.get(hash);
+  if (peers === undefined) {
+    peers = new Map();
+  } else {
+    store.hashes.delete(hash); // re-inserted last: the map stays in order of the latest announce
+    dropExpired(peers, now);
+  }
+  store.hashes.set(hash, peers);
+  const key = formatAddress(a.address);
+  peers.delete(key);
+  peers.set(key, { address: { host, port }, family, at: now });
+  while (peers.size > store.maxPeersPerHash) deleteFirst(peers);
+  while (store.hashes.size > store.maxHashes) deleteFirst(store.hashes);
+  return true;
+}
+
+/** What {@linkcode getPeers} needs. */
+export interface GetPeersOptions {
+  readonly now: number;
+  /** The family of the answer's `values`. */
+  readonly family: 4 | 6;
+  /** Values in [0, 1), for the sample. */
+  readonly random: () => number;
+  /** At most this many; capped at {@linkcode DHT_MAX_PEERS_PER_REPLY}. */
+  readonly max?: number;
+}
+
+/**
+ * A random sample of the live peers of `family` stored for `infoHash`, at most `max`
+ * ({@linkcode DHT_MAX_PEERS_PER_REPLY} by default and at most); empty when none.
+ * @example
+ * ```ts
+ * import { strictEqual as eq } from "node:assert/strict";
+ * const store = createPeerStore();
+ * const infoHash = new Uint8Array(20);
+ * for (let i = 1; i <= 80; i++) storePeer(store, { infoHash, address: { host: "10.0.0.1", port: i } }, 0);
+ * eq(getPeers(store, infoHash, { now: 0, family: 4, random: Math.random }).length, 50); // DHT_MAX_PEERS_PER_REPLY
+ * eq(getPeers(store, infoHash, { now: PEER_TTL_MS, family: 4, random: Math.random }).length, 0);
+ * ```
+ */
+export function getPeers(store: PeerStore, infoHash: Uint8Array, o: GetPeersOptions): PeerAddress[] {
+  const hash = toHex(infoHash);
+  const peers = store.hashes.get(hash);
+  if (peers === undefined) return [];
+  dropExpired(peers, o.now);
+  if (peers.size === 0) {
+    store.hashes.delete(hash);
+    return [];
+  }
+  const pool: PeerAddress[] = [];
+  for (const p of peers.values()) if (p.family === o.family) pool.push(p.address);
+  const want = Math.max(0, Math.min(o.max ?? DHT_MAX_PEERS_PER_REPLY, DHT_MAX_PEERS_PER_REPLY, pool.length));
+  // a partial Fisher-Yates shuffle: the first `want` are a uniform sample
+  for (let i = 0; i < want; i++) {
+    const j = i + Math.min(pool.length - i - 1, Math.floor(o.random() * (pool.length - i)));
+    [pool[i], pool[j]] = [pool[j], pool[i]];
+  }
+  return pool.slice(0, want).map((p) => ({ host: p.host, port: p.port }));
+}
+
+/**
+ * Drops every expired entry (the runtime calls it now and then, e.g. each minute); returns how many peers went.
+ * @example
+ * ```ts
+ * import { strictEqual as eq } from "node:assert/strict";
+ * const store = createPeerStore();
+ * storePeer(store, { infoHash: new Uint8Array(20), address: { host: "::1", port: 1 } }, 0);
+ * eq(expirePeers(store, PEER_TTL_MS - 1), 0);
+ * eq(expirePeers(store, PEER_TTL_MS), 1);
+ * eq(store.hashes.size, 0);
+ * ```
+ */
+export function expirePeers(store: PeerStore, now: number): number {
+  let gone = 0;
+  for (const [hash, peers] of store.hashes) {
+    gone += dropExpired(peers, now);
+    if (peers.size === 0) store.hashes.delete(hash);
+  }
+  return gone;
+}
+
+/** How many info-hashes and peers the store holds (expired ones included until dropped). */
+export function peerStoreSize(store: PeerStore): { infoHashes: number; peers: number } {
+  let peers = 0;
+  for (const m of store.hashes.values()) peers += m.size;
+  return { infoHashes: store.hashes.size, peers };
+}
+
+/** Drops expired peers from the front (the map is in announce order); returns how many. */
+function dropExpired(peers: Map<string, StoredPeer>, now: number): number {
+  let gone = 0;
+  for (const [key, p] of peers) {
+    if (now - p.at < PEER_TTL_MS) break;
+    peers.delete(key);
+    gone++;
+  }
+  return gone;
+}
+
+function deleteFirst<K, V>(m: Map<K, V>): void {
+  const first = m.keys().next();
+  if (!first.done) m.delete(first.value);
+}
