@@ -120,8 +120,8 @@ export interface GetPeersOptions {
  * const store = createPeerStore();
  * const infoHash = new Uint8Array(20);
  * for (let i = 1; i <= 80; i++) storePeer(store, { infoHash, address: { host: "10.0.0.1", port: i } }, 0);
- * eq(getPeers(store, infoHash, { now: 0, family: 4, random: Math.random }).length, 50); // DHT_MAX_PEERS_PER_REPLY
- * eq(getPeers(store, infoHash, { now: PEER_TTL_MS, family: 4, random: Math.random }).length, 0);
+ * eq(getPeers(store, infoHash, { now: 0, family: 4, random: () => 0.5 }).length, 50); // DHT_MAX_PEERS_PER_REPLY
+ * eq(getPeers(store, infoHash, { now: PEER_TTL_MS, family: 4, random: () => 0.5 }).length, 0);
  * ```
  */
 export function getPeers(store: PeerStore, infoHash: Uint8Array, o: GetPeersOptions): PeerAddress[] {

@@ -247,7 +247,7 @@ export interface Refresh {
  * ```ts
  * import { deepStrictEqual as eq } from "node:assert/strict";
  * const t = createTable(new Uint8Array(20), { family: 4, now: 0 });
- * eq(refreshDue(t, REFRESH_AFTER_MS - 1, Math.random), []);
+ * eq(refreshDue(t, REFRESH_AFTER_MS - 1, () => 0.5), []);
  * eq(refreshDue(t, REFRESH_AFTER_MS, () => 0).map((r) => r.bucket), [0]);
  * ```
  */
