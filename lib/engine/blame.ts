@@ -6,6 +6,9 @@
  * passes (fetched again), every peer whose block differs from the good one is banned at once (libtorrent's smart
  * ban). The digests come from the writer thread, which has the piece in hand, so the main thread hashes nothing.
  *
+ * Senders are numbers the caller chooses; the swarm gives each peer address one, so strikes and smart bans follow an
+ * address across reconnections (a liar cannot shed its strikes, or escape a smart ban, by hanging up).
+ *
  * Pure: the runtime reports outcomes and performs the bans it is given.
  * @module
  */
@@ -14,6 +17,8 @@
 export const BAN_STRIKES = 2;
 /** Failed pieces whose block digests are kept for smart bans at once; the oldest is forgotten past it. */
 export const MAX_SUSPECT_PIECES = 256;
+/** Senders whose strikes are remembered at once; the oldest is forgotten past it. */
+export const MAX_STRUCK_SENDERS = 4096;
 /** Bytes in one SHA-1 digest. */
 export const DIGEST_BYTES = 20;
 
@@ -47,6 +52,8 @@ export function pieceFailed(b: Blame, index: number, from: Int32Array, digests: 
   if (senders.size === 1) {
     const [id] = senders;
     const n = (b.strikes.get(id) ?? 0) + 1;
+    b.strikes.delete(id); // re-inserted last: the oldest entries go first when the map is full
+    if (b.strikes.size >= MAX_STRUCK_SENDERS) b.strikes.delete(b.strikes.keys().next().value as number);
     b.strikes.set(id, n);
     return n >= BAN_STRIKES ? [id] : [];
   }
@@ -92,7 +99,7 @@ export function piecePassed(b: Blame, index: number, digests: Uint8Array | undef
   return [...out];
 }
 
-/** Forgets a peer that left (its strikes end with it). */
+/** Forgets a sender's strikes. */
 export function forgetPeer(b: Blame, id: number): void {
   b.strikes.delete(id);
 }

@@ -10,11 +10,9 @@
  * connection only; a bug anywhere else ends the session (exit 1).
  * @module
  */
-import { createHash } from "node:crypto";
 import { formatAddress, type PeerAddress } from "../address.ts";
 import { Bitfield } from "../bitfield.ts";
 import { equalBytes } from "../bytes.ts";
-import { BLOCK_BYTES } from "../limits.ts";
 import type { Metainfo } from "../metainfo.ts";
 import { PieceStore, StorageError } from "../storage/disk.ts";
 import { PieceWriter } from "../storage/piece_writer.ts";
@@ -23,7 +21,6 @@ import { loadOrVerify, saveResume } from "../storage/resume.ts";
 import { Announcer } from "../tracker/announcer.ts";
 import { encodeHandshake, type Handshake, reservedBits, supportsExtended, supportsFast } from "../wire/handshake.ts";
 import type { Message } from "../wire/messages.ts";
-import { DIGEST_BYTES } from "./blame.ts";
 import { FetchError } from "./errors.ts";
 import type { PeerShare, SessionEvent, TimedEvent } from "./events.ts";
 import { Listener, type ListenerError } from "./listener.ts";
@@ -187,10 +184,14 @@ class Session implements SwarmIO {
     this.meta = o.meta;
     this.random = o.random ?? Math.random;
     this.peerId = o.peerId ?? makePeerId(this.random);
-    this.store = PieceStore.open(o.meta, o.outDir, o.selected ? { selected: o.selected } : {});
+    this.store = PieceStore.open(o.meta, o.outDir, {
+      selected: o.selected,
+      readOnly: o.requireComplete, // seeding complete data writes nothing: it works on a read-only mount
+      onWarning: (e) => this.emit({ event: "warning", message: e.message }),
+    });
     this.writer = new PieceWriter(
       this.store,
-      (index, ok) => this.safely(() => this.onPieceOutcome(index, ok)),
+      (index, ok, digests) => this.safely(() => this.onPieceOutcome(index, ok, digests)),
       (e) => this.finish({ error: e }),
     );
   }
@@ -219,7 +220,9 @@ class Session implements SwarmIO {
   }
 
   submit(index: number, buf: Uint8Array): void {
-    this.writer.submit(index, buf, this.meta.pieceHashes.subarray(index * 20, index * 20 + 20));
+    const expected = this.meta.pieceHashes.subarray(index * 20, index * 20 + 20);
+    // block digests come back for failed pieces, and for passing ones when blame needs them: the writer hashes them
+    this.writer.submit(index, buf, expected, { blockDigests: this.sw !== null && wantsBlockDigests(this.sw, index) });
   }
 
   readPiece(index: number): Uint8Array | null {
@@ -587,11 +590,9 @@ class Session implements SwarmIO {
   // ---- the writer thread and the clock -----------------------------------------------------------------------------
 
   /** The writer thread hashed piece `index`: `ok` means it matched and is on disk. */
-  onPieceOutcome(index: number, ok: boolean): void {
+  onPieceOutcome(index: number, ok: boolean, digests: Uint8Array | undefined): void {
     const sw = this.sw;
     if (!sw) return;
-    const buf = sw.verifying.get(index)?.buf;
-    const digests = buf && (!ok || wantsBlockDigests(sw, index)) ? blockDigests(buf) : undefined;
     pieceOutcome(sw, index, ok, digests, this.now(), this);
     if (sw.stopped) this.finish({});
   }
@@ -644,17 +645,6 @@ class Session implements SwarmIO {
     }
     return new FetchError(code, message);
   }
-}
-
-/** Per-block SHA-1 digests of a piece, for blame. */
-function blockDigests(buf: Uint8Array): Uint8Array {
-  const n = Math.ceil(buf.length / BLOCK_BYTES);
-  const out = new Uint8Array(n * DIGEST_BYTES);
-  for (let b = 0; b < n; b++) {
-    const at = b * BLOCK_BYTES;
-    out.set(createHash("sha1").update(buf.subarray(at, Math.min(at + BLOCK_BYTES, buf.length))).digest(), b * 20);
-  }
-  return out;
 }
 
 function closeQuietly(conn: Deno.Conn | null): void {

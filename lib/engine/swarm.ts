@@ -19,13 +19,14 @@ import { encodeExtHandshake } from "../wire/extension.ts";
 import { WireError } from "../wire/frame.ts";
 import type { Message } from "../wire/messages.ts";
 import { decodeMetadataMessage, encodeMetadataMessage, METADATA_PIECE_BYTES, UT_METADATA } from "../wire/metadata.ts";
-import { type Blame, createBlame, forgetPeer, pieceFailed as blameFailed, piecePassed, wantsDigests } from "./blame.ts";
+import { type Blame, createBlame, pieceFailed as blameFailed, piecePassed, wantsDigests } from "./blame.ts";
 import { BufferPool } from "./buffer_pool.ts";
 import { type ChokerState, decideChokes, DEFAULT_UPLOAD_SLOTS, INITIAL_CHOKER } from "./choker.ts";
 import type { EventFile, PeerShare, SessionEvent } from "./events.ts";
 import { OUR_UT_METADATA_ID } from "./metadata_fetch.ts";
 import {
   admitIncoming,
+  ban,
   createPool,
   type EvictionView,
   hasRoom,
@@ -152,6 +153,8 @@ export interface SwarmPeer {
   readonly uploads: UploadQueue;
   readonly upRate: RateMeter;
   readonly connectedAt: number;
+  /** Its address's number for blame. */
+  readonly sender: number;
   /** When it last sent a block we asked for or asked for one we served. */
   lastUsefulAt: number | null;
   downloaded: number;
@@ -161,10 +164,46 @@ export interface SwarmPeer {
   closed: boolean;
 }
 
+/** Addresses numbered for blame at once; past it the oldest number is forgotten. */
+export const MAX_SENDERS = 65_536;
+
+function senderOf(sw: Swarm, address: PeerAddress, key: string): number {
+  const s = sw.senders;
+  let id = s.ids.get(key);
+  if (id === undefined) {
+    id = s.next++;
+    if (s.ids.size >= MAX_SENDERS) {
+      const [oldKey, oldId] = s.ids.entries().next().value as [string, number];
+      s.ids.delete(oldKey);
+      s.addresses.delete(oldId);
+    }
+    s.ids.set(key, id);
+    s.addresses.set(id, address);
+  }
+  return id;
+}
+
+/** Bans the address behind a blame number: its connection, if any, is dropped; it is never dialled or let in again. */
+function banSender(sw: Swarm, sender: number, reason: string, now: number, io: SwarmIO): void {
+  const address = sw.senders.addresses.get(sender);
+  if (!address) return;
+  const key = formatAddress(address);
+  for (const p of sw.peers.values()) {
+    if (p.key === key) {
+      dropPeer(sw, p, reason, now, io, true);
+      return;
+    }
+  }
+  // gone already (it hung up after sending bad data): ban the address all the same
+  if (ban(sw.pool, address)) {
+    io.emit({ event: "peer", action: "banned", address: key, incoming: false, source: "manual", reason });
+  }
+}
+
 interface PieceBuffer {
   /** A view of a SharedArrayBuffer, so the writer thread reads it in place. */
   readonly buf: Uint8Array;
-  /** Who sent each block (peer id; 0: nobody yet), for blame when the hash fails. */
+  /** Who sent each block (the sender's address number, see `Swarm.senders`; 0: nobody yet), for blame. */
   readonly from: Int32Array;
 }
 
@@ -176,6 +215,8 @@ export interface Swarm {
   readonly picker: Picker;
   readonly ts: TorrentState;
   readonly blame: Blame;
+  /** A number per peer address for blame (so it outlives a connection), and back; bounded, oldest forgotten. */
+  readonly senders: { readonly ids: Map<string, number>; readonly addresses: Map<number, PeerAddress>; next: number };
   readonly peers: Map<number, SwarmPeer>;
   nextPeerId: number;
   /** Pieces being received. */
@@ -229,6 +270,7 @@ export function createSwarm(o: SwarmOptions): Swarm {
     }),
     ts: createTorrentState(m, { have: o.have, wanted: o.wanted, selected: o.selected, now: o.now }),
     blame: createBlame(),
+    senders: { ids: new Map(), addresses: new Map(), next: 1 },
     peers: new Map(),
     nextPeerId: 1,
     buffers: new Map(),
@@ -294,9 +336,10 @@ export function admit(sw: Swarm, address: PeerAddress, now: number, io: SwarmIO)
  */
 export function addPeer(sw: Swarm, p: NewPeer, now: number, io: SwarmIO): number | null {
   if (!peerConnected(sw.pool, p.address, p.source)) return null;
+  const key = formatAddress(p.address);
   const peer: SwarmPeer = {
     id: sw.nextPeerId++,
-    key: formatAddress(p.address),
+    key,
     address: p.address,
     source: p.source,
     incoming: p.incoming,
@@ -306,6 +349,7 @@ export function addPeer(sw: Swarm, p: NewPeer, now: number, io: SwarmIO): number
     uploads: [],
     upRate: createRateMeter(now),
     connectedAt: now,
+    sender: senderOf(sw, p.address, key),
     lastUsefulAt: null,
     downloaded: 0,
     uploaded: 0,
@@ -357,7 +401,6 @@ export function dropPeer(sw: Swarm, peer: SwarmPeer, reason: string, now: number
   io.close(peer.id);
   for (const r of dropAll(peer.queue)) releaseBlock(sw.picker, r.index, r.begin);
   if (peer.state.hasCounted) removePeerPieces(sw.picker, peer.state.has);
-  forgetPeer(sw.blame, peer.id);
   peerClosed(sw.pool, peer.address, now, { ban });
   io.emit({
     event: "peer",
@@ -556,7 +599,7 @@ function onBlock(
     sw.buffers.set(index, pb);
   }
   pb.buf.set(data, begin);
-  pb.from[begin / BLOCK_BYTES] = peer.id;
+  pb.from[begin / BLOCK_BYTES] = peer.sender;
   if (requestsOut(sw.picker, index, begin) > 0) cancelDuplicates(sw, peer, index, begin, io);
   if (pieceComplete(sw.picker, index)) {
     // the last block is in: hash and store it off this thread; the outcome comes back in pieceOutcome
@@ -621,8 +664,8 @@ export function pieceOutcome(
   }
   pieceVerified(sw.picker, index);
   const done = pieceVerifiedIn(sw.ts, index, now);
-  for (const id of piecePassed(sw.blame, index, digests)) {
-    dropPeerById(sw, id, "sent a block that failed its hash", now, io, true);
+  for (const sender of piecePassed(sw.blame, index, digests)) {
+    banSender(sw, sender, "sent a block that failed its hash", now, io);
   }
   // cancel endgame duplicates and tell everyone
   for (const p of sw.peers.values()) {
@@ -664,13 +707,13 @@ function onHashFail(
   sw.ts.wasted += pb.buf.length;
   pieceFailed(sw.picker, index);
   const names: string[] = [];
-  for (const id of new Set(pb.from)) {
-    const p = sw.peers.get(id);
-    if (p) names.push(p.key);
+  for (const sender of new Set(pb.from)) {
+    const a = sw.senders.addresses.get(sender);
+    if (a) names.push(formatAddress(a));
   }
   io.emit({ event: "piece-failed", piece: index, peers: names });
-  for (const id of blameFailed(sw.blame, index, pb.from, digests ?? new Uint8Array(pb.from.length * 20))) {
-    dropPeerById(sw, id, "sent pieces that failed their hash", now, io, true);
+  for (const sender of blameFailed(sw.blame, index, pb.from, digests ?? new Uint8Array(pb.from.length * 20))) {
+    banSender(sw, sender, "sent pieces that failed their hash", now, io);
   }
 }
 

@@ -100,15 +100,9 @@ Deno.test({
   },
 });
 
-/**
- * Whether the session opens its store `readOnly` for `seed` (lib/engine/session.ts: `readOnly: o.requireComplete`);
- * until it does, `seed` checks that the folder is writable, and this test cannot pass.
- */
-const SESSION_SEEDS_READ_ONLY = false;
-
 Deno.test({
   name: "seed of complete data on a read-only mount runs, saves nothing, and exits 0",
-  ignore: !canMount || !SESSION_SEEDS_READ_ONLY,
+  ignore: !canMount,
   async fn() {
     await withTempDir("btfetch-ro-seed-", async (tmp) => {
       await smallTorrent(tmp);

@@ -235,7 +235,7 @@ Deno.test("swarm: a piece built from two peers fails; when it passes later the l
   assertEquals([liar.served, sim.completedCalls], [2, 1]);
 });
 
-// BUG: blame is kept per connection (peer id), not per address. `forgetPeer` drops a peer's strikes when it leaves,
+// Regression (was a bug, fixed by numbering senders per address): blame was kept per connection (peer id). `forgetPeer` drops a peer's strikes when it leaves,
 // and the ids `piecePassed` returns are banned through `dropPeerById`, a no-op for a peer no longer connected. So a
 // liar that hangs up before its shared piece passes is never banned (the `piece-failed` event even names only the
 // honest sender), and a lone liar that reconnects from the same address after each bad piece collects a fresh strike
@@ -285,7 +285,6 @@ Deno.test("swarm: a liar's address is banned however it leaves", async (t) => {
   for (const r of rows) {
     await t.step({
       name: r.name,
-      ignore: r.bug === true,
       fn: () => {
         const sim = new Sim({ ...torrent(r.pieces * PIECE, 5), swarm: { stallTimeoutMs: 60_000 } });
         const { honest } = r.run(sim);
