@@ -191,6 +191,9 @@ export const MAX_KRPC_VALUES = 200;
 /** The most entries in a `want` list (BEP 32): two are defined (`n4`, `n6`); a few more are tolerated and ignored. */
 export const MAX_KRPC_WANT_ENTRIES = 8;
 
+/** The longest KRPC error message (`e[1]`) we read or send: real ones are a few words; this keeps a reply small. */
+export const MAX_KRPC_ERROR_MESSAGE_BYTES = 512;
+
 /**
  * The most peers one ut_pex message (BEP 11) may add, IPv4 and IPv6 together, and the most it may drop: BEP 11 asks
  * for at most 50 of each after the first message and libtorrent sends up to 100, so twice that is a flood.

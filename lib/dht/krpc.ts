@@ -28,6 +28,7 @@ import {
 } from "../bencode.ts";
 import {
   MAX_KRPC_DEPTH,
+  MAX_KRPC_ERROR_MESSAGE_BYTES,
   MAX_KRPC_NODES,
   MAX_KRPC_PACKET_BYTES,
   MAX_KRPC_QUERY_NAME_BYTES,
@@ -138,7 +139,10 @@ export interface KrpcResponse extends KrpcCommon {
 export interface KrpcErrorReply extends KrpcCommon {
   readonly y: "e";
   readonly code: number;
-  /** The message, decoded as UTF-8 (invalid bytes replaced). Untrusted text: sanitise before printing. */
+  /**
+   * The message, at most {@linkcode MAX_KRPC_ERROR_MESSAGE_BYTES} bytes: UTF-8, or when not valid UTF-8 its ASCII
+   * with other bytes as `?`. Untrusted text that may hold control characters: sanitise before printing.
+   */
   readonly message: string;
 }
 
@@ -436,13 +440,33 @@ function decodeResponse(ctx: Ctx, top: BencodeDict, common: { t: Uint8Array; v?:
   };
 }
 
-const lossyUtf8 = new TextDecoder("utf-8", { ignoreBOM: true });
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * An error message as text: UTF-8 when valid, else its ASCII with every other byte as `?`. Never longer in UTF-8
+ * than in the packet, so whatever decodes re-encodes within the limits.
+ */
+function errorText(ctx: Ctx, b: Uint8Array, path: string): string {
+  if (b.length > MAX_KRPC_ERROR_MESSAGE_BYTES) {
+    throw new DhtError(
+      "too-long",
+      path,
+      `error message of ${b.length} bytes exceeds the limit of ${MAX_KRPC_ERROR_MESSAGE_BYTES}`,
+      { ...ctx },
+    );
+  }
+  try {
+    return strictUtf8.decode(b);
+  } catch {
+    return String.fromCharCode(...b.map((x) => (x < 0x80 ? x : 0x3f)));
+  }
+}
 
 function decodeErrorReply(ctx: Ctx, top: BencodeDict, common: { t: Uint8Array; v?: Uint8Array }): KrpcErrorReply {
   const e = required(ctx, top, "e", "");
   if (e instanceof Uint8Array) {
     // a few clients send the message alone
-    return { y: "e", ...common, code: KRPC_ERROR_CODE.generic, message: lossyUtf8.decode(e) };
+    return { y: "e", ...common, code: KRPC_ERROR_CODE.generic, message: errorText(ctx, e, "e") };
   }
   if (!Array.isArray(e)) throw wrongType(ctx, "e", "a list", e);
   if (e.length === 0) throw new DhtError("bad-value", "e", "error list is empty", { ...ctx });
@@ -451,8 +475,8 @@ function decodeErrorReply(ctx: Ctx, top: BencodeDict, common: { t: Uint8Array; v
   if (code < BigInt(Number.MIN_SAFE_INTEGER) || code > BigInt(Number.MAX_SAFE_INTEGER)) {
     throw new DhtError("bad-value", "e[0]", `error code ${code} is beyond a safe integer`, { ...ctx });
   }
-  const text = e.length > 1 ? asBytes(ctx, e[1], "e[1]") : new Uint8Array();
-  return { y: "e", ...common, code: Number(code), message: lossyUtf8.decode(text) };
+  const message = e.length > 1 ? errorText(ctx, asBytes(ctx, e[1], "e[1]"), "e[1]") : "";
+  return { y: "e", ...common, code: Number(code), message };
 }
 
 /**
@@ -552,6 +576,8 @@ export function decodeCompactPeer(bytes: Uint8Array, path = ""): PeerAddress {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Encoding
+
+const utf8 = new TextEncoder();
 
 function refuse(detail: string): RangeError {
   return new RangeError(`Cannot encode KRPC message: ${detail}`);
@@ -712,7 +738,7 @@ export function encodeKrpc(msg: KrpcMessage): Uint8Array {
       break;
     case "e":
       if (!Number.isSafeInteger(msg.code)) throw refuse(`error code ${msg.code} is not a safe integer`);
-      top.set("e", [msg.code, msg.message]);
+      top.set("e", [msg.code, checkLength(utf8.encode(msg.message), 0, MAX_KRPC_ERROR_MESSAGE_BYTES, "error message")]);
       break;
   }
   if (msg.v !== undefined) top.set("v", checkLength(msg.v, 0, MAX_KRPC_VERSION_BYTES, "client version"));

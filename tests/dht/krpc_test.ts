@@ -21,6 +21,7 @@ import type { PeerAddress } from "../../lib/address.ts";
 import { BencodeError, keyBytes, latin1Key } from "../../lib/bencode.ts";
 import {
   MAX_KRPC_DEPTH,
+  MAX_KRPC_ERROR_MESSAGE_BYTES,
   MAX_KRPC_NODES,
   MAX_KRPC_PACKET_BYTES,
   MAX_KRPC_QUERY_NAME_BYTES,
@@ -360,9 +361,9 @@ const tolerated: Row[] = [
     want: { y: "e", t: b("aa"), code: 204, message: "Method Unknown" },
   },
   {
-    name: "an error message of invalid UTF-8 is decoded with replacement characters",
-    packet: "d1:eli201e2:\xff\xfee1:t2:aa1:y1:ee",
-    want: { y: "e", t: b("aa"), code: 201, message: "\ufffd\ufffd" },
+    name: "an error message of invalid UTF-8 keeps its ASCII, other bytes read as ?",
+    packet: "d1:eli201e6:ok\xff\xfe\xc3!e1:t2:aa1:y1:ee",
+    want: { y: "e", t: b("aa"), code: 201, message: "ok???!" },
   },
 ];
 
@@ -658,6 +659,20 @@ const errRows: ErrRow[] = [
     path: "e[1]",
   },
   {
+    name: "an error message over the limit",
+    packet: `d1:eli201e${s("m".repeat(MAX_KRPC_ERROR_MESSAGE_BYTES + 1))}e1:t2:aa1:y1:ee`,
+    code: "too-long",
+    path: "e[1]",
+    t: "aa",
+    y: "e",
+  },
+  {
+    name: "a bare-string error over the limit",
+    packet: `d1:e${s("m".repeat(MAX_KRPC_ERROR_MESSAGE_BYTES + 1))}1:t2:aa1:y1:ee`,
+    code: "too-long",
+    path: "e",
+  },
+  {
     name: "an error code beyond a safe integer",
     packet: "d1:eli99999999999999999999e3:abce1:t2:aa1:y1:ee",
     code: "bad-value",
@@ -717,6 +732,11 @@ Deno.test("decodeKrpc() accepts every limit exactly", async (t) => {
       check: (m) => m.v?.length === MAX_KRPC_VERSION_BYTES,
     },
     {
+      name: `an error message of ${MAX_KRPC_ERROR_MESSAGE_BYTES} bytes`,
+      packet: `d1:eli201e${s("m".repeat(MAX_KRPC_ERROR_MESSAGE_BYTES))}e1:t2:aa1:y1:ee`,
+      check: (m) => m.y === "e" && m.message.length === MAX_KRPC_ERROR_MESSAGE_BYTES,
+    },
+    {
       name: `nesting ${MAX_KRPC_DEPTH} deep`,
       packet: `d1:ad${id}e1:q4:ping1:t2:aa1:y1:q1:z${"l".repeat(MAX_KRPC_DEPTH - 1)}${"e".repeat(MAX_KRPC_DEPTH - 1)}e`,
       check: (m) => m.y === "q",
@@ -725,12 +745,16 @@ Deno.test("decodeKrpc() accepts every limit exactly", async (t) => {
   for (const row of rows) {
     await t.step(row.name, () => assert(row.check(decodeKrpc(b(row.packet)))));
   }
-  await t.step(`a packet of exactly ${MAX_KRPC_PACKET_BYTES} bytes`, () => {
+  await t.step(`a packet of exactly ${MAX_KRPC_PACKET_BYTES} bytes, and not one more`, () => {
     const head = `d1:ad${id}e1:q4:ping1:t2:aa1:y1:q1:z`;
     const room = MAX_KRPC_PACKET_BYTES - head.length - 1 - 5; // "e" at the end, "NNNN:" for the filler
     const packet = b(`${head}${s("x".repeat(room))}e`);
     assertEquals(packet.length, MAX_KRPC_PACKET_BYTES);
     assertEquals(decodeKrpc(packet).y, "q");
+    const over = b(`${head}${s("x".repeat(room + 1))}e`);
+    assertEquals(over.length, MAX_KRPC_PACKET_BYTES + 1);
+    const err = assertThrows(() => decodeKrpc(over), DhtError);
+    assertEquals([err.code, err.path], ["too-long", ""]);
   });
 });
 
@@ -799,8 +823,18 @@ const encodeErrRows: { name: string; msg: KrpcMessage }[] = [
   { name: "a v over the limit", msg: { y: "r", ...base, v: new Uint8Array(MAX_KRPC_VERSION_BYTES + 1) } },
   { name: "an error code of 1.5", msg: { y: "e", t: b("aa"), code: 1.5, message: "" } },
   {
-    name: "a message over the packet limit",
-    msg: { y: "e", t: b("aa"), code: 201, message: "x".repeat(MAX_KRPC_PACKET_BYTES) },
+    name: "an error message over the limit, counted in UTF-8 bytes",
+    msg: { y: "e", t: b("aa"), code: 201, message: "é".repeat(MAX_KRPC_ERROR_MESSAGE_BYTES / 2 + 1) },
+  },
+  {
+    name: "a reply over the packet limit",
+    msg: {
+      y: "r",
+      ...base,
+      nodes: new Array(MAX_KRPC_NODES).fill({ id: b(ID_B), address: { host: "1.2.3.4", port: 1 } }),
+      nodes6: new Array(MAX_KRPC_NODES).fill({ id: b(ID_B), address: { host: "::1", port: 1 } }),
+      values: new Array(MAX_KRPC_VALUES).fill({ host: "1.2.3.4", port: 1 }),
+    },
   },
 ];
 
