@@ -83,7 +83,14 @@ import {
   type SeedLimits,
   type TorrentState,
 } from "./torrent_state.ts";
-import { cancelUpload, nextUpload, PieceCache, queueUpload, type UploadQueue } from "./uploads.ts";
+import {
+  cancelUpload,
+  nextUpload,
+  PieceCache,
+  queueUpload,
+  UPLOAD_BACKLOG_BYTES,
+  type UploadQueue,
+} from "./uploads.ts";
 
 /** The version string peers see (BEP 10 `v`). */
 export const CLIENT_NAME = "btfetch 0.1.0";
@@ -780,6 +787,7 @@ export function serveUploads(sw: Swarm, id: number, now: number, io: SwarmIO): v
   for (;;) {
     const u = peer.uploads[0];
     if (u === undefined) return;
+    if (io.backlog(peer.id) >= UPLOAD_BACKLOG_BYTES) return; // the drain retries
     if (sw.o.maxUploadRate && takeTokens(sw.upBucket, u.length, now) > 0) return; // the tick retries
     if (nextUpload(peer.uploads, io.backlog(peer.id)) === null) return;
     const piece = pieceForUpload(sw, u.index, io);
@@ -832,7 +840,8 @@ export function tick(
       const expired = expireRequests(p.queue, now);
       if (expired.length > 0) {
         for (const r of expired) releaseBlock(sw.picker, r.index, r.begin);
-        if (p.queue.timeouts >= MAX_TIMEOUTS || p.downloaded === 0) {
+        // a peer that never sent a block we asked for goes at its first time-out (bytes pushed at us do not count)
+        if (p.queue.timeouts >= MAX_TIMEOUTS || p.queue.rate.total === 0) {
           dropPeer(sw, p, "requests timed out", now, io);
           continue;
         }
