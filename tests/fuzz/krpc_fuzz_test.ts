@@ -20,12 +20,13 @@ import {
 } from "../../lib/limits.ts";
 
 const seed = fuzzSeed();
+const FIXTURES = new URL("../fixtures/krpc/", import.meta.url);
 
 function hex(b: Uint8Array): string {
   return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
 }
 
-/** Valid packets to damage: generated messages of every kind, and BEP 5's examples. */
+/** Valid packets to damage: BEP 5's examples, packets captured from libtorrent, generated messages of every kind. */
 function seedPackets(rand: Rand): Uint8Array[] {
   const out: Uint8Array[] = [
     "d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe",
@@ -35,7 +36,11 @@ function seedPackets(rand: Rand): Uint8Array[] {
     "aoeusnthe1:q13:announce_peer1:t2:aa1:y1:qe",
     "d1:eli201e23:A Generic Error Ocurrede1:t2:aa1:y1:ee",
   ].map(keyBytes);
-  while (out.length < 80) {
+  // and what libtorrent sends (tests/fixtures/krpc)
+  for (const f of Deno.readDirSync(FIXTURES)) {
+    if (f.name.endsWith(".bin")) out.push(Deno.readFileSync(new URL(f.name, FIXTURES)));
+  }
+  while (out.length < 100) {
     try {
       out.push(encodeKrpc(genKrpc(rand)));
     } catch {
