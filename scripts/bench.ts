@@ -576,7 +576,7 @@ const seedScenario: Scenario = async (ctx) => {
     // Is `btfetch seed` there? A usage check that does no work: a missing --dir is a usage error either way, but an
     // unavailable command says so.
     const probe = await new Deno.Command(bt.cmd, {
-      args: [...bt.pre, "seed", payload.torrent, "--dir", `${ctx.work}/nonexistent`, "--timeout", "1s"],
+      args: [...bt.pre, "seed", payload.torrent, "--dir", `${ctx.work}/nonexistent`, "--no-dht", "--timeout", "1s"],
       stdout: "null",
       stderr: "piped",
     }).output();
@@ -615,6 +615,7 @@ const seedScenario: Scenario = async (ctx) => {
             String(seederPort),
             "--json",
             "--quiet",
+            "--no-dht",
           ]);
           try {
             await proc.waitForLine(/"event":"seeding"/, 300_000);

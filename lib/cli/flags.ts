@@ -50,6 +50,14 @@ export interface CliOptions {
   /** demo: payload size and leecher count. */
   readonly size?: number;
   readonly leechers?: number;
+  /** get and seed: use the DHT (not with --no-dht), bootstrap nodes (`HOST:PORT`), where its state is kept. */
+  readonly dht: boolean;
+  readonly dhtBootstrap: readonly string[];
+  readonly dhtState?: string;
+  /** get and seed: exchange peers with peers (BEP 11), not with --no-pex. */
+  readonly pex: boolean;
+  /** get with a magnet: give up on the metadata after this long. */
+  readonly metadataTimeoutMs?: number;
 }
 
 const OPTIONS = {
@@ -81,6 +89,9 @@ const OPTIONS = {
   "save-torrent": { type: "string" },
   "no-dht": { type: "boolean" },
   "no-pex": { type: "boolean" },
+  "dht-bootstrap": { type: "string", multiple: true },
+  "dht-state": { type: "string" },
+  "metadata-timeout": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -104,9 +115,28 @@ const ALLOWED: Record<Command, readonly string[]> = {
     "max-download-rate",
     "max-upload-rate",
     "save-torrent",
+    "metadata-timeout",
+    "no-dht",
+    "dht-bootstrap",
+    "dht-state",
+    "no-pex",
   ],
   info: [],
-  seed: ["dir", "peer", "tracker", "max-peers", "port", "seed-ratio", "seed-time", "max-upload-rate", "check"],
+  seed: [
+    "dir",
+    "peer",
+    "tracker",
+    "max-peers",
+    "port",
+    "seed-ratio",
+    "seed-time",
+    "max-upload-rate",
+    "check",
+    "no-dht",
+    "dht-bootstrap",
+    "dht-state",
+    "no-pex",
+  ],
   verify: ["dir"],
   create: ["out", "tracker", "piece-size", "web-seed", "private", "comment"],
   magnet: [],
@@ -143,9 +173,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
   else if (v.version) command = "version";
   if (command === "help" || command === "version") return defaults(command, v.json ?? false);
 
-  // this build has neither DHT nor PEX, so --no-dht and --no-pex hold already; they are accepted so that scripts
-  // written for builds that have them keep working
-  const allowed = new Set([...ALLOWED[command], "json", "quiet", "debug", "help", "version", "no-dht", "no-pex"]);
+  const allowed = new Set([...ALLOWED[command], "json", "quiet", "debug", "help", "version"]);
   for (const k of Object.keys(v)) {
     if (!allowed.has(k)) throw new UsageError(`${command} does not take --${k}`);
   }
@@ -197,6 +225,16 @@ export function parseCli(argv: readonly string[]): CliOptions {
   if (pieceSize !== undefined && (pieceSize < 16384 || (pieceSize & (pieceSize - 1)) !== 0 || pieceSize > 2 ** 28)) {
     throw new UsageError("--piece-size: must be a power of two from 16K to 256M, or auto");
   }
+  const dhtBootstrap = v["dht-bootstrap"] ?? [];
+  for (const b of dhtBootstrap) {
+    const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(b);
+    if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) {
+      throw new UsageError(`--dht-bootstrap: "${b}" is not HOST:PORT (e.g. router.bittorrent.com:6881)`);
+    }
+  }
+  if (v["no-dht"] && (dhtBootstrap.length > 0 || v["dht-state"] !== undefined)) {
+    throw new UsageError("--no-dht turns the DHT off: drop --dht-bootstrap and --dht-state, or --no-dht");
+  }
   const webSeeds = v["web-seed"] ?? [];
   for (const w of webSeeds) {
     if (!/^https?:\/\/\S+$/i.test(w)) throw new UsageError(`--web-seed: "${w}" is not an http(s) URL`);
@@ -236,6 +274,11 @@ export function parseCli(argv: readonly string[]): CliOptions {
     comment: v.comment,
     size: v.size === undefined ? undefined : parseSize(v.size, "--size"),
     leechers: int("leechers", v.leechers, 1, 16),
+    dht: !(v["no-dht"] ?? false),
+    dhtBootstrap,
+    dhtState: v["dht-state"],
+    pex: !(v["no-pex"] ?? false),
+    metadataTimeoutMs: positiveDuration(v["metadata-timeout"], "--metadata-timeout"),
   };
 }
 
@@ -262,6 +305,9 @@ function defaults(command: Command, json: boolean): CliOptions {
     announceTiers: [],
     webSeeds: [],
     private: false,
+    dht: false,
+    dhtBootstrap: [],
+    pex: false,
   };
 }
 

@@ -2,6 +2,9 @@
  * `btfetch get`: fetch a torrent's files into `-o DIR`, and seed afterwards when asked.
  * @module
  */
+import { DEFAULT_BOOTSTRAP, Dht } from "../dht/dht.ts";
+import { defaultDhtStatePath } from "../dht/state_file.ts";
+import { type Listener, openListener } from "../engine/listener.ts";
 import { fetchMetadata } from "../engine/metadata_fetch.ts";
 import { CLIENT_NAME, makePeerId, runSession, type SessionResult } from "../engine/session.ts";
 import { type Metainfo, parseInfoDict } from "../metainfo.ts";
@@ -21,12 +24,18 @@ import { loadTorrent, openSource } from "./source.ts";
 export async function runGet(o: CliOptions, report: Reporter, seedOnly = false): Promise<SessionResult> {
   const interrupt = onInterrupt();
   const peerId = makePeerId();
+  let listener: Listener | null = null;
+  let dht: Dht | null = null;
   try {
     // before any network work (a URL, the metadata of a magnet, peers): an output that can never be written fails now
     if (!seedOnly) checkOutputDir(o.out);
     const source = seedOnly
       ? { kind: "torrent" as const, ...(await loadTorrent(o.source ?? "")) }
       : await openSource(o.source ?? "");
+    // one TCP port for peers, and the DHT's UDP sockets on the same number (never for a private torrent: BEP 27)
+    listener = openListener(o.port, { onError: (e) => report.say(`Warning: ${e.message}`) });
+    const isPrivate = source.kind === "torrent" && source.meta.private;
+    if (o.dht && !isPrivate) dht = await openDht(o, listener.port, report);
     let meta: Metainfo;
     let peers = o.peers;
     let selected: Set<number> | undefined;
@@ -37,17 +46,18 @@ export async function runGet(o: CliOptions, report: Reporter, seedOnly = false):
       const mg = source.magnet;
       const tiers = mg.trackers.map((t) => [t]);
       peers = [...mg.peers, ...o.peers];
-      report.say(`Fetching the metadata of ${mg.infoHashHex} from peers`);
+      report.say(`Fetching the metadata of ${mg.infoHashHex} from peers${dht ? " (DHT on)" : ""}`);
       const info = await fetchMetadata({
         infoHash: mg.infoHash,
         peers,
         tiers: [...tiers, ...o.trackers.map((t) => [t])],
         peerId,
-        port: o.port || 6881,
-        timeoutMs: o.timeoutMs ?? o.stallTimeoutMs ?? 5 * 60_000,
+        port: listener.port,
+        timeoutMs: o.metadataTimeoutMs ?? o.timeoutMs ?? DEFAULT_METADATA_TIMEOUT_MS,
         signal: interrupt.signal,
         onNote: (t) => report.say(t),
         clientName: CLIENT_NAME,
+        dht: dht ?? undefined,
       });
       meta = parseInfoDict(info, { announce: tiers, urlList: mg.webSeeds });
       if (o.saveTorrent) await saveTorrent(o.saveTorrent, torrentFromInfo(info, tiers, mg.webSeeds));
@@ -62,7 +72,8 @@ export async function runGet(o: CliOptions, report: Reporter, seedOnly = false):
       peers,
       trackers: o.trackers,
       maxPeers: o.maxPeers,
-      port: o.port,
+      listener,
+      dht: dht && !meta.private ? dht : undefined,
       timeoutMs: o.timeoutMs,
       stallTimeoutMs: o.stallTimeoutMs,
       check: o.check,
@@ -75,8 +86,36 @@ export async function runGet(o: CliOptions, report: Reporter, seedOnly = false):
       onEvent: (e) => report.event(e),
     });
   } finally {
+    await dht?.close(); // saves the node id and good nodes for a warm start next time
+    await listener?.close();
     interrupt.dispose();
     report.close();
+  }
+}
+
+/** How long a magnet's metadata may take when neither --metadata-timeout nor --timeout says. */
+export const DEFAULT_METADATA_TIMEOUT_MS = 5 * 60_000;
+
+/**
+ * Starts the DHT on `port` (UDP), from `--dht-bootstrap` or the well-known routers, with its state in `--dht-state`
+ * or the user's cache folder. A DHT that cannot start is a warning: trackers and peers still work.
+ */
+async function openDht(o: CliOptions, port: number, report: Reporter): Promise<Dht | null> {
+  const statePath = o.dhtState ?? defaultDhtStatePath((k) => Deno.env.get(k), Deno.build.os);
+  const opts = {
+    bootstrap: o.dhtBootstrap.length > 0 ? o.dhtBootstrap : DEFAULT_BOOTSTRAP,
+    statePath,
+    onNote: (t: string) => report.say(t),
+  };
+  try {
+    return await Dht.open({ ...opts, port });
+  } catch {
+    try {
+      return await Dht.open({ ...opts, port: 0 }); // the UDP port is taken: any port will do
+    } catch (e) {
+      report.say(`Warning: the DHT cannot start (${e instanceof Error ? e.message : String(e)}); going on without it`);
+      return null;
+    }
   }
 }
 

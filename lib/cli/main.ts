@@ -49,7 +49,8 @@ Usage:
   btfetch demo                            a loopback swarm: seed and fetch a generated payload
 
 <torrent> is a path or an http(s) URL of a .torrent file; get also takes a magnet: link or a bare info-hash (40 hex or
-32 base32 characters), whose metadata it fetches from peers (the magnet's trackers and x.pe, --tracker, --peer).
+32 base32 characters), whose metadata it fetches from peers (the DHT, the magnet's trackers and x.pe, --tracker,
+--peer).
 
 Fetch options:
   -o, --out DIR             where files land (DIR/<name>); default: current directory
@@ -63,15 +64,20 @@ Fetch options:
       --check               hash the data on disk even if the resume record is fresh
       --sequential          fetch pieces in order instead of rarest first
       --save-torrent FILE   with a magnet: write the .torrent made from the fetched metadata
+      --metadata-timeout 5m with a magnet: give up on the metadata after this long (exit 4)
       --seed                keep seeding after the download completes, until interrupted
       --seed-ratio R        ... until uploaded/size reaches R
       --seed-time 10m       ... for this long
       --max-download-rate 10M, --max-upload-rate 1M   bytes per second (K, M, G suffixes)
+Peer discovery (get and seed):
+      --no-dht              do not use the DHT (it is never used for private torrents)
+      --dht-bootstrap H:P   bootstrap the DHT from this node (repeatable; default: the well-known routers)
+      --dht-state FILE      keep the DHT's node id and nodes here (default: the user's cache folder)
+      --no-pex              do not exchange peers with peers (BEP 11)
 Seed options: --dir DIR, --peer, --tracker, --max-peers, --port, --seed-ratio, --seed-time, --max-upload-rate
 Create options: -o FILE, -t URL (repeatable; commas make one tier), -w/--web-seed URL, --piece-size 256K|auto,
                 --private, --comment TEXT
 Demo options: --size 64M, --leechers 3, -o DIR (keep the files there)
-      --no-dht, --no-pex    accepted; this build has no DHT or PEX, so they always hold
 Output:
       --json                one JSON event per line on stdout
   -q, --quiet               no progress on stderr

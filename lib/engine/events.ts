@@ -71,6 +71,16 @@ export type SessionEvent =
     readonly peers: number;
     readonly eta_s: number | null;
   }
+  /** A DHT lookup ended: the routing table's size, what the lookup found, whether it announced us. */
+  | {
+    readonly event: "dht";
+    readonly nodes: number;
+    readonly good: number;
+    readonly peers: number;
+    readonly queries: number;
+    readonly answered: number;
+    readonly announced: boolean;
+  }
   /** Something the user should know that did not stop the session (e.g. incoming peers cannot be accepted). */
   | { readonly event: "warning"; readonly message: string }
   | {

@@ -24,6 +24,7 @@ import {
   receiverStep4,
   sharedSecret,
 } from "../wire/mse.ts";
+import { FetchError } from "./errors.ts";
 import { isPeerFault, readHandshake, readUntil, writeAll } from "./peer_conn.ts";
 import { fromHex, toHex } from "../bytes.ts";
 
@@ -78,7 +79,7 @@ export class Listener {
   readonly #pending = new Set<Deno.TcpConn>();
   readonly #tasks = new Set<Promise<void>>();
   readonly #loop: Promise<void>;
-  readonly #onError: (err: ListenerError) => void;
+  #onError: (err: ListenerError) => void;
   readonly #maxPending: number;
   readonly #handshakeMs: number;
   readonly #firstBytesMs: number;
@@ -114,6 +115,11 @@ export class Listener {
   /** The port actually bound. */
   get port(): number {
     return (this.#listener.addr as Deno.NetAddr).port;
+  }
+
+  /** Where accept failures and bugs go from now on (e.g. the session that takes the listener over). */
+  set onError(fn: (err: ListenerError) => void) {
+    this.#onError = fn;
   }
 
   /** Connections accepted whose handshake is not read yet. */
@@ -270,4 +276,32 @@ function closeQuietly(c: { close(): void }): void {
   try {
     c.close();
   } catch { /* already closed */ }
+}
+
+/**
+ * Opens the listener a client uses: `port` when given (0: any), else the first free port of 6881–6889, else any.
+ * @throws {FetchError} `listen` when the given port is in use or not allowed.
+ */
+export function openListener(port: number | undefined, options: ListenerOptions = {}): Listener {
+  if (port !== undefined) {
+    try {
+      return Listener.open(port, options);
+    } catch (e) {
+      if (e instanceof Deno.errors.AddrInUse) {
+        throw new FetchError("listen", `Cannot listen on port ${port}: it is in use`);
+      }
+      if (e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotCapable) {
+        throw new FetchError("listen", `Cannot listen on port ${port}: permission denied`);
+      }
+      throw e;
+    }
+  }
+  for (let p = 6881; p <= 6889; p++) {
+    try {
+      return Listener.open(p, options);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AddrInUse)) throw e;
+    }
+  }
+  return Listener.open(0, options);
 }

@@ -12,6 +12,7 @@ import { decodeExtHandshake, encodeExtHandshake } from "../wire/extension.ts";
 import { reservedBits, supportsExtended } from "../wire/handshake.ts";
 import type { Message } from "../wire/messages.ts";
 import { decodeMetadataMessage, encodeMetadataMessage, UT_METADATA } from "../wire/metadata.ts";
+import type { PeerFinder } from "./discovery.ts";
 import { FetchError } from "./errors.ts";
 import { isPeerFault } from "./listener.ts";
 import {
@@ -33,6 +34,8 @@ const PARALLEL = 8;
  * pieces asked of it. A peer waiting because it claims another size than the one being assembled is kept.
  */
 const PEER_TIMEOUT_MS = 20_000;
+/** Between DHT lookups while the metadata has not come. */
+export const DHT_RETRY_MS = 15_000;
 /** How often the peers' time-outs are checked. */
 const CHECK_EVERY_MS = 1_000;
 
@@ -50,6 +53,8 @@ export interface MetadataFetchOptions {
   /** Progress for people: which peer is asked, what a tracker said. */
   readonly onNote?: (text: string) => void;
   readonly clientName: string;
+  /** The DHT (or any peer finder), asked for peers at once and every {@linkcode DHT_RETRY_MS} until done. */
+  readonly dht?: PeerFinder;
 }
 
 /** One connected peer, as the runtime sees it. */
@@ -75,9 +80,11 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
     let active = 0;
     let done = false;
     let announcer: Announcer | null = null;
+    const stopWaits: (() => void)[] = [];
     const finish = (err: unknown, bytes?: Uint8Array) => {
       if (done) return;
       done = true;
+      for (const stop of stopWaits) stop();
       clearTimeout(timer);
       clearInterval(checker);
       o.signal?.removeEventListener("abort", onAbort);
@@ -87,9 +94,27 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
     };
     const onAbort = () => finish(o.signal?.reason);
     o.signal?.addEventListener("abort", onAbort, { once: true });
+    // what was tried, for the one line that says why the metadata never came
+    const tracker = { peers: 0, errors: new Map<string, string>() };
+    const dhtTried = { lookups: 0, queries: 0, answered: 0, peers: 0 };
     const timer = setTimeout(() => {
-      const why = tried.size === 0 ? "no peers found" : `none of ${tried.size} peers sent it`;
-      finish(new FetchError(tried.size === 0 ? "no-peers" : "timeout", `Could not fetch the metadata: ${why}`));
+      const parts = [tried.size === 0 ? "no peers found" : `none of ${tried.size} peers sent it`];
+      if (o.dht) {
+        parts.push(
+          `DHT: ${dhtTried.lookups} lookups asked ${dhtTried.queries} nodes (${dhtTried.answered} answered), ` +
+            `${dhtTried.peers} peers found`,
+        );
+      } else parts.push("DHT off");
+      if (o.tiers.length > 0) {
+        const errs = [...tracker.errors].map(([url, m]) => `${url}: ${m}`);
+        parts.push(`trackers gave ${tracker.peers} peers${errs.length > 0 ? ` (${errs.join("; ")})` : ""}`);
+      } else parts.push("no trackers");
+      finish(
+        new FetchError(
+          tried.size === 0 ? "no-peers" : "timeout",
+          `Could not fetch the metadata in ${Math.round(o.timeoutMs / 1000)} s: ${parts.join("; ")}`,
+        ),
+      );
     }, o.timeoutMs);
     const checker = setInterval(() => {
       const now = performance.now();
@@ -223,14 +248,45 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
         peerId: o.peerId,
         port: o.port,
         stats: () => ({ uploaded: 0, downloaded: 0, left: 1 }),
-        onPeers: (peers) => peers.forEach(add),
-        onError: (url, err) => o.onNote?.(`tracker ${url}: ${err.message}`),
+        onPeers: (peers) => {
+          tracker.peers += peers.length;
+          peers.forEach(add);
+        },
+        onError: (url, err) => {
+          tracker.errors.set(url, err.message);
+          o.onNote?.(`tracker ${url}: ${err.message}`);
+        },
         onBug: (err) => finish(err), // a bug of ours, not the tracker's: the fetch ends with it (exit 1)
       });
       announcer.start();
     }
-    if (o.peers.length === 0 && o.tiers.length === 0) {
-      finish(new FetchError("no-peers", "Could not fetch the metadata: the magnet names no tracker and no peer"));
+    if (o.dht) {
+      const dht = o.dht;
+      (async () => {
+        while (!done) {
+          const r = await dht.findPeers(o.infoHash, { onPeers: (peers) => peers.forEach(add) });
+          dhtTried.lookups++;
+          dhtTried.queries += r.queries;
+          dhtTried.answered += r.answered;
+          dhtTried.peers += r.peers;
+          if (!done) o.onNote?.(`DHT lookup: ${r.peers} peers from ${r.answered} of ${r.queries} nodes asked`);
+          await new Promise<void>((wake) => {
+            const t = setTimeout(wake, DHT_RETRY_MS);
+            stopWaits.push(() => {
+              clearTimeout(t);
+              wake();
+            });
+          });
+        }
+      })().catch((e) => finish(e));
+    }
+    if (o.peers.length === 0 && o.tiers.length === 0 && !o.dht) {
+      finish(
+        new FetchError(
+          "no-peers",
+          "Could not fetch the metadata: the magnet names no tracker and no peer, and the DHT is off",
+        ),
+      );
     }
   });
 }

@@ -23,9 +23,10 @@ import { encodeHandshake, type Handshake, reservedBits, supportsExtended, suppor
 import type { Message } from "../wire/messages.ts";
 import { FetchError } from "./errors.ts";
 import type { PeerShare, SessionEvent, TimedEvent } from "./events.ts";
-import { Listener, type ListenerError } from "./listener.ts";
+import { type Listener, type ListenerError, openListener } from "./listener.ts";
 import { connectTcp, type HandshakeExchange, isPeerFault, PeerConn, readHandshake } from "./peer_conn.ts";
 import { addCandidate, addSelf, ban, type Candidate, dialFailed, type PeerSource, takeDials } from "./peer_pool.ts";
+import { type DiscoverySchedule, nextLookup, type PeerFinder } from "./discovery.ts";
 import { isDone } from "./picker.ts";
 import {
   addPeer,
@@ -87,6 +88,11 @@ export interface SessionOptions {
   readonly maxPeers?: number;
   /** A port to listen on (0: any free port; default tries 6881–6889, then any). `null` disables listening. */
   readonly port?: number | null;
+  /**
+   * The DHT (or any peer finder): looked up at start and then on a schedule, and told our port; never used for a
+   * private torrent (BEP 27).
+   */
+  readonly dht?: PeerFinder;
   /** An already open listener to share (several sessions in one process). */
   readonly listener?: Listener;
   /** Give up after this long (ms). */
@@ -175,6 +181,7 @@ class Session implements SwarmIO {
   lastProgressEventAt = 0;
   lastResumeSaveAt = 0;
   lastListenerWarningAt = -Infinity;
+  discovery: DiscoverySchedule = { lastLookupAt: null, lastAnnounceAt: null, running: false };
   tickTimer: ReturnType<typeof setInterval> | undefined;
   finish: (r: { error?: unknown }) => void = () => {};
   finished = false;
@@ -373,8 +380,9 @@ class Session implements SwarmIO {
   openListener(): void {
     if (this.o.listener) {
       this.listener = this.o.listener;
+      this.listener.onError = (e) => this.onListenerError(e);
     } else if (this.o.port !== null) {
-      this.listener = openListener(this.o.port, (e) => this.onListenerError(e));
+      this.listener = openListener(this.o.port, { onError: (e) => this.onListenerError(e) });
       this.ownListener = true;
     }
     if (this.listener) this.port = this.listener.port;
@@ -605,6 +613,7 @@ class Session implements SwarmIO {
     const d = tick(sw, now, this, (p, e) => this.onPeerFault(p.id, e));
     this.connectMore(sw);
     if (sw.peers.size < LOW_PEERS && sw.ts.completeAt === null) this.announcer?.needPeers();
+    this.discover(sw, now);
     if (now - this.lastProgressEventAt >= PROGRESS_MS) {
       this.lastProgressEventAt = now;
       this.emit(progressEvent(sw, now));
@@ -632,6 +641,44 @@ class Session implements SwarmIO {
     }
   }
 
+  /** Runs a DHT lookup when the schedule says so (never for a private torrent); its peers join the pool. */
+  discover(sw: Swarm, now: number): void {
+    const dht = this.o.dht;
+    if (!dht || this.meta.private || this.finished || !wantsPeers(sw)) return;
+    const next = nextLookup(this.discovery, now, {
+      peers: sw.peers.size,
+      downloading: sw.ts.completeAt === null,
+      canAnnounce: this.port > 0,
+    });
+    if (!next) return;
+    this.discovery = {
+      ...this.discovery,
+      running: true,
+      lastAnnounceAt: next.announce ? now : this.discovery.lastAnnounceAt,
+    };
+    dht.findPeers(this.meta.infoHash, {
+      announcePort: next.announce ? this.port : null,
+      onPeers: (peers) => {
+        if (this.finished) return;
+        for (const p of peers) addCandidate(sw.pool, p, "dht");
+        this.connectMore(sw);
+      },
+    }).then((r) => {
+      this.discovery = { ...this.discovery, running: false, lastLookupAt: this.now() };
+      if (this.finished) return;
+      const st = dht.stats();
+      this.emit({
+        event: "dht",
+        nodes: st.nodes,
+        good: st.good,
+        peers: r.peers,
+        queries: r.queries,
+        answered: r.answered,
+        announced: next.announce,
+      });
+    }, (e) => this.finish({ error: e }));
+  }
+
   limitError(sw: Swarm, code: "timeout" | "stalled", message: string): FetchError {
     if (sw.ts.hashFailures > 0 && sw.pool.bans > 0) {
       return new FetchError(
@@ -651,30 +698,6 @@ function closeQuietly(conn: Deno.Conn | null): void {
   try {
     conn?.close();
   } catch { /* already closed, e.g. by a time-out */ }
-}
-
-function openListener(port: number | undefined, onError: (e: ListenerError) => void): Listener {
-  if (port !== undefined) {
-    try {
-      return Listener.open(port, { onError });
-    } catch (e) {
-      if (e instanceof Deno.errors.AddrInUse) {
-        throw new FetchError("listen", `Cannot listen on port ${port}: it is in use`);
-      }
-      if (e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotCapable) {
-        throw new FetchError("listen", `Cannot listen on port ${port}: permission denied`);
-      }
-      throw e;
-    }
-  }
-  for (let p = 6881; p <= 6889; p++) {
-    try {
-      return Listener.open(p, { onError });
-    } catch (e) {
-      if (!(e instanceof Deno.errors.AddrInUse)) throw e;
-    }
-  }
-  return Listener.open(0, { onError });
 }
 
 function fmtMs(ms: number): string {

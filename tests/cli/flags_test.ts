@@ -59,6 +59,11 @@ Deno.test("parseCli() gives get's defaults when only a source is named", () => {
     comment: undefined,
     size: undefined,
     leechers: undefined,
+    dht: true,
+    dhtBootstrap: [],
+    dhtState: undefined,
+    pex: true,
+    metadataTimeoutMs: undefined,
   });
 });
 
@@ -67,6 +72,14 @@ Deno.test("parseCli() reads every flag of get", async (t) => {
     [["get", "a.torrent"], { command: "get", source: "a.torrent" }],
     [["a.torrent", "-o", "dl"], { command: "get", out: "dl" }],
     [["a.torrent", "--out", "dl"], { out: "dl" }],
+    [["a.torrent", "--no-dht"], { dht: false }],
+    [["a.torrent", "--no-pex"], { pex: false }],
+    [["a.torrent", "--dht-bootstrap", "127.0.0.1:6881", "--dht-bootstrap", "[::1]:7000"], {
+      dhtBootstrap: ["127.0.0.1:6881", "[::1]:7000"],
+    }],
+    [["a.torrent", "--dht-state", "/tmp/d.json"], { dhtState: "/tmp/d.json" }],
+    [["a.torrent", "--metadata-timeout", "2m"], { metadataTimeoutMs: 120_000 }],
+    [["seed", "a.torrent", "--dir", "d", "--no-dht", "--no-pex"], { command: "seed", dht: false, pex: false }],
     [["a.torrent", "--out=dl"], { out: "dl" }],
     [["a.torrent", "--select", "3-5,1,4"], { select: [1, 3, 4, 5] }],
     [
@@ -210,6 +223,14 @@ Deno.test("parseCli() throws UsageError for bad command lines", async (t) => {
     ["info", "a.torrent", "--peer", "127.0.0.1:1"],
     ["magnet", "a.torrent", "--select", "1"],
     ["verify", "a.torrent", "--dir", "d", "--peer", "127.0.0.1:1"],
+    // DHT flags: only get and seed take them; a bootstrap node is HOST:PORT; --no-dht with DHT settings
+    ["info", "a.torrent", "--no-dht"],
+    ["a.torrent", "--dht-bootstrap", "router"],
+    ["a.torrent", "--dht-bootstrap", "router:0"],
+    ["a.torrent", "--dht-bootstrap", "::1:6881"],
+    ["a.torrent", "--no-dht", "--dht-bootstrap", "127.0.0.1:6881"],
+    ["a.torrent", "--no-dht", "--dht-state", "x.json"],
+    ["a.torrent", "--metadata-timeout", "0s"],
     ["seed", "a.torrent", "--dir", "d", "--select", "1"],
     ["seed", "a.torrent", "--dir", "d", "-o", "x"],
     ["create", "data", "-o", "x.torrent", "--peer", "127.0.0.1:1"],

@@ -50,9 +50,26 @@ export interface BtfetchOptions {
  * interop suite against a release artefact), else `deno run -A main.ts`.
  */
 export function btfetchArgv(args: string[]): [string, string[]] {
+  args = offline(args);
   const bin = Deno.env.get("BTFETCH_BIN");
   if (bin) return [bin, args];
   return [Deno.execPath(), ["run", "-A", `--config=${REPO_ROOT}/deno.json`, MAIN_TS, ...args]];
+}
+
+/** Commands that never touch the DHT. */
+const NO_DHT_COMMANDS = new Set(["info", "verify", "create", "magnet", "demo", "help", "version", "completion"]);
+
+/**
+ * Tests never reach the public DHT: a `get` or `seed` that names no DHT flag of its own (`--no-dht`,
+ * `--dht-bootstrap` with loopback nodes) gets `--no-dht`.
+ */
+export function offline(args: readonly string[]): string[] {
+  const out = [...args];
+  if (out.length === 0 || NO_DHT_COMMANDS.has(out[0])) return out;
+  if (out.some((a) => a === "--help" || a === "-h" || a === "--version" || a === "-V" || a === "--")) return out;
+  if (out.some((a) => a === "--no-dht" || a.startsWith("--dht-bootstrap"))) return out;
+  out.push("--no-dht");
+  return out;
 }
 
 function btfetchCommand(args: string[], opts: BtfetchOptions, stdin: "piped" | "null"): Deno.Command {
