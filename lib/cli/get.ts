@@ -74,6 +74,7 @@ export async function runGet(o: CliOptions, report: Reporter, seedOnly = false):
       maxPeers: o.maxPeers,
       listener,
       dht: dht && !meta.private ? dht : undefined,
+      pex: o.pex,
       timeoutMs: o.timeoutMs,
       stallTimeoutMs: o.stallTimeoutMs,
       check: o.check,

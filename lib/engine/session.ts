@@ -93,6 +93,8 @@ export interface SessionOptions {
    * private torrent (BEP 27).
    */
   readonly dht?: PeerFinder;
+  /** Exchange peers with peers (BEP 11 ut_pex; default true); never for a private torrent. */
+  readonly pex?: boolean;
   /** An already open listener to share (several sessions in one process). */
   readonly listener?: Listener;
   /** Give up after this long (ms). */

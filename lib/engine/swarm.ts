@@ -19,12 +19,14 @@ import { encodeExtHandshake } from "../wire/extension.ts";
 import { WireError } from "../wire/frame.ts";
 import type { Message } from "../wire/messages.ts";
 import { decodeMetadataMessage, encodeMetadataMessage, METADATA_PIECE_BYTES, UT_METADATA } from "../wire/metadata.ts";
+import { UT_PEX } from "../wire/pex.ts";
 import { type Blame, createBlame, pieceFailed as blameFailed, piecePassed, wantsDigests } from "./blame.ts";
 import { BufferPool } from "./buffer_pool.ts";
 import { type ChokerState, decideChokes, DEFAULT_UPLOAD_SLOTS, INITIAL_CHOKER } from "./choker.ts";
 import type { EventFile, PeerShare, SessionEvent } from "./events.ts";
 import { OUR_UT_METADATA_ID } from "./metadata_fetch.ts";
 import {
+  addCandidate,
   admitIncoming,
   ban,
   createPool,
@@ -37,6 +39,15 @@ import {
   pickEviction,
   readyCount,
 } from "./peer_pool.ts";
+import {
+  createPex,
+  forgetPexPeer,
+  OUR_UT_PEX_ID,
+  type PexPeerView,
+  pexReceived,
+  type PexState,
+  pexTick,
+} from "./pex.ts";
 import { applyMessage, createPeerState, MAX_REJECTS_IN_A_ROW, type PeerState } from "./peer_state.ts";
 import {
   addPeerPiece,
@@ -98,6 +109,8 @@ export const CLIENT_NAME = "btfetch 0.1.0";
 export const PIECE_MEMORY_BYTES = 24 * 1024 * 1024;
 /** Request time-outs in a row after which a peer is dropped. */
 export const MAX_TIMEOUTS = 2;
+/** How often due ut_pex messages are looked for (each peer still gets at most one a minute). */
+export const PEX_TICK_MS = 1_000;
 /** A peer that sends no message for this long is dropped. */
 export const IDLE_TIMEOUT_MS = 180_000;
 
@@ -143,6 +156,8 @@ export interface SwarmOptions {
   readonly maxServedBlock?: number;
   /** Our listening port, for the extension handshake (0: none). */
   readonly port: number;
+  /** Exchange peers with peers (BEP 11; default true); never for a private torrent (BEP 27). */
+  readonly pex?: boolean;
   readonly random: () => number;
   readonly now: number;
 }
@@ -162,6 +177,8 @@ export interface SwarmPeer {
   readonly connectedAt: number;
   /** Its address's number for blame. */
   readonly sender: number;
+  /** The port it listens on, from `p` in its extension handshake. */
+  listenPort?: number;
   /** When it last sent a block we asked for or asked for one we served. */
   lastUsefulAt: number | null;
   downloaded: number;
@@ -239,6 +256,10 @@ export interface Swarm {
   readonly upBucket: TokenBucket;
   /** Bytes moved per peer address in this run. */
   readonly shares: Map<string, { client: string; downloaded: number; uploaded: number }>;
+  /** Peer exchange (BEP 11), or null when off (`pex: false`, or a private torrent). */
+  readonly pex: PexState | null;
+  /** When PEX messages were last considered. */
+  lastPexAt: number;
   /** Set once the swarm has nothing more to do (complete without seeding, or stopped). */
   stopped: boolean;
 }
@@ -261,10 +282,11 @@ export interface Swarm {
 export function createSwarm(o: SwarmOptions): Swarm {
   const m = o.meta;
   const maxPartial = Math.max(4, Math.min(256, Math.floor(PIECE_MEMORY_BYTES / m.pieceLength)));
+  const pool = createPool({ maxPeers: o.maxPeers ?? 50 });
   return {
     o,
     meta: m,
-    pool: createPool({ maxPeers: o.maxPeers ?? 50 }),
+    pool,
     picker: createPicker({
       pieceCount: m.pieceCount,
       pieceLength: m.pieceLength,
@@ -290,6 +312,8 @@ export function createSwarm(o: SwarmOptions): Swarm {
     downBucket: createBucket(o.maxDownloadRate ?? 0, o.now),
     upBucket: createBucket(o.maxUploadRate ?? 0, o.now),
     shares: new Map(),
+    pex: o.pex === false || m.private ? null : createPex({ self: pool.self }),
+    lastPexAt: -Infinity,
     stopped: false,
   };
 }
@@ -385,8 +409,11 @@ export function greet(sw: Swarm, id: number, io: SwarmIO): void {
       type: "extended",
       id: 0,
       payload: encodeExtHandshake({
-        // metadata for magnet users (BEP 9), except for private torrents, whose metadata is not handed around
-        m: new Map(meta.private ? [] : [[UT_METADATA, OUR_UT_METADATA_ID]]),
+        // metadata for magnet users (BEP 9) and peer exchange (BEP 11), never for private torrents
+        m: new Map([
+          ...(meta.private ? [] : [[UT_METADATA, OUR_UT_METADATA_ID] as const]),
+          ...(sw.pex ? [[UT_PEX, OUR_UT_PEX_ID] as const] : []),
+        ]),
         v: CLIENT_NAME,
         p: sw.o.port || undefined,
         reqq: MAX_PEER_QUEUED_REQUESTS,
@@ -409,6 +436,7 @@ export function dropPeer(sw: Swarm, peer: SwarmPeer, reason: string, now: number
   for (const r of dropAll(peer.queue)) releaseBlock(sw.picker, r.index, r.begin);
   if (peer.state.hasCounted) removePeerPieces(sw.picker, peer.state.has);
   peerClosed(sw.pool, peer.address, now, { ban });
+  if (sw.pex) forgetPexPeer(sw.pex, peer.id);
   io.emit({
     event: "peer",
     action: ban ? "banned" : "disconnected",
@@ -499,14 +527,42 @@ export function peerMessage(sw: Swarm, id: number, msg: Message, now: number, io
     }
     case "ext-handshake":
       if (s.reqq !== undefined) setPeerReqq(peer.queue, s.reqq);
+      if (e.handshake.p !== undefined) peer.listenPort = e.handshake.p;
       return;
     case "ext-message":
       if (e.id === OUR_UT_METADATA_ID) serveMetadata(sw, peer, e.payload, io);
+      else if (e.id === OUR_UT_PEX_ID && sw.pex) receivePex(sw, sw.pex, peer, e.payload, now, io);
       return;
     case "block":
       onBlock(sw, peer, e.index, e.begin, e.data, now, io);
       return;
   }
+}
+
+/** A peer's ut_pex message (BEP 11): the peers it knows join the pool; a peer that floods or lies is dropped. */
+function receivePex(sw: Swarm, pex: PexState, peer: SwarmPeer, payload: Uint8Array, now: number, io: SwarmIO): void {
+  const v = pexReceived(pex, { peer: peer.id, address: peer.address, listenPort: peer.listenPort, payload }, now);
+  if (v.kind === "drop") {
+    dropPeer(sw, peer, v.reason, now, io);
+    return;
+  }
+  for (const l of v.learnt) addCandidate(sw.pool, l.address, "pex");
+}
+
+/** Sends the ut_pex messages that are due (BEP 11: the peers connected and gone since the last one, once a minute). */
+function sendPex(sw: Swarm, pex: PexState, now: number, io: SwarmIO): void {
+  const views: PexPeerView[] = [];
+  for (const p of sw.peers.values()) {
+    views.push({
+      id: p.id,
+      address: p.address,
+      incoming: p.incoming,
+      listenPort: p.listenPort,
+      utPexId: p.state.extensions.get(UT_PEX),
+      seed: p.state.has.complete,
+    });
+  }
+  for (const m of pexTick(pex, now, views)) io.send(m.peer, { type: "extended", id: m.extId, payload: m.payload });
 }
 
 /** A peer asks for a piece of the info dictionary (BEP 9): send it, or reject for private torrents. */
@@ -858,6 +914,10 @@ export function tick(
   }
   choke(sw, now, io);
   evictForWaiting(sw, now, io);
+  if (sw.pex && now - sw.lastPexAt >= PEX_TICK_MS) {
+    sw.lastPexAt = now;
+    sendPex(sw, sw.pex, now, io);
+  }
   if (sw.stopped) return { kind: "stop" };
   return checkLimits(sw.ts, now, sw.o);
 }
