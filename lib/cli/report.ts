@@ -113,7 +113,7 @@ export class Reporter {
             (secs > 0 ? ` (${formatBytes(e.downloaded / secs)}/s)` : "") +
             `, uploaded ${formatBytes(e.uploaded)}, wasted ${formatBytes(e.wasted)}, from ${
               e.peers.filter((p) => p.downloaded > 0).length
-            } peers`,
+            } peers` + foundText(e.sources),
         );
         break;
       }
@@ -147,4 +147,10 @@ export class Reporter {
   close(): void {
     this.#clearBar();
   }
+}
+
+/** "; peers found: 3 tracker, 12 dht" (sources that gave none left out), or nothing. */
+function foundText(sources: Readonly<Record<string, number>>): string {
+  const parts = Object.entries(sources).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`);
+  return parts.length > 0 ? `; peers found: ${parts.join(", ")}` : "";
 }

@@ -104,6 +104,8 @@ export type SessionEvent =
     readonly verified: number;
     readonly elapsed_ms: number;
     readonly peers: readonly PeerShare[];
+    /** Peer addresses learnt from each source in this run (`tracker`, `dht`, `pex`, `manual`, `incoming`, `webseed`). */
+    readonly sources: Readonly<Record<string, number>>;
   };
 
 /** An event with its time stamp, as delivered to listeners. */

@@ -485,6 +485,7 @@ class Session implements SwarmIO {
       verified: r.verified,
       elapsed_ms: r.elapsedMs,
       peers,
+      sources: sw ? { ...sw.pool.found } : {},
     });
     return r;
   }
