@@ -2,7 +2,7 @@
  * PEX (BEP 11, `ut_pex`) on the wire, on loopback: btfetch learns a seeder from a peer that has nothing (a fake peer
  * written here, then a real libtorrent session) and dials it itself; libtorrent learns a peer from btfetch's PEX;
  * a peer that floods ut_pex is dropped while a real seeder beside it serves the download; a message listing 10,000
- * peers is refused without a dial; `--no-pex` never dials what a peer tells.
+ * peers is refused without a dial; with `--no-pex`, or for a private torrent, btfetch never dials what a peer tells.
  *
  * Proof of a dial comes from btfetch's own `--json` events (a `peer` `connected` event with `source: "pex"` and
  * `incoming: false` naming the seeder's listen address) and the bytes from `done.peers`: an incoming connection from
@@ -48,10 +48,10 @@ interface Fixture {
   readonly pieceLength: number;
 }
 
-async function fixture(prefix: string, size = 4 * MiB + 123): Promise<Fixture> {
+async function fixture(prefix: string, size = 4 * MiB + 123, isPrivate = false): Promise<Fixture> {
   const tmp = await Deno.makeTempDir({ prefix });
   const p = await writeSingleFilePayload(`${tmp}/seed`, "pex.bin", size, 11);
-  const t = await makeBtTorrent(p.path, `${tmp}/pex.torrent`, { pieceLength: 64 * 1024 });
+  const t = await makeBtTorrent(p.path, `${tmp}/pex.torrent`, { pieceLength: 64 * 1024, private: isPrivate });
   const meta = parseMetainfo(await Deno.readFile(t.path));
   return { tmp, torrent: t.path, meta, payloadPath: p.path, dataDir: p.dir, size, pieceLength: t.pieceLength };
 }
@@ -307,43 +307,51 @@ Deno.test({
   },
 });
 
+const offCases = [
+  { name: "--no-pex", extra: ["--no-pex"], private: false },
+  { name: "a private torrent (BEP 27)", extra: [], private: true },
+];
+
 Deno.test({
-  name: "interop: with --no-pex btfetch offers no ut_pex and never dials the seeder a peer tells it of (exit 4)",
+  name: "interop: with --no-pex, or for a private torrent, btfetch offers no ut_pex and never dials what a peer tells",
   ignore,
-  async fn() {
+  async fn(t) {
     requirePrograms("libtorrent");
-    const f = await fixture("btfetch-pex-off-");
-    const b = await startLibtorrentSeeder({ torrent: f.torrent, dataDir: f.dataDir });
-    const log = tellerLog();
-    const ref = { port: 0 };
-    // Sent although btfetch offers no ut_pex, with the id btfetch uses when it does.
-    const a = new FakePeer(pexTeller({
-      meta: f.meta,
-      listenPort: () => ref.port,
-      payload: (n) => n === 0 ? pexAdding([loop(b.port)]) : null,
-      everyMs: 1_000,
-      unsolicitedId: OUR_UT_PEX_ID,
-      log,
-    }));
-    ref.port = a.port;
-    try {
-      const args = ["get", f.torrent, "-o", `${f.tmp}/out`, ...fetchFlags(), "--peer", a.address, "--no-pex"];
-      const started = performance.now();
-      const r = await runBtfetch([...args, "--stall-timeout", "5s"], { timeoutMs: 60_000 });
-      const ms = performance.now() - started;
-      assertEquals(r.code, 4, describeRun(r));
-      assertEquals(log.sent, 1, "the teller did not get to send its ut_pex message");
-      assertEquals(log.extHandshakes[0]?.m.get(UT_PEX) ?? 0, 0, "btfetch offered ut_pex with --no-pex");
-      const bAddr = `127.0.0.1:${b.port}`;
-      assert(!eventsOf(r, "peer").some((e) => e.address === bAddr), `btfetch dialled B\n${describeRun(r)}`);
-      const bSaw = b.proc.lines.filter((l) => l.startsWith("PEER "));
-      assertEquals(bSaw, [], "B saw a connection");
-      assertEquals((doneOf(r).sources as Record<string, number>).pex, 0, describeRun(r));
-      console.log(`  exit ${r.code} in ${Math.round(ms)} ms, B never dialled`);
-    } finally {
-      await a.close();
-      await b.close();
-      await Deno.remove(f.tmp, { recursive: true });
+    for (const c of offCases) {
+      await t.step(`${c.name}: exit 4 at the stall time-out, the seeder never dialled`, async () => {
+        const f = await fixture("btfetch-pex-off-", 4 * MiB + 123, c.private);
+        const b = await startLibtorrentSeeder({ torrent: f.torrent, dataDir: f.dataDir });
+        const log = tellerLog();
+        const ref = { port: 0 };
+        // Sent although btfetch offers no ut_pex, with the id btfetch uses when it does.
+        const a = new FakePeer(pexTeller({
+          meta: f.meta,
+          listenPort: () => ref.port,
+          payload: (n) => n === 0 ? pexAdding([loop(b.port)]) : null,
+          everyMs: 1_000,
+          unsolicitedId: OUR_UT_PEX_ID,
+          log,
+        }));
+        ref.port = a.port;
+        try {
+          const args = ["get", f.torrent, "-o", `${f.tmp}/out`, ...fetchFlags(), "--peer", a.address, ...c.extra];
+          const started = performance.now();
+          const r = await runBtfetch([...args, "--stall-timeout", "5s"], { timeoutMs: 60_000 });
+          const ms = performance.now() - started;
+          assertEquals(r.code, 4, describeRun(r));
+          assertEquals(log.sent, 1, "the teller did not get to send its ut_pex message");
+          assertEquals(log.extHandshakes[0]?.m.get(UT_PEX) ?? 0, 0, "btfetch offered ut_pex");
+          const bAddr = `127.0.0.1:${b.port}`;
+          assert(!eventsOf(r, "peer").some((e) => e.address === bAddr), `btfetch dialled B\n${describeRun(r)}`);
+          assertEquals(b.proc.lines.filter((l) => l.startsWith("PEER ")), [], "B saw a connection");
+          assertEquals((doneOf(r).sources as Record<string, number>).pex, 0, describeRun(r));
+          console.log(`    exit ${r.code} in ${Math.round(ms)} ms, B never dialled`);
+        } finally {
+          await a.close();
+          await b.close();
+          await Deno.remove(f.tmp, { recursive: true });
+        }
+      });
     }
   },
 });
