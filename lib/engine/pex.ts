@@ -218,7 +218,9 @@ export function pexReceived(pex: PexState, ev: PexArrival, now: number): PexVerd
   if (s.lastReceivedAt !== null && now - s.lastReceivedAt < PEX_MIN_RECEIVE_INTERVAL_MS) {
     return {
       kind: "drop",
-      reason: `ut_pex messages ${now - s.lastReceivedAt} ms apart, under the minimum of ${PEX_MIN_RECEIVE_INTERVAL_MS}`,
+      reason: `ut_pex messages ${
+        Math.round(now - s.lastReceivedAt)
+      } ms apart, under the minimum of ${PEX_MIN_RECEIVE_INTERVAL_MS}`,
     };
   }
   s.lastReceivedAt = now;
