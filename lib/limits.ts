@@ -205,3 +205,24 @@ export const PEX_MAX_LEARNT_PER_MESSAGE = 100;
 
 /** The shortest gap between two ut_pex messages from one peer (BEP 11: one a minute; 15 s of slack for delays). */
 export const PEX_MIN_RECEIVE_INTERVAL_MS = 45_000;
+
+/** Web seeds: the longest URL we build or follow; nginx and Apache refuse request lines over 8 KiB by default. */
+export const WEBSEED_MAX_URL_CHARS = 8000;
+
+/** Web seeds: redirects followed for one request; mirrors use one or two (archive.org: one), loops end here. */
+export const WEBSEED_MAX_REDIRECTS = 5;
+
+/** Web seeds: the longest run of bytes asked of one seed at once: libtorrent's `urlseed_max_request_bytes`. */
+export const WEBSEED_MAX_RUN_BYTES = 16 * 1024 * 1024;
+
+/** Web seeds: the longest `Retry-After` honoured; a longer one is cut to this, so a seed is never parked for hours. */
+export const WEBSEED_MAX_RETRY_AFTER_MS = 10 * 60_000;
+
+/** Web seeds: runs in flight per seed: enough to hide a round trip per run; each may hold a connection of its own. */
+export const WEBSEED_MAX_RUNS_IN_FLIGHT = 4;
+
+/** Web seeds: body bytes of a `200` answer (the server ignored `Range`) read and dropped to reach the asked range. */
+export const WEBSEED_MAX_SKIP_BYTES = 4 * 1024 * 1024;
+
+/** Web seeds: failed pieces spanning several files tolerated from one seed before it is dropped as a liar. */
+export const WEBSEED_MAX_BAD_PIECES = 16;
