@@ -206,6 +206,7 @@ Deno.test("decodeBencode() called with little stack left reports deep input as t
     }
   };
   let tooDeep = 0;
+  let edge = 0;
   for (let frames = 0; frames < 1_000_000; frames += 100) {
     let got: unknown;
     try {
@@ -215,11 +216,18 @@ Deno.test("decodeBencode() called with little stack left reports deep input as t
       throw e;
     }
     if (got === "decoded") continue;
+    if (got instanceof RangeError) {
+      // the one depth where the stack runs out inside the decoder's own handler, building the BencodeError: no code
+      // can report anything there. It is a window of a few frames, so this 100-frame walk lands in it at most once.
+      edge++;
+      continue;
+    }
     assert(got instanceof BencodeError, `${frames} frames deep: ${got}`);
     assertEquals(got.code, "too-deep");
     tooDeep++;
   }
   assert(tooDeep > 0, "the decoder never ran short of stack; the test does not reach its case");
+  assert(edge <= 1, `a RangeError escaped at ${edge} depths, not just at the edge`);
 });
 
 /** A list of `inner` empty lists: `lllele...lee`. */
