@@ -370,3 +370,41 @@ export function wantPieces(p: Picker, pieces: Iterable<number>): number {
   }
   return n;
 }
+
+/**
+ * Web seeds (BEP 19) read files in order, so they take runs of consecutive pieces: claims the first run of at most
+ * `maxPieces` wanted pieces that nobody has started and `serves(i)` allows, starting at `from` and wrapping around;
+ * every block of the run is marked requested. Returns the blocks (for the seed's request queue) and the run, or null
+ * when there is no such piece. Bounded by the partial-piece cap like any peer's picks.
+ * @example
+ * ```ts
+ * import { deepStrictEqual as eq } from "node:assert/strict";
+ * import { Bitfield } from "../bitfield.ts";
+ * const p = createPicker({ pieceCount: 4, pieceLength: 16384, totalLength: 65536, have: new Bitfield(4),
+ *   wanted: Bitfield.full(4), random: () => 0 });
+ * eq(claimRun(p, 2, 0, () => true)?.run, { first: 0, last: 1 });
+ * eq(claimRun(p, 8, 0, () => true)?.run, { first: 2, last: 3 });
+ * eq(claimRun(p, 8, 0, () => true), null);
+ * ```
+ */
+export function claimRun(
+  p: Picker,
+  maxPieces: number,
+  from: number,
+  serves: (index: number) => boolean,
+): { readonly run: { readonly first: number; readonly last: number }; readonly blocks: BlockRequest[] } | null {
+  if (p.remaining === 0 || p.partial.size >= 2 * p.maxPartial) return null;
+  const free = (i: number) => p.wanted.has(i) && !p.have.has(i) && !p.partial.has(i) && serves(i);
+  const n = p.pieceCount;
+  const limit = Math.max(1, Math.min(maxPieces, p.maxPartial - p.partial.size));
+  for (let k = 0; k < n; k++) {
+    const first = (from + k) % n;
+    if (!free(first)) continue;
+    let last = first;
+    while (last + 1 < n && last + 1 - first + 1 <= limit && free(last + 1)) last++;
+    const blocks: BlockRequest[] = [];
+    for (let i = first; i <= last; i++) takeFree(startPiece(p, i), blocks, Infinity);
+    return { run: { first, last }, blocks };
+  }
+  return null;
+}
