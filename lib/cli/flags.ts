@@ -115,6 +115,7 @@ const ALLOWED: Record<Command, readonly string[]> = {
     "max-download-rate",
     "max-upload-rate",
     "save-torrent",
+    "web-seed",
     "metadata-timeout",
     "no-dht",
     "dht-bootstrap",

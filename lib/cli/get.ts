@@ -75,6 +75,7 @@ export async function runGet(o: CliOptions, report: Reporter, seedOnly = false):
       listener,
       dht: dht && !meta.private ? dht : undefined,
       pex: o.pex,
+      webSeeds: o.webSeeds,
       timeoutMs: o.timeoutMs,
       stallTimeoutMs: o.stallTimeoutMs,
       check: o.check,

@@ -30,6 +30,7 @@ import { type DiscoverySchedule, nextLookup, type PeerFinder } from "./discovery
 import { isDone } from "./picker.ts";
 import {
   addPeer,
+  addWebSeeds,
   admit,
   complete,
   createSwarm,
@@ -47,7 +48,11 @@ import {
   tick,
   wantsBlockDigests,
   wantsPeers,
+  webSeedBlock,
+  webSeedRunEnded,
 } from "./swarm.ts";
+import { fetchRun } from "./webseed_conn.ts";
+import type { Segment } from "../webseed/plan.ts";
 import type { SeedLimits } from "./torrent_state.ts";
 
 export { CLIENT_NAME } from "./swarm.ts";
@@ -95,6 +100,8 @@ export interface SessionOptions {
   readonly dht?: PeerFinder;
   /** Exchange peers with peers (BEP 11 ut_pex; default true); never for a private torrent. */
   readonly pex?: boolean;
+  /** Web seeds (BEP 19) besides the torrent's `url-list`. */
+  readonly webSeeds?: readonly string[];
   /** An already open listener to share (several sessions in one process). */
   readonly listener?: Listener;
   /** Give up after this long (ms). */
@@ -176,6 +183,8 @@ class Session implements SwarmIO {
   sw: Swarm | null = null;
   /** The open connection of each peer, by the swarm's peer id. */
   readonly conns = new Map<number, PeerConn>();
+  /** Web seed runs under way, by `seed/run`. */
+  readonly runs = new Map<string, AbortController>();
   listener: Listener | null = null;
   ownListener = false;
   port = 0;
@@ -240,6 +249,38 @@ class Session implements SwarmIO {
 
   emit(e: SessionEvent): void {
     this.o.onEvent?.({ ...e, t: Math.round(this.now()) } as TimedEvent);
+  }
+
+  fetchRun(seed: number, run: number, segments: readonly Segment[]): void {
+    const sw = this.sw;
+    if (!sw) return;
+    const ac = new AbortController();
+    this.runs.set(`${seed}/${run}`, ac);
+    fetchRun(this.meta, segments, (piece, begin, data) => {
+      if (!this.finished) this.safely(() => webSeedBlock(sw, seed, piece, begin, data, this.now(), this));
+    }, ac.signal).then((end) => {
+      this.runs.delete(`${seed}/${run}`);
+      if (this.finished) return;
+      const kind = end.kind;
+      this.safely(() =>
+        webSeedRunEnded(
+          sw,
+          seed,
+          run,
+          kind === "missing"
+            ? { kind, fileIndex: end.fileIndex, reason: end.reason }
+            : kind === "retry"
+            ? { kind, afterMs: end.afterMs }
+            : { kind },
+          this.now(),
+          this,
+        )
+      );
+    }, (e) => this.finish({ error: e }));
+  }
+
+  abortRun(seed: number, run: number): void {
+    this.runs.get(`${seed}/${run}`)?.abort();
   }
 
   completed(): void {
@@ -342,6 +383,7 @@ class Session implements SwarmIO {
         complete(sw, this.now(), this);
         if (sw.stopped) return this.finish({});
       }
+      addWebSeeds(sw, this.o.webSeeds ?? [], this.now(), this);
       this.startNetwork(sw);
       this.tickTimer = setInterval(() => this.safely(() => this.tick(sw)), TICK_MS);
     });
@@ -447,6 +489,7 @@ class Session implements SwarmIO {
 
   async shutdown(): Promise<void> {
     clearInterval(this.tickTimer);
+    for (const ac of this.runs.values()) ac.abort();
     if (this.listener) {
       this.listener.unregister(this.meta.infoHashHex);
       if (this.ownListener) await this.listener.close();

@@ -20,6 +20,18 @@ import { WireError } from "../wire/frame.ts";
 import type { Message } from "../wire/messages.ts";
 import { decodeMetadataMessage, encodeMetadataMessage, METADATA_PIECE_BYTES, UT_METADATA } from "../wire/metadata.ts";
 import { UT_PEX } from "../wire/pex.ts";
+import { WebSeedError } from "../webseed/error.ts";
+import { planRun, type Segment } from "../webseed/plan.ts";
+import {
+  canStart,
+  createSeedState,
+  type FileMissingReason,
+  nextRunPieces,
+  type SeedEvent,
+  servesPiece,
+  stepSeed,
+  type WebSeedState,
+} from "../webseed/seed_state.ts";
 import { type Blame, createBlame, pieceFailed as blameFailed, piecePassed, wantsDigests } from "./blame.ts";
 import { BufferPool } from "./buffer_pool.ts";
 import { type ChokerState, decideChokes, DEFAULT_UPLOAD_SLOTS, INITIAL_CHOKER } from "./choker.ts";
@@ -52,6 +64,7 @@ import { applyMessage, createPeerState, MAX_REJECTS_IN_A_ROW, type PeerState } f
 import {
   addPeerPiece,
   addPeerPieces,
+  claimRun,
   createPicker,
   isDone,
   isInteresting,
@@ -132,6 +145,13 @@ export interface SwarmIO {
   emit(e: SessionEvent): void;
   /** Every wanted piece is verified: make the files whole and save the state. */
   completed(): void;
+  /**
+   * Fetches one run of a web seed's pieces (the HTTP requests in `segments`); the runtime reports its blocks through
+   * {@linkcode webSeedBlock} and its end through {@linkcode webSeedRunEnded}.
+   */
+  fetchRun(seed: number, run: number, segments: readonly Segment[]): void;
+  /** Stops a run under way (its end is still reported, as aborted). */
+  abortRun(seed: number, run: number): void;
 }
 
 /** What a swarm is asked to do. */
@@ -158,6 +178,8 @@ export interface SwarmOptions {
   readonly port: number;
   /** Exchange peers with peers (BEP 11; default true); never for a private torrent (BEP 27). */
   readonly pex?: boolean;
+  /** Web seed URLs besides the torrent's `url-list` (BEP 19). */
+  readonly webSeeds?: readonly string[];
   readonly random: () => number;
   readonly now: number;
 }
@@ -224,6 +246,22 @@ function banSender(sw: Swarm, sender: number, reason: string, now: number, io: S
   }
 }
 
+/** A web seed (BEP 19) as the swarm sees it: an HTTP source of runs of whole pieces. */
+export interface WebSeed {
+  readonly id: number;
+  /** The seed's URL (its name in events and `done`). */
+  readonly key: string;
+  state: WebSeedState;
+  /** The blocks of its runs in flight, so endgame and time-outs treat them like a peer's requests. */
+  readonly queue: RequestQueue;
+  readonly sender: number;
+  /** Runs in flight, by run id. */
+  readonly runs: Map<number, { readonly first: number; readonly last: number }>;
+  nextRun: number;
+  /** Where its next run starts looking (it reads files in order). */
+  from: number;
+}
+
 interface PieceBuffer {
   /** A view of a SharedArrayBuffer, so the writer thread reads it in place. */
   readonly buf: Uint8Array;
@@ -256,6 +294,8 @@ export interface Swarm {
   readonly upBucket: TokenBucket;
   /** Bytes moved per peer address in this run. */
   readonly shares: Map<string, { client: string; downloaded: number; uploaded: number }>;
+  /** Web seeds by id (ids shared with peers' id space). */
+  readonly webSeeds: Map<number, WebSeed>;
   /** Peer exchange (BEP 11), or null when off (`pex: false`, or a private torrent). */
   readonly pex: PexState | null;
   /** When PEX messages were last considered. */
@@ -312,6 +352,7 @@ export function createSwarm(o: SwarmOptions): Swarm {
     downBucket: createBucket(o.maxDownloadRate ?? 0, o.now),
     upBucket: createBucket(o.maxUploadRate ?? 0, o.now),
     shares: new Map(),
+    webSeeds: new Map(),
     pex: o.pex === false || m.private ? null : createPex({ self: pool.self }),
     lastPexAt: -Infinity,
     stopped: false,
@@ -617,6 +658,7 @@ function fillRequests(sw: Swarm, peer: SwarmPeer, now: number, io: SwarmIO): voi
 
 function* otherQueues(sw: Swarm, peer: SwarmPeer): Iterable<RequestQueue> {
   for (const p of sw.peers.values()) if (p !== peer) yield p.queue;
+  for (const w of sw.webSeeds.values()) yield w.queue; // a slow web seed's blocks go to faster peers in endgame
 }
 
 function downloadAllowance(sw: Swarm, n: number, now: number): number {
@@ -635,14 +677,10 @@ function onBlock(
   io: SwarmIO,
 ): void {
   const length = data.length;
-  const ts = sw.ts;
-  ts.downloaded += length;
   peer.downloaded += length;
-  share(sw, peer).downloaded += length;
-  addBytes(sw.downRate, length, now);
-  if (!blockArrived(peer.queue, index, begin, length, now)) {
+  share(sw, peer.key, peer.client).downloaded += length;
+  if (!acceptBlock(sw, peer.queue, index, begin, data, now)) {
     // not asked for (pushed at us, or late after a cancel or a choke): never let it near a piece in progress
-    ts.wasted += length;
     if (++peer.unasked > MAX_OUTSTANDING_REQUESTS) {
       throw new WireError("bad-payload", 0, `more than ${MAX_OUTSTANDING_REQUESTS} blocks we did not ask for`);
     }
@@ -650,9 +688,38 @@ function onBlock(
   }
   peer.state.rejectsInARow = 0;
   peer.lastUsefulAt = now;
-  if (receiveBlock(sw.picker, index, begin, length) !== "new") {
-    ts.wasted += length;
-    fillRequests(sw, peer, now, io);
+  keepBlock(sw, peer.queue, peer.sender, index, begin, data, io);
+  fillRequests(sw, peer, now, io);
+}
+
+/** Counts a block from any source; true when it was asked of that source (then {@linkcode keepBlock} it). */
+function acceptBlock(
+  sw: Swarm,
+  queue: RequestQueue,
+  index: number,
+  begin: number,
+  data: Uint8Array,
+  now: number,
+): boolean {
+  sw.ts.downloaded += data.length;
+  addBytes(sw.downRate, data.length, now);
+  if (blockArrived(queue, index, begin, data.length, now)) return true;
+  sw.ts.wasted += data.length;
+  return false;
+}
+
+/** Puts an asked-for block into its piece (a duplicate is wasted); a complete piece goes to be hashed and stored. */
+function keepBlock(
+  sw: Swarm,
+  queue: RequestQueue,
+  sender: number,
+  index: number,
+  begin: number,
+  data: Uint8Array,
+  io: SwarmIO,
+): void {
+  if (receiveBlock(sw.picker, index, begin, data.length) !== "new") {
+    sw.ts.wasted += data.length;
     return;
   }
   let pb = sw.buffers.get(index);
@@ -662,34 +729,36 @@ function onBlock(
     sw.buffers.set(index, pb);
   }
   pb.buf.set(data, begin);
-  pb.from[begin / BLOCK_BYTES] = peer.sender;
-  if (requestsOut(sw.picker, index, begin) > 0) cancelDuplicates(sw, peer, index, begin, io);
+  pb.from[begin / BLOCK_BYTES] = sender;
+  if (requestsOut(sw.picker, index, begin) > 0) cancelDuplicates(sw, queue, index, begin, io);
   if (pieceComplete(sw.picker, index)) {
     // the last block is in: hash and store it off this thread; the outcome comes back in pieceOutcome
     sw.buffers.delete(index);
     sw.verifying.set(index, pb);
     io.submit(index, pb.buf);
   }
-  fillRequests(sw, peer, now, io);
 }
 
-/** Endgame: a block arrived that other peers were also asked for; cancel their copies. */
-function cancelDuplicates(sw: Swarm, from: SwarmPeer, index: number, begin: number, io: SwarmIO): void {
+/** Endgame: a block arrived that other sources were also asked for; cancel their copies. */
+function cancelDuplicates(sw: Swarm, from: RequestQueue, index: number, begin: number, io: SwarmIO): void {
   for (const p of sw.peers.values()) {
-    if (p === from) continue;
+    if (p.queue === from) continue;
     const r = dropRequest(p.queue, index, begin);
     if (r) {
       releaseBlock(sw.picker, index, begin);
       io.send(p.id, { type: "cancel", index, begin, length: r.length });
     }
   }
+  for (const w of sw.webSeeds.values()) {
+    if (w.queue !== from && dropRequest(w.queue, index, begin)) releaseBlock(sw.picker, index, begin); // its copy is wasted
+  }
 }
 
-function share(sw: Swarm, peer: SwarmPeer): { client: string; downloaded: number; uploaded: number } {
-  let s = sw.shares.get(peer.key);
+function share(sw: Swarm, key: string, client: string): { client: string; downloaded: number; uploaded: number } {
+  let s = sw.shares.get(key);
   if (!s) {
-    s = { client: peer.client, downloaded: 0, uploaded: 0 };
-    sw.shares.set(peer.key, s);
+    s = { client, downloaded: 0, uploaded: 0 };
+    sw.shares.set(key, s);
   }
   return s;
 }
@@ -775,7 +844,15 @@ function onHashFail(
     if (a) names.push(formatAddress(a));
   }
   io.emit({ event: "piece-failed", piece: index, peers: names });
-  for (const sender of blameFailed(sw.blame, index, pb.from, digests ?? new Uint8Array(pb.from.length * 20))) {
+  // a web seed that supplied bytes of the piece is judged by its own rules (the file is banned, or the seed); the
+  // peers beside it by blame's
+  const peerFrom = pb.from.slice();
+  for (const w of [...sw.webSeeds.values()]) {
+    if (!pb.from.includes(w.sender)) continue;
+    for (let k = 0; k < peerFrom.length; k++) if (peerFrom[k] === w.sender) peerFrom[k] = 0;
+    webSeedStep(sw, w, { type: "bad-piece", piece: index }, now, io);
+  }
+  for (const sender of blameFailed(sw.blame, index, peerFrom, digests ?? new Uint8Array(pb.from.length * 20))) {
     banSender(sw, sender, "sent pieces that failed their hash", now, io);
   }
 }
@@ -793,6 +870,7 @@ export function complete(sw: Swarm, now: number, io: SwarmIO): void {
     }
     updateInterest(sw, p, now, io);
   }
+  for (const w of sw.webSeeds.values()) for (const run of w.runs.keys()) io.abortRun(w.id, run);
   const seed = sw.o.seed;
   if (seed === undefined) {
     sw.stopped = true;
@@ -804,6 +882,175 @@ export function complete(sw: Swarm, now: number, io: SwarmIO): void {
     seed.timeMs !== undefined ? `${Math.round(seed.timeMs / 1000)} s` : "",
   ].filter(Boolean).join(" or ") || "interrupted";
   io.emit({ event: "seeding", until });
+}
+
+// ---- web seeds (BEP 19) ----------------------------------------------------------------------------------------------
+
+/**
+ * Adds the torrent's web seeds (`url-list`) and `extra` ones. A URL that cannot serve this torrent (not http(s), no
+ * file it can name) is reported as a warning and left out.
+ */
+export function addWebSeeds(sw: Swarm, extra: readonly string[], now: number, io: SwarmIO): void {
+  const urls = [...new Set([...sw.meta.urlList, ...extra])];
+  for (const url of urls) {
+    let state: WebSeedState;
+    try {
+      state = createSeedState(sw.meta, url, now);
+    } catch (e) {
+      if (!(e instanceof WebSeedError)) throw e;
+      io.emit({ event: "warning", message: `Web seed ${JSON.stringify(url.slice(0, 200))} left out: ${e.message}` });
+      continue;
+    }
+    if (state.dropped !== null) continue;
+    const id = sw.nextPeerId++;
+    const key = state.url;
+    const address = { host: key, port: 0 }; // blame numbers senders by address; a URL stands in for one
+    sw.webSeeds.set(id, {
+      id,
+      key,
+      state,
+      queue: createQueue(now),
+      sender: senderOf(sw, address, key),
+      runs: new Map(),
+      nextRun: 1,
+      from: 0,
+    });
+    sw.pool.found.webseed++;
+    io.emit({
+      event: "peer",
+      action: "connected",
+      address: key,
+      incoming: false,
+      source: "webseed",
+      client: "web seed",
+    });
+  }
+}
+
+/** Gives each web seed that may take one a run of pieces nobody has started (on every tick). */
+function feedWebSeeds(sw: Swarm, now: number, io: SwarmIO): void {
+  if (sw.ts.completeAt !== null) return;
+  for (const w of sw.webSeeds.values()) {
+    while (canStart(w.state, now)) {
+      const claim = claimRun(sw.picker, nextRunPieces(w.state, now), w.from, (i) => servesPiece(w.state, i));
+      if (!claim) break;
+      const { first, last } = claim.run;
+      requestsSent(w.queue, claim.blocks, now);
+      const runId = w.nextRun++;
+      w.runs.set(runId, claim.run);
+      w.from = last + 1 < sw.meta.pieceCount ? last + 1 : 0;
+      [w.state] = stepSeed(w.state, { type: "run-started" }, now);
+      io.fetchRun(w.id, runId, planRun(sw.meta, { first, last, urls: w.state.urls }));
+    }
+  }
+}
+
+/** A block of a web seed's run arrived (the runtime cut it from the HTTP body). */
+export function webSeedBlock(
+  sw: Swarm,
+  seed: number,
+  index: number,
+  begin: number,
+  data: Uint8Array,
+  now: number,
+  io: SwarmIO,
+): void {
+  const w = sw.webSeeds.get(seed);
+  if (!w) return;
+  share(sw, w.key, "web seed").downloaded += data.length;
+  [w.state] = stepSeed(w.state, { type: "data", bytes: data.length }, now);
+  if (acceptBlock(sw, w.queue, index, begin, data, now)) keepBlock(sw, w.queue, w.sender, index, begin, data, io);
+}
+
+/** How a web seed's run ended, as the runtime saw it. */
+export type WebSeedRunEnd =
+  | { readonly kind: "ok" | "short" | "failed" | "aborted" }
+  | { readonly kind: "retry"; readonly afterMs: number | null }
+  | { readonly kind: "missing"; readonly fileIndex: number; readonly reason: FileMissingReason };
+
+/** A web seed's run ended: what it did not deliver goes back to the picker; the seed backs off, loses files, or goes. */
+export function webSeedRunEnded(
+  sw: Swarm,
+  seed: number,
+  run: number,
+  end: WebSeedRunEnd,
+  now: number,
+  io: SwarmIO,
+): void {
+  const w = sw.webSeeds.get(seed);
+  if (!w) return;
+  const r = w.runs.get(run);
+  if (!r) return;
+  w.runs.delete(run);
+  let undelivered = 0;
+  for (const o of [...w.queue.outstanding.values()]) {
+    if (o.index < r.first || o.index > r.last) continue;
+    dropRequest(w.queue, o.index, o.begin);
+    releaseBlock(sw.picker, o.index, o.begin);
+    undelivered += o.length;
+  }
+  const outcome = end.kind === "ok"
+    ? (undelivered === 0 ? { result: "done" as const } : { result: "short" as const, bytes: undelivered })
+    : end.kind === "short"
+    ? { result: "short" as const, bytes: undelivered }
+    : end.kind === "retry"
+    ? { result: "retry" as const, retryAfterMs: end.afterMs }
+    : end.kind === "missing"
+    ? { result: "missing" as const, fileIndex: end.fileIndex, reason: end.reason }
+    : { result: "failed" as const };
+  webSeedStep(sw, w, { type: "run-ended", outcome }, now, io);
+}
+
+function webSeedStep(sw: Swarm, w: WebSeed, ev: SeedEvent, now: number, io: SwarmIO): void {
+  const [next, actions] = stepSeed(w.state, ev, now);
+  w.state = next;
+  for (const a of actions) {
+    switch (a.type) {
+      case "wake":
+      case "lost-piece":
+        break;
+      case "lost-file":
+        io.emit({
+          event: "warning",
+          message: `Web seed ${w.key}: ${sw.meta.files[a.fileIndex].path.join("/")} ${
+            a.fault.kind === "banned" ? "sent bad data: not asked again" : `is not there (${a.fault.reason})`
+          }`,
+        });
+        break;
+      case "dropped":
+        dropWebSeed(sw, w, a.reason === "bad-data" ? "sent bad data" : "serves none of the files", now, io);
+        break;
+    }
+  }
+}
+
+function dropWebSeed(sw: Swarm, w: WebSeed, reason: string, now: number, io: SwarmIO): void {
+  if (!sw.webSeeds.delete(w.id)) return;
+  for (const run of w.runs.keys()) io.abortRun(w.id, run);
+  for (const o of dropAll(w.queue)) releaseBlock(sw.picker, o.index, o.begin);
+  const s = sw.shares.get(w.key);
+  io.emit({
+    event: "peer",
+    action: reason === "sent bad data" ? "banned" : "disconnected",
+    address: w.key,
+    incoming: false,
+    source: "webseed",
+    client: "web seed",
+    reason,
+    downloaded: s?.downloaded ?? 0,
+    uploaded: 0,
+  });
+  void now;
+}
+
+/** A web seed whose runs have delivered nothing for the request time-out loses them (on every tick). */
+function expireWebSeeds(sw: Swarm, now: number, io: SwarmIO): void {
+  for (const w of sw.webSeeds.values()) {
+    const expired = expireRequests(w.queue, now);
+    if (expired.length === 0) continue;
+    for (const r of expired) releaseBlock(sw.picker, r.index, r.begin);
+    for (const run of w.runs.keys()) io.abortRun(w.id, run); // each reports its end as aborted: a failure
+  }
 }
 
 // ---- uploading -----------------------------------------------------------------------------------------------------
@@ -854,7 +1101,7 @@ export function serveUploads(sw: Swarm, id: number, now: number, io: SwarmIO): v
     peer.uploaded += u.length;
     peer.lastUsefulAt = now;
     sw.ts.uploaded += u.length;
-    share(sw, peer).uploaded += u.length;
+    share(sw, peer.key, peer.client).uploaded += u.length;
     addBytes(peer.upRate, u.length, now);
     addBytes(sw.upRate, u.length, now);
   }
@@ -912,6 +1159,8 @@ export function tick(
       onPeerFault(p, e);
     }
   }
+  expireWebSeeds(sw, now, io);
+  feedWebSeeds(sw, now, io);
   choke(sw, now, io);
   evictForWaiting(sw, now, io);
   if (sw.pex && now - sw.lastPexAt >= PEX_TICK_MS) {

@@ -7,6 +7,7 @@
  * queue.
  * @module
  */
+import type { Segment } from "../../lib/webseed/plan.ts";
 import { createHash } from "node:crypto";
 import { formatAddress, type PeerAddress } from "../../lib/address.ts";
 import { Bitfield, BitfieldError } from "../../lib/bitfield.ts";
@@ -555,6 +556,19 @@ export class Sim implements SwarmIO {
 
   completed(): void {
     this.completedCalls++;
+  }
+
+  /** Web seed runs the swarm asked for (none unless the swarm was given web seeds). */
+  readonly runs: { seed: number; run: number; segments: readonly Segment[] }[] = [];
+  /** Runs the swarm asked to stop. */
+  readonly abortedRuns: { seed: number; run: number }[] = [];
+
+  fetchRun(seed: number, run: number, segments: readonly Segment[]): void {
+    this.runs.push({ seed, run, segments });
+  }
+
+  abortRun(seed: number, run: number): void {
+    this.abortedRuns.push({ seed, run });
   }
 
   // ---- queries ---------------------------------------------------------------------------------------------------

@@ -1,0 +1,198 @@
+/**
+ * The HTTP side of a web seed (BEP 19): fetches one planned run of pieces — ranged `GET`s, one per file segment, in
+ * payload order, redirects followed by the redirect policy, padding filled with zeros — and cuts the bytes into the
+ * 16 KiB blocks the swarm takes, exactly as if a peer had sent them. The only place that talks HTTP to web seeds.
+ *
+ * Every verdict on an answer is the pure `judgeResponse` (`webseed/response.ts`); this module only moves bytes.
+ * @module
+ */
+import { BLOCK_BYTES } from "../limits.ts";
+import { followRedirect, type RedirectChain, startChain } from "../webseed/redirect.ts";
+import { judgeResponse, type MissingReason, retryAfterMs } from "../webseed/response.ts";
+import type { PlanGeometry, Segment } from "../webseed/plan.ts";
+
+/** How a run ended. Blocks delivered before the end are kept either way. */
+export type RunOutcome =
+  | { readonly kind: "ok" }
+  /** The answer was short: the rest is to be asked again. */
+  | { readonly kind: "short" }
+  | { readonly kind: "missing"; readonly fileIndex: number; readonly reason: MissingReason; readonly status: number }
+  | { readonly kind: "retry"; readonly afterMs: number | null; readonly status: number }
+  | { readonly kind: "failed"; readonly reason: string }
+  | { readonly kind: "aborted" };
+
+/** Receives each whole block; `data` is valid only during the call. */
+export type BlockSink = (piece: number, begin: number, data: Uint8Array) => void;
+
+/**
+ * Fetches the segments of one run (they tile whole pieces, in payload order) and hands `onBlock` every block as it
+ * completes. Resolves with how the run ended; never rejects for the server's faults (only for a bug).
+ */
+export async function fetchRun(
+  geometry: PlanGeometry,
+  segments: readonly Segment[],
+  onBlock: BlockSink,
+  signal: AbortSignal,
+): Promise<RunOutcome> {
+  const cutter = new BlockCutter(geometry, onBlock);
+  for (const seg of segments) {
+    if (signal.aborted) return { kind: "aborted" };
+    cutter.seek(seg.payloadOffset);
+    if (seg.kind === "zeros") {
+      cutter.zeros(seg.length);
+      continue;
+    }
+    const fileLength = geometry.files[seg.fileIndex].length;
+    let chain: RedirectChain = startChain(seg.url);
+    let sendAuthorization = true;
+    for (;;) {
+      let res: Response;
+      try {
+        res = await fetch(sendAuthorization ? chain.url : withoutCredentials(chain.url), {
+          headers: { range: `bytes=${seg.rangeStart}-${seg.rangeEnd}`, "accept-encoding": "identity" },
+          redirect: "manual",
+          signal,
+        });
+      } catch (e) {
+        if (signal.aborted) return { kind: "aborted" };
+        return { kind: "failed", reason: e instanceof Error ? e.message : String(e) };
+      }
+      const answer = { status: res.status, headers: (n: string) => res.headers.get(n) };
+      const v = judgeResponse(answer, {
+        rangeStart: seg.rangeStart,
+        rangeEnd: seg.rangeEnd,
+        fileLength,
+        wallClockMs: Date.now(),
+      });
+      if (v.kind === "redirect") {
+        await res.body?.cancel();
+        const f = followRedirect(chain, v.location);
+        if (f.kind === "refused") return { kind: "failed", reason: `redirect to ${v.location} refused (${f.reason})` };
+        chain = f.chain;
+        sendAuthorization = f.sendAuthorization;
+        continue;
+      }
+      if (v.kind === "missing") {
+        await res.body?.cancel();
+        return { kind: "missing", fileIndex: seg.fileIndex, reason: v.reason, status: v.status };
+      }
+      if (v.kind === "retry") {
+        await res.body?.cancel();
+        return { kind: "retry", afterMs: v.retryAfterMs ?? retryAfterMs(answer, Date.now()), status: v.status };
+      }
+      if (v.kind === "failed") {
+        await res.body?.cancel();
+        return { kind: "failed", reason: `HTTP ${v.status}: ${v.reason}` };
+      }
+      const got = await readBody(res, v.skip, v.length, cutter, signal);
+      if (got === "aborted") return { kind: "aborted" };
+      if (got < seg.length) return { kind: "short" };
+      break;
+    }
+  }
+  return { kind: "ok" };
+}
+
+/** Reads a body: drops `skip` bytes, then feeds up to `length` to the cutter. Returns the bytes fed. */
+async function readBody(
+  res: Response,
+  skip: number,
+  length: number,
+  cutter: BlockCutter,
+  signal: AbortSignal,
+): Promise<number | "aborted"> {
+  if (!res.body) return 0;
+  const reader = res.body.getReader();
+  let fed = 0;
+  try {
+    while (fed < length) {
+      let r: ReadableStreamReadResult<Uint8Array>;
+      try {
+        r = await reader.read();
+      } catch {
+        return signal.aborted ? "aborted" : fed; // the server closed mid-body: what came is kept
+      }
+      if (r.done) break;
+      let chunk = r.value;
+      if (skip > 0) {
+        const drop = Math.min(skip, chunk.length);
+        skip -= drop;
+        chunk = chunk.subarray(drop);
+      }
+      const take = Math.min(chunk.length, length - fed);
+      if (take > 0) cutter.feed(chunk.subarray(0, take));
+      fed += take;
+    }
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+  return fed;
+}
+
+function withoutCredentials(url: string): string {
+  const u = new URL(url);
+  u.username = "";
+  u.password = "";
+  return u.href;
+}
+
+/**
+ * Cuts a run's payload bytes (arriving in order, segment after segment) into the blocks of its pieces: a block ends at
+ * 16 KiB into its piece or at the piece's end. One staging buffer, reused.
+ */
+export class BlockCutter {
+  readonly #geometry: PlanGeometry;
+  readonly #onBlock: BlockSink;
+  readonly #stage = new Uint8Array(BLOCK_BYTES);
+  #pos = 0;
+  #staged = 0;
+
+  /** Cuts bytes of `geometry`'s payload for `onBlock`. */
+  constructor(geometry: PlanGeometry, onBlock: BlockSink) {
+    this.#geometry = geometry;
+    this.#onBlock = onBlock;
+  }
+
+  /** Continues at payload offset `at` (a gap drops the block in progress). */
+  seek(at: number): void {
+    if (at !== this.#pos + this.#staged) {
+      this.#pos = at;
+      this.#staged = 0;
+    }
+  }
+
+  /** Feeds `n` zero bytes (a padding file). */
+  zeros(n: number): void {
+    const z = new Uint8Array(Math.min(n, BLOCK_BYTES));
+    while (n > 0) {
+      const k = Math.min(n, z.length);
+      this.feed(z.subarray(0, k));
+      n -= k;
+    }
+  }
+
+  /** Feeds payload bytes in order. */
+  feed(bytes: Uint8Array): void {
+    const g = this.#geometry;
+    let off = 0;
+    while (off < bytes.length) {
+      const at = this.#pos + this.#staged; // payload offset of the next byte
+      const piece = Math.floor(at / g.pieceLength);
+      const pieceStart = piece * g.pieceLength;
+      const pieceLen = Math.min(g.pieceLength, g.totalLength - pieceStart);
+      const blockStart = pieceStart + Math.floor((at - pieceStart) / BLOCK_BYTES) * BLOCK_BYTES;
+      const blockLen = Math.min(BLOCK_BYTES, pieceStart + pieceLen - blockStart);
+      const need = blockStart + blockLen - at;
+      const k = Math.min(need, bytes.length - off);
+      this.#stage.set(bytes.subarray(off, off + k), at - blockStart);
+      off += k;
+      if (this.#staged === 0) this.#pos = blockStart;
+      this.#staged = at + k - blockStart;
+      if (this.#staged === blockLen) {
+        this.#onBlock(piece, blockStart - pieceStart, this.#stage.subarray(0, blockLen));
+        this.#pos = blockStart + blockLen;
+        this.#staged = 0;
+      }
+    }
+  }
+}
