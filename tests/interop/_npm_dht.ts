@@ -7,12 +7,14 @@
  * Starts N nodes on 127.0.0.1 with `bootstrap: false` (never the public routers), tells each of the others (and of
  * each --add-node) with `addNode`, and prints, one a line:
  *   NODE <port>                             each node's UDP port, as it listens
- *   READY                                   once every node's routing table holds the other N-1
+ *   READY                                   once every node's routing table holds the other N-1 and the --add-nodes
  *   ANNOUNCE-IN <info-hash> <ip>:<port>     a node stored an announce_peer (its token checked)
  *   PEER <info-hash> <ip>:<port>            a lookup found a peer (each once)
  *   LOOKUP-DONE <info-hash> <nodes>         a lookup ended, having heard from that many nodes
+ *   ANNOUNCED <info-hash> <port>            an announce (a lookup, then announce_peer to the closest) ended
  *   ERROR <text>                            then exits 2
- * Commands on stdin, one a line: `LOOKUP <node index> <info-hash hex>`. Exits when stdin closes or on SIGTERM.
+ * Commands on stdin, one a line: `LOOKUP <node index> <info-hash hex>`, `ANNOUNCE <node index> <info-hash hex> <port>`.
+ * Exits when stdin closes or on SIGTERM.
  * @module
  */
 import DHT from "bittorrent-dht";
@@ -26,6 +28,7 @@ interface NpmDhtNode {
   address(): { port: number };
   addNode(node: { host: string; port: number }): void;
   lookup(infoHash: string, cb: (err: Error | null, nodes: number) => void): void;
+  announce(infoHash: string, port: number, cb: (err: Error | null) => void): void;
   destroy(cb?: () => void): void;
   on(event: "announce", cb: (peer: { host: string; port: number }, infoHash: Uint8Array) => void): void;
   on(event: "peer", cb: (peer: { host: string; port: number }, infoHash: Uint8Array) => void): void;
@@ -76,7 +79,7 @@ async function main(): Promise<number> {
       for (const a of addNodes) d.addNode(a);
     }
     const deadline = Date.now() + READY_TIMEOUT_MS;
-    while (nodes.some((d) => d.nodes.count() < n - 1)) {
+    while (nodes.some((d) => d.nodes.count() < n - 1 + addNodes.length)) {
       if (Date.now() > deadline) {
         out(`ERROR routing tables not filled after ${READY_TIMEOUT_MS} ms: ${nodes.map((d) => d.nodes.count())}`);
         return 2;
@@ -104,14 +107,20 @@ async function main(): Promise<number> {
         buf += chunk;
         let i;
         while ((i = buf.indexOf("\n")) >= 0) {
-          const [cmd, idx, ih] = buf.slice(0, i).trim().split(/\s+/);
+          const line = buf.slice(0, i).trim();
+          const [cmd, idx, ih, port] = line.split(/\s+/);
           buf = buf.slice(i + 1);
           const d = nodes[Number(idx)];
-          if (cmd !== "LOOKUP" || d === undefined || !/^[0-9a-f]{40}$/.test(ih ?? "")) {
-            out(`ERROR bad command ${JSON.stringify(cmd)}`);
-            continue;
-          }
-          d.lookup(ih, (err, visited) => out(err ? `ERROR lookup: ${err.message}` : `LOOKUP-DONE ${ih} ${visited}`));
+          if (d === undefined || !/^[0-9a-f]{40}$/.test(ih ?? "")) out(`ERROR bad command ${JSON.stringify(line)}`);
+          else if (cmd === "LOOKUP") {
+            d.lookup(ih, (err, visited) => out(err ? `ERROR lookup: ${err.message}` : `LOOKUP-DONE ${ih} ${visited}`));
+          } else if (cmd === "ANNOUNCE" && Number(port) > 0 && Number(port) < 65536) {
+            d.announce(
+              ih,
+              Number(port),
+              (err) => out(err ? `ERROR announce: ${err.message}` : `ANNOUNCED ${ih} ${port}`),
+            );
+          } else out(`ERROR bad command ${JSON.stringify(line)}`);
         }
       }
     })();

@@ -2,7 +2,9 @@
  * btfetch's DHT (BEP 5) against DHT nodes someone else wrote, all on 127.0.0.1: python3-libtorrent sessions
  * (`lt_dht.py`) and webtorrent's npm `bittorrent-dht` (`_npm_dht.ts`). The magnets carry `xt=` alone (no `tr=`, no
  * `x.pe=`), nobody is given a peer, and local discovery and PEX are off, so the DHT is the only way peers meet: a
- * broken lookup, announce, token or codec leaves the fetch without a peer and the test fails.
+ * broken lookup, announce, token or codec leaves the fetch without a peer and the test fails. btfetch is tested on both
+ * sides: as a client (lookups, announces, the saved state of a warm start) and as a node others ask (tokens, the
+ * store of announced peers).
  *
  * Never the public DHT: every btfetch run names `--dht-bootstrap 127.0.0.1:...` (so the default routers are never
  * used) and keeps `--dht-state` in the test's temp folder; libtorrent's bootstrap list is empty and the npm nodes run
@@ -86,9 +88,13 @@ function startLibtorrentDht(opts: {
   return readyDht(new LineProcess(name, SYSTEM_PYTHON, args), 30_000);
 }
 
-/** Starts `_npm_dht.ts`: `nodes` npm `bittorrent-dht` nodes on 127.0.0.1 that know each other. Resolves at READY. */
-function startNpmDht(nodes: number): Promise<LoopbackDht> {
+/**
+ * Starts `_npm_dht.ts`: `nodes` npm `bittorrent-dht` nodes on 127.0.0.1 that know each other and `addNodes` (UDP ports
+ * on 127.0.0.1). Resolves at READY, once every node has them all in its routing table.
+ */
+function startNpmDht(nodes: number, addNodes: number[] = []): Promise<LoopbackDht> {
   const args = ["run", "-A", `--config=${REPO_ROOT}/deno.json`, NPM_DHT, "--nodes", String(nodes)];
+  for (const p of addNodes) args.push("--add-node", `127.0.0.1:${p}`);
   return readyDht(new LineProcess("npm-dht", Deno.execPath(), args), 30_000);
 }
 
@@ -151,12 +157,14 @@ function logTiming(what: string, wallMs: number, r: BtfetchResult, size: number)
 }
 
 Deno.test({
-  name: "interop dht: btfetch gets a magnet (xt= only) through a DHT of libtorrent nodes, from one bootstrap node",
+  name: "interop dht: btfetch gets a magnet (xt= only) through a DHT of libtorrent nodes, from one bootstrap node, " +
+    "then from its saved nodes alone",
   ignore: ignoreUnless("libtorrent"),
   async fn() {
     requirePrograms("libtorrent");
     const tmp = await Deno.makeTempDir({ prefix: "btfetch-dht-lt-" });
     let dht: LoopbackDht | undefined;
+    let dead: Deno.DatagramConn | undefined;
     try {
       const payload = await writeSingleFilePayload(`${tmp}/seed`, "dht-lt.bin", 4 * MiB + 12_345, 81);
       const t = await makeTorrentWithLibtorrent({ path: payload.path, out: `${tmp}/t.torrent`, pieceLength: 65536 });
@@ -175,10 +183,24 @@ Deno.test({
       assertFetchOk(r, { size: payload.size, pieceLength: 65536 });
       await assertSameTree(payload.path, `${tmp}/out/${payload.name}`);
       assertDhtPeer(r, seeder);
-      const stat = await Deno.stat(state); // the node id and good nodes were kept where --dht-state said
-      assert(stat.isFile && stat.size > 0, `${state} was not written`);
       logTiming("dht interop, 8 libtorrent nodes", wallMs, r, payload.size);
+
+      // a warm start: the node id and good nodes kept in --dht-state find the seeder again when the only bootstrap
+      // node named is dead (a bound UDP socket that never answers)
+      const saved = JSON.parse(await Deno.readTextFile(state));
+      assert(Array.isArray(saved.nodes) && saved.nodes.length > 0, `${state} keeps no nodes: ${JSON.stringify(saved)}`);
+      dead = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+      const deadPort = (dead.addr as Deno.NetAddr).port;
+      const again = await runBtfetch(
+        ["get", `magnet:?xt=urn:btih:${t.infoHash}`, "-o", `${tmp}/again`, ...getFlags(state, [deadPort])],
+        { timeoutMs: 55_000 },
+      );
+      assertFetchOk(again, { size: payload.size, pieceLength: 65536 });
+      await assertSameTree(payload.path, `${tmp}/again/${payload.name}`);
+      assertDhtPeer(again, seeder);
+      assertEquals(JSON.parse(await Deno.readTextFile(state)).id, saved.id, "the node id changed between runs");
     } finally {
+      dead?.close();
       await dht?.close();
       await Deno.remove(tmp, { recursive: true });
     }
@@ -273,6 +295,49 @@ Deno.test("interop dht: btfetch get finds btfetch seed through npm bittorrent-dh
   } finally {
     if (seeder) await seeder.stop();
     await dht?.close();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("interop dht: npm bittorrent-dht nodes announce to, and look up through, a btfetch node alone", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "btfetch-dht-npm-node-" });
+  let dead: Deno.DatagramConn | undefined;
+  let seeder: Awaited<ReturnType<typeof startBtfetchSeeder>> | undefined;
+  let announcer: LoopbackDht | undefined;
+  let looker: LoopbackDht | undefined;
+  try {
+    // btfetch's node (a seed of some torrent: its DHT runs while it seeds) knows nobody: its bootstrap node is dead
+    const payload = await writeSingleFilePayload(`${tmp}/seed`, "node.bin", 100_000, 84);
+    const t = await createWithBtfetch({ path: payload.path, out: `${tmp}/t.torrent` });
+    dead = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    seeder = await startBtfetchSeeder({
+      torrent: t.path,
+      dir: payload.dir,
+      extraArgs: dhtFlags(`${tmp}/dht-node.json`, [(dead.addr as Deno.NetAddr).port]),
+      lifetimeMs: 60_000,
+    });
+    // an npm node that knows only btfetch's node (its UDP port is its TCP port) announces a peer for another hash:
+    // get_peers gives it btfetch's token, announce_peer with it must be accepted (an error reply fails the announce)
+    const hash = Array.from(crypto.getRandomValues(new Uint8Array(20)), (b) => b.toString(16).padStart(2, "0"))
+      .join("");
+    const fakePeer = 51413;
+    announcer = await startNpmDht(1, [seeder.port]);
+    await tell(announcer.proc, `ANNOUNCE 0 ${hash} ${fakePeer}`);
+    const announced = await announcer.proc.waitForLine(
+      new RegExp(`^(ANNOUNCED ${hash} ${fakePeer}|ERROR .*)$`),
+      10_000,
+    );
+    assert(announced[1].startsWith("ANNOUNCED"), `the npm node's announce through btfetch failed: ${announced[1]}`);
+    // another npm node that knows only btfetch's node looks the hash up: the peer can only come from btfetch's store
+    looker = await startNpmDht(1, [seeder.port]);
+    await tell(looker.proc, `LOOKUP 0 ${hash}`);
+    await looker.proc.waitForLine(new RegExp(`^PEER ${hash} 127\\.0\\.0\\.1:${fakePeer}$`), 10_000);
+    seeder.assertAlive();
+  } finally {
+    await looker?.close();
+    await announcer?.close();
+    if (seeder) await seeder.stop();
+    dead?.close();
     await Deno.remove(tmp, { recursive: true });
   }
 });
