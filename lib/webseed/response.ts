@@ -91,7 +91,8 @@ function decimal(text: string): number | null {
  *   { kind: "data", skip: 0, length: 50, close: false });
  * eq(judgeResponse({ status: 200, headers: headers({ "content-length": "1000" }) }, asked),
  *   { kind: "data", skip: 100, length: 100, close: true });
- * eq(judgeResponse({ status: 404, headers: headers({}) }, asked), { kind: "missing", status: 404, reason: "not-found" });
+ * eq(judgeResponse({ status: 404, headers: headers({}) }, asked),
+ *   { kind: "missing", status: 404, reason: "not-found" });
  * eq(judgeResponse({ status: 503, headers: headers({ "retry-after": "120" }) }, asked),
  *   { kind: "retry", status: 503, retryAfterMs: 120_000 });
  * ```
