@@ -102,6 +102,11 @@ export interface SessionOptions {
   readonly pex?: boolean;
   /** Web seeds (BEP 19) besides the torrent's `url-list`. */
   readonly webSeeds?: readonly string[];
+  /**
+   * The verified pieces, once when they are first known and again after every piece that verifies (and is on disk):
+   * what a stream of the data in order (`--stdout`) follows.
+   */
+  readonly onVerified?: (have: { has(index: number): boolean }) => void;
   /** An already open listener to share (several sessions in one process). */
   readonly listener?: Listener;
   /** Give up after this long (ms). */
@@ -348,6 +353,7 @@ class Session implements SwarmIO {
         pieces: have.count,
         missing: sw.picker.remaining,
       });
+      this.o.onVerified?.(sw.picker.have);
       if (this.o.requireComplete && !isDone(sw.picker)) {
         throw new FetchError(
           "incomplete",
@@ -648,6 +654,7 @@ class Session implements SwarmIO {
     const sw = this.sw;
     if (!sw) return;
     pieceOutcome(sw, index, ok, digests, this.now(), this);
+    if (ok) this.o.onVerified?.(sw.picker.have);
     if (sw.stopped) this.finish({});
   }
 

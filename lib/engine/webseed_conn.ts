@@ -8,7 +8,8 @@
  */
 import { BLOCK_BYTES } from "../limits.ts";
 import { followRedirect, type RedirectChain, startChain } from "../webseed/redirect.ts";
-import { judgeResponse, type MissingReason, retryAfterMs } from "../webseed/response.ts";
+import { judgeResponse } from "../webseed/response.ts";
+import type { FileMissingReason } from "../webseed/seed_state.ts";
 import type { PlanGeometry, Segment } from "../webseed/plan.ts";
 
 /** How a run ended. Blocks delivered before the end are kept either way. */
@@ -16,7 +17,12 @@ export type RunOutcome =
   | { readonly kind: "ok" }
   /** The answer was short: the rest is to be asked again. */
   | { readonly kind: "short" }
-  | { readonly kind: "missing"; readonly fileIndex: number; readonly reason: MissingReason; readonly status: number }
+  | {
+    readonly kind: "missing";
+    readonly fileIndex: number;
+    readonly reason: FileMissingReason;
+    readonly status: number;
+  }
   | { readonly kind: "retry"; readonly afterMs: number | null; readonly status: number }
   | { readonly kind: "failed"; readonly reason: string }
   | { readonly kind: "aborted" };
@@ -67,7 +73,10 @@ export async function fetchRun(
       if (v.kind === "redirect") {
         await res.body?.cancel();
         const f = followRedirect(chain, v.location);
-        if (f.kind === "refused") return { kind: "failed", reason: `redirect to ${v.location} refused (${f.reason})` };
+        // a redirect we will not follow means the file is not to be had from this seed (not worth retrying)
+        if (f.kind === "refused") {
+          return { kind: "missing", fileIndex: seg.fileIndex, reason: "redirect", status: v.status };
+        }
         chain = f.chain;
         sendAuthorization = f.sendAuthorization;
         continue;
@@ -78,7 +87,7 @@ export async function fetchRun(
       }
       if (v.kind === "retry") {
         await res.body?.cancel();
-        return { kind: "retry", afterMs: v.retryAfterMs ?? retryAfterMs(answer, Date.now()), status: v.status };
+        return { kind: "retry", afterMs: v.retryAfterMs, status: v.status };
       }
       if (v.kind === "failed") {
         await res.body?.cancel();

@@ -1,0 +1,119 @@
+/**
+ * `--stdout`: one file of the torrent written in order to standard output as its pieces verify, so
+ * `btfetch magnet:… --select 2 --stdout | tar x` starts working on the first bytes while the rest is still arriving.
+ *
+ * The file is also kept under `-o` (the data on disk is the buffer: memory stays bounded however slow the reader is,
+ * and a second run resumes). Bytes are read back from disk after their piece verified, a chunk at a time, and each
+ * write to the pipe is awaited, so a slow reader slows only this loop, never the download. A reader that goes away
+ * (`| head -c 100`) ends the stream with `closed`; the caller stops the download and exits 0.
+ * @module
+ */
+import * as fs from "node:fs";
+import type { Metainfo } from "../metainfo.ts";
+
+/** Bytes read from disk and written to the pipe at once. */
+const CHUNK_BYTES = 1024 * 1024;
+
+/** What {@linkcode FileStream.done} resolves with: everything written, or the reader went away. */
+export type StreamEnd = "written" | "closed";
+
+/** Writes a byte run to the pipe; rejects when the reader is gone. */
+export type PipeWrite = (bytes: Uint8Array) => Promise<void>;
+
+/** Streams one file of a torrent, in order, as its pieces verify. */
+export class FileStream {
+  readonly #meta: Metainfo;
+  readonly #path: string;
+  readonly #start: number;
+  readonly #end: number;
+  readonly #write: PipeWrite;
+  /** Payload offset of the next byte to write. */
+  #pos: number;
+  #have: { has(i: number): boolean } | null = null;
+  #running = false;
+  #ended = false;
+  #resolve!: (e: StreamEnd) => void;
+  #reject!: (e: unknown) => void;
+  /** Settles when the whole file is written, the reader went away, or reading the disk failed. */
+  readonly done: Promise<StreamEnd>;
+
+  /** Streams file `fileIndex` of `meta`, kept at `outDir`, through `write`. */
+  constructor(meta: Metainfo, outDir: string, fileIndex: number, write: PipeWrite) {
+    const f = meta.files[fileIndex];
+    this.#meta = meta;
+    this.#path = [outDir, ...f.path].join("/");
+    this.#start = f.offset;
+    this.#end = f.offset + f.length;
+    this.#pos = f.offset;
+    this.#write = write;
+    this.done = new Promise<StreamEnd>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    if (f.length === 0) this.#finish("written");
+  }
+
+  /** The verified pieces changed (or are known for the first time): write what is now contiguous. */
+  update(have: { has(i: number): boolean }): void {
+    this.#have = have;
+    if (!this.#running && !this.#ended) void this.#pump();
+  }
+
+  /** Bytes from the file's start that are verified. */
+  #verifiedEnd(): number {
+    const have = this.#have;
+    if (!have) return this.#pos;
+    const pl = this.#meta.pieceLength;
+    let end = this.#pos;
+    while (end < this.#end) {
+      const piece = Math.floor(end / pl);
+      if (!have.has(piece)) break;
+      end = Math.min(this.#end, (piece + 1) * pl);
+    }
+    return end;
+  }
+
+  async #pump(): Promise<void> {
+    this.#running = true;
+    let fd: number | null = null;
+    try {
+      for (;;) {
+        const until = this.#verifiedEnd();
+        if (until <= this.#pos) break;
+        fd ??= fs.openSync(this.#path, "r");
+        while (this.#pos < until) {
+          const n = Math.min(CHUNK_BYTES, until - this.#pos);
+          const buf = new Uint8Array(n);
+          let got = 0;
+          while (got < n) {
+            const r = fs.readSync(fd, buf, got, n - got, this.#pos - this.#start + got);
+            if (r <= 0) throw new Error(`${this.#path} is shorter than its verified pieces`);
+            got += r;
+          }
+          try {
+            await this.#write(buf);
+          } catch {
+            this.#finish("closed");
+            return;
+          }
+          this.#pos += n;
+        }
+      }
+      if (this.#pos >= this.#end) this.#finish("written");
+    } catch (e) {
+      this.#ended = true;
+      this.#reject(e);
+    } finally {
+      if (fd !== null) fs.closeSync(fd);
+      this.#running = false;
+    }
+    // pieces may have verified while the last write waited
+    if (!this.#ended && this.#verifiedEnd() > this.#pos) void this.#pump();
+  }
+
+  #finish(e: StreamEnd): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#resolve(e);
+  }
+}

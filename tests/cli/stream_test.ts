@@ -1,0 +1,79 @@
+import { assert, assertEquals } from "../_assert.ts";
+import { seeded } from "../_gen.ts";
+import { makeTorrent } from "../_torrent.ts";
+import { FileStream } from "../../lib/cli/stream.ts";
+import { Bitfield } from "../../lib/bitfield.ts";
+
+/** A 3-file torrent whose middle file spans pieces shared with its neighbours, written to disk at `dir`. */
+async function setup(dir: string) {
+  const rand = seeded(5);
+  const bytes = (n: number) => Uint8Array.from({ length: n }, () => rand.int(256));
+  const files = [
+    { path: ["a.bin"], data: bytes(5000) },
+    { path: ["b.bin"], data: bytes(70_000) },
+    { path: ["c.bin"], data: bytes(3000) },
+  ];
+  const tor = makeTorrent({ name: "t", pieceLength: 16384, files });
+  await Deno.mkdir(`${dir}/t`, { recursive: true });
+  for (const f of files) await Deno.writeFile(`${dir}/t/${f.path[0]}`, f.data);
+  return { tor, files };
+}
+
+Deno.test("FileStream writes one file in order as pieces verify, whatever their order, and only its bytes", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "btfetch-stream-" });
+  try {
+    const { tor, files } = await setup(dir);
+    const out: Uint8Array[] = [];
+    let writes = 0;
+    const s = new FileStream(tor.meta, dir, 1, async (b) => {
+      writes++;
+      await new Promise((r) => setTimeout(r, 1)); // a slow reader: pieces verify while writes wait
+      out.push(b.slice());
+    });
+    const have = new Bitfield(tor.meta.pieceCount);
+    s.update(have); // nothing yet
+    const order = [3, 0, 4, 2, 1];
+    for (const i of order) {
+      have.set(i);
+      s.update(have);
+      await new Promise((r) => setTimeout(r, 0));
+      // never a byte past the first piece still missing (piece 0 holds b's first 11,384 bytes)
+      const written = out.reduce((n, b) => n + b.length, 0);
+      const firstMissing = [0, 1, 2, 3, 4].find((k) => !have.has(k)) ?? 5;
+      assert(
+        written <= Math.max(0, firstMissing * 16384 - 5000),
+        `${written} bytes written before piece ${firstMissing}`,
+      );
+    }
+    assertEquals(await s.done, "written");
+    const got = new Uint8Array(out.reduce((n, b) => n + b.length, 0));
+    let o = 0;
+    for (const b of out) {
+      got.set(b, o);
+      o += b.length;
+    }
+    assertEquals(got, files[1].data);
+    assert(writes >= 1);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("FileStream ends with closed when the reader goes away, and at once for an empty file", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "btfetch-stream-" });
+  try {
+    const { tor } = await setup(dir);
+    const s = new FileStream(tor.meta, dir, 1, () => Promise.reject(new Deno.errors.BrokenPipe("gone")));
+    s.update(Bitfield.full(tor.meta.pieceCount));
+    assertEquals(await s.done, "closed");
+    const empty = makeTorrent({
+      name: "e",
+      pieceLength: 16384,
+      files: [{ path: ["x"], data: new Uint8Array(1) }, { path: ["z"], data: new Uint8Array(0) }],
+    });
+    const e = new FileStream(empty.meta, dir, 1, () => Promise.resolve());
+    assertEquals(await e.done, "written");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
