@@ -16,6 +16,7 @@ import {
   ignoreUnless,
   MiB,
   sleep,
+  startAria2Seeder,
   startLibtorrentLeecher,
   startLibtorrentSeeder,
   writeSingleFilePayload,
@@ -139,46 +140,61 @@ const dripCases: { name: string; peer: (f: Fixture) => FakePeer }[] = [
   },
 ];
 
-Deno.test({
-  name:
-    "interop: beside a libtorrent seeder, a dripping, slow or mute peer costs 64 MiB about a second, not the download",
-  ignore,
-  async fn(t) {
-    const f = await fixture("btfetch-hostile-drip-", 64 * MiB, 256 * 1024);
-    const seeder = await startLibtorrentSeeder({ torrent: f.torrent, dataDir: f.dataDir });
-    try {
-      const fetch = async (out: string, peers: string[]) => {
-        const args = ["get", f.torrent, "-o", out, ...fetchFlags()];
-        for (const p of peers) args.push("--peer", p);
-        const started = performance.now();
-        const r = await runBtfetch(args, { timeoutMs: 120_000 });
-        const ms = performance.now() - started;
-        if (r.code !== 0) throw new Error(`btfetch failed\n${describeRun(r)}`);
-        await assertSameTree(f.payloadPath, `${out}/hostile.bin`);
-        await Deno.remove(out, { recursive: true });
-        return ms;
-      };
-      const alone = await fetch(`${f.tmp}/alone`, [`127.0.0.1:${seeder.port}`]);
-      console.log(`  libtorrent seeder alone: ${Math.round(alone)} ms`);
-      for (const c of dripCases) {
-        await t.step(c.name, async () => {
-          const bad = c.peer(f);
-          try {
-            const ms = await fetch(`${f.tmp}/with`, [bad.address, `127.0.0.1:${seeder.port}`]);
-            console.log(`    with it: ${Math.round(ms)} ms`);
-            assert(ms <= alone + SLACK_MS, `${Math.round(ms)} ms against ${Math.round(alone)} ms alone`);
-            assert(bad.accepted > 0, "btfetch never connected to the hostile peer");
-          } finally {
-            await bad.close();
-          }
-        });
-      }
-    } finally {
-      await seeder.close();
-      await Deno.remove(f.tmp, { recursive: true });
-    }
+const seeders = [
+  {
+    name: "libtorrent",
+    ignore: ignoreUnless("libtorrent"),
+    start: (f: Fixture) => startLibtorrentSeeder({ torrent: f.torrent, dataDir: f.dataDir }),
   },
-});
+  {
+    name: "aria2c",
+    ignore: ignoreUnless("aria2c"),
+    start: (f: Fixture) => startAria2Seeder({ torrent: f.torrent, dataDir: f.dataDir }),
+  },
+];
+
+for (const sd of seeders) {
+  Deno.test({
+    name:
+      `interop: beside a ${sd.name} seeder, a dripping, slow or mute peer costs 64 MiB about a second, not the download`,
+    ignore: sd.ignore,
+    async fn(t) {
+      const f = await fixture(`btfetch-hostile-drip-${sd.name}-`, 64 * MiB, 256 * 1024);
+      const seeder = await sd.start(f);
+      try {
+        const fetch = async (out: string, peers: string[]) => {
+          const args = ["get", f.torrent, "-o", out, ...fetchFlags()];
+          for (const p of peers) args.push("--peer", p);
+          const started = performance.now();
+          const r = await runBtfetch(args, { timeoutMs: 120_000 });
+          const ms = performance.now() - started;
+          if (r.code !== 0) throw new Error(`btfetch failed\n${describeRun(r)}`);
+          await assertSameTree(f.payloadPath, `${out}/hostile.bin`);
+          await Deno.remove(out, { recursive: true });
+          return ms;
+        };
+        const alone = await fetch(`${f.tmp}/alone`, [`127.0.0.1:${seeder.port}`]);
+        console.log(`  ${sd.name} seeder alone: ${Math.round(alone)} ms`);
+        for (const c of dripCases) {
+          await t.step(c.name, async () => {
+            const bad = c.peer(f);
+            try {
+              const ms = await fetch(`${f.tmp}/with`, [bad.address, `127.0.0.1:${seeder.port}`]);
+              console.log(`    with it: ${Math.round(ms)} ms`);
+              assert(ms <= alone + SLACK_MS, `${Math.round(ms)} ms against ${Math.round(alone)} ms alone`);
+              assert(bad.accepted > 0, "btfetch never connected to the hostile peer");
+            } finally {
+              await bad.close();
+            }
+          });
+        }
+      } finally {
+        await seeder.close();
+        await Deno.remove(f.tmp, { recursive: true });
+      }
+    },
+  });
+}
 
 Deno.test({
   name: "interop: a peer that never sends its handshake, or drips it a byte a second, crashes nothing",
