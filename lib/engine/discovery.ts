@@ -22,8 +22,8 @@ export interface PeerFinder {
     infoHash: Uint8Array,
     o: { readonly announcePort?: number | null; readonly onPeers: (peers: readonly PeerAddress[]) => void },
   ): Promise<FindPeersSummary>;
-  /** The finder's own counts, for reports. */
-  stats(): { readonly nodes: number; readonly good: number };
+  /** The finder's own counts, for reports: routing table size, and queries sent and answered so far. */
+  stats(): { readonly nodes: number; readonly good: number; readonly queriesOut: number; readonly answers: number };
 }
 
 /** Between lookups while enough peers are connected (or seeding). */

@@ -96,18 +96,22 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
     o.signal?.addEventListener("abort", onAbort, { once: true });
     // what was tried, for the one line that says why the metadata never came
     const tracker = { peers: 0, errors: new Map<string, string>() };
-    const dhtTried = { lookups: 0, queries: 0, answered: 0, peers: 0 };
+    const dhtTried = { lookups: 0, peers: 0 };
     const timer = setTimeout(() => {
-      const parts = [tried.size === 0 ? "no peers found" : `none of ${tried.size} peers sent it`];
+      const parts = [tried.size === 0 ? "no peers found" : `none of ${plural(tried.size, "peer")} sent it`];
       if (o.dht) {
+        // counted from the node itself, so lookups still under way (nodes that never answer take 10 s) count too
+        const st = o.dht.stats(); // since the DHT started (its bootstrap included)
+        const asked = st.queriesOut;
+        const answered = st.answers;
         parts.push(
-          `DHT: ${dhtTried.lookups} lookups asked ${dhtTried.queries} nodes (${dhtTried.answered} answered), ` +
-            `${dhtTried.peers} peers found`,
+          `DHT: ${plural(dhtTried.lookups, "lookup")} sent ${plural(asked, "query", "queries")} ` +
+            `(${answered} answered, ${plural(st.good, "good node")} known), ${plural(dhtTried.peers, "peer")} found`,
         );
       } else parts.push("DHT off");
       if (o.tiers.length > 0) {
         const errs = [...tracker.errors].map(([url, m]) => `${url}: ${m}`);
-        parts.push(`trackers gave ${tracker.peers} peers${errs.length > 0 ? ` (${errs.join("; ")})` : ""}`);
+        parts.push(`trackers gave ${plural(tracker.peers, "peer")}${errs.length > 0 ? ` (${errs.join("; ")})` : ""}`);
       } else parts.push("no trackers");
       finish(
         new FetchError(
@@ -264,11 +268,13 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
       const dht = o.dht;
       (async () => {
         while (!done) {
-          const r = await dht.findPeers(o.infoHash, { onPeers: (peers) => peers.forEach(add) });
           dhtTried.lookups++;
-          dhtTried.queries += r.queries;
-          dhtTried.answered += r.answered;
-          dhtTried.peers += r.peers;
+          const r = await dht.findPeers(o.infoHash, {
+            onPeers: (peers) => {
+              dhtTried.peers += peers.length;
+              peers.forEach(add);
+            },
+          });
           if (!done) o.onNote?.(`DHT lookup: ${r.peers} peers from ${r.answered} of ${r.queries} nodes asked`);
           await new Promise<void>((wake) => {
             const t = setTimeout(wake, DHT_RETRY_MS);
@@ -289,4 +295,9 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
       );
     }
   });
+}
+
+/** "1 peer", "3 peers". */
+function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
 }
