@@ -62,6 +62,8 @@ export interface ListenerOptions {
   readonly handshakeTimeoutMs?: number;
   /** Default {@linkcode INCOMING_FIRST_BYTES_TIMEOUT_MS}. */
   readonly firstBytesTimeoutMs?: number;
+  /** The address to listen on (`--bind`); default every address, IPv6 and IPv4. */
+  readonly hostname?: string;
 }
 
 /** Wait after `failures` failed accepts in a row (1-based): 50 ms doubling up to 1 s. */
@@ -102,6 +104,9 @@ export class Listener {
    * @throws {Deno.errors.AddrInUse} when the port is taken.
    */
   static open(port: number, options: ListenerOptions = {}): Listener {
+    if (options.hostname !== undefined) {
+      return new Listener(Deno.listen({ hostname: options.hostname, port, transport: "tcp" }), options);
+    }
     let l: Deno.TcpListener;
     try {
       l = Deno.listen({ hostname: "::", port, transport: "tcp" });
@@ -293,6 +298,9 @@ export function openListener(port: number | undefined, options: ListenerOptions 
       if (e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotCapable) {
         throw new FetchError("listen", `Cannot listen on port ${port}: permission denied`);
       }
+      if (options.hostname !== undefined && e instanceof Deno.errors.AddrNotAvailable) {
+        throw new FetchError("listen", `Cannot listen on ${options.hostname}: no such address on this machine`);
+      }
       throw e;
     }
   }
@@ -300,6 +308,9 @@ export function openListener(port: number | undefined, options: ListenerOptions 
     try {
       return Listener.open(p, options);
     } catch (e) {
+      if (options.hostname !== undefined && e instanceof Deno.errors.AddrNotAvailable) {
+        throw new FetchError("listen", `Cannot listen on ${options.hostname}: no such address on this machine`);
+      }
       if (!(e instanceof Deno.errors.AddrInUse)) throw e;
     }
   }
