@@ -19,7 +19,7 @@ import {
   QUERY_RATE_PER_S,
   startLookup,
 } from "../../lib/dht/node.ts";
-import { compareDistance, type NodeInfo } from "../../lib/dht/node_id.ts";
+import { commonPrefixBits, compareDistance, type NodeInfo, randomIdInBucket } from "../../lib/dht/node_id.ts";
 import { getPeers, peerStoreSize } from "../../lib/dht/peer_store.ts";
 import { BAD_AFTER_FAILURES, BUCKET_SIZE, MAX_BUCKETS, nodeState, tableStats } from "../../lib/dht/routing_table.ts";
 import { TOKEN_BYTES } from "../../lib/dht/tokens.ts";
@@ -71,10 +71,12 @@ function idle(sim: Sim): boolean {
 
 /**
  * A network after a warm start: every node starts again with the bootstrap router (member 0) and {@linkcode SAVED}
- * nodes saved by an earlier run (random members), the seeds `dht.ts` gives its bootstrap; then, once settled, each
- * looks its own id up again, as its bucket refresh does in time. Without loss: a node is handed out only once someone
- * has queried it (see the BUG steps), so a query lost while the network forms can leave a node unfindable for good,
- * and the exact-K-closest check below would test the luck of the formation rather than the lookups.
+ * nodes saved by an earlier run (random members), the seeds `dht.ts` gives its bootstrap; then, twice, every node
+ * looks its own id up again, as its bucket refresh does in time. The second round is for the BUG below: a node is
+ * handed out only once someone has queried it, so a newcomer stays hidden from lookups until its neighbours query it
+ * in a lookup of their own; with one round, a few nodes of some seeds (13 of 1–16) are found by no lookup. No loss
+ * while forming, for the same reason: a lost query can leave a node unfindable, and the exact-K-closest checks would
+ * test the luck of the formation rather than the lookups.
  */
 function warmNetwork(seed: number, n: number): Sim {
   const sim = createSim(seed, { n });
@@ -97,10 +99,12 @@ function warmNetwork(seed: number, n: number): Sim {
     );
   }
   assert(runUntilTrue(sim, () => idle(sim), 30_000), "warm start: bootstraps still running after 30 s");
-  for (const m of sim.members) {
-    startLookup(m.node, { kind: "find_node", target: m.node.id, family: 4, internal: true }, sim.now, m.io);
+  for (let round = 0; round < 2; round++) {
+    for (const m of sim.members) {
+      startLookup(m.node, { kind: "find_node", target: m.node.id, family: 4, internal: true }, sim.now, m.io);
+    }
+    assert(runUntilTrue(sim, () => idle(sim), sim.now + 30_000), "settling lookups still running after 30 s");
   }
-  assert(runUntilTrue(sim, () => idle(sim), sim.now + 30_000), "settling lookups still running after 30 s");
   return sim;
 }
 
@@ -347,18 +351,19 @@ Deno.test("node.ts on a simulated network of 300 nodes", async (t) => {
       assert(r.queries <= 30, `lookup ${i}: ${r.queries} queries`);
       assert(r.ms <= 1_500, `lookup ${i}: ${r.ms} virtual ms`); // 5 round trips of the slowest link
     }
-    // with 2 % of the datagrams lost, a lost query delays the end by the long time-out, and its node is missed
+    // With 2 % of the datagrams lost, a query or its answer is lost 4 % of the time: that node fails (no retry), is
+    // missing from the result (8 × 0.96 ≈ 7.7 of the K found on average), and the lookup waits for its long time-out.
     sim.loss = 0.02;
     let found = 0;
     for (let i = 0; i < 40; i++) {
       const r = lookup(sim, sim.members[sim.rand.int(NODES)], randomBytes(sim.rand, 20));
       const hits = r.want.filter((k) => r.closest.includes(k)).length;
-      assert(hits >= BUCKET_SIZE - 2, `lossy lookup ${i} found ${hits} of the ${BUCKET_SIZE} closest`);
+      assert(hits >= BUCKET_SIZE / 2, `lossy lookup ${i} found ${hits} of the ${BUCKET_SIZE} closest`);
       assert(r.queries <= 50, `lossy lookup ${i}: ${r.queries} queries`);
-      assert(r.ms <= LONG_TIMEOUT_MS + 2_000, `lossy lookup ${i}: ${r.ms} virtual ms`);
+      assert(r.ms <= 2 * LONG_TIMEOUT_MS, `lossy lookup ${i}: ${r.ms} virtual ms`);
       found += hits;
     }
-    assert(found >= 0.95 * 40 * BUCKET_SIZE, `lossy lookups found ${found} of ${40 * BUCKET_SIZE}`);
+    assert(found >= 0.9 * 40 * BUCKET_SIZE, `lossy lookups found ${found} of ${40 * BUCKET_SIZE}`);
     sim.loss = 0;
   });
 
@@ -466,28 +471,40 @@ Deno.test("node.ts on a simulated network of 300 nodes", async (t) => {
       assertEquals(r.closest, r.want);
     });
 
-    await t.step("a flood of 10,000 queries from one address in 1 virtual s is mostly dropped", () => {
-      const flooder = outside(1_000);
-      const other = outside(1_001);
-      const [floodHeard, otherHeard] = [listen(sim, flooder), listen(sim, other)];
-      const before = dhtStats(h.node, sim.now);
-      const t0 = sim.now;
-      const kinds = ["ping", "find_node", "get_peers"] as const;
-      for (let i = 0; i < 10_000; i++) {
-        runUntil(sim, t0 + i / 10);
-        inject(sim, h, flooder, queryBytes(kinds[i % 3], i, randomBytes(sim.rand, 20), randomBytes(sim.rand, 20)));
-        // another node asks 10 times meanwhile: the flood does not eat its share
-        if (i % 1_000 === 0) inject(sim, h, other, queryBytes("ping", i, randomBytes(sim.rand, 20), h.node.id));
+    await t.step("a flood of 10,000 queries from one IP in 1 virtual s is mostly dropped", async (t) => {
+      const rows: [string, number, (i: number) => number][] = [
+        ["from one port", 1_000, () => 7000],
+        ["from a new port each time (the budget is the IP's)", 1_001, (i) => 1 + i],
+      ];
+      for (const [name, host, port] of rows) {
+        await t.step(name, () => {
+          const heard: Heard[] = [];
+          const other = outside(1_100);
+          const otherHeard = listen(sim, other);
+          const before = dhtStats(h.node, sim.now);
+          const t0 = sim.now;
+          const kinds = ["ping", "find_node", "get_peers"] as const;
+          for (let i = 0; i < 10_000; i++) {
+            runUntil(sim, t0 + i / 10);
+            const from = outside(host, port(i));
+            if (!sim.endpoints.has(formatAddress(from))) {
+              sim.endpoints.set(formatAddress(from), (_, bytes) => heard.push({ from, msg: decodeKrpc(bytes), at: 0 }));
+            }
+            inject(sim, h, from, queryBytes(kinds[i % 3], i, randomBytes(sim.rand, 20), randomBytes(sim.rand, 20)));
+            // another node asks 10 times meanwhile: the flood does not eat its share
+            if (i % 1_000 === 0) inject(sim, h, other, queryBytes("ping", i, randomBytes(sim.rand, 20), h.node.id));
+          }
+          runUntil(sim, t0 + 2_000);
+          const after = dhtStats(h.node, sim.now);
+          const answered = heard.length;
+          assertEquals(after.queriesIn - before.queriesIn, 10_010);
+          assertEquals(after.dropped - before.dropped, 10_000 - answered);
+          assert(answered >= QUERY_BURST, `${answered} answers`);
+          assert(answered <= QUERY_BURST + QUERY_RATE_PER_S * 1, `${answered} answers`);
+          assertEquals(replies(heard).r, answered);
+          assertEquals(replies(otherHeard), { r: 10, e: [], bad: 0 });
+        });
       }
-      runUntil(sim, t0 + 1_000 + 1_000);
-      const after = dhtStats(h.node, sim.now);
-      const answered = floodHeard.length;
-      assertEquals(after.queriesIn - before.queriesIn, 10_010);
-      assertEquals(after.dropped - before.dropped, 10_000 - answered);
-      assert(answered >= QUERY_BURST, `${answered} answers`);
-      assert(answered <= QUERY_BURST + QUERY_RATE_PER_S * 1, `${answered} answers`);
-      assertEquals(replies(floodHeard).r, answered);
-      assertEquals(replies(otherHeard), { r: 10, e: [], bad: 0 });
     });
 
     await t.step("forged replies change nothing", async (t) => {
@@ -608,7 +625,7 @@ Deno.test("node.ts on a simulated network of 300 nodes", async (t) => {
         hits += n;
         // bogus nodes closer than the truth hold a lookup until they fail: a long time-out, a second wave at most
         assert(r.ms <= 3 * LONG_TIMEOUT_MS, `lookup ${i}: ${r.ms} virtual ms`);
-        assert(r.queries <= 60, `lookup ${i}: ${r.queries} queries`);
+        assert(r.queries <= DHT_LOOKUP_MAX_QUERIES, `lookup ${i}: ${r.queries} queries`); // bogus nodes cost queries
         assertEquals(r.peers, []);
       }
       assert(hits >= 0.95 * 20 * BUCKET_SIZE, `found ${hits} of ${20 * BUCKET_SIZE}`);
@@ -778,38 +795,64 @@ Deno.test("node.ts on a simulated network of 300 nodes", async (t) => {
 
       await t.step("routing-table entries that stop answering become bad and are replaced", () => {
         const sim = network();
-        const h = sim.members[sim.rand.int(NODES)];
-        const buckets = () => (h.node.tables.get(4) ?? assertNever()).buckets;
-        // three nodes of the farthest full bucket go away
-        const full = buckets().findIndex((b) => b.nodes.length === BUCKET_SIZE);
-        assert(full >= 0 && full < buckets().length - 1, "no full bucket");
-        const table = () => buckets()[full].nodes;
-        const dead = table().slice(0, 3).map((n) => sim.byKey.get(n.key) ?? assertNever());
+        // a node with a full bucket (not its last, which would split) whose range holds nodes enough to refill it:
+        // three verified nodes of that bucket go away
+        const tableOf = (m: SimMember) => m.node.tables.get(4) ?? assertNever();
+        const inRange = (m: SimMember, bucket: number) =>
+          sim.members.filter((x) => x !== m && commonPrefixBits(x.node.id, m.node.id) === bucket).length;
+        const fullBucket = (m: SimMember) =>
+          tableOf(m).buckets.findIndex((b, i) =>
+            b.nodes.length === BUCKET_SIZE && i < tableOf(m).buckets.length - 1 && inRange(m, i) >= BUCKET_SIZE + 3 &&
+            b.nodes.filter((n) => n.lastResponse !== null && n.failures === 0).length >= 3
+          );
+        const from = sim.rand.int(NODES);
+        const h = sim.members.find((m) => m.index >= from && fullBucket(m) >= 0) ?? assertNever();
+        const full = fullBucket(h);
+        const table = () => tableOf(h).buckets[full].nodes;
+        const verified = table().filter((n) => n.lastResponse !== null && n.failures === 0);
+        const dead = verified.slice(0, 3).map((n) => sim.byKey.get(n.key) ?? assertNever());
         for (const d of dead) d.online = false;
-        const sent = new Map(dead.map((d) => [d.key, 0]));
+        /** When h sent each dead node a query. */
+        const sent = new Map<string, number[]>(dead.map((d) => [d.key, []]));
         sim.tap = (from, to) => {
-          const k = formatAddress(to);
-          if (from === h.address && sent.has(k)) sent.set(k, (sent.get(k) ?? 0) + 1);
+          if (from === h.address) sent.get(formatAddress(to))?.push(sim.now);
+        };
+        /** The queries to `key` timed out by now, and those still in flight. */
+        const asked = (key: string): [number, number] => {
+          const times = sent.get(key) ?? [];
+          const over = times.filter((at) => at + LONG_TIMEOUT_MS + TICK_MS <= sim.now).length;
+          return [over, times.length - over];
+        };
+        const find = (target: Uint8Array): void => {
+          const id = startLookup(h.node, { kind: "find_node", target, family: 4 }, sim.now, h.io);
+          assert(id !== null && runUntilTrue(sim, () => h.done.has(id), sim.now + 60_000));
+          runUntil(sim, sim.now + LONG_TIMEOUT_MS + TICK_MS); // every query of the lookup to a dead node has failed
+          const r = h.done.get(id);
+          assert(r?.result.closest.every((c) => !dead.some((x) => x.key === formatAddress(c.node.address))));
         };
         let secondChances = 0;
         // each dead node's id looked up twice, one lookup at a time
         for (const d of [...dead, ...dead]) {
-          const id = startLookup(h.node, { kind: "find_node", target: d.node.id, family: 4 }, sim.now, h.io);
-          assert(id !== null && runUntilTrue(sim, () => h.done.has(id), sim.now + 60_000));
-          runUntil(sim, sim.now + LONG_TIMEOUT_MS); // every query to a dead node has failed
-          const r = h.done.get(id);
-          assert(r?.result.closest.every((c) => !dead.some((x) => x.key === formatAddress(c.node.address))));
-          // a node that failed once stays (BEP 5's second chance); at BAD_AFTER_FAILURES it is replaced
+          find(d.node.id);
+          // one failure: the node stays (BEP 5's second chance); at BAD_AFTER_FAILURES it is bad, handed out to
+          // nobody, and goes as soon as a replacement is at hand (at once when the bucket's cache holds one)
           for (const x of dead) {
-            const failed = sent.get(x.key) ?? 0;
+            const [failed, inFlight] = asked(x.key);
             const entry = table().find((n) => n.key === x.key);
-            assertEquals(entry?.failures, failed < BAD_AFTER_FAILURES ? failed : undefined, `${x.key}: ${failed}`);
-            if (failed === 1) secondChances++;
+            if (failed + inFlight < BAD_AFTER_FAILURES) assertEquals(entry?.failures, failed, x.key);
+            else if (failed >= BAD_AFTER_FAILURES) {
+              assert(entry === undefined || nodeState(entry, sim.now) === "bad", `${x.key}: ${failed} failures`);
+            }
+            if (failed === 1 && inFlight === 0) secondChances++;
           }
         }
         assert(secondChances > 0, "no node was seen after a single failure");
-        assert([...sent.values()].every((n) => n >= BAD_AFTER_FAILURES));
+        assert(dead.every((d) => asked(d.key)[0] >= BAD_AFTER_FAILURES));
         sim.tap = null;
+        // a refresh of the bucket (a lookup in its range) brings the nodes that take the bad ones' places
+        for (let i = 0; i < 5 && table().some((n) => dead.some((d) => d.key === n.key)); i++) {
+          find(randomIdInBucket(h.node.id, full, sim.rand));
+        }
         const now = sim.now;
         const bucket = table();
         assertEquals(bucket.filter((n) => dead.some((d) => d.key === n.key)), []);
