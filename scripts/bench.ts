@@ -2,8 +2,9 @@
  * `deno task bench`: btfetch side by side with reference clients on loopback, on a generated payload.
  *
  * ```
- * deno run -A scripts/bench.ts [--scenario fetch|seed|create|all] [--size 1G] [--rounds 3] [--piece-size 1M]
- *                              [--clients btfetch,libtorrent,aria2c] [--workdir /tmp] [--timeout 600] [--json] [--keep]
+ * deno run -A scripts/bench.ts [--scenario fetch|seed|create|dht|webseed|all] [--size 1G] [--rounds 3]
+ *                              [--piece-size 1M] [--clients btfetch,libtorrent,aria2c] [--workdir DIR]
+ *                              [--timeout SECONDS] [--json] [--keep]
  * ```
  *
  * Scenarios (each a function in {@link SCENARIOS}; add one there):
@@ -15,14 +16,26 @@
  * - `seed`: one aria2c downloader per round fetches from a seeder that takes turns: `btfetch seed` vs a
  *   python3-libtorrent seeder. aria2c finds the seeder through a tiny loopback HTTP tracker this script serves.
  * - `create`: `btfetch create` vs `mktorrent` (both 4 threads? each at its defaults) on the same payload.
+ * - `dht`: magnet (`xt=` alone) to complete through the DHT alone. For every run a fresh loopback DHT of
+ *   {@link DHT_NODES} python3-libtorrent sessions (`scripts/_lt_bench_dht.py --mode swarm`: DHT only, 127.0.0.1, told of
+ *   each other, no public bootstrap), one of them seeding with libtorrent's `high_performance_seed()` preset and
+ *   announced before the run starts; btfetch (`get MAGNET --dht-bootstrap 127.0.0.1:N --dht-state <fresh file>`) and a
+ *   fresh python3-libtorrent downloader (`_lt_bench_dht.py --mode leech`, given the magnet and the same one node)
+ *   alternate. A run that does not complete within the bound (`--timeout`, 60 s here) is counted at the bound in the
+ *   median and reported. btfetch's own clock (its JSON events) gives the lookup's figures.
+ * - `webseed`: a multi-file torrent (a handful of files, odd sizes) whose `url-list` is ONE nginx on 127.0.0.1
+ *   (`/usr/sbin/nginx`, Debian's nginx-light, run in the foreground with a config of its own: `sendfile on`, keep-alive,
+ *   no access log), no peer at all: btfetch, python3-libtorrent (`_bench_lt.py --mode leech` with no peer: libtorrent's
+ *   defaults) and aria2c (the torrent alone) take turns, the order rotated each round.
  *
  * Measurement: wall time is the downloader's (or creator's) process lifetime, timed here. CPU seconds (user + sys)
  * and peak RSS come from GNU time (`/usr/bin/time -f "%e %U %S %M"`, `apt-get install time`) wrapped around the
  * process; without it, from polling `/proc/<pid>/stat` and `VmHWM` in `/proc/<pid>/status` every 50 ms (the last
  * sample before exit). In `seed`, the seeder's CPU is the `/proc/<pid>/stat` difference over the download and its
  * RSS its `VmHWM` (which includes checking the data before seeding). Every download is checked: size and SHA-1 of
- * the payload. The payload, torrents and downloads live in a temp folder under `--workdir` (default /tmp), removed
- * at the end unless `--keep`.
+ * each file. The payloads, torrents and downloads live in a temp folder under `--workdir` (default: /dev/shm when it
+ * is a tmpfs with room for them, else /tmp), removed at the end unless `--keep`. On tmpfs each download is deleted
+ * once checked; on a disk, when the scenario ends (see {@link leftovers}).
  * @module
  */
 import { parseArgs } from "node:util";
@@ -40,9 +53,14 @@ import {
 
 const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const LT_HELPER = `${ROOT}/scripts/_bench_lt.py`;
+const LT_DHT_HELPER = `${ROOT}/scripts/_lt_bench_dht.py`;
 const GNU_TIME = "/usr/bin/time";
+const NGINX = "/usr/sbin/nginx";
 const MiB = 1 << 20;
 const CLK_TCK = 100;
+
+/** Sessions in the `dht` scenario's loopback DHT: a dozen, one of them the seeder. */
+export const DHT_NODES = 12;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Options
@@ -50,12 +68,15 @@ const CLK_TCK = 100;
 /** Parsed command-line options. */
 export interface BenchOptions {
   scenarios: string[];
-  size: number;
+  /** Payload bytes; undefined: each scenario's own default ({@link DEFAULT_SIZES}). */
+  size?: number;
   rounds: number;
   pieceSize: number;
   clients: string[];
-  workdir: string;
-  timeoutMs: number;
+  /** Where the temp folder goes; undefined: /dev/shm when it is a tmpfs with room, else /tmp. */
+  workdir?: string;
+  /** Bound on one client's run; undefined: each scenario's own ({@link DEFAULT_TIMEOUTS_S}). */
+  timeoutMs?: number;
   json: boolean;
   keep: boolean;
 }
@@ -68,12 +89,42 @@ export function parseSize(s: string): number {
   return Math.round(Number(m[1]) * mult);
 }
 
-const ALL_SCENARIOS = ["fetch", "seed", "create"];
+const ALL_SCENARIOS = ["fetch", "seed", "create", "dht", "webseed"];
 const FETCH_CLIENTS = ["btfetch", "libtorrent", "aria2c"];
 
-const USAGE =
-  `Usage: deno run -A scripts/bench.ts [--scenario fetch|seed|create|all] [--size 1G] [--rounds 3] [--piece-size 1M]
-       [--clients btfetch,libtorrent,aria2c] [--workdir /tmp] [--timeout SECONDS] [--json] [--keep]`;
+/** Each scenario's payload size when `--size` is not given: the sizes its issue measures. */
+export const DEFAULT_SIZES: Readonly<Record<string, number>> = {
+  fetch: 1 << 30,
+  seed: 1 << 30,
+  create: 1 << 30,
+  dht: 64 * MiB,
+  webseed: 512 * MiB,
+};
+
+/** Each scenario's bound on one run (seconds) when `--timeout` is not given. In `dht` a run past it is "not done". */
+export const DEFAULT_TIMEOUTS_S: Readonly<Record<string, number>> = {
+  fetch: 600,
+  seed: 600,
+  create: 600,
+  dht: 60,
+  webseed: 600,
+};
+
+/** The payload size scenario `s` uses. */
+export function sizeFor(o: BenchOptions, s: string): number {
+  return o.size ?? DEFAULT_SIZES[s];
+}
+
+/** The bound on one run of scenario `s`, in ms. */
+export function boundMs(o: BenchOptions, s: string): number {
+  return o.timeoutMs ?? DEFAULT_TIMEOUTS_S[s] * 1000;
+}
+
+const USAGE = `Usage: deno run -A scripts/bench.ts [--scenario fetch|seed|create|dht|webseed|all] [--size 1G]
+       [--rounds 3] [--piece-size 1M] [--clients btfetch,libtorrent,aria2c] [--workdir DIR] [--timeout SECONDS]
+       [--json] [--keep]
+Defaults per scenario: --size fetch/seed/create 1G, dht 64M, webseed 512M; --timeout 600, dht 60 (a dht run past
+it counts as not done); --workdir /dev/shm when it is a tmpfs with room, else /tmp.`;
 
 /** Parses argv. */
 export function parseBenchArgs(args: string[]): BenchOptions {
@@ -81,12 +132,12 @@ export function parseBenchArgs(args: string[]): BenchOptions {
     args,
     options: {
       scenario: { type: "string", default: "fetch" },
-      size: { type: "string", default: "1G" },
+      size: { type: "string" },
       rounds: { type: "string", default: "3" },
       "piece-size": { type: "string", default: "1M" },
       clients: { type: "string", default: FETCH_CLIENTS.join(",") },
-      workdir: { type: "string", default: "/tmp" },
-      timeout: { type: "string", default: "600" },
+      workdir: { type: "string" },
+      timeout: { type: "string" },
       json: { type: "boolean", default: false },
       keep: { type: "boolean", default: false },
       help: { type: "boolean", short: "h" },
@@ -108,14 +159,16 @@ export function parseBenchArgs(args: string[]): BenchOptions {
   if (pieceSize < 16384 || (pieceSize & (pieceSize - 1)) !== 0) {
     throw new Error("--piece-size must be a power of two of at least 16K");
   }
+  const timeoutS = v.timeout === undefined ? undefined : Number(v.timeout);
+  if (timeoutS !== undefined && !(timeoutS > 0)) throw new Error(`--timeout: "${v.timeout}" is not a positive number`);
   return {
     scenarios,
-    size: parseSize(v.size),
+    size: v.size === undefined ? undefined : parseSize(v.size),
     rounds,
     pieceSize,
     clients,
     workdir: v.workdir,
-    timeoutMs: Number(v.timeout) * 1000,
+    timeoutMs: timeoutS === undefined ? undefined : timeoutS * 1000,
     json: v.json,
     keep: v.keep,
   };
@@ -129,11 +182,15 @@ export interface Sample {
   wallS: number;
   cpuS: number;
   rssMiB: number;
+  /** The run did not complete within the scenario's bound (`dht` counts these instead of failing). */
+  incomplete?: boolean;
 }
 
 /** A process run to completion under measurement. */
 interface Measured extends Sample {
   code: number;
+  /** Killed at `killAfterMs`. */
+  timedOut: boolean;
   stdout: string;
   stderr: string;
 }
@@ -160,6 +217,38 @@ function procPeakRss(pid: number): number | undefined {
 }
 
 const haveGnuTime = () => haveProgram(GNU_TIME);
+
+/** The live descendants of `pid`, deepest first (from the parent pids in /proc/<pid>/stat). */
+function descendants(pid: number): number[] {
+  const kids = new Map<number, number[]>();
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      kids.set(ppid, [...kids.get(ppid) ?? [], Number(e.name)]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const walk = (p: number): number[] => (kids.get(p) ?? []).flatMap((k) => [...walk(k), k]);
+  return walk(pid);
+}
+
+/**
+ * SIGKILLs what `child` runs: its descendants when it has some (GNU time's child, so that time still reports the
+ * killed process's CPU and RSS), else `child` itself.
+ */
+function killMeasured(child: Deno.ChildProcess): void {
+  const ds = descendants(child.pid);
+  for (const pid of ds.length > 0 ? ds : [child.pid]) {
+    try {
+      Deno.kill(pid, "SIGKILL");
+    } catch {
+      // gone
+    }
+  }
+}
 
 /** How CPU and RSS are measured, for the report. */
 export function measurementMethod(): string {
@@ -195,21 +284,14 @@ async function measure(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  let timedOut = false;
   const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // gone
-    }
+    timedOut = true;
+    killMeasured(child);
   }, opts.killAfterMs);
   let finished = false;
   opts.abortOn?.finally(() => {
-    if (finished) return;
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // gone
-    }
+    if (!finished) killMeasured(child);
   });
   let cpu = 0, rss = 0;
   let polling = !useTime;
@@ -224,11 +306,7 @@ async function measure(
   try {
     await opts.onStart?.();
   } catch (e) {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // gone
-    }
+    killMeasured(child);
     await child.output();
     clearTimeout(timer);
     polling = false;
@@ -253,7 +331,8 @@ async function measure(
     }
     if (lines.some((l) => l.startsWith("Command terminated by signal"))) code = code || 128;
   }
-  return { code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr), wallS, cpuS: cpu, rssMiB: rss };
+  const [stdout, stderr] = [dec.decode(out.stdout), dec.decode(out.stderr)];
+  return { code, timedOut, stdout, stderr, wallS, cpuS: cpu, rssMiB: rss };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -294,26 +373,50 @@ async function sha1OfFile(path: string): Promise<string> {
   return h.digest("hex");
 }
 
-/** The generated payload and its reference torrent. */
-interface Payload {
-  dir: string;
-  name: string;
-  path: string;
+/** One file of a payload: its path under the payload's `dir` (the torrent's name first), size and SHA-1. */
+interface PayloadFile {
+  rel: string;
   size: number;
   sha1: string;
+}
+
+/** The generated payload and its reference torrent. */
+interface Payload {
+  /** The folder that holds `name` (a data folder for seeders, a web seed's document root). */
+  dir: string;
+  /** The torrent's name: the file of a single-file payload, the top folder of a multi-file one. */
+  name: string;
+  /** `dir/name`. */
+  path: string;
+  files: PayloadFile[];
+  size: number;
   torrent: string;
   infoHash: string;
 }
 
-/** Writes `size` random bytes to `dir/name` (computing their SHA-1 on the way) and a v1 torrent made by libtorrent. */
-async function makePayload(work: string, size: number, pieceSize: number): Promise<Payload> {
-  const dir = `${work}/seed`;
-  const name = "payload.bin";
-  await Deno.mkdir(dir, { recursive: true });
-  const h = createHash("sha1");
-  {
-    using f = await Deno.open(`${dir}/${name}`, { write: true, create: true, truncate: true });
-    const buf = new Uint8Array(16 * MiB);
+/** What to generate: files (paths under the torrent's name; one file named `name` alone for a single-file torrent). */
+interface PayloadSpec {
+  name: string;
+  /** [path under `name`, bytes]; `[["", n]]` for a single-file payload. */
+  files: Array<[string, number]>;
+  pieceSize: number;
+  urlList?: string[];
+}
+
+/**
+ * Writes random bytes for each file of `spec` under `work/key` (computing their SHA-1 on the way) and a v1 torrent
+ * made by libtorrent (`work/key.torrent`).
+ */
+async function makePayload(work: string, key: string, spec: PayloadSpec): Promise<Payload> {
+  const dir = `${work}/${key}`;
+  const buf = new Uint8Array(16 * MiB);
+  const files: PayloadFile[] = [];
+  for (const [sub, size] of spec.files) {
+    const rel = sub === "" ? spec.name : `${spec.name}/${sub}`;
+    const path = `${dir}/${rel}`;
+    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+    const h = createHash("sha1");
+    using f = await Deno.open(path, { write: true, create: true, truncate: true });
     for (let left = size; left > 0;) {
       const n = Math.min(left, buf.length);
       randomFillSync(buf, 0, n);
@@ -322,23 +425,78 @@ async function makePayload(work: string, size: number, pieceSize: number): Promi
       for (let o = 0; o < n;) o += await f.write(chunk.subarray(o));
       left -= n;
     }
+    files.push({ rel, size, sha1: h.digest("hex") });
   }
-  const torrent = `${work}/payload.torrent`;
-  const t = await makeTorrentWithLibtorrent({ path: `${dir}/${name}`, out: torrent, pieceLength: pieceSize });
-  return { dir, name, path: `${dir}/${name}`, size, sha1: h.digest("hex"), torrent, infoHash: t.infoHash };
+  const torrent = `${work}/${key}.torrent`;
+  const path = `${dir}/${spec.name}`;
+  const t = await makeTorrentWithLibtorrent({ path, out: torrent, pieceLength: spec.pieceSize, urlList: spec.urlList });
+  const size = files.reduce((n, f) => n + f.size, 0);
+  return { dir, name: spec.name, path, files, size, torrent, infoHash: t.infoHash };
 }
 
-/** Throws unless `path` has the payload's size and SHA-1. */
-async function verifyDownload(p: Payload, path: string, who: string): Promise<void> {
-  let size = -1;
-  try {
-    size = (await Deno.stat(path)).size;
-  } catch {
-    throw new Error(`${who}: ${path} is missing`);
+/** Throws unless every file of the payload is under `root` with its size and SHA-1. */
+async function verifyDownload(p: Payload, root: string, who: string): Promise<void> {
+  for (const f of p.files) {
+    const path = `${root}/${f.rel}`;
+    let size = -1;
+    try {
+      size = (await Deno.stat(path)).size;
+    } catch {
+      throw new Error(`${who}: ${path} is missing`);
+    }
+    if (size !== f.size) throw new Error(`${who}: ${path} has ${size} bytes, expected ${f.size}`);
+    const got = await sha1OfFile(path);
+    if (got !== f.sha1) throw new Error(`${who}: ${path} has SHA-1 ${got}, expected ${f.sha1}`);
   }
-  if (size !== p.size) throw new Error(`${who}: ${path} has ${size} bytes, expected ${p.size}`);
-  const got = await sha1OfFile(path);
-  if (got !== p.sha1) throw new Error(`${who}: ${path} has SHA-1 ${got}, expected ${p.sha1}`);
+}
+
+/**
+ * The files of the `webseed` scenario's multi-file payload of `total` bytes: a small text file, three large parts in
+ * a subfolder and a tail, all odd sizes (so files start and end inside pieces), summing to `total`.
+ */
+export function webseedFiles(total: number): Array<[string, number]> {
+  const shares: Array<[string, number]> = [
+    ["README.txt", 0.0001],
+    ["data/part-1.bin", 0.31],
+    ["data/part-2.bin", 0.27],
+    ["data/part-3.bin", 0.22],
+  ];
+  const files: Array<[string, number]> = shares.map(([p, share]) => [p, Math.floor(total * share) | 1]);
+  const rest = total - files.reduce((n, [, b]) => n + b, 0);
+  if (rest < 1) throw new Error(`a web seed payload of ${total} bytes is too small to split`);
+  return [...files, ["extra/tail.bin", rest]];
+}
+
+/** Is `dir` on a tmpfs, and how many bytes are free there (`stat -f`)? Undefined when it cannot be told. */
+async function fsInfo(dir: string): Promise<{ tmpfs: boolean; free: number } | undefined> {
+  try {
+    const r = await new Deno.Command("stat", { args: ["-f", "-c", "%T %a %S", dir], stdout: "piped", stderr: "null" })
+      .output();
+    const [type, blocks, blockSize] = new TextDecoder().decode(r.stdout).trim().split(" ");
+    if (!r.success) return undefined;
+    return { tmpfs: type === "tmpfs", free: Number(blocks) * Number(blockSize) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Downloads checked and done with: deleted at once on tmpfs; on a disk, kept until the scenario ends, since deleting
+ * a GiB on a filesystem mounted with `discard` stalls the next round's writes for seconds, at random, whichever client
+ * runs next.
+ */
+function leftovers(tmpfs: boolean): { add(dir: string): Promise<void>; clear(): Promise<void> } {
+  const dirs: string[] = [];
+  const remove = (d: string) => Deno.remove(d, { recursive: true }).catch(() => {});
+  return {
+    add: async (dir) => {
+      if (tmpfs) await remove(dir);
+      else dirs.push(dir);
+    },
+    clear: async () => {
+      for (const d of dirs.splice(0)) await remove(d);
+    },
+  };
 }
 
 async function sync(): Promise<void> {
@@ -357,7 +515,8 @@ async function waitListening(port: number, timeoutMs: number): Promise<void> {
   throw new Error(`nothing listened on 127.0.0.1:${port} within ${timeoutMs} ms`);
 }
 
-function median(xs: number[]): number {
+/** The median of `xs` (the mean of the middle two for an even count); NaN for none. */
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
@@ -395,33 +554,52 @@ export interface ClientResult {
   /** How it was run. */
   command: string;
   samples: Sample[];
+  /** Medians over every run (one that did not complete counts at the time it was stopped). */
   median: Sample & { mibps: number };
+  /** Runs that did not complete within the bound. */
+  incomplete: number;
+}
+
+/** btfetch's medians over a reference client's: wall, CPU and peak RSS. */
+export interface Ratio {
+  vs: string;
+  wall: number;
+  cpu: number;
+  rss: number;
 }
 
 /** What a scenario produced: rows, ratios, or why it was skipped. */
 export interface ScenarioResult {
   scenario: string;
   title: string;
+  /** Payload bytes. */
+  size: number;
   /** Set when the scenario could not run (a command is unavailable). */
   skipped?: string;
   clients: ClientResult[];
-  /** btfetch / reference, for wall, CPU and peak RSS. */
-  ratios?: { vs: string; wall: number; cpu: number; rss: number };
+  /** btfetch / each reference, the fastest reference (by median wall) first. */
+  ratios?: Ratio[];
+  /** Set when runs past this many seconds count as not done instead of failing the scenario (`dht`). */
+  boundS?: number;
   notes: string[];
 }
 
-/** Shared state: options, the payload, the work folder. */
+/** Shared state: options, the work folder, the payloads. */
 interface Ctx {
   o: BenchOptions;
   work: string;
-  payload: Payload;
+  /** The work folder is on tmpfs (downloads are deleted as soon as they are checked). */
+  tmpfs: boolean;
+  /** The single-file payload of `size` bytes and its torrent (made once, shared by the scenarios of that size). */
+  single(size: number): Promise<Payload>;
   log: (s: string) => void;
 }
 
 /** A scenario: runs its rounds and returns its rows. Add new ones here. */
 type Scenario = (ctx: Ctx) => Promise<ScenarioResult>;
 
-function summarise(client: string, command: string, samples: Sample[], bytes: number): ClientResult {
+/** One client's row: the medians of its samples. */
+export function summarise(client: string, command: string, samples: Sample[], bytes: number): ClientResult {
   const wall = median(samples.map((s) => s.wallS));
   return {
     client,
@@ -433,22 +611,28 @@ function summarise(client: string, command: string, samples: Sample[], bytes: nu
       rssMiB: median(samples.map((s) => s.rssMiB)),
       mibps: bytes / MiB / wall,
     },
+    incomplete: samples.filter((s) => s.incomplete).length,
   };
 }
 
-function ratiosOf(rows: ClientResult[], me: string, vs: string): ScenarioResult["ratios"] {
-  const a = rows.find((r) => r.client === me), b = rows.find((r) => r.client === vs);
-  if (!a || !b) return undefined;
-  return {
-    vs,
+/** btfetch's ratios against each client of `vs` that has a row, the fastest (by median wall) first. */
+export function ratiosOf(rows: ClientResult[], me: string, vs: string[]): Ratio[] | undefined {
+  const a = rows.find((r) => r.client === me);
+  const refs = rows.filter((r) => vs.includes(r.client)).sort((x, y) => x.median.wallS - y.median.wallS);
+  if (!a || refs.length === 0) return undefined;
+  return refs.map((b) => ({
+    vs: b.client,
     wall: a.median.wallS / b.median.wallS,
     cpu: a.median.cpuS / b.median.cpuS,
     rss: a.median.rssMiB / b.median.rssMiB,
-  };
+  }));
 }
 
-/** A long-running python3-libtorrent seeder of the payload (helper seed mode). */
-async function startLtSeeder(ctx: Ctx, torrent = ctx.payload.torrent): Promise<{ proc: LineProcess; port: number }> {
+/** A long-running python3-libtorrent seeder of `payload` (helper seed mode). */
+async function startLtSeeder(
+  payload: Payload,
+  torrent = payload.torrent,
+): Promise<{ proc: LineProcess; port: number }> {
   const proc = new LineProcess("libtorrent-seeder", SYSTEM_PYTHON, [
     "-u",
     LT_HELPER,
@@ -457,7 +641,7 @@ async function startLtSeeder(ctx: Ctx, torrent = ctx.payload.torrent): Promise<{
     "--torrent",
     torrent,
     "--dir",
-    ctx.payload.dir,
+    payload.dir,
   ]);
   try {
     const m = await proc.waitForLine(/^READY (\d+)$/, 300_000);
@@ -468,20 +652,28 @@ async function startLtSeeder(ctx: Ctx, torrent = ctx.payload.torrent): Promise<{
   }
 }
 
+/** The clients of `wanted` that are installed; the others are named in `notes`. */
+function installed(wanted: string[], notes: string[]): string[] {
+  return wanted.filter((c) => {
+    const missing = c === "libtorrent" ? !haveLibtorrent() : c === "aria2c" ? !haveProgram("aria2c") : false;
+    if (missing) notes.push(`${c}: not installed, left out`);
+    return !missing;
+  });
+}
+
 const fetchScenario: Scenario = async (ctx) => {
-  const { o, payload } = ctx;
+  const { o } = ctx;
+  const payload = await ctx.single(sizeFor(o, "fetch"));
+  const timeoutMs = boundMs(o, "fetch");
   const result: ScenarioResult = {
     scenario: "fetch",
     title: `fetch ${fmtSize(payload.size)} (piece ${fmtSize(o.pieceSize)}) from one python3-libtorrent seeder, ` +
       `${o.rounds} round(s)`,
+    size: payload.size,
     clients: [],
     notes: [],
   };
-  const clients = o.clients.filter((c) => {
-    const missing = c === "libtorrent" ? !haveLibtorrent() : c === "aria2c" ? !haveProgram("aria2c") : false;
-    if (missing) result.notes.push(`${c}: not installed, left out`);
-    return !missing;
-  });
+  const clients = installed(o.clients, result.notes);
   const bt = btfetchArgv();
   const commands: Record<string, string> = {
     btfetch: `${bt.what} get T -o D --peer 127.0.0.1:S --json --quiet --no-dht`,
@@ -489,8 +681,8 @@ const fetchScenario: Scenario = async (ctx) => {
     aria2c: "aria2c --seed-time=0 --file-allocation=none, DHT/LPD/PEX off (the seeder connects to it)",
   };
   const samples: Record<string, Sample[]> = Object.fromEntries(clients.map((c) => [c, []]));
-  const leftovers: string[] = [];
-  const seeder = await startLtSeeder(ctx);
+  const done = leftovers(ctx.tmpfs);
+  const seeder = await startLtSeeder(payload);
   try {
     for (let r = 0; r < o.rounds; r++) {
       const order = clients.map((_, i) => clients[(i + r) % clients.length]);
@@ -501,19 +693,19 @@ const fetchScenario: Scenario = async (ctx) => {
         if (c === "btfetch") {
           const args = [...bt.pre, "get", payload.torrent, "-o", dir, "--peer", `127.0.0.1:${seeder.port}`];
           args.push("--json", "--quiet", "--no-dht", "--port", String(freePort()));
-          m = await measure(bt.cmd, args, { killAfterMs: o.timeoutMs });
+          m = await measure(bt.cmd, args, { killAfterMs: timeoutMs });
           if (m.code !== 0) throw new Error(`btfetch exited ${m.code}\n${tail(m.stdout)}\n${tail(m.stderr)}`);
         } else if (c === "libtorrent") {
           const args = ["-u", LT_HELPER, "--mode", "leech", "--torrent", payload.torrent, "--dir", dir];
-          args.push("--connect", `127.0.0.1:${seeder.port}`, "--max-seconds", String(o.timeoutMs / 1000));
-          m = await measure(SYSTEM_PYTHON, args, { killAfterMs: o.timeoutMs });
+          args.push("--connect", `127.0.0.1:${seeder.port}`, "--max-seconds", String(timeoutMs / 1000));
+          m = await measure(SYSTEM_PYTHON, args, { killAfterMs: timeoutMs });
           if (m.code !== 0 || !/^DONE$/m.test(m.stdout)) {
             throw new Error(`libtorrent leecher exited ${m.code}\n${tail(m.stdout)}\n${tail(m.stderr)}`);
           }
         } else {
           const port = freePort();
-          m = await measure("aria2c", [...aria2Args(dir, port, o.timeoutMs / 1000), payload.torrent], {
-            killAfterMs: o.timeoutMs,
+          m = await measure("aria2c", [...aria2Args(dir, port, timeoutMs / 1000), payload.torrent], {
+            killAfterMs: timeoutMs,
             onStart: async () => {
               await waitListening(port, 30_000);
               const w = seeder.proc.child.stdin.getWriter();
@@ -523,21 +715,19 @@ const fetchScenario: Scenario = async (ctx) => {
           });
           if (m.code !== 0) throw new Error(`aria2c exited ${m.code}\n${tail(m.stdout)}\n${tail(m.stderr)}`);
         }
-        await verifyDownload(payload, `${dir}/${payload.name}`, c);
+        await verifyDownload(payload, dir, c);
         samples[c].push(m);
         ctx.log(`fetch round ${r + 1}/${o.rounds} ${c}: ${fmtSample(m)}`);
-        // kept until the scenario ends: deleting 1 GiB on a filesystem mounted with `discard` stalls the next
-        // round's writes for seconds, at random, whichever client runs next
-        leftovers.push(dir);
+        await done.add(dir);
         await sync();
       }
     }
   } finally {
     await seeder.proc.close();
-    for (const d of leftovers) await Deno.remove(d, { recursive: true }).catch(() => {});
+    await done.clear();
   }
   result.clients = clients.map((c) => summarise(c, commands[c], samples[c], payload.size));
-  result.ratios = ratiosOf(result.clients, "btfetch", "libtorrent");
+  result.ratios = ratiosOf(result.clients, "btfetch", ["libtorrent"]);
   return result;
 };
 
@@ -558,11 +748,14 @@ function tinyTracker(port: () => number): { url: string; close(): Promise<void> 
 }
 
 const seedScenario: Scenario = async (ctx) => {
-  const { o, payload } = ctx;
+  const { o } = ctx;
+  const payload = await ctx.single(sizeFor(o, "seed"));
+  const timeoutMs = boundMs(o, "seed");
   const result: ScenarioResult = {
     scenario: "seed",
     title: `seed ${fmtSize(payload.size)} (piece ${fmtSize(o.pieceSize)}) to one aria2c downloader per round, ` +
       `${o.rounds} round(s); wall = aria2c's run, CPU/RSS = the seeder's`,
+    size: payload.size,
     clients: [],
     notes: [],
   };
@@ -587,7 +780,7 @@ const seedScenario: Scenario = async (ctx) => {
   let seederPort = 0;
   const tracker = tinyTracker(() => seederPort);
   const tracked = `${ctx.work}/tracked.torrent`;
-  const leftovers: string[] = [];
+  const done = leftovers(ctx.tmpfs);
   try {
     const t = await makeTorrentWithLibtorrent({
       path: payload.path,
@@ -624,7 +817,7 @@ const seedScenario: Scenario = async (ctx) => {
             throw e;
           }
         } else {
-          const s = await startLtSeeder(ctx);
+          const s = await startLtSeeder(payload);
           proc = s.proc;
           seederPort = s.port;
         }
@@ -633,21 +826,21 @@ const seedScenario: Scenario = async (ctx) => {
         try {
           const pid = proc.child.pid;
           const cpu0 = procCpu(pid) ?? 0;
-          const m = await measure("aria2c", [...aria2Args(dir, freePort(), o.timeoutMs / 1000), tracked], {
-            killAfterMs: o.timeoutMs,
+          const m = await measure("aria2c", [...aria2Args(dir, freePort(), timeoutMs / 1000), tracked], {
+            killAfterMs: timeoutMs,
             abortOn: proc.child.status,
           });
           const cpu1 = procCpu(pid), rss = procPeakRss(pid);
           if (proc.exited) throw new Error(`the ${c} seeder exited during the download\n${proc.tail(6)}`);
           if (m.code !== 0) throw new Error(`aria2c exited ${m.code}\n${tail(m.stdout)}\n${proc.tail()}`);
           if (cpu1 === undefined || rss === undefined) throw new Error(`${c} seeder died\n${proc.tail()}`);
-          await verifyDownload(payload, `${dir}/${payload.name}`, `aria2c from ${c}`);
+          await verifyDownload(payload, dir, `aria2c from ${c}`);
           const s: Sample = { wallS: m.wallS, cpuS: cpu1 - cpu0, rssMiB: rss };
           samples[c].push(s);
           ctx.log(`seed round ${r + 1}/${o.rounds} ${c}: ${fmtSample(s)} (aria2c: ${fmtSample(m)})`);
         } finally {
           await proc.close();
-          leftovers.push(dir); // removed at the end, as in the fetch scenario
+          await done.add(dir);
           await Deno.remove(`${payload.dir}/.btfetch`, { recursive: true }).catch(() => {});
           await sync();
         }
@@ -658,19 +851,22 @@ const seedScenario: Scenario = async (ctx) => {
       libtorrent: "python3 scripts/_bench_lt.py --mode seed",
     };
     result.clients = clients.map((c) => summarise(c, commands[c], samples[c], payload.size));
-    result.ratios = ratiosOf(result.clients, "btfetch", "libtorrent");
+    result.ratios = ratiosOf(result.clients, "btfetch", ["libtorrent"]);
   } finally {
     await tracker.close();
-    for (const d of leftovers) await Deno.remove(d, { recursive: true }).catch(() => {});
+    await done.clear();
   }
   return result;
 };
 
 const createScenario: Scenario = async (ctx) => {
-  const { o, payload } = ctx;
+  const { o } = ctx;
+  const payload = await ctx.single(sizeFor(o, "create"));
+  const timeoutMs = boundMs(o, "create");
   const result: ScenarioResult = {
     scenario: "create",
     title: `create a torrent for ${fmtSize(payload.size)} (piece ${fmtSize(o.pieceSize)}), ${o.rounds} round(s)`,
+    size: payload.size,
     clients: [],
     notes: [],
   };
@@ -683,7 +879,7 @@ const createScenario: Scenario = async (ctx) => {
       ? [bt.cmd, [...bt.pre, "create", payload.path, "-o", out, "--piece-size", `${o.pieceSize / 1024}K`]]
       : ["mktorrent", ["-l", String(log2), "-a", announce, "-o", out, payload.path]];
     if (c === "btfetch") args.push("-t", announce);
-    return await measure(cmd, args, { killAfterMs: o.timeoutMs });
+    return await measure(cmd, args, { killAfterMs: timeoutMs });
   };
   const probe = await run("btfetch", `${ctx.work}/probe.torrent`);
   if (probe.code !== 0) {
@@ -714,12 +910,357 @@ const createScenario: Scenario = async (ctx) => {
     ),
     summarise("mktorrent", `mktorrent -l ${log2} (threads: CPU count)`, samples.mktorrent, payload.size),
   ];
-  result.ratios = ratiosOf(result.clients, "btfetch", "mktorrent");
+  result.ratios = ratiosOf(result.clients, "btfetch", ["mktorrent"]);
+  return result;
+};
+
+/**
+ * What starting costs, for reading small runs: wall is process start to exit, so it includes btfetch's start-up
+ * (`btfetch --version`, median of 3) and python3 importing libtorrent.
+ */
+async function startupNote(bt: { cmd: string; pre: string[] }): Promise<string> {
+  const runs = async (cmd: string, args: string[]) => {
+    const walls: number[] = [];
+    for (let i = 0; i < 3; i++) walls.push((await measure(cmd, args, { killAfterMs: 60_000 })).wallS);
+    return median(walls).toFixed(2);
+  };
+  return `start-up alone, within every wall above: btfetch --version ${await runs(bt.cmd, [...bt.pre, "--version"])} ` +
+    `s, python3 -c "import libtorrent" ${await runs(SYSTEM_PYTHON, ["-c", "import libtorrent"])} s`;
+}
+
+/** A loopback DHT of libtorrent sessions (`_lt_bench_dht.py --mode swarm`), one of them seeding. */
+interface DhtSwarm {
+  proc: LineProcess;
+  /** The plain nodes' ports (UDP for the DHT). */
+  nodes: number[];
+  /** The seeder's port (TCP and DHT). */
+  seeder: number;
+}
+
+/** Starts {@link DHT_NODES} libtorrent DHT sessions, the last seeding `payload`; resolves once its announce is stored. */
+async function startDhtSwarm(payload: Payload): Promise<DhtSwarm> {
+  const proc = new LineProcess("libtorrent-dht", SYSTEM_PYTHON, [
+    "-u",
+    LT_DHT_HELPER,
+    "--mode",
+    "swarm",
+    "--nodes",
+    String(DHT_NODES - 1),
+    "--seed",
+    payload.torrent,
+    "--seed-dir",
+    payload.dir,
+  ]);
+  try {
+    const m = await proc.waitForLine(/^(READY|ERROR)\b ?(.*)$/, 120_000);
+    if (m[1] === "ERROR") throw new Error(`the loopback DHT did not come up: ${m[2]}\n${proc.tail()}`);
+  } catch (e) {
+    await proc.close();
+    throw e;
+  }
+  const ports = (role: string) =>
+    proc.lines.flatMap((l) => {
+      const m = l.match(new RegExp(`^${role} (\\d+)$`));
+      return m ? [Number(m[1])] : [];
+    });
+  return { proc, nodes: ports("NODE"), seeder: ports("SEEDER")[0] };
+}
+
+/** The JSON events a `btfetch --json` run printed (lines that are not JSON objects are skipped). */
+export function parseEvents(stdout: string): Array<Record<string, unknown>> {
+  return stdout.split("\n").flatMap((l) => {
+    if (!l.startsWith("{")) return [];
+    try {
+      const ev = JSON.parse(l);
+      return typeof ev === "object" && ev !== null && !Array.isArray(ev) ? [ev] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/**
+ * Figures of one magnet-to-complete run on btfetch's own clock (`t` of its events, ms since it started): the
+ * metadata (a peer found through the DHT and the info dictionary fetched from it), the first DHT lookup's end with its
+ * query count, the first connection to a peer the DHT gave, and completion. A figure is absent when no event says.
+ */
+export function btfetchDhtFigures(events: Array<Record<string, unknown>>): Record<string, number> {
+  const first = (pred: (e: Record<string, unknown>) => boolean) =>
+    events.find((e) => pred(e) && typeof e.t === "number");
+  const out: Record<string, number> = {};
+  const put = (k: string, v: unknown) => {
+    if (typeof v === "number") out[k] = v;
+  };
+  put("metadata", first((e) => e.event === "metadata")?.t);
+  const lookup = first((e) => e.event === "dht");
+  put("lookup", lookup?.t);
+  put("queries", lookup?.queries);
+  put("answered", lookup?.answered);
+  put("dht-peer", first((e) => e.event === "peer" && e.action === "connected" && e.source === "dht")?.t);
+  put("complete", first((e) => e.event === "complete")?.t);
+  return out;
+}
+
+/** The `AT <what> <ms>` lines of `_lt_bench_dht.py --mode leech`: libtorrent's milestones, ms since it started. */
+export function libtorrentDhtFigures(stdout: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of stdout.matchAll(/^AT (\S+) (\d+)$/gm)) out[m[1]] ??= Number(m[2]);
+  return out;
+}
+
+/** "metadata 90 ms, lookup 247 ms, ..." : the median of each figure over the runs that have it, in `keys` order. */
+export function medianFigures(runs: Array<Record<string, number>>, keys: string[]): string {
+  return keys.flatMap((k) => {
+    const xs = runs.flatMap((r) => (k in r ? [r[k]] : []));
+    return xs.length === 0 ? [] : [`${k} ${Math.round(median(xs))}${/queries|answered/.test(k) ? "" : " ms"}`];
+  }).join(", ");
+}
+
+const dhtScenario: Scenario = async (ctx) => {
+  const { o } = ctx;
+  const bound = boundMs(o, "dht");
+  const payload = await ctx.single(sizeFor(o, "dht"));
+  const magnet = `magnet:?xt=urn:btih:${payload.infoHash}`;
+  const result: ScenarioResult = {
+    scenario: "dht",
+    title: `magnet -> complete through the DHT alone, ${fmtSize(payload.size)} (piece ${fmtSize(o.pieceSize)}), ` +
+      `a loopback DHT of ${DHT_NODES} python3-libtorrent nodes (one seeding), ${o.rounds} round(s), ` +
+      `bound ${bound / 1000} s`,
+    size: payload.size,
+    boundS: bound / 1000,
+    clients: [],
+    notes: [],
+  };
+  const clients = installed(o.clients.filter((c) => c !== "aria2c"), result.notes);
+  const bt = btfetchArgv();
+  const commands: Record<string, string> = {
+    btfetch: `${bt.what} get MAGNET -o D --dht-bootstrap 127.0.0.1:N --dht-state <new file> --port P --json --quiet`,
+    libtorrent: "python3 scripts/_lt_bench_dht.py --mode leech --magnet MAGNET --bootstrap 127.0.0.1:N " +
+      "(a fresh session; add_dht_node(N), force_dht_announce() once its DHT has a node and every 1 s until a peer)",
+  };
+  const samples: Record<string, Sample[]> = Object.fromEntries(clients.map((c) => [c, []]));
+  const figures: Record<string, Array<Record<string, number>>> = Object.fromEntries(clients.map((c) => [c, []]));
+  const done = leftovers(ctx.tmpfs);
+  try {
+    for (let r = 0; r < o.rounds; r++) {
+      for (const c of r % 2 ? [...clients].reverse() : clients) {
+        // a fresh DHT for every run: no client finds the previous one's dead node or stale announce
+        const swarm = await startDhtSwarm(payload);
+        const dir = `${ctx.work}/dl-dht-${c}-${r}`;
+        await Deno.mkdir(dir);
+        const boot = `127.0.0.1:${swarm.nodes[0]}`;
+        let m: Measured;
+        let ok: boolean;
+        try {
+          if (c === "btfetch") {
+            const args = [...bt.pre, "get", magnet, "-o", dir, "--dht-bootstrap", boot];
+            args.push("--dht-state", `${ctx.work}/dht-state-${r}.json`, "--port", String(freePort()));
+            m = await measure(bt.cmd, [...args, "--json", "--quiet"], { killAfterMs: bound });
+            ok = m.code === 0;
+            figures[c].push(btfetchDhtFigures(parseEvents(m.stdout)));
+          } else {
+            const args = ["-u", LT_DHT_HELPER, "--mode", "leech", "--magnet", magnet, "--dir", dir];
+            args.push("--bootstrap", boot, "--max-seconds", String(bound / 1000 + 5));
+            m = await measure(SYSTEM_PYTHON, args, { killAfterMs: bound });
+            ok = m.code === 0 && /^DONE$/m.test(m.stdout);
+            figures[c].push(libtorrentDhtFigures(m.stdout));
+          }
+        } finally {
+          await swarm.proc.close();
+        }
+        if (ok) {
+          await verifyDownload(payload, dir, c);
+        } else {
+          const why = m.timedOut ? `not complete within ${bound / 1000} s` : `exit ${m.code}`;
+          const last = tail(m.stderr, 1) || tail(m.stdout, 1);
+          result.notes.push(`${c} round ${r + 1}: ${why}${last ? ` (last output: ${last.slice(0, 200)})` : ""}`);
+        }
+        const sample: Sample = { wallS: m.wallS, cpuS: m.cpuS, rssMiB: m.rssMiB, incomplete: !ok };
+        samples[c].push(sample);
+        ctx.log(`dht round ${r + 1}/${o.rounds} ${c}: ${ok ? "" : "NOT DONE, "}${fmtSample(sample)}`);
+        await done.add(dir);
+      }
+    }
+  } finally {
+    await done.clear();
+  }
+  result.clients = clients.map((c) => summarise(c, commands[c], samples[c], payload.size));
+  result.ratios = ratiosOf(result.clients, "btfetch", ["libtorrent"]);
+  const completed = (c: string, keys: string[]) =>
+    medianFigures(figures[c].filter((_, i) => !samples[c][i].incomplete), keys) || "no run completed";
+  const figureNotes: string[] = [];
+  if (clients.includes("btfetch")) {
+    const keys = ["lookup", "queries", "answered", "metadata", "dht-peer", "complete"];
+    figureNotes.push(
+      `btfetch's own clock (t of its JSON events, medians of the runs that completed): ` +
+        completed("btfetch", keys) + `; lookup = the first dht event (the first lookup ended), ` +
+        `metadata = a DHT peer found and the info dictionary fetched, dht-peer = the download's first connection ` +
+        `to a peer the DHT gave`,
+      `btfetch lookups per run (ms, queries): ` +
+        figures.btfetch.map((f) => `${f.lookup ?? "-"} (${f.queries ?? "-"})`).join(", "),
+    );
+  }
+  if (clients.includes("libtorrent")) {
+    figureNotes.push(
+      `libtorrent's clock (ms since the helper started, medians of the runs that completed): ` +
+        completed("libtorrent", ["dht-up", "dht-peers", "metadata", "complete"]),
+    );
+  }
+  result.notes = [
+    ...figureNotes,
+    ...result.notes,
+    `a run past ${bound / 1000} s is stopped, counted at that time in the median, and shown as ">" in the runs`,
+    await startupNote(bt),
+  ];
+  return result;
+};
+
+/** An nginx serving `root` on 127.0.0.1:`port`, run in the foreground by this script. */
+interface Nginx {
+  proc: LineProcess;
+  close(): Promise<void>;
+}
+
+/**
+ * The nginx config of the `webseed` scenario: the files under `root` on 127.0.0.1:`port`, `sendfile` and `tcp_nopush`
+ * on, keep-alive connections for as many requests as a client makes, no access log, a worker per core, every temp
+ * path and the pid file under `prefix` (so it runs unprivileged too). As root, the workers stay root (the default
+ * user, nobody, cannot read a private temp folder).
+ */
+export function nginxConfig(o: { prefix: string; root: string; port: number; asRoot: boolean }): string {
+  return [
+    ...(o.asRoot ? ["user root;"] : []),
+    "worker_processes auto;",
+    `pid ${o.prefix}/nginx.pid;`,
+    "events { worker_connections 1024; }",
+    "http {",
+    "  access_log off;",
+    "  sendfile on;",
+    "  tcp_nopush on;",
+    "  keepalive_requests 1000000;",
+    "  keepalive_timeout 120s;",
+    "  default_type application/octet-stream;",
+    ...["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `  ${t}_temp_path ${o.prefix}/${t};`),
+    `  server { listen 127.0.0.1:${o.port}; root ${o.root}; }`,
+    "}",
+    "",
+  ].join("\n");
+}
+
+/** Starts nginx on 127.0.0.1:`port` serving `root`; resolves once it listens. */
+async function startNginx(work: string, root: string, port: number): Promise<Nginx> {
+  const prefix = `${work}/nginx`;
+  await Deno.mkdir(prefix, { recursive: true });
+  const conf = `${prefix}/nginx.conf`;
+  await Deno.writeTextFile(conf, nginxConfig({ prefix, root, port, asRoot: Deno.uid() === 0 }));
+  const proc = new LineProcess("nginx", NGINX, [
+    "-p",
+    prefix,
+    "-c",
+    conf,
+    "-e",
+    `${prefix}/error.log`,
+    "-g",
+    "daemon off;",
+  ]);
+  const close = async () => void await proc.close();
+  try {
+    await Promise.race([
+      waitListening(port, 15_000),
+      proc.child.status.then(() => {
+        throw new Error("nginx exited");
+      }),
+    ]);
+  } catch (e) {
+    await close();
+    const log = await Deno.readTextFile(`${prefix}/error.log`).catch(() => "");
+    throw new Error(`nginx did not start: ${e instanceof Error ? e.message : e}\n${tail(log)}\n${proc.tail(5)}`);
+  }
+  return { proc, close };
+}
+
+const webseedScenario: Scenario = async (ctx) => {
+  const { o } = ctx;
+  const timeoutMs = boundMs(o, "webseed");
+  const size = sizeFor(o, "webseed");
+  const files = webseedFiles(size);
+  const result: ScenarioResult = {
+    scenario: "webseed",
+    title: `fetch ${fmtSize(size)} in ${files.length} files (piece ${fmtSize(o.pieceSize)}) from one nginx web ` +
+      `seed (url-list), no peers, ${o.rounds} round(s)`,
+    size,
+    clients: [],
+    notes: [],
+  };
+  if (!haveProgram(NGINX)) return { ...result, skipped: `${NGINX} is not installed (apt-get install nginx-light)` };
+  const clients = installed(o.clients, result.notes);
+  const port = freePort();
+  const payload = await makePayload(ctx.work, "webseed", {
+    name: "ws-payload",
+    files,
+    pieceSize: o.pieceSize,
+    urlList: [`http://127.0.0.1:${port}/`],
+  });
+  await sync();
+  const bt = btfetchArgv();
+  const commands: Record<string, string> = {
+    btfetch: `${bt.what} get T -o D --json --quiet --no-dht --port P (the web seed from the torrent's url-list)`,
+    libtorrent: "python3 scripts/_bench_lt.py --mode leech --torrent T (no peer; libtorrent's defaults)",
+    aria2c: "aria2c T --seed-time=0 --file-allocation=none, DHT/LPD/PEX off (the web seed from the url-list)",
+  };
+  const samples: Record<string, Sample[]> = Object.fromEntries(clients.map((c) => [c, []]));
+  const done = leftovers(ctx.tmpfs);
+  const nginx = await startNginx(ctx.work, payload.dir, port);
+  try {
+    for (let r = 0; r < o.rounds; r++) {
+      for (const c of clients.map((_, i) => clients[(i + r) % clients.length])) {
+        const dir = `${ctx.work}/dl-webseed-${c}-${r}`;
+        await Deno.mkdir(dir);
+        let m: Measured;
+        if (c === "btfetch") {
+          const args = [...bt.pre, "get", payload.torrent, "-o", dir, "--json", "--quiet", "--no-dht"];
+          m = await measure(bt.cmd, [...args, "--port", String(freePort())], { killAfterMs: timeoutMs });
+        } else if (c === "libtorrent") {
+          const args = ["-u", LT_HELPER, "--mode", "leech", "--torrent", payload.torrent, "--dir", dir];
+          m = await measure(SYSTEM_PYTHON, [...args, "--max-seconds", String(timeoutMs / 1000)], {
+            killAfterMs: timeoutMs,
+          });
+          if (m.code === 0 && !/^DONE$/m.test(m.stdout)) m.code = 1;
+        } else {
+          m = await measure("aria2c", [...aria2Args(dir, freePort(), timeoutMs / 1000), payload.torrent], {
+            killAfterMs: timeoutMs,
+          });
+        }
+        if (nginx.proc.exited) throw new Error(`nginx exited during the ${c} run\n${nginx.proc.tail(5)}`);
+        if (m.code !== 0) throw new Error(`${c} exited ${m.code}\n${tail(m.stdout)}\n${tail(m.stderr)}`);
+        await verifyDownload(payload, dir, c);
+        samples[c].push(m);
+        ctx.log(`webseed round ${r + 1}/${o.rounds} ${c}: ${fmtSample(m)}`);
+        await done.add(dir);
+        await sync();
+      }
+    }
+  } finally {
+    await nginx.close();
+    await done.clear();
+  }
+  result.clients = clients.map((c) => summarise(c, commands[c], samples[c], payload.size));
+  result.ratios = ratiosOf(result.clients, "btfetch", ["libtorrent", "aria2c"]);
+  result.notes.push(
+    `files: ${files.map(([p, n]) => `${p} ${n}`).join(", ")}; nginx: sendfile on, keep-alive`,
+    await startupNote(bt),
+  );
   return result;
 };
 
 /** Every scenario, by name. */
-export const SCENARIOS: Record<string, Scenario> = { fetch: fetchScenario, seed: seedScenario, create: createScenario };
+export const SCENARIOS: Record<string, Scenario> = {
+  fetch: fetchScenario,
+  seed: seedScenario,
+  create: createScenario,
+  dht: dhtScenario,
+  webseed: webseedScenario,
+};
 
 // ---------------------------------------------------------------------------------------------------------------
 // Output
@@ -739,24 +1280,27 @@ function fmtSample(s: Sample): string {
 export function formatTable(r: ScenarioResult): string {
   const lines = [`== ${r.title}`];
   if (r.skipped) return [...lines, `   skipped: ${r.skipped}`].join("\n");
-  const head = ["client", "wall s (median)", "MiB/s", "CPU s", "peak RSS MiB", "runs: wall s"];
+  const bounded = r.boundS !== undefined;
+  const head = ["client", "wall s (median)", "MiB/s", "CPU s", "peak RSS MiB"];
+  if (bounded) head.push(`done in ${r.boundS} s`);
+  head.push("runs: wall s");
   const rows = r.clients.map((c) => [
     c.client,
     c.median.wallS.toFixed(2),
     c.median.mibps.toFixed(0),
     c.median.cpuS.toFixed(2),
     c.median.rssMiB.toFixed(0),
-    c.samples.map((s) => s.wallS.toFixed(2)).join(" "),
+    ...(bounded ? [`${c.samples.length - c.incomplete}/${c.samples.length}`] : []),
+    c.samples.map((s) => `${s.incomplete ? ">" : ""}${s.wallS.toFixed(2)}`).join(" "),
   ]);
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   const fmt = (row: string[]) =>
     row.map((cell, i) => (i === 0 || i === row.length - 1 ? cell.padEnd(w[i]) : cell.padStart(w[i]))).join("  ")
       .trimEnd();
   lines.push(fmt(head), fmt(w.map((n) => "-".repeat(n))), ...rows.map(fmt));
-  if (r.ratios) {
+  for (const q of r.ratios ?? []) {
     lines.push(
-      `btfetch / ${r.ratios.vs}: wall x${r.ratios.wall.toFixed(2)}, CPU x${r.ratios.cpu.toFixed(2)}, ` +
-        `peak RSS x${r.ratios.rss.toFixed(2)}`,
+      `btfetch / ${q.vs}: wall x${q.wall.toFixed(2)}, CPU x${q.cpu.toFixed(2)}, peak RSS x${q.rss.toFixed(2)}`,
     );
   }
   for (const c of r.clients) lines.push(`  ${c.client}: ${c.command}`);
@@ -766,6 +1310,21 @@ export function formatTable(r: ScenarioResult): string {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Main
+
+/**
+ * The temp folder's parent: `--workdir`, else /dev/shm when it is a tmpfs with `need` bytes free (downloads are then
+ * deleted as soon as they are checked), else /tmp.
+ */
+async function chooseWorkdir(o: BenchOptions, need: number, log: (s: string) => void): Promise<string> {
+  if (o.workdir !== undefined) return o.workdir;
+  const shm = await fsInfo("/dev/shm");
+  if (shm?.tmpfs && shm.free >= need) return "/dev/shm";
+  log(
+    `bench: /dev/shm ${shm ? `${shm.tmpfs ? "" : "is not a tmpfs, "}has ${fmtSize(shm.free)} free` : "is missing"}, ` +
+      `${fmtSize(need)} wanted: working in /tmp`,
+  );
+  return "/tmp";
+}
 
 /** Runs the benchmark; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -781,15 +1340,32 @@ export async function main(args: string[]): Promise<number> {
     return 1;
   }
   const log = (s: string) => console.error(s);
-  const work = await Deno.makeTempDir({ dir: o.workdir, prefix: "btfetch-bench-" });
+  // room for every payload and one download of the largest (rounded up to whole MiB, plus torrents and slack)
+  const sizes = o.scenarios.map((s) => sizeFor(o, s));
+  const payloads = [...new Set(o.scenarios.map((s) => (s === "webseed" ? "w" : "s") + sizeFor(o, s)))];
+  const need = payloads.reduce((n, k) => n + Number(k.slice(1)), 0) + Math.max(...sizes) + 64 * MiB;
+  const work = await Deno.makeTempDir({ dir: await chooseWorkdir(o, need, log), prefix: "btfetch-bench-" });
+  const tmpfs = (await fsInfo(work))?.tmpfs ?? false;
+  const singles = new Map<number, Promise<Payload>>();
   const results: ScenarioResult[] = [];
   let code = 0;
   try {
-    log(`bench: generating ${fmtSize(o.size)} in ${work} ...`);
-    const payload = await makePayload(work, o.size, o.pieceSize);
-    await sync();
-    log(`bench: payload sha1 ${payload.sha1}, info-hash ${payload.infoHash}; measuring with ${measurementMethod()}`);
-    const ctx: Ctx = { o, work, payload, log };
+    log(`bench: working in ${work}${tmpfs ? " (tmpfs)" : ""}; measuring with ${measurementMethod()}`);
+    const single = (size: number): Promise<Payload> => {
+      let p = singles.get(size);
+      if (!p) {
+        log(`bench: generating ${fmtSize(size)} ...`);
+        p = makePayload(work, `single-${size}`, { name: "payload.bin", files: [["", size]], pieceSize: o.pieceSize })
+          .then(async (payload) => {
+            await sync();
+            log(`bench: payload sha1 ${payload.files[0].sha1}, info-hash ${payload.infoHash}`);
+            return payload;
+          });
+        singles.set(size, p);
+      }
+      return p;
+    };
+    const ctx: Ctx = { o, work, tmpfs, single, log };
     for (const s of o.scenarios) {
       try {
         const r = await SCENARIOS[s](ctx);
@@ -806,9 +1382,10 @@ export async function main(args: string[]): Promise<number> {
   }
   if (o.json) {
     console.log(JSON.stringify({
-      size: o.size,
       pieceSize: o.pieceSize,
       rounds: o.rounds,
+      workdir: work,
+      tmpfs,
       measurement: measurementMethod(),
       btfetch: btfetchArgv().what,
       host: { os: Deno.build.os, arch: Deno.build.arch, deno: Deno.version.deno },
