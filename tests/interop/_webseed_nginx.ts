@@ -41,7 +41,15 @@ export function haveNginx(): boolean {
   }
 }
 
-function config(dir: string, root: string, port: number): string {
+/** Options of {@linkcode startNginx}. */
+export interface NginxOptions {
+  /** nginx's `limit_rate` (bytes per second per connection, e.g. `1m`); default unlimited. */
+  readonly limitRate?: string;
+  /** Kill it if it is not accepting connections after this long; default 10 s. */
+  readonly timeoutMs?: number;
+}
+
+function config(dir: string, root: string, port: number, o: NginxOptions): string {
   return `daemon off;
 master_process off;
 worker_processes 1;
@@ -63,7 +71,7 @@ http {
   server {
     listen 127.0.0.1:${port};
     root ${root};
-    autoindex off;
+    autoindex off;${o.limitRate ? `\n    limit_rate ${o.limitRate};` : ""}
   }
 }
 `;
@@ -80,15 +88,16 @@ async function answers(port: number): Promise<boolean> {
 }
 
 /**
- * Starts nginx serving `root` on a free loopback port; resolves once it accepts connections (at most `timeoutMs`,
- * default 10 s). A port taken by someone else between choosing and binding it is retried with a new one.
+ * Starts nginx serving `root` on a free loopback port; resolves once it accepts connections. A port taken by someone
+ * else between choosing and binding it is retried with a new one.
  */
-export async function startNginx(root: string, timeoutMs = 10_000): Promise<Nginx> {
+export async function startNginx(root: string, o: NginxOptions = {}): Promise<Nginx> {
+  const timeoutMs = o.timeoutMs ?? 10_000;
   const dir = await Deno.makeTempDir({ prefix: "btfetch-nginx-" });
   let lastErr = "";
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = freePort();
-    await Deno.writeTextFile(`${dir}/nginx.conf`, config(dir, root, port));
+    await Deno.writeTextFile(`${dir}/nginx.conf`, config(dir, root, port, o));
     const proc = new LineProcess("nginx", NGINX_BIN, ["-p", dir, "-e", `${dir}/error.log`, "-c", `${dir}/nginx.conf`]);
     const deadline = Date.now() + timeoutMs;
     while (!proc.exited && Date.now() < deadline && !(await answers(port))) await sleep(50);

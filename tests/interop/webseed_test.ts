@@ -16,10 +16,12 @@ import {
   runBtfetch,
 } from "./_btfetch.ts";
 import {
+  copyTree,
   ignoreUnless,
   MiB,
   MULTI_FILES,
   requirePrograms,
+  startLibtorrentSeeder,
   writeMultiFilePayload,
   writeSingleFilePayload,
 } from "./_peers.ts";
@@ -244,6 +246,187 @@ Deno.test({
       }
     } finally {
       await nginx?.close();
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});
+
+/** Overwrites `path` with the same number of different bytes (every byte inverted). */
+async function corrupt(path: string): Promise<void> {
+  const data = await Deno.readFile(path);
+  for (let i = 0; i < data.length; i++) data[i] ^= 0xff;
+  await Deno.writeFile(path, data);
+}
+
+/** A lying web seed: nginx over a copy of the data with `liar` (a path under the payload) inverted. */
+interface LiarSetup {
+  readonly torrent: WsTorrent;
+  /** The honest data (the libtorrent seeder's `dataDir` is its parent, `${tmp}/honest`). */
+  readonly data: string;
+  readonly nginx: Nginx;
+  readonly seederDir: string;
+}
+
+/**
+ * The most a lie may cost: what the runs in flight deliver in the moments before the first bad piece is judged, with
+ * nginx held to 1 MiB/s per connection (a few pieces), plus what the throttled libtorrent seeder sends twice (about
+ * 256 KiB: see the report). Fetching the lying runs to their end instead wastes 1 MiB per run (the first runs).
+ */
+const LIAR_WASTE_MAX = MiB;
+
+/**
+ * Writes honest data, a copy with `liar` inverted for nginx (held to 1 MiB/s a connection, so that what it sends
+ * after the lie is found depends on btfetch and not on the loopback's speed), and a mktorrent torrent whose web seed
+ * is that nginx.
+ */
+async function liarSetup(
+  tmp: string,
+  kind: "single" | "multi",
+  files: Array<[string, number]>,
+  liar: string,
+): Promise<LiarSetup> {
+  const honest = kind === "single"
+    ? await writeSingleFilePayload(`${tmp}/honest`, files[0][0], files[0][1], 62)
+    : await writeMultiFilePayload(`${tmp}/honest`, "multi", files, 61);
+  await Deno.mkdir(`${tmp}/www`);
+  await copyTree(honest.path, `${tmp}/www/${honest.name}`);
+  await corrupt(kind === "single" ? `${tmp}/www/${honest.name}` : `${tmp}/www/${honest.name}/${liar}`);
+  const nginx = await startNginx(`${tmp}/www`, { limitRate: "1m" });
+  try {
+    const torrent = await mktorrentWs({
+      path: honest.path,
+      out: `${tmp}/t.torrent`,
+      pieceLengthLog2: 15,
+      webSeeds: [kind === "single" ? `${nginx.origin}/${honest.name}` : `${nginx.origin}/`],
+    });
+    return { torrent, data: honest.path, nginx, seederDir: `${tmp}/honest` };
+  } catch (e) {
+    await nginx.close();
+    throw e;
+  }
+}
+
+/**
+ * Fetches the liar's torrent with an honest libtorrent seeder beside it (held to 2 MiB/s, or it would deliver
+ * everything before the web seed's first answer) and checks the result is byte-exact; returns the run.
+ */
+async function fetchBesideLiar(s: LiarSetup, tmp: string, label: string): Promise<BtfetchResult> {
+  const seeder = await startLibtorrentSeeder({ torrent: s.torrent.path, dataDir: s.seederDir, uploadRate: 2 * MiB });
+  try {
+    const { r, ms } = await fetchWs(s.torrent.path, `${tmp}/out`, ["--peer", `127.0.0.1:${seeder.port}`]);
+    time(label, ms);
+    const done = doneOf(r);
+    const failed = eventsOf(r, "piece-failed");
+    console.log(
+      `    wasted ${done.wasted} bytes (${failed.length} pieces failed), nginx ${
+        sharesOf(done, s.nginx.origin)
+      } bytes, libtorrent ${sharesOf(done, `127.0.0.1:${seeder.port}`)} bytes`,
+    );
+    assertFetchOk(r, { size: s.torrent.totalLength, pieceLength: s.torrent.pieceLength });
+    await assertSameTree(s.data, `${tmp}/out/${s.torrent.name}`);
+    return r;
+  } finally {
+    await seeder.close();
+  }
+}
+
+function assertWasteBounded(r: BtfetchResult): void {
+  const wasted = doneOf(r).wasted as number;
+  if (wasted > LIAR_WASTE_MAX) fail(`done.wasted ${wasted} > ${LIAR_WASTE_MAX}`, r);
+}
+
+const LIAR_SINGLE: Array<[string, number]> = [["single.bin", 10 * MiB + 99]];
+
+Deno.test({
+  name: "interop webseed: a web seed that lies (single-file), beside an honest libtorrent seeder, is banned",
+  ignore: ignoreUnless(...NEEDS),
+  async fn() {
+    requirePrograms(...NEEDS);
+    const tmp = await Deno.makeTempDir({ prefix: "btfetch-ws-liar1-" });
+    let s: LiarSetup | undefined;
+    try {
+      s = await liarSetup(tmp, "single", LIAR_SINGLE, "");
+      const r = await fetchBesideLiar(s, tmp, "single-file beside a liar");
+      const origin = s.nginx.origin;
+      if (!webSeedEvents(r).some((e) => e.action === "banned" && String(e.address).startsWith(origin))) {
+        fail("the lying web seed was not banned", r);
+      }
+      if (eventsOf(r, "piece-failed").length === 0) fail("no piece failed: did the web seed send anything?", r);
+      assertWasteBounded(r);
+    } finally {
+      await s?.nginx.close();
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});
+
+const LIAR_FILE = "b-liar-8MiB+3.bin";
+const LIAR_MULTI: Array<[string, number]> = [
+  ["a-honest-2MiB+1.bin", 2 * MiB + 1],
+  [LIAR_FILE, 8 * MiB + 3],
+  ["c-honest-1MiB+5.bin", MiB + 5],
+  ["empty.txt", 0],
+];
+
+Deno.test({
+  name: "interop webseed: a web seed that lies about one file is banned for that file and still serves the others",
+  // BUG: when a file is banned on a web seed (lib/engine/swarm.ts webSeedStep, `lost-file`), the runs already in
+  // flight over that file are not aborted and webSeedBlock keeps accepting their blocks: every one of them is fetched
+  // to its end and fails its hash (2 MiB here, up to 4 x WEBSEED_MAX_RUN_BYTES = 64 MiB from a fast seed).
+  // dropWebSeed aborts a dropped seed's runs; a banned file needs the same for the runs that touch it.
+  ignore: true,
+  async fn() {
+    requirePrograms(...NEEDS);
+    const tmp = await Deno.makeTempDir({ prefix: "btfetch-ws-liar2-" });
+    let s: LiarSetup | undefined;
+    try {
+      s = await liarSetup(tmp, "multi", LIAR_MULTI, LIAR_FILE);
+      const r = await fetchBesideLiar(s, tmp, "multi-file beside a seed lying about one file");
+      const warnings = eventsOf(r, "warning").map((e) => String(e.message));
+      if (!warnings.some((m) => m.includes(LIAR_FILE) && /bad data/.test(m))) fail("the lying file was not banned", r);
+      if (warnings.some((m) => /honest/.test(m))) fail("an honest file was faulted", r);
+      if (webSeedEvents(r).some((e) => e.action === "banned" || e.action === "disconnected")) {
+        fail("the whole seed was dropped, not only the lying file", r);
+      }
+      // the seed still served honest pieces: its bytes beyond those of the pieces that failed
+      const failedFromNginx = eventsOf(r, "piece-failed").filter((e) =>
+        (e.peers as string[]).some((p) => p.includes(s!.nginx.origin))
+      ).length;
+      const good = sharesOf(doneOf(r), s.nginx.origin) - failedFromNginx * s.torrent.pieceLength;
+      if (good <= 0) fail("the web seed served none of the honest files", r);
+      assertWasteBounded(r);
+    } finally {
+      await s?.nginx.close();
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "interop webseed: a lying web seed is banned once, by its URL, and piece-failed names it by its URL",
+  // BUG: once a web seed is dropped for bad data (lib/engine/swarm.ts dropWebSeed deletes it from sw.webSeeds),
+  // pieces it supplied that fail afterwards (already received or being hashed) no longer match a web seed in
+  // pieceOutcome, so blameFailed bans its stand-in sender as a peer: a second `peer` `banned` event with address
+  // "[http://127.0.0.1:PORT/single.bin]:0", source "manual" (stderr: "Banned [http://…]:0: sent pieces that failed
+  // their hash"). piece-failed events name the seed the same way ("[URL]:0", formatAddress of the stand-in address).
+  ignore: true,
+  async fn() {
+    requirePrograms(...NEEDS);
+    const tmp = await Deno.makeTempDir({ prefix: "btfetch-ws-liar3-" });
+    let s: LiarSetup | undefined;
+    try {
+      s = await liarSetup(tmp, "single", LIAR_SINGLE, "");
+      const r = await fetchBesideLiar(s, tmp, "single-file beside a liar");
+      const banned = eventsOf(r, "peer").filter((e) => e.action === "banned");
+      if (banned.length !== 1 || banned[0].source !== "webseed" || !String(banned[0].address).startsWith("http://")) {
+        fail(`expected one ban of the web seed, got ${JSON.stringify(banned)}`, r);
+      }
+      const names = eventsOf(r, "piece-failed").flatMap((e) => e.peers as string[]);
+      if (names.length === 0 || names.some((n) => !n.startsWith(s!.nginx.origin))) {
+        fail(`piece-failed names the web seed as ${JSON.stringify([...new Set(names)])}`, r);
+      }
+    } finally {
+      await s?.nginx.close();
       await Deno.remove(tmp, { recursive: true });
     }
   },
