@@ -55,6 +55,8 @@ export interface MetadataFetchOptions {
   readonly clientName: string;
   /** The DHT (or any peer finder), asked for peers at once and every {@linkcode DHT_RETRY_MS} until done. */
   readonly dht?: PeerFinder;
+  /** Peers found on the way (DHT, trackers), for the download that follows to start from. */
+  readonly onPeers?: (peers: readonly PeerAddress[], source: "dht" | "tracker") => void;
 }
 
 /** One connected peer, as the runtime sees it. */
@@ -254,6 +256,7 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
         stats: () => ({ uploaded: 0, downloaded: 0, left: 1 }),
         onPeers: (peers) => {
           tracker.peers += peers.length;
+          o.onPeers?.(peers, "tracker");
           peers.forEach(add);
         },
         onError: (url, err) => {
@@ -272,6 +275,7 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
           const r = await dht.findPeers(o.infoHash, {
             onPeers: (peers) => {
               dhtTried.peers += peers.length;
+              o.onPeers?.(peers, "dht");
               peers.forEach(add);
             },
           });

@@ -83,6 +83,8 @@ export interface SessionOptions {
   readonly outDir: string;
   /** 0-based indexes into `meta.files` to fetch; all when absent. */
   readonly selected?: ReadonlySet<number>;
+  /** Peers found before the session (e.g. while fetching a magnet's metadata), with where they came from. */
+  readonly discovered?: readonly { readonly address: PeerAddress; readonly source: PeerSource }[];
   /** Peers to connect to besides those the trackers give. */
   readonly peers?: readonly PeerAddress[];
   /** Extra tracker URLs, tried after the torrent's own tiers. */
@@ -465,6 +467,7 @@ class Session implements SwarmIO {
       this.emit({ event: "listening", port: this.port });
     }
     for (const a of this.o.peers ?? []) addCandidate(sw.pool, a, "manual");
+    for (const d of this.o.discovered ?? []) addCandidate(sw.pool, d.address, d.source);
     const tiers: string[][] = this.o.useTorrentTrackers === false ? [] : m.announce.map((t) => [...t]);
     for (const url of this.o.trackers ?? []) tiers.push([url]);
     if (tiers.length > 0) {

@@ -13,25 +13,15 @@
  */
 import { formatAddress, type PeerAddress } from "../address.ts";
 import type { Bitfield } from "../bitfield.ts";
-import { BLOCK_BYTES, MAX_BLOCK_BYTES, MAX_OUTSTANDING_REQUESTS, MAX_PEER_QUEUED_REQUESTS } from "../limits.ts";
+import { BLOCK_BYTES, MAX_OUTSTANDING_REQUESTS, MAX_PEER_QUEUED_REQUESTS } from "../limits.ts";
 import type { Metainfo } from "../metainfo.ts";
 import { encodeExtHandshake } from "../wire/extension.ts";
 import { WireError } from "../wire/frame.ts";
 import type { Message } from "../wire/messages.ts";
 import { decodeMetadataMessage, encodeMetadataMessage, METADATA_PIECE_BYTES, UT_METADATA } from "../wire/metadata.ts";
 import { UT_PEX } from "../wire/pex.ts";
-import { WebSeedError } from "../webseed/error.ts";
-import { planRun, type Segment } from "../webseed/plan.ts";
-import {
-  canStart,
-  createSeedState,
-  type FileMissingReason,
-  nextRunPieces,
-  type SeedEvent,
-  servesPiece,
-  stepSeed,
-  type WebSeedState,
-} from "../webseed/seed_state.ts";
+import type { Segment } from "../webseed/plan.ts";
+import type { WebSeedState } from "../webseed/seed_state.ts";
 import { type Blame, createBlame, pieceFailed as blameFailed, piecePassed, wantsDigests } from "./blame.ts";
 import { BufferPool } from "./buffer_pool.ts";
 import { type ChokerState, decideChokes, DEFAULT_UPLOAD_SLOTS, INITIAL_CHOKER } from "./choker.ts";
@@ -64,32 +54,18 @@ import { applyMessage, createPeerState, MAX_REJECTS_IN_A_ROW, type PeerState } f
 import {
   addPeerPiece,
   addPeerPieces,
-  claimRun,
   createPicker,
   isDone,
   isInteresting,
   type Picker,
-  pieceComplete,
   pieceFailed,
-  pieceLength,
   pieceVerified,
-  receiveBlock,
   releaseBlock,
   removePeerPieces,
-  requestsOut,
 } from "./picker.ts";
-import {
-  addBytes,
-  createBucket,
-  createRateMeter,
-  type RateMeter,
-  rateOf,
-  takeTokens,
-  type TokenBucket,
-} from "./rate.ts";
+import { createBucket, createRateMeter, type RateMeter, rateOf, takeTokens, type TokenBucket } from "./rate.ts";
 import { planRequests } from "./request_strategy.ts";
 import {
-  blockArrived,
   blockKey,
   createQueue,
   dropAll,
@@ -107,14 +83,15 @@ import {
   type SeedLimits,
   type TorrentState,
 } from "./torrent_state.ts";
-import {
-  cancelUpload,
-  nextUpload,
-  PieceCache,
-  queueUpload,
-  UPLOAD_BACKLOG_BYTES,
-  type UploadQueue,
-} from "./uploads.ts";
+import { cancelUpload, PieceCache, type UploadQueue } from "./uploads.ts";
+
+import { acceptBlock, keepBlock, senderOf, share } from "./swarm_blocks.ts";
+import { onRequest, serveUploads } from "./swarm_uploads.ts";
+import { expireWebSeeds, feedWebSeeds, webSeedStep } from "./swarm_webseeds.ts";
+
+export { MissingPieceError, serveUploads } from "./swarm_uploads.ts";
+export { addWebSeeds, webSeedBlock, type WebSeedRunEnd, webSeedRunEnded } from "./swarm_webseeds.ts";
+export { MAX_SENDERS } from "./swarm_blocks.ts";
 
 /** The version string peers see (BEP 10 `v`). */
 export const CLIENT_NAME = "btfetch 0.1.0";
@@ -208,25 +185,6 @@ export interface SwarmPeer {
   /** Blocks that arrived without a request of ours (late after a cancel or choke, or pushed at us). */
   unasked: number;
   closed: boolean;
-}
-
-/** Addresses numbered for blame at once; past it the oldest number is forgotten. */
-export const MAX_SENDERS = 65_536;
-
-function senderOf(sw: Swarm, address: PeerAddress, key: string): number {
-  const s = sw.senders;
-  let id = s.ids.get(key);
-  if (id === undefined) {
-    id = s.next++;
-    if (s.ids.size >= MAX_SENDERS) {
-      const [oldKey, oldId] = s.ids.entries().next().value as [string, number];
-      s.ids.delete(oldKey);
-      s.addresses.delete(oldId);
-    }
-    s.ids.set(key, id);
-    s.addresses.set(id, address);
-  }
-  return id;
 }
 
 /** Bans the address behind a blame number: its connection, if any, is dropped; it is never dialled or let in again. */
@@ -692,77 +650,6 @@ function onBlock(
   fillRequests(sw, peer, now, io);
 }
 
-/** Counts a block from any source; true when it was asked of that source (then {@linkcode keepBlock} it). */
-function acceptBlock(
-  sw: Swarm,
-  queue: RequestQueue,
-  index: number,
-  begin: number,
-  data: Uint8Array,
-  now: number,
-): boolean {
-  sw.ts.downloaded += data.length;
-  addBytes(sw.downRate, data.length, now);
-  if (blockArrived(queue, index, begin, data.length, now)) return true;
-  sw.ts.wasted += data.length;
-  return false;
-}
-
-/** Puts an asked-for block into its piece (a duplicate is wasted); a complete piece goes to be hashed and stored. */
-function keepBlock(
-  sw: Swarm,
-  queue: RequestQueue,
-  sender: number,
-  index: number,
-  begin: number,
-  data: Uint8Array,
-  io: SwarmIO,
-): void {
-  if (receiveBlock(sw.picker, index, begin, data.length) !== "new") {
-    sw.ts.wasted += data.length;
-    return;
-  }
-  let pb = sw.buffers.get(index);
-  if (!pb) {
-    const len = pieceLength(sw.picker, index);
-    pb = { buf: sw.bufferPool.take(len), from: new Int32Array(Math.ceil(len / BLOCK_BYTES)) };
-    sw.buffers.set(index, pb);
-  }
-  pb.buf.set(data, begin);
-  pb.from[begin / BLOCK_BYTES] = sender;
-  if (requestsOut(sw.picker, index, begin) > 0) cancelDuplicates(sw, queue, index, begin, io);
-  if (pieceComplete(sw.picker, index)) {
-    // the last block is in: hash and store it off this thread; the outcome comes back in pieceOutcome
-    sw.buffers.delete(index);
-    sw.verifying.set(index, pb);
-    io.submit(index, pb.buf);
-  }
-}
-
-/** Endgame: a block arrived that other sources were also asked for; cancel their copies. */
-function cancelDuplicates(sw: Swarm, from: RequestQueue, index: number, begin: number, io: SwarmIO): void {
-  for (const p of sw.peers.values()) {
-    if (p.queue === from) continue;
-    const r = dropRequest(p.queue, index, begin);
-    if (r) {
-      releaseBlock(sw.picker, index, begin);
-      io.send(p.id, { type: "cancel", index, begin, length: r.length });
-    }
-  }
-  for (const w of sw.webSeeds.values()) {
-    if (w.queue !== from && dropRequest(w.queue, index, begin)) releaseBlock(sw.picker, index, begin); // its copy is wasted
-  }
-}
-
-function share(sw: Swarm, key: string, client: string): { client: string; downloaded: number; uploaded: number } {
-  let s = sw.shares.get(key);
-  if (!s) {
-    s = { client, downloaded: 0, uploaded: 0 };
-    sw.shares.set(key, s);
-  }
-  return s;
-}
-
 /** Bytes moved with each peer address in this run. */
 export function peerShares(sw: Swarm): PeerShare[] {
   return [...sw.shares].map(([address, s]) => ({ address, ...s }));
@@ -882,246 +769,6 @@ export function complete(sw: Swarm, now: number, io: SwarmIO): void {
     seed.timeMs !== undefined ? `${Math.round(seed.timeMs / 1000)} s` : "",
   ].filter(Boolean).join(" or ") || "interrupted";
   io.emit({ event: "seeding", until });
-}
-
-// ---- web seeds (BEP 19) ----------------------------------------------------------------------------------------------
-
-/**
- * Adds the torrent's web seeds (`url-list`) and `extra` ones. A URL that cannot serve this torrent (not http(s), no
- * file it can name) is reported as a warning and left out.
- */
-export function addWebSeeds(sw: Swarm, extra: readonly string[], now: number, io: SwarmIO): void {
-  const urls = [...new Set([...sw.meta.urlList, ...extra])];
-  for (const url of urls) {
-    let state: WebSeedState;
-    try {
-      state = createSeedState(sw.meta, url, now);
-    } catch (e) {
-      if (!(e instanceof WebSeedError)) throw e;
-      io.emit({ event: "warning", message: `Web seed ${JSON.stringify(url.slice(0, 200))} left out: ${e.message}` });
-      continue;
-    }
-    if (state.dropped !== null) continue;
-    const id = sw.nextPeerId++;
-    const key = state.url;
-    const address = { host: key, port: 0 }; // blame numbers senders by address; a URL stands in for one
-    sw.webSeeds.set(id, {
-      id,
-      key,
-      state,
-      queue: createQueue(now),
-      sender: senderOf(sw, address, key),
-      runs: new Map(),
-      nextRun: 1,
-      from: 0,
-    });
-    sw.pool.found.webseed++;
-    io.emit({
-      event: "peer",
-      action: "connected",
-      address: key,
-      incoming: false,
-      source: "webseed",
-      client: "web seed",
-    });
-  }
-}
-
-/** Gives each web seed that may take one a run of pieces nobody has started (on every tick). */
-function feedWebSeeds(sw: Swarm, now: number, io: SwarmIO): void {
-  if (sw.ts.completeAt !== null) return;
-  for (const w of sw.webSeeds.values()) {
-    while (canStart(w.state, now)) {
-      const claim = claimRun(sw.picker, nextRunPieces(w.state, now), w.from, (i) => servesPiece(w.state, i));
-      if (!claim) break;
-      const { first, last } = claim.run;
-      requestsSent(w.queue, claim.blocks, now);
-      const runId = w.nextRun++;
-      w.runs.set(runId, claim.run);
-      w.from = last + 1 < sw.meta.pieceCount ? last + 1 : 0;
-      [w.state] = stepSeed(w.state, { type: "run-started" }, now);
-      io.fetchRun(w.id, runId, planRun(sw.meta, { first, last, urls: w.state.urls }));
-    }
-  }
-}
-
-/** A block of a web seed's run arrived (the runtime cut it from the HTTP body). */
-export function webSeedBlock(
-  sw: Swarm,
-  seed: number,
-  index: number,
-  begin: number,
-  data: Uint8Array,
-  now: number,
-  io: SwarmIO,
-): void {
-  const w = sw.webSeeds.get(seed);
-  if (!w) return;
-  share(sw, w.key, "web seed").downloaded += data.length;
-  [w.state] = stepSeed(w.state, { type: "data", bytes: data.length }, now);
-  if (acceptBlock(sw, w.queue, index, begin, data, now)) keepBlock(sw, w.queue, w.sender, index, begin, data, io);
-}
-
-/** How a web seed's run ended, as the runtime saw it. */
-export type WebSeedRunEnd =
-  | { readonly kind: "ok" | "short" | "failed" | "aborted" }
-  | { readonly kind: "retry"; readonly afterMs: number | null }
-  | { readonly kind: "missing"; readonly fileIndex: number; readonly reason: FileMissingReason };
-
-/** A web seed's run ended: what it did not deliver goes back to the picker; the seed backs off, loses files, or goes. */
-export function webSeedRunEnded(
-  sw: Swarm,
-  seed: number,
-  run: number,
-  end: WebSeedRunEnd,
-  now: number,
-  io: SwarmIO,
-): void {
-  const w = sw.webSeeds.get(seed);
-  if (!w) return;
-  const r = w.runs.get(run);
-  if (!r) return;
-  w.runs.delete(run);
-  let undelivered = 0;
-  for (const o of [...w.queue.outstanding.values()]) {
-    if (o.index < r.first || o.index > r.last) continue;
-    dropRequest(w.queue, o.index, o.begin);
-    releaseBlock(sw.picker, o.index, o.begin);
-    undelivered += o.length;
-  }
-  const outcome = end.kind === "ok"
-    ? (undelivered === 0 ? { result: "done" as const } : { result: "short" as const, bytes: undelivered })
-    : end.kind === "short"
-    ? { result: "short" as const, bytes: undelivered }
-    : end.kind === "retry"
-    ? { result: "retry" as const, retryAfterMs: end.afterMs }
-    : end.kind === "missing"
-    ? { result: "missing" as const, fileIndex: end.fileIndex, reason: end.reason }
-    : { result: "failed" as const };
-  webSeedStep(sw, w, { type: "run-ended", outcome }, now, io);
-}
-
-function webSeedStep(sw: Swarm, w: WebSeed, ev: SeedEvent, now: number, io: SwarmIO): void {
-  const [next, actions] = stepSeed(w.state, ev, now);
-  w.state = next;
-  for (const a of actions) {
-    switch (a.type) {
-      case "wake":
-      case "lost-piece":
-        break;
-      case "lost-file":
-        io.emit({
-          event: "warning",
-          message: `Web seed ${w.key}: ${sw.meta.files[a.fileIndex].path.join("/")} ${
-            a.fault.kind === "banned" ? "sent bad data: not asked again" : `is not there (${a.fault.reason})`
-          }`,
-        });
-        break;
-      case "dropped":
-        dropWebSeed(sw, w, a.reason === "bad-data" ? "sent bad data" : "serves none of the files", now, io);
-        break;
-    }
-  }
-}
-
-function dropWebSeed(sw: Swarm, w: WebSeed, reason: string, now: number, io: SwarmIO): void {
-  if (!sw.webSeeds.delete(w.id)) return;
-  for (const run of w.runs.keys()) io.abortRun(w.id, run);
-  for (const o of dropAll(w.queue)) releaseBlock(sw.picker, o.index, o.begin);
-  const s = sw.shares.get(w.key);
-  io.emit({
-    event: "peer",
-    action: reason === "sent bad data" ? "banned" : "disconnected",
-    address: w.key,
-    incoming: false,
-    source: "webseed",
-    client: "web seed",
-    reason,
-    downloaded: s?.downloaded ?? 0,
-    uploaded: 0,
-  });
-  void now;
-}
-
-/** A web seed whose runs have delivered nothing for the request time-out loses them (on every tick). */
-function expireWebSeeds(sw: Swarm, now: number, io: SwarmIO): void {
-  for (const w of sw.webSeeds.values()) {
-    const expired = expireRequests(w.queue, now);
-    if (expired.length === 0) continue;
-    for (const r of expired) releaseBlock(sw.picker, r.index, r.begin);
-    for (const run of w.runs.keys()) io.abortRun(w.id, run); // each reports its end as aborted: a failure
-  }
-}
-
-// ---- uploading -----------------------------------------------------------------------------------------------------
-
-function onRequest(
-  sw: Swarm,
-  peer: SwarmPeer,
-  index: number,
-  begin: number,
-  length: number,
-  now: number,
-  io: SwarmIO,
-): void {
-  if (
-    index >= sw.meta.pieceCount || length === 0 || length > MAX_BLOCK_BYTES ||
-    begin + length > pieceLength(sw.picker, index)
-  ) {
-    throw new WireError("bad-payload", 0, `request out of bounds (piece ${index}, ${begin}+${length})`);
-  }
-  if (peer.state.amChoking || !sw.picker.have.has(index) || length > (sw.o.maxServedBlock ?? BLOCK_BYTES)) {
-    if (peer.state.fast) io.send(peer.id, { type: "reject", index, begin, length });
-    return;
-  }
-  if (!queueUpload(peer.uploads, { index, begin, length })) {
-    throw new WireError("bad-payload", 0, `more than ${MAX_PEER_QUEUED_REQUESTS} requests queued`);
-  }
-  serveUploads(sw, peer.id, now, io);
-}
-
-/**
- * Sends queued blocks to a peer while its backlog allows (on a request, when its socket drains, on a tick).
- * @throws {import("../storage/disk.ts").StorageError} from `io.readPiece` callers when verified data is gone.
- */
-export function serveUploads(sw: Swarm, id: number, now: number, io: SwarmIO): void {
-  const peer = sw.peers.get(id);
-  if (!peer) return;
-  for (;;) {
-    const u = peer.uploads[0];
-    if (u === undefined) return;
-    if (io.backlog(peer.id) >= UPLOAD_BACKLOG_BYTES) return; // the drain retries
-    if (sw.o.maxUploadRate && takeTokens(sw.upBucket, u.length, now) > 0) return; // the tick retries
-    if (nextUpload(peer.uploads, io.backlog(peer.id)) === null) return;
-    const piece = pieceForUpload(sw, u.index, io);
-    if (piece === null) {
-      throw new MissingPieceError(u.index);
-    }
-    io.sendBlock(peer.id, u.index, u.begin, piece.subarray(u.begin, u.begin + u.length));
-    peer.uploaded += u.length;
-    peer.lastUsefulAt = now;
-    sw.ts.uploaded += u.length;
-    share(sw, peer.key, peer.client).uploaded += u.length;
-    addBytes(peer.upRate, u.length, now);
-    addBytes(sw.upRate, u.length, now);
-  }
-}
-
-/** A piece we verified is gone from disk (the runtime maps this to a disk error). */
-export class MissingPieceError extends Error {
-  override readonly name = "MissingPieceError";
-  /** Makes the error for piece `index`. */
-  constructor(readonly index: number) {
-    super(`piece ${index} was verified but its data is gone from disk`);
-  }
-}
-
-function pieceForUpload(sw: Swarm, index: number, io: SwarmIO): Uint8Array | null {
-  const hit = sw.cache.get(index);
-  if (hit) return hit;
-  const data = io.readPiece(index);
-  if (data) { for (const old of sw.cache.put(index, data)) sw.bufferPool.give(old); }
-  return data;
 }
 
 // ---- time ----------------------------------------------------------------------------------------------------------
