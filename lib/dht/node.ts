@@ -41,6 +41,7 @@ import {
   closest,
   createTable,
   goodNodes,
+  nodeState,
   refreshDue,
   type RoutingTable,
   stepTable,
@@ -74,6 +75,12 @@ export const MAX_RATE_ENTRIES = 4096;
 export const MAX_PENDING_QUERIES = 1024;
 /** Lookups under way at once. */
 export const MAX_LOOKUPS = 64;
+/** How often the least recently heard-from questionable node is checked (libtorrent's routing-table refresh). */
+export const VERIFY_EVERY_MS = 5_000;
+/** A node that queried us is checked at most this often. */
+export const VERIFY_AGAIN_MS = 60_000;
+/** Addresses whose last check is remembered; the oldest is forgotten past it. */
+export const MAX_VERIFY_ENTRIES = 4096;
 /** Our client version in `v` (BEP 20 style: two letters, two bytes). */
 const CLIENT_VERSION = new Uint8Array([0x62, 0x46, 0x01, 0x00]); // "bF" 1.0
 
@@ -126,6 +133,9 @@ export interface DhtNode {
   /** Per source IP: tokens left and when counted. */
   readonly rates: Map<string, { tokens: number; at: number }>;
   global: { tokens: number; at: number };
+  /** When each address was last checked with a query of ours (nodes that only queried us are not yet trusted). */
+  readonly verified: Map<string, number>;
+  lastVerifyAt: number;
   /** Counters for reports. */
   readonly stats: { queriesIn: number; dropped: number; queriesOut: number; answers: number; failures: number };
 }
@@ -158,6 +168,8 @@ export function createDhtNode(o: DhtNodeOptions): DhtNode {
     store: createPeerStore(),
     rates: new Map(),
     global: { tokens: GLOBAL_QUERY_RATE_PER_S, at: o.now },
+    verified: new Map(),
+    lastVerifyAt: o.now,
     stats: { queriesIn: 0, dropped: 0, queriesOut: 0, answers: 0, failures: 0 },
   };
 }
@@ -333,7 +345,13 @@ export function receive(n: DhtNode, from: PeerAddress, bytes: Uint8Array, now: n
       return;
     }
     answer(n, from, msg, now, io);
-    if (!msg.ro) tableEvent(n, { type: "query", node: { id: msg.id, address: from } }, now, io);
+    if (!msg.ro) {
+      const node = { id: msg.id, address: from };
+      tableEvent(n, { type: "query", node }, now, io);
+      // a node that only queried us is not handed out until it answers a query of ours: ask it now, so a network
+      // that grows from one bootstrap node learns of its members at once, not at the next bucket refresh
+      if (isUnverified(n, node)) verify(n, node, now, io);
+    }
     return;
   }
   if (msg.t.length !== 2) return;
@@ -397,6 +415,45 @@ function tableEventQuiet(n: DhtNode, ev: TableEvent & { node: NodeInfo }, now: n
 
 function pingFor(n: DhtNode, actions: readonly TableAction[], now: number, io: DhtIO): void {
   for (const a of actions) sendQuery(n, a.node, "ping", n.id, null, familyOf(a.node.address), now, io);
+}
+
+/** Whether a node sits in our table without ever having answered us. */
+function isUnverified(n: DhtNode, node: NodeInfo): boolean {
+  const t = n.tables.get(familyOf(node.address));
+  if (!t) return false;
+  const key = formatAddress(node.address);
+  for (const b of t.buckets) for (const e of b.nodes) if (e.key === key) return e.lastResponse === null;
+  return false;
+}
+
+/** Sends a node a `find_node` for our own id (its answer proves it, and names nodes near us), at most once a minute. */
+function verify(n: DhtNode, node: NodeInfo, now: number, io: DhtIO): void {
+  const key = formatAddress(node.address);
+  const last = n.verified.get(key);
+  if (last !== undefined && now - last < VERIFY_AGAIN_MS) return;
+  n.verified.delete(key);
+  if (n.verified.size >= MAX_VERIFY_ENTRIES) n.verified.delete(n.verified.keys().next().value as string);
+  n.verified.set(key, now);
+  sendQuery(n, node, "find_node", n.id, null, familyOf(node.address), now, io);
+}
+
+/** The questionable node heard from least recently, over every table (never-answered ones first), or null. */
+function stalest(n: DhtNode, now: number): NodeInfo | null {
+  let best: NodeInfo | null = null;
+  let bestAt = Infinity;
+  for (const t of n.tables.values()) {
+    for (const b of t.buckets) {
+      for (const e of b.nodes) {
+        if (e.pingedAt !== null || nodeState(e, now) !== "questionable") continue;
+        const at = e.lastResponse ?? -1;
+        if (at < bestAt) {
+          bestAt = at;
+          best = { id: e.id, address: e.address };
+        }
+      }
+    }
+  }
+  return best;
 }
 
 function allowQuery(n: DhtNode, from: PeerAddress, now: number): boolean {
@@ -489,6 +546,11 @@ export function tick(n: DhtNode, now: number, io: DhtIO): void {
     const [lookup, actions] = stepLookup(run.lookup, { type: "timer" }, now);
     run.lookup = lookup;
     performLookup(n, run, actions, now, io);
+  }
+  if (now - n.lastVerifyAt >= VERIFY_EVERY_MS) {
+    n.lastVerifyAt = now;
+    const stale = stalest(n, now);
+    if (stale) verify(n, stale, now, io);
   }
   if (rotationDue(n.tokens, now)) n.tokens = rotateSecret(n.tokens, randomBytes(n.random, 16), now);
   for (const [family, table] of n.tables) {

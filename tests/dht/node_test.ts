@@ -162,9 +162,20 @@ function listen(sim: Sim, address: PeerAddress): Heard[] {
     try {
       msg = decodeKrpc(bytes);
     } catch { /* kept as null: the test says whether that may happen */ }
+    // the node checks a new asker with a find_node of its own (node.ts `verify`): a query, not a reply
+    if (msg?.y === "q") return;
     heard.push({ from, msg, at: now });
   });
   return heard;
+}
+
+/** Whether a datagram is a query (the node checking an asker), not a reply. */
+function isQuery(bytes: Uint8Array): boolean {
+  try {
+    return decodeKrpc(bytes).y === "q";
+  } catch {
+    return false;
+  }
 }
 
 /** Address `i` of the outside world (attackers, clients): never a member's. */
@@ -314,7 +325,7 @@ function restore(sim: Sim, ms: readonly SimMember[]): void {
 }
 
 Deno.test("node.ts on a simulated network of 300 nodes", async (t) => {
-  // BUG: lib/dht/node.ts never verifies a node that only queried it. `receive` files the asker with a `query` table
+  // Regression (was a bug, fixed in node.ts: `verify` and the stalest-node check in `tick`): node.ts never verified a node that only queried it. `receive` files the asker with a `query` table
   // event (unverified: questionable, no ping: stepTable pings only for a verified newcomer to a full bucket), and
   // `answer` hands out `closest(..., { goodAt: now })`, good nodes only. Nothing in `tick` queries questionable nodes
   // before the bucket refresh of REFRESH_AFTER_MS (15 minutes). So a btfetch node used as the bootstrap router answers
@@ -324,7 +335,6 @@ Deno.test("node.ts on a simulated network of 300 nodes", async (t) => {
   // unpinged ones first) every few seconds, which verifies the nodes that queried it.
   await t.step({
     name: "bootstrap from one node: after 30 virtual s every routing table holds K good nodes",
-    ignore: true,
     fn: () => {
       const sim = createSim(SEED, { n: NODES });
       const router = sim.members[0];
@@ -488,7 +498,9 @@ Deno.test("node.ts on a simulated network of 300 nodes", async (t) => {
             runUntil(sim, t0 + i / 10);
             const from = outside(host, port(i));
             if (!sim.endpoints.has(formatAddress(from))) {
-              sim.endpoints.set(formatAddress(from), (_, bytes) => heard.push({ from, msg: decodeKrpc(bytes), at: 0 }));
+              sim.endpoints.set(formatAddress(from), (_, bytes) => {
+                if (!isQuery(bytes)) heard.push({ from, msg: decodeKrpc(bytes), at: 0 });
+              });
             }
             inject(sim, h, from, queryBytes(kinds[i % 3], i, randomBytes(sim.rand, 20), randomBytes(sim.rand, 20)));
             // another node asks 10 times meanwhile: the flood does not eat its share
@@ -497,7 +509,9 @@ Deno.test("node.ts on a simulated network of 300 nodes", async (t) => {
           runUntil(sim, t0 + 2_000);
           const after = dhtStats(h.node, sim.now);
           const answered = heard.length;
-          assertEquals(after.queriesIn - before.queriesIn, 10_010);
+          // the flood, the other node's 10, and now and then a query of the network's own (nodes check each other)
+          const queriesIn = after.queriesIn - before.queriesIn;
+          assert(queriesIn >= 10_010 && queriesIn <= 10_010 + 20, `${queriesIn} queries in`);
           assertEquals(after.dropped - before.dropped, 10_000 - answered);
           assert(answered >= QUERY_BURST, `${answered} answers`);
           assert(answered <= QUERY_BURST + QUERY_RATE_PER_S * 1, `${answered} answers`);
@@ -640,7 +654,9 @@ Deno.test("node.ts on a simulated network of 300 nodes", async (t) => {
       let answers = 0;
       let most = 0;
       for (let i = 0; i < 10_000; i++) {
-        sim.endpoints.set(formatAddress(outside(i)), () => answers++);
+        sim.endpoints.set(formatAddress(outside(i)), (_from, bytes) => {
+          if (!isQuery(bytes)) answers++;
+        });
         runUntil(sim, i * 5); // 200 a second: within the global budget
         inject(sim, h, outside(i), queryBytes("find_node", i, randomBytes(sim.rand, 20), randomBytes(sim.rand, 20)));
         most = Math.max(most, h.node.rates.size);
@@ -660,7 +676,9 @@ Deno.test("node.ts on a simulated network of 300 nodes", async (t) => {
       const [h] = sim.members;
       let answers = 0;
       for (let i = 0; i < 10_000; i++) {
-        sim.endpoints.set(formatAddress(outside(i)), () => answers++);
+        sim.endpoints.set(formatAddress(outside(i)), (_from, bytes) => {
+          if (!isQuery(bytes)) answers++;
+        });
         runUntil(sim, i / 10);
         inject(sim, h, outside(i), queryBytes("ping", i, randomBytes(sim.rand, 20), h.node.id));
         assert(h.node.rates.size <= MAX_RATE_ENTRIES);
@@ -863,13 +881,12 @@ Deno.test("node.ts on a simulated network of 300 nodes", async (t) => {
     },
   );
 
-  // BUG: the same gap as the bootstrap above, in a settled network. A node that has just joined queried its
+  // Regression (fixed with the one above): the same gap as the bootstrap above, in a settled network. A node that has just joined queried its
   // neighbours in its bootstrap; they hold it unverified (questionable), never query it, and answer find_node for its
   // own id without it. It is found only by a lookup whose starting node happens to hold it (seeded from questionable
   // nodes too), and spreads from there. Seed 8: of 10 newcomers' 8 closest neighbours, 0 of 80 name the newcomer.
   await t.step({
     name: "a node that has just joined is named by its neighbours' find_node answers",
-    ignore: true,
     fn: () => {
       const sim = network();
       let named = 0;
