@@ -22,13 +22,21 @@ export const DEMO_SIZE = 64 * 1024 * 1024;
 /** Leechers by default. */
 export const DEMO_LEECHERS = 3;
 
-/** A summary of a demo run. */
+/** What one leecher got and sent in a demo run. */
+export interface DemoLeecher {
+  readonly name: string;
+  readonly from_seeder: number;
+  readonly from_leechers: number;
+  readonly uploaded: number;
+}
+
+/** A summary of a demo run: the `demo` event's fields, snake_case like every event's. */
 export interface DemoSummary {
   readonly bytes: number;
-  readonly elapsedMs: number;
-  readonly leechers: readonly { name: string; fromSeeder: number; fromLeechers: number; uploaded: number }[];
-  readonly seederUploaded: number;
-  readonly allVerified: boolean;
+  readonly elapsed_ms: number;
+  readonly leechers: readonly DemoLeecher[];
+  readonly seeder_uploaded: number;
+  readonly all_verified: boolean;
 }
 
 /**
@@ -66,11 +74,20 @@ export async function runDemo(o: CliOptions, report: Reporter, stderr: (t: strin
     const show = (force = false) => {
       if (report.quiet) return;
       const now = performance.now();
-      if (!force && now - lastLine < (tty ? 250 : 2000)) return;
+      if (!force && tty && now - lastLine < 250) return;
       lastLine = now;
-      const parts = [...progress].map(([n, p]) => `${n} ${(p * 100).toFixed(0)}%`);
-      const line = `${((now - t0) / 1000).toFixed(1)} s  ${parts.join("  ")}`;
-      stderr(tty ? `\r\x1b[2K${line}` : line + "\n");
+      // one field a leecher ("leecher-2 45%", "#2 45%" when tight), the later ones dropped first on a narrow terminal
+      const fields = [...progress].map(([n, p], i) => ({
+        text: `${n} ${(p * 100).toFixed(0)}%`,
+        tight: `#${n.replace(/^leecher-/, "")} ${(p * 100).toFixed(0)}%`,
+        rank: i + 1,
+      }));
+      report.live(
+        [{ text: `${((now - t0) / 1000).toFixed(1)} s`, rank: 0 }, ...fields],
+        now - t0,
+        undefined,
+        force ? 0 : 2000,
+      );
     };
     const onEvent = (name: string) => (e: TimedEvent) => {
       report.json_({ ...e, session: name });
@@ -143,7 +160,7 @@ export async function runDemo(o: CliOptions, report: Reporter, stderr: (t: strin
       }
     }
     show(true);
-    if (tty && !report.quiet) stderr("\n");
+    if (tty && !report.quiet) stderr("\n"); // the last line stays: every leecher at 100%
     if (interrupted) throw interrupt.signal.reason;
     const summary = await summarize(meta, root, leechers, ports[0], elapsedMs, shares);
     printSummary(summary, report);
@@ -197,7 +214,7 @@ async function summarize(
   shares: ReadonlyMap<string, readonly PeerShare[]>,
 ): Promise<DemoSummary> {
   const seederKey = `127.0.0.1:${seederPort}`;
-  const rows: { name: string; fromSeeder: number; fromLeechers: number; uploaded: number }[] = [];
+  const rows: { name: string; from_seeder: number; from_leechers: number; uploaded: number }[] = [];
   let allVerified = true;
   let seederUploaded = 0;
   for (let i = 1; i <= leechers; i++) {
@@ -209,7 +226,7 @@ async function summarize(
     } finally {
       store.close();
     }
-    rows.push({ name, fromSeeder: 0, fromLeechers: 0, uploaded: 0 });
+    rows.push({ name, from_seeder: 0, from_leechers: 0, uploaded: 0 });
   }
   // who sent what, from the per-peer byte counts each session reported in its `done` event
   for (const [session, peers] of shares) {
@@ -220,26 +237,34 @@ async function summarize(
       }
       const row = rows.find((x) => x.name === session);
       if (!row) continue;
-      if (p.address === seederKey) row.fromSeeder += p.downloaded;
-      else row.fromLeechers += p.downloaded;
+      if (p.address === seederKey) row.from_seeder += p.downloaded;
+      else row.from_leechers += p.downloaded;
       row.uploaded += p.uploaded;
     }
   }
-  return { bytes: meta.totalLength, elapsedMs: Math.round(elapsedMs), leechers: rows, seederUploaded, allVerified };
+  return {
+    bytes: meta.totalLength,
+    elapsed_ms: Math.round(elapsedMs),
+    leechers: rows,
+    seeder_uploaded: seederUploaded,
+    all_verified: allVerified,
+  };
 }
 
 function printSummary(s: DemoSummary, report: Reporter): void {
-  const secs = s.elapsedMs / 1000;
+  const secs = s.elapsed_ms / 1000;
   const total = s.bytes * s.leechers.length;
   report.say(
     `All ${s.leechers.length} leechers have ${formatBytes(s.bytes)} in ${secs.toFixed(1)} s ` +
       `(${formatBytes(total / Math.max(secs, 0.001))}/s across the swarm); ` +
-      (s.allVerified ? "every copy re-verified from disk" : "SOME COPIES FAILED VERIFICATION"),
+      (s.all_verified ? "every copy re-verified from disk" : "SOME COPIES FAILED VERIFICATION"),
   );
-  report.say(`  seeder     sent ${formatBytes(s.seederUploaded)}`);
+  report.say(`  seeder     sent ${formatBytes(s.seeder_uploaded)}`);
   for (const r of s.leechers) {
     report.say(
-      `  ${r.name.padEnd(10)} got ${formatBytes(r.fromSeeder)} from the seeder, ${formatBytes(r.fromLeechers)} from ` +
+      `  ${r.name.padEnd(10)} got ${formatBytes(r.from_seeder)} from the seeder, ${
+        formatBytes(r.from_leechers)
+      } from ` +
         `other leechers; sent ${formatBytes(r.uploaded)}`,
     );
   }

@@ -2,24 +2,54 @@
  * The command line: which command, which source, which options. Parsing and validation only; nothing runs here.
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { AddressError, parseAddress, type PeerAddress } from "../address.ts";
 import { MAX_PEERS_PER_TORRENT } from "../limits.ts";
 import { parseDuration, parseSize } from "./units.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** The commands btfetch knows. */
-export type Command = "get" | "info" | "seed" | "verify" | "create" | "magnet" | "demo" | "help" | "version";
+export type Command =
+  | "get"
+  | "info"
+  | "seed"
+  | "verify"
+  | "create"
+  | "magnet"
+  | "demo"
+  | "completion"
+  | "help"
+  | "version";
 
-const COMMANDS: readonly Command[] = ["get", "info", "seed", "verify", "create", "magnet", "demo", "help", "version"];
+/** Each command, with one line on what it does (help, completion and "did you mean" read this table). */
+export const COMMANDS: Readonly<Record<Command, string>> = {
+  get: "fetch a torrent's files (the default command)",
+  info: "show a torrent's name, info-hash, size, files, trackers and magnet",
+  seed: "verify the data at DIR/<name>, then seed it",
+  verify: "check the data at DIR/<name> against the piece hashes",
+  create: "write a .torrent for a file or folder",
+  magnet: "print a torrent's magnet link",
+  demo: "a loopback swarm that seeds and fetches a generated payload",
+  completion: "print a shell completion script (bash, zsh or fish)",
+  help: "show the help",
+  version: "show the version",
+};
+
+/** The shells `btfetch completion` writes a script for. */
+export const SHELLS = ["bash", "zsh", "fish"] as const;
+/** One of {@linkcode SHELLS}. */
+export type Shell = typeof SHELLS[number];
 
 /** Everything the command line said, checked. */
 export interface CliOptions {
   readonly command: Command;
-  /** The torrent, magnet or path argument. */
+  /** The torrent, magnet or path argument (`-` is standard input); the shell for `completion`. */
   readonly source?: string;
+  /**
+   * get, seed, verify: the data folder (files are at `out/<name>`), from `-o/--out` or `-d/--dir`, default `.`;
+   * demo: where to keep its files (`.`: a temporary folder).
+   */
   readonly out: string;
-  readonly dir?: string;
   /** 1-based file indexes as `info` prints them. */
   readonly select?: readonly number[];
   readonly peers: readonly PeerAddress[];
@@ -60,95 +90,192 @@ export interface CliOptions {
   readonly metadataTimeoutMs?: number;
 }
 
-const OPTIONS = {
-  out: { type: "string", short: "o" },
-  dir: { type: "string", short: "d" },
-  select: { type: "string" },
-  peer: { type: "string", multiple: true },
-  tracker: { type: "string", multiple: true, short: "t" },
-  "max-peers": { type: "string" },
-  port: { type: "string", short: "p" },
-  timeout: { type: "string" },
-  "stall-timeout": { type: "string" },
-  json: { type: "boolean" },
-  quiet: { type: "boolean", short: "q" },
-  debug: { type: "boolean" },
-  check: { type: "boolean" },
-  sequential: { type: "boolean" },
-  seed: { type: "boolean" },
-  "seed-ratio": { type: "string" },
-  "seed-time": { type: "string" },
-  "max-download-rate": { type: "string" },
-  "max-upload-rate": { type: "string" },
-  "piece-size": { type: "string" },
-  "web-seed": { type: "string", multiple: true, short: "w" },
-  private: { type: "boolean" },
-  comment: { type: "string" },
-  size: { type: "string" },
-  leechers: { type: "string" },
-  "save-torrent": { type: "string" },
-  "no-dht": { type: "boolean" },
-  "no-pex": { type: "boolean" },
-  "dht-bootstrap": { type: "string", multiple: true },
-  "dht-state": { type: "string" },
-  "metadata-timeout": { type: "string" },
-  help: { type: "boolean", short: "h" },
-  version: { type: "boolean", short: "V" },
-} as const;
+/** One flag: how it parses, which commands take it, and what completion says of it. */
+export interface FlagSpec {
+  readonly type: "string" | "boolean";
+  readonly short?: string;
+  readonly multiple?: boolean;
+  /** The value's placeholder; completion offers folders for `DIR`, files for `FILE` and `PATH`. */
+  readonly value?: string;
+  /** A command whose value is another kind of thing (`create -o FILE`). */
+  readonly valueFor?: Partial<Record<Command, string>>;
+  /** The commands that take it. */
+  readonly commands: readonly Command[];
+  /** One line on what it does. */
+  readonly help: string;
+}
 
-/** Which flags each command takes (besides --help, --json, --quiet, --debug). */
-const ALLOWED: Record<Command, readonly string[]> = {
-  get: [
-    "out",
-    "select",
-    "peer",
-    "tracker",
-    "max-peers",
-    "port",
-    "timeout",
-    "stall-timeout",
-    "check",
-    "sequential",
-    "seed",
-    "seed-ratio",
-    "seed-time",
-    "max-download-rate",
-    "max-upload-rate",
-    "save-torrent",
-    "web-seed",
-    "metadata-timeout",
-    "no-dht",
-    "dht-bootstrap",
-    "dht-state",
-    "no-pex",
-  ],
-  info: [],
-  seed: [
-    "dir",
-    "peer",
-    "tracker",
-    "max-peers",
-    "port",
-    "seed-ratio",
-    "seed-time",
-    "max-upload-rate",
-    "check",
-    "no-dht",
-    "dht-bootstrap",
-    "dht-state",
-    "no-pex",
-  ],
-  verify: ["dir"],
-  create: ["out", "tracker", "piece-size", "web-seed", "private", "comment"],
-  magnet: [],
-  demo: ["size", "leechers", "out"],
-  help: [],
-  version: [],
+const ALL: readonly Command[] = Object.keys(COMMANDS) as Command[];
+const DATA: readonly Command[] = ["get", "seed", "verify"];
+const SWARM: readonly Command[] = ["get", "seed"];
+
+/** Every flag: the one table parsing, per-command checks, suggestions and completion scripts read. */
+export const FLAGS: Readonly<Record<string, FlagSpec>> = {
+  out: {
+    type: "string",
+    short: "o",
+    value: "DIR",
+    valueFor: { create: "FILE" },
+    commands: [...DATA, "create", "demo"],
+    help: "the data folder (files at DIR/<name>; default: current folder); create: the .torrent to write",
+  },
+  dir: { type: "string", short: "d", value: "DIR", commands: DATA, help: "the data folder (same as --out)" },
+  select: { type: "string", value: "1,3-5", commands: ["get"], help: "fetch only these files (numbers as info shows)" },
+  peer: { type: "string", multiple: true, value: "HOST:PORT", commands: SWARM, help: "connect to this peer too" },
+  tracker: {
+    type: "string",
+    short: "t",
+    multiple: true,
+    value: "URL",
+    commands: [...SWARM, "create"],
+    help: "announce to this tracker too (create: commas make one tier)",
+  },
+  "max-peers": { type: "string", value: "N", commands: SWARM, help: "connected peers at most (default 50)" },
+  port: { type: "string", short: "p", value: "N", commands: SWARM, help: "listen for peers on this port" },
+  timeout: { type: "string", value: "30m", commands: ["get"], help: "give up after this long" },
+  "stall-timeout": { type: "string", value: "2m", commands: ["get"], help: "give up when nothing verifies this long" },
+  check: { type: "boolean", commands: SWARM, help: "hash the data on disk even if the resume record is fresh" },
+  sequential: { type: "boolean", commands: ["get"], help: "fetch pieces in order" },
+  seed: { type: "boolean", commands: ["get"], help: "keep seeding after the download, until stopped" },
+  "seed-ratio": { type: "string", value: "R", commands: SWARM, help: "seed until uploaded reaches R x size" },
+  "seed-time": { type: "string", value: "10m", commands: SWARM, help: "seed for this long" },
+  "max-download-rate": { type: "string", value: "10M", commands: ["get"], help: "bytes per second at most" },
+  "max-upload-rate": { type: "string", value: "1M", commands: SWARM, help: "bytes per second at most" },
+  "save-torrent": {
+    type: "string",
+    value: "FILE",
+    commands: ["get"],
+    help: "with a magnet: write the .torrent made from the metadata",
+  },
+  "metadata-timeout": {
+    type: "string",
+    value: "5m",
+    commands: ["get"],
+    help: "with a magnet: give up on the metadata after this long",
+  },
+  "no-dht": { type: "boolean", commands: SWARM, help: "do not use the DHT" },
+  "dht-bootstrap": {
+    type: "string",
+    multiple: true,
+    value: "HOST:PORT",
+    commands: SWARM,
+    help: "bootstrap the DHT from this node",
+  },
+  "dht-state": { type: "string", value: "FILE", commands: SWARM, help: "keep the DHT's state in this file" },
+  "no-pex": { type: "boolean", commands: SWARM, help: "do not exchange peers with peers" },
+  "piece-size": { type: "string", value: "256K", commands: ["create"], help: "piece length, or auto" },
+  "web-seed": {
+    type: "string",
+    short: "w",
+    multiple: true,
+    value: "URL",
+    commands: ["get", "create"],
+    help: "a web seed (BEP 19): get fetches from it too, create puts it in the torrent",
+  },
+  private: { type: "boolean", commands: ["create"], help: "mark the torrent private (BEP 27)" },
+  comment: { type: "string", value: "TEXT", commands: ["create"], help: "a comment in the torrent" },
+  size: { type: "string", value: "64M", commands: ["demo"], help: "the payload size" },
+  leechers: { type: "string", value: "N", commands: ["demo"], help: "how many leechers (1-16)" },
+  json: { type: "boolean", commands: ALL, help: "one JSON event per line on stdout" },
+  quiet: { type: "boolean", short: "q", commands: ALL, help: "no progress on stderr" },
+  debug: { type: "boolean", commands: ALL, help: "stack traces for internal errors" },
+  help: { type: "boolean", short: "h", commands: ALL, help: "show the help" },
+  version: { type: "boolean", short: "V", commands: ALL, help: "show the version" },
 };
 
+const PARSE_OPTIONS: ParseArgsOptionsConfig = Object.fromEntries(
+  Object.entries(FLAGS).map((
+    [name, f],
+  ) => [name, { type: f.type, multiple: f.multiple ?? false, ...(f.short ? { short: f.short } : {}) }]),
+);
+
+/** How {@linkcode parseCli} looks at the file system (injectable for tests). */
+export interface ParseEnv {
+  /** Whether `path` names an existing file or folder. */
+  readonly exists?: (path: string) => boolean;
+}
+
+function pathExists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The most edits (Levenshtein distance) between a mistyped name and the name suggested for it. */
+const MAX_SUGGEST_DISTANCE = 2;
+
 /**
- * Parses `argv` (without the program name).
- * @throws {UsageError} on an unknown flag, a flag the command does not take, a missing argument or a bad value.
+ * The Levenshtein distance between `a` and `b` (insertions, deletions, substitutions).
+ * @example
+ * ```ts
+ * import { strictEqual as eq } from "node:assert/strict";
+ * eq(editDistance("ouput", "out"), 2);
+ * eq(editDistance("inf", "info"), 1);
+ * ```
+ */
+export function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length];
+}
+
+/**
+ * The candidate nearest to `word` within {@linkcode MAX_SUGGEST_DISTANCE} edits (and fewer edits than `word` has
+ * letters, so a short word is not "corrected" into anything), or undefined.
+ * @example
+ * ```ts
+ * import { strictEqual as eq } from "node:assert/strict";
+ * eq(suggest("ouput", ["out", "port", "peer"]), "out");
+ * eq(suggest("zzzzz", ["out"]), undefined);
+ * ```
+ */
+export function suggest(word: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c);
+    if (d < bestD) [best, bestD] = [c, d];
+  }
+  return bestD <= MAX_SUGGEST_DISTANCE && bestD < word.length ? best : undefined;
+}
+
+/** The usage error for a parser complaint, with a suggestion for a mistyped flag. */
+function parserError(e: unknown): UsageError {
+  const text = e instanceof Error ? e.message.replace(/\. To specify a positional.*$/s, "") : String(e);
+  const m = /^Unknown option '(--?)([^'=]+)'/.exec(text);
+  if (m) {
+    const names = m[1] === "--" ? Object.keys(FLAGS) : [];
+    const near = suggest(m[2], names);
+    if (near) return new UsageError(`${text}; did you mean '--${near}'?`);
+  }
+  return new UsageError(text);
+}
+
+/**
+ * Whether the first word of the command line is a mistyped command rather than a torrent: it is not an existing
+ * path, has no `.`, `/`, `\` or `:` (which a path, URL or magnet would have) and is near a command's name.
+ */
+function mistypedCommand(word: string, exists: (p: string) => boolean): string | undefined {
+  if (/[./\\:]/.test(word) || /^[0-9a-f]{40}$/i.test(word) || /^[a-z2-7]{32}$/i.test(word) || exists(word)) {
+    return undefined;
+  }
+  return suggest(word, Object.keys(COMMANDS));
+}
+
+/**
+ * Parses `argv` (without the program name). `get`, `seed` and `verify` take the data folder as `-o/--out` or
+ * `-d/--dir` (the current folder by default); a first word that looks like a mistyped command is reported as one.
+ * @throws {UsageError} on an unknown flag (suggesting the nearest), a flag the command does not take, a missing
+ * argument or a bad value.
  * @example
  * ```ts
  * import { strictEqual as eq, deepStrictEqual as deq } from "node:assert/strict";
@@ -157,38 +284,65 @@ const ALLOWED: Record<Command, readonly string[]> = {
  * eq(o.out, "dl");
  * deq(o.peers, [{ host: "127.0.0.1", port: 6881 }]);
  * eq(o.timeoutMs, 600_000);
+ * eq(parseCli(["verify", "a.torrent", "-d", "dl"]).out, "dl");
  * ```
  */
-export function parseCli(argv: readonly string[]): CliOptions {
+export function parseCli(argv: readonly string[], env: ParseEnv = {}): CliOptions {
   let parsed;
   try {
-    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: [...argv], options: PARSE_OPTIONS, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new UsageError(e instanceof Error ? e.message.replace(/\. To specify a positional.*$/s, "") : String(e));
+    // the parser's own complaints about the command line; anything else is a bug
+    if (e instanceof Error && "code" in e && String(e.code).startsWith("ERR_PARSE_ARGS_")) throw parserError(e);
+    throw e;
   }
   const v = parsed.values;
+  const str = (k: string): string | undefined => {
+    const x = v[k];
+    return typeof x === "string" ? x : undefined;
+  };
+  const bool = (k: string): boolean => v[k] === true;
+  const list = (k: string): string[] => {
+    const x = v[k];
+    return Array.isArray(x) ? x.filter((s): s is string => typeof s === "string") : [];
+  };
   const pos = parsed.positionals;
   let command: Command = "get";
-  if (pos.length > 0 && (COMMANDS as readonly string[]).includes(pos[0])) command = pos.shift() as Command;
-  if (v.help) command = "help";
-  else if (v.version) command = "version";
-  if (command === "help" || command === "version") return defaults(command, v.json ?? false);
+  if (pos.length > 0 && Object.hasOwn(COMMANDS, pos[0])) command = pos.shift() as Command;
+  else if (pos.length > 0 && !bool("help") && !bool("version")) {
+    const near = mistypedCommand(pos[0], env.exists ?? pathExists);
+    if (near) throw new UsageError(`Unknown command "${pos[0]}"; did you mean "${near}"?`);
+  }
+  if (bool("help")) command = "help";
+  else if (bool("version")) command = "version";
+  if (command === "help" || command === "version") return defaults(command, bool("json"));
 
-  const allowed = new Set([...ALLOWED[command], "json", "quiet", "debug", "help", "version"]);
   for (const k of Object.keys(v)) {
-    if (!allowed.has(k)) throw new UsageError(`${command} does not take --${k}`);
+    if (!FLAGS[k].commands.includes(command)) {
+      const takers = Object.keys(COMMANDS).filter((c) => FLAGS[k].commands.includes(c as Command));
+      throw new UsageError(
+        `${command} does not take --${k} (${takers.join(", ")} do${takers.length === 1 ? "es" : ""})`,
+      );
+    }
   }
   const wantsSource = command !== "demo";
   if (wantsSource && pos.length === 0) {
     throw new UsageError(
       command === "get"
-        ? "Missing the torrent: btfetch <file.torrent|URL> [options]"
-        : `Missing the argument of ${command}`,
+        ? "Missing the torrent: btfetch <file.torrent|URL|magnet> [options]"
+        : command === "completion"
+        ? "Missing the shell: btfetch completion bash|zsh|fish"
+        : `Missing the torrent: btfetch ${command} <${command === "create" ? "path" : "file.torrent"}>`,
     );
   }
   if (pos.length > (wantsSource ? 1 : 0)) throw new UsageError(`Unexpected argument "${pos[wantsSource ? 1 : 0]}"`);
-  if ((command === "seed" || command === "verify") && !v.dir) throw new UsageError(`${command} needs --dir DIR`);
-  if (command === "create" && !v.out) throw new UsageError("create needs -o FILE for the .torrent to write");
+  if (command === "completion" && !(SHELLS as readonly string[]).includes(pos[0])) {
+    throw new UsageError(`completion: "${pos[0]}" is not a shell this knows (bash, zsh or fish)`);
+  }
+  if (str("out") !== undefined && str("dir") !== undefined && command !== "create") {
+    throw new UsageError("-o/--out and -d/--dir both name the data folder: give one of them");
+  }
+  if (command === "create" && !str("out")) throw new UsageError("create needs -o FILE for the .torrent to write");
 
   const int = (flag: string, text: string | undefined, min: number, max: number): number | undefined => {
     if (text === undefined) return undefined;
@@ -197,7 +351,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
     }
     return Number(text);
   };
-  const peers = (v.peer ?? []).map((p) => {
+  const peers = list("peer").map((p) => {
     try {
       return parseAddress(p);
     } catch (e) {
@@ -205,7 +359,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
       throw e;
     }
   });
-  const trackers = v.tracker ?? [];
+  const trackers = list("tracker");
   for (const t of trackers) {
     for (const url of t.split(",")) {
       if (!/^(https?|udp):\/\/[^\s]+$/i.test(url)) {
@@ -214,72 +368,72 @@ export function parseCli(argv: readonly string[]): CliOptions {
     }
   }
   let seedRatio: number | undefined;
-  if (v["seed-ratio"] !== undefined) {
-    seedRatio = Number(v["seed-ratio"]);
-    if (!/^\d+(\.\d+)?$/.test(v["seed-ratio"]) || !Number.isFinite(seedRatio)) {
-      throw new UsageError(`--seed-ratio: "${v["seed-ratio"]}" is not a ratio (e.g. 1.5)`);
+  const ratioText = str("seed-ratio");
+  if (ratioText !== undefined) {
+    seedRatio = Number(ratioText);
+    if (!/^\d+(\.\d+)?$/.test(ratioText) || !Number.isFinite(seedRatio)) {
+      throw new UsageError(`--seed-ratio: "${ratioText}" is not a ratio (e.g. 1.5)`);
     }
   }
-  const pieceSize = v["piece-size"] === undefined || v["piece-size"] === "auto"
-    ? undefined
-    : parseSize(v["piece-size"], "--piece-size");
+  const pieceText = str("piece-size");
+  const pieceSize = pieceText === undefined || pieceText === "auto" ? undefined : parseSize(pieceText, "--piece-size");
   if (pieceSize !== undefined && (pieceSize < 16384 || (pieceSize & (pieceSize - 1)) !== 0 || pieceSize > 2 ** 28)) {
     throw new UsageError("--piece-size: must be a power of two from 16K to 256M, or auto");
   }
-  const dhtBootstrap = v["dht-bootstrap"] ?? [];
+  const dhtBootstrap = list("dht-bootstrap");
   for (const b of dhtBootstrap) {
     const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(b);
     if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) {
       throw new UsageError(`--dht-bootstrap: "${b}" is not HOST:PORT (e.g. router.bittorrent.com:6881)`);
     }
   }
-  if (v["no-dht"] && (dhtBootstrap.length > 0 || v["dht-state"] !== undefined)) {
+  if (bool("no-dht") && (dhtBootstrap.length > 0 || str("dht-state") !== undefined)) {
     throw new UsageError("--no-dht turns the DHT off: drop --dht-bootstrap and --dht-state, or --no-dht");
   }
-  const webSeeds = v["web-seed"] ?? [];
+  const webSeeds = list("web-seed");
   for (const w of webSeeds) {
     if (!/^https?:\/\/\S+$/i.test(w)) throw new UsageError(`--web-seed: "${w}" is not an http(s) URL`);
   }
+  const select = str("select");
+  const size = str("size");
+  const seedTime = str("seed-time");
+  const maxDown = str("max-download-rate");
+  const maxUp = str("max-upload-rate");
   return {
     command,
     source: wantsSource ? pos[0] : undefined,
-    out: v.out ?? ".",
-    dir: v.dir,
-    select: v.select === undefined ? undefined : parseSelect(v.select),
+    out: (command === "create" ? undefined : str("out") ?? str("dir")) ?? ".",
+    select: select === undefined ? undefined : parseSelect(select),
     peers,
     trackers: command === "create" ? [] : trackers.flatMap((t) => t.split(",")),
-    maxPeers: int("max-peers", v["max-peers"], 1, MAX_PEERS_PER_TORRENT) ?? 50,
-    port: int("port", v.port, 0, 65535),
-    timeoutMs: positiveDuration(v.timeout, "--timeout"),
-    stallTimeoutMs: positiveDuration(v["stall-timeout"], "--stall-timeout"),
-    json: v.json ?? false,
-    quiet: v.quiet ?? false,
-    debug: v.debug ?? false,
-    check: v.check ?? false,
-    sequential: v.sequential ?? false,
-    seed: v.seed ?? false,
+    maxPeers: int("max-peers", str("max-peers"), 1, MAX_PEERS_PER_TORRENT) ?? 50,
+    port: int("port", str("port"), 0, 65535),
+    timeoutMs: positiveDuration(str("timeout"), "--timeout"),
+    stallTimeoutMs: positiveDuration(str("stall-timeout"), "--stall-timeout"),
+    json: bool("json"),
+    quiet: bool("quiet"),
+    debug: bool("debug"),
+    check: bool("check"),
+    sequential: bool("sequential"),
+    seed: bool("seed"),
     seedRatio,
-    seedTimeMs: v["seed-time"] === undefined ? undefined : parseDuration(v["seed-time"], "--seed-time"),
-    maxDownloadRate: v["max-download-rate"] === undefined
-      ? undefined
-      : parseSize(v["max-download-rate"], "--max-download-rate"),
-    maxUploadRate: v["max-upload-rate"] === undefined
-      ? undefined
-      : parseSize(v["max-upload-rate"], "--max-upload-rate"),
-    output: command === "create" ? v.out : undefined,
-    saveTorrent: v["save-torrent"],
+    seedTimeMs: seedTime === undefined ? undefined : parseDuration(seedTime, "--seed-time"),
+    maxDownloadRate: maxDown === undefined ? undefined : parseSize(maxDown, "--max-download-rate"),
+    maxUploadRate: maxUp === undefined ? undefined : parseSize(maxUp, "--max-upload-rate"),
+    output: command === "create" ? str("out") : undefined,
+    saveTorrent: str("save-torrent"),
     pieceSize,
     announceTiers: command === "create" ? trackers.map((t) => t.split(",")) : [],
     webSeeds,
-    private: v.private ?? false,
-    comment: v.comment,
-    size: v.size === undefined ? undefined : parseSize(v.size, "--size"),
-    leechers: int("leechers", v.leechers, 1, 16),
-    dht: !(v["no-dht"] ?? false),
+    private: bool("private"),
+    comment: str("comment"),
+    size: size === undefined ? undefined : parseSize(size, "--size"),
+    leechers: int("leechers", str("leechers"), 1, 16),
+    dht: !bool("no-dht"),
     dhtBootstrap,
-    dhtState: v["dht-state"],
-    pex: !(v["no-pex"] ?? false),
-    metadataTimeoutMs: positiveDuration(v["metadata-timeout"], "--metadata-timeout"),
+    dhtState: str("dht-state"),
+    pex: !bool("no-pex"),
+    metadataTimeoutMs: positiveDuration(str("metadata-timeout"), "--metadata-timeout"),
   };
 }
 

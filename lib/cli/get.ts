@@ -1,5 +1,8 @@
 /**
- * `btfetch get`: fetch a torrent's files into `-o DIR`, and seed afterwards when asked.
+ * `btfetch get`: fetch a torrent's files into `-o DIR`, and seed afterwards when asked; `btfetch seed` is the same
+ * over data that is already there. Seeding ended by SIGINT or SIGTERM is the normal end of seeding (exit 0); a fetch
+ * interrupted before it completed is not (`Interrupted`, exit 130). A download that completes and does not go on
+ * seeding removes its state folder (`DIR/.btfetch/<info-hash>/`), as aria2c removes its control file.
  * @module
  */
 import { DEFAULT_BOOTSTRAP, Dht } from "../dht/dht.ts";
@@ -7,19 +10,23 @@ import { defaultDhtStatePath } from "../dht/state_file.ts";
 import { type Listener, openListener } from "../engine/listener.ts";
 import { fetchMetadata } from "../engine/metadata_fetch.ts";
 import { CLIENT_NAME, makePeerId, runSession, type SessionResult } from "../engine/session.ts";
+import { dirname, join } from "node:path";
 import { type Metainfo, parseInfoDict } from "../metainfo.ts";
 import { checkOutputDir, StorageError } from "../storage/disk.ts";
 import { torrentFromInfo } from "../wire/metadata.ts";
 import type { CliOptions } from "./flags.ts";
-import { onInterrupt } from "./interrupt.ts";
+import { Interrupted, onInterrupt } from "./interrupt.ts";
 import type { Reporter } from "./report.ts";
 import { selectFiles } from "./select.ts";
+import { osWords, plainOsText } from "./os_words.ts";
 import { loadTorrent, openSource } from "./source.ts";
 
 /**
- * Runs `get` (also `seed`, which is `get` over data that is already there). Resolves when done. `get` first checks
- * that the output folder can be written, before any network work, so an unwritable `-o` fails at once.
- * @throws whatever ended the session: `FetchError`, `StorageError` (at once for an unwritable `-o`), `Interrupted`, …
+ * Runs `get` (also `seed`, which is `get` over data that is already there). Resolves when done, also when a signal
+ * ends seeding. `get` first checks that the output folder can be written, before any network work, so an unwritable
+ * `-o` fails at once.
+ * @throws whatever ended the session: `FetchError`, `StorageError` (at once for an unwritable `-o`), `Interrupted`
+ * (before the download completed), …
  */
 export async function runGet(o: CliOptions, report: Reporter, seedOnly = false): Promise<SessionResult> {
   const interrupt = onInterrupt();
@@ -64,29 +71,40 @@ export async function runGet(o: CliOptions, report: Reporter, seedOnly = false):
       selected = o.select ? selectFiles(meta, o.select) : magnetSelection(meta, mg.select);
     }
     const seeding = seedOnly || o.seed || o.seedRatio !== undefined || o.seedTimeMs !== undefined;
-    return await runSession({
-      meta,
-      outDir: seedOnly ? o.dir ?? "." : o.out,
-      selected,
-      peerId,
-      peers,
-      trackers: o.trackers,
-      maxPeers: o.maxPeers,
-      listener,
-      dht: dht && !meta.private ? dht : undefined,
-      pex: o.pex,
-      webSeeds: o.webSeeds,
-      timeoutMs: o.timeoutMs,
-      stallTimeoutMs: o.stallTimeoutMs,
-      check: o.check,
-      sequential: o.sequential,
-      seed: seeding ? { ratio: o.seedRatio, timeMs: o.seedTimeMs } : undefined,
-      maxDownloadRate: o.maxDownloadRate,
-      maxUploadRate: o.maxUploadRate,
-      requireComplete: seedOnly,
-      signal: interrupt.signal,
-      onEvent: (e) => report.event(e),
-    });
+    let result: SessionResult;
+    try {
+      result = await runSession({
+        meta,
+        outDir: o.out,
+        selected,
+        peerId,
+        peers,
+        trackers: o.trackers,
+        maxPeers: o.maxPeers,
+        listener,
+        dht: dht && !meta.private ? dht : undefined,
+        pex: o.pex,
+        webSeeds: o.webSeeds,
+        timeoutMs: o.timeoutMs,
+        stallTimeoutMs: o.stallTimeoutMs,
+        check: o.check,
+        sequential: o.sequential,
+        seed: seeding ? { ratio: o.seedRatio, timeMs: o.seedTimeMs } : undefined,
+        maxDownloadRate: o.maxDownloadRate,
+        maxUploadRate: o.maxUploadRate,
+        requireComplete: seedOnly,
+        signal: interrupt.signal,
+        onEvent: (e) => report.event(e),
+      });
+    } catch (e) {
+      // a signal while seeding ends seeding, which has no other end: that is success, not an interrupted fetch
+      if (!(e instanceof Interrupted) || !report.seeding) throw e;
+      report.stoppedSeeding();
+      return resultOf(report);
+    }
+    if (!seedOnly && !seeding && result.complete) await removeState(o.out, meta.infoHashHex, report);
+    report.summary();
+    return result;
   } finally {
     await dht?.close(); // saves the node id and good nodes for a warm start next time
     await listener?.close();
@@ -128,8 +146,45 @@ function magnetSelection(meta: Metainfo, so: readonly number[] | undefined): Set
   return picked.length > 0 ? new Set(picked) : undefined;
 }
 
+/** The result of a session that a signal ended while seeding, from its `done` event. */
+function resultOf(report: Reporter): SessionResult {
+  const d = report.done;
+  return {
+    complete: d?.complete ?? true,
+    downloaded: d?.downloaded ?? 0,
+    uploaded: d?.uploaded ?? 0,
+    wasted: d?.wasted ?? 0,
+    verified: d?.verified ?? 0,
+    elapsedMs: d?.elapsed_ms ?? 0,
+    peers: d?.peers ?? [],
+  };
+}
+
+/**
+ * Removes `outDir/.btfetch/<info-hash>/` after a completed download (and `.btfetch` itself when that leaves it
+ * empty): nothing needs the resume record any more. A `.btfetch` that is a symbolic link, or anything but a folder,
+ * is left alone; a failure is a warning, never a failed run.
+ */
+async function removeState(outDir: string, infoHashHex: string, report: Reporter): Promise<void> {
+  const top = join(outDir, ".btfetch");
+  const mine = join(top, infoHashHex);
+  try {
+    const a = await Deno.lstat(top);
+    const b = await Deno.lstat(mine);
+    if (!a.isDirectory || !b.isDirectory) return;
+    await Deno.remove(mine, { recursive: true });
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) {
+      report.say(`Warning: cannot remove ${mine}: ${osWords(e) ?? plainOsText(String(e))}`);
+    }
+    return;
+  }
+  await Deno.remove(top).catch(() => {}); // only when empty: other torrents' records stay
+}
+
 async function saveTorrent(path: string, bytes: Uint8Array): Promise<void> {
   try {
+    await Deno.mkdir(dirname(path), { recursive: true });
     await Deno.writeFile(path, bytes);
   } catch (e) {
     throw StorageError.fromOs("write", path, e);

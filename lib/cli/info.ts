@@ -54,6 +54,7 @@ export async function runInfo(o: CliOptions, report: Reporter, out: (text: strin
   }
   meta.announce.forEach((tier, i) => lines.push(`tracker:    tier ${i + 1}: ${tier.join(" ")}`));
   for (const w of meta.urlList) lines.push(`web seed:   ${w}`);
+  lines.push(`magnet:     ${magnetFromMetainfo(meta)}`);
   lines.push("files:");
   const files = visibleFiles(meta);
   const width = String(files.length).length;

@@ -9,7 +9,9 @@ import { FetchError } from "../engine/errors.ts";
 import { MagnetError } from "../magnet.ts";
 import { MetainfoError } from "../metainfo.ts";
 import { StorageError } from "../storage/disk.ts";
-import { parseCli } from "./flags.ts";
+import { completionScript } from "./completion.ts";
+import { errorText } from "./error_text.ts";
+import { parseCli, type Shell } from "./flags.ts";
 import { runGet } from "./get.ts";
 import { runInfo } from "./info.ts";
 import { runCreate } from "./create.ts";
@@ -40,20 +42,22 @@ export const EXIT = {
 export const HELP = `btfetch ${VERSION}: fetch and seed BitTorrent content
 
 Usage:
-  btfetch <torrent> [options]             fetch (same as: btfetch get <torrent>)
-  btfetch info <torrent> [--json]         show name, info-hash, size, pieces, files, trackers, web seeds
-  btfetch seed <torrent> --dir DIR        verify the data at DIR/<name>, then seed it
-  btfetch verify <torrent> --dir DIR      check the data at DIR/<name> against the piece hashes
+  btfetch <torrent> [-o DIR] [options]    fetch into DIR/<name> (same as: btfetch get <torrent>)
+  btfetch info <torrent> [--json]         show name, info-hash, size, pieces, files, trackers, web seeds, magnet
+  btfetch seed <torrent> [-d DIR]         verify the data at DIR/<name>, then seed it until stopped
+  btfetch verify <torrent> [-d DIR]       check the data at DIR/<name> against the piece hashes
   btfetch create <path> -o FILE           write a .torrent for a file or folder
   btfetch magnet <torrent>                print the magnet link
   btfetch demo                            a loopback swarm: seed and fetch a generated payload
+  btfetch completion bash|zsh|fish        print a shell completion script
 
-<torrent> is a path or an http(s) URL of a .torrent file; get also takes a magnet: link or a bare info-hash (40 hex or
-32 base32 characters), whose metadata it fetches from peers (the DHT, the magnet's trackers and x.pe, --tracker,
---peer).
+<torrent> is a path or an http(s) URL of a .torrent file, or - to read it from standard input; get also takes a
+magnet: link or a bare info-hash (40 hex or 32 base32 characters), whose metadata it fetches from peers (the DHT, the
+magnet's trackers and x.pe, --tracker, --peer). get, seed and verify name the data folder the same way: -o DIR or
+-d DIR, the current folder by default.
 
 Fetch options:
-  -o, --out DIR             where files land (DIR/<name>); default: current directory
+  -o, --out DIR             where files land (DIR/<name>); also -d, --dir DIR; default: current folder
       --select 1,3-5        fetch only these files (numbers as 'info' prints them)
       --peer HOST:PORT      connect to this peer too (repeatable)
   -t, --tracker URL         announce to this tracker too (repeatable)
@@ -63,9 +67,10 @@ Fetch options:
       --stall-timeout 2m    give up when nothing verifies for this long (default 5m; exit 4)
       --check               hash the data on disk even if the resume record is fresh
       --sequential          fetch pieces in order instead of rarest first
-      --save-torrent FILE   with a magnet: write the .torrent made from the fetched metadata
+  -w, --web-seed URL        fetch from this web seed (BEP 19) too (repeatable)
+      --save-torrent FILE   with a magnet: write the .torrent made from the fetched metadata (its folder is made)
       --metadata-timeout 5m with a magnet: give up on the metadata after this long (exit 4)
-      --seed                keep seeding after the download completes, until interrupted
+      --seed                keep seeding after the download completes, until stopped (Ctrl-C or SIGTERM: exit 0)
       --seed-ratio R        ... until uploaded/size reaches R
       --seed-time 10m       ... for this long
       --max-download-rate 10M, --max-upload-rate 1M   bytes per second (K, M, G suffixes)
@@ -74,7 +79,8 @@ Peer discovery (get and seed):
       --dht-bootstrap H:P   bootstrap the DHT from this node (repeatable; default: the well-known routers)
       --dht-state FILE      keep the DHT's node id and nodes here (default: the user's cache folder)
       --no-pex              do not exchange peers with peers (BEP 11)
-Seed options: --dir DIR, --peer, --tracker, --max-peers, --port, --seed-ratio, --seed-time, --max-upload-rate
+Seed options: -d/-o DIR, --peer, --tracker, --max-peers, --port, --seed-ratio, --seed-time, --max-upload-rate
+Verify options: -d/-o DIR
 Create options: -o FILE, -t URL (repeatable; commas make one tier), -w/--web-seed URL, --piece-size 256K|auto,
                 --private, --comment TEXT
 Demo options: --size 64M, --leechers 3, -o DIR (keep the files there)
@@ -85,14 +91,14 @@ Output:
   -h, --help, -V, --version
 
 Exit codes:
-  0    every selected file complete and verified (or the command did what it says)
+  0    every selected file complete and verified (or the command did what it says); seeding stopped by a signal
   1    internal error (a bug; --debug shows the stack trace)
-  2    usage error: unknown flag, bad value
+  2    usage error: unknown command or flag, bad value
   3    bad input: unreadable or invalid torrent or magnet, or an unsafe file path inside it
   4    network: timed out, stalled, no peers (or no metadata for a magnet), --port in use
   5    disk: cannot create, write or read the output
   6    verification: data on disk does not match (verify), or peers sent only bad data
-  130  interrupted: state saved, run the same command again to resume
+  130  interrupted before the download completed: state saved, run the same command again to resume
 `;
 
 /** Maps what ended a command to its exit code. */
@@ -119,7 +125,7 @@ export async function main(args: readonly string[], sinks: ReportSinks = process
     const o = parseCli(args);
     json = o.json;
     debug = o.debug;
-    const r = new Reporter(sinks, o.json, o.quiet);
+    const r = new Reporter(sinks, o.json, o.quiet, { outDir: o.out });
     switch (o.command) {
       case "help":
         sinks.stdout(HELP);
@@ -148,18 +154,19 @@ export async function main(args: readonly string[], sinks: ReportSinks = process
         else sinks.stdout(magnetFromMetainfo(meta) + "\n");
         return EXIT.ok;
       }
+      case "completion":
+        sinks.stdout(completionScript(o.source as Shell));
+        return EXIT.ok;
       case "demo": {
         const summary = await runDemo(o, r, sinks.stderr);
-        return summary.allVerified ? EXIT.ok : EXIT.verification;
+        return summary.all_verified ? EXIT.ok : EXIT.verification;
       }
     }
   } catch (e) {
     const code = exitCodeOf(e);
     const message = code === EXIT.internal
       ? `Internal error (a bug in btfetch, please report it): ${e instanceof Error ? e.message : String(e)}`
-      : e instanceof Error
-      ? e.message
-      : String(e);
+      : errorText(e);
     report().json_({ event: "error", t: Math.round(performance.now() - t0), code, message });
     sinks.stderr(`btfetch: ${message.split("\n")[0]}\n`);
     if (code === EXIT.usage && !json) sinks.stderr("Try 'btfetch --help'.\n");

@@ -1,5 +1,6 @@
 /**
- * `btfetch verify <torrent> --dir DIR`: hash the data at DIR/<name> and report each file.
+ * `btfetch verify <torrent> [-d DIR]`: hash the data at DIR/<name> (DIR: the current folder by default) and report
+ * each file.
  * @module
  */
 import type { Bitfield } from "../bitfield.ts";
@@ -45,7 +46,7 @@ export function fileVerdicts(meta: Metainfo, have: Bitfield): FileVerdict[] {
  */
 export async function runVerify(o: CliOptions, report: Reporter, out: (text: string) => void): Promise<boolean> {
   const { meta } = await loadTorrent(o.source ?? "");
-  const store = PieceStore.open(meta, o.dir ?? ".", { readOnly: true }); // opens nothing for writing: works on a read-only mount
+  const store = PieceStore.open(meta, o.out, { readOnly: true }); // opens nothing for writing: works on a read-only mount
   const interrupt = onInterrupt();
   let have: Bitfield;
   const t0 = performance.now();
@@ -76,7 +77,7 @@ export async function runVerify(o: CliOptions, report: Reporter, out: (text: str
   });
   report.say(
     ok
-      ? `All ${verdicts.length} files match`
+      ? verdicts.length === 1 ? "The file matches" : `All ${verdicts.length} files match`
       : `${verdicts.filter((v) => !v.ok).length} of ${verdicts.length} files do not match`,
   );
   return ok;

@@ -2,7 +2,18 @@
  * Helpers for the CLI tests: temporary folders, directory listings, and running several btfetch children at once.
  * @module
  */
-import type { BtEvent, BtfetchResult } from "../interop/_btfetch.ts";
+import type { Metainfo } from "../../lib/metainfo.ts";
+import { makeTorrent } from "../_torrent.ts";
+import {
+  type BtEvent,
+  btfetchArgv,
+  type BtfetchHandle,
+  type BtfetchResult,
+  parseEvents,
+  REPO_ROOT,
+  spawnBtfetch,
+} from "../interop/_btfetch.ts";
+import { payloadBytes } from "../interop/_peers.ts";
 
 /** Makes a temporary folder, runs `fn` with it, and removes it afterwards. */
 export async function withTempDir<T>(prefix: string, fn: (dir: string) => Promise<T>): Promise<T> {
@@ -99,4 +110,87 @@ export async function exitWithin(
   clearTimeout(timer);
   if (late) h.kill("SIGKILL");
   return { result: await done, killed: late };
+}
+
+/** A single-file torrent written to `dir/t.torrent`, with its payload complete at `dir/data/<name>`. */
+export async function torrentWithData(
+  dir: string,
+  opts: { name?: string; size?: number; seed?: number; pieceLength?: number } = {},
+): Promise<{ path: string; dataDir: string; bytes: Uint8Array; meta: Metainfo; payload: Uint8Array }> {
+  const t = makeTorrent({
+    name: opts.name ?? "payload.bin",
+    pieceLength: opts.pieceLength ?? 16 * 1024,
+    files: payloadBytes(opts.seed ?? 1, opts.size ?? 300_000),
+  });
+  await Deno.mkdir(`${dir}/data`, { recursive: true });
+  await Deno.writeFile(`${dir}/data/${t.meta.name}`, t.payload);
+  await Deno.writeFile(`${dir}/t.torrent`, t.bytes);
+  return { path: `${dir}/t.torrent`, dataDir: `${dir}/data`, ...t };
+}
+
+/** A `btfetch seed` child (`--json`) and the port it listens on. Always `await stop()`. */
+export interface SeedChild {
+  readonly port: number;
+  readonly handle: BtfetchHandle;
+  /** Sends SIGTERM and waits for the exit. */
+  stop(): Promise<BtfetchResult>;
+}
+
+/** Starts `btfetch seed TORRENT -d DIR` on any free port, offline, and waits until it seeds. */
+export async function startSeed(torrent: string, dataDir: string, extra: string[] = []): Promise<SeedChild> {
+  const handle = spawnBtfetch(
+    ["seed", torrent, "-d", dataDir, "--json", "--no-dht", "--port", "0", ...extra],
+    { timeoutMs: 300_000 },
+  );
+  try {
+    const port = (await handle.waitForEvent((e) => e.event === "listening", 30_000)).port as number;
+    await handle.waitForEvent((e) => e.event === "seeding", 30_000);
+    return {
+      port,
+      handle,
+      async stop() {
+        handle.kill("SIGTERM");
+        return (await exitWithin(handle, 20_000)).result;
+      },
+    };
+  } catch (e) {
+    handle.kill("SIGKILL");
+    await handle.wait();
+    throw e;
+  }
+}
+
+/** Runs btfetch with `input` on its standard input. */
+export async function runWithStdin(
+  args: string[],
+  input: Uint8Array,
+  opts: { cwd?: string; timeoutMs?: number } = {},
+): Promise<BtfetchResult> {
+  const [cmd, argv] = btfetchArgv(args);
+  const child = new Deno.Command(cmd, {
+    args: argv,
+    cwd: opts.cwd ?? REPO_ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 60_000);
+  try {
+    const w = child.stdin.getWriter();
+    await w.write(input);
+    await w.close();
+    const r = await child.output();
+    const stdout = new TextDecoder().decode(r.stdout);
+    return {
+      code: r.code,
+      signal: r.signal,
+      timedOut: false,
+      events: parseEvents(stdout),
+      stdout,
+      stderr: new TextDecoder().decode(r.stderr),
+    };
+  } finally {
+    clearTimeout(timer);
+  }
 }

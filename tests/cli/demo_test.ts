@@ -39,7 +39,7 @@ Deno.test("btfetch demo --size 8M --leechers 3 exits 0, ends with the summary an
   });
 });
 
-Deno.test("btfetch demo --json reports a demo event with allVerified true", async () => {
+Deno.test("btfetch demo --json reports a demo event with all_verified true, every key in snake_case", async () => {
   await withTempDir("btfetch-cli-demo-", async (tmpdir) => {
     const r = await runBtfetch(["demo", "--size", "8M", "--leechers", "3", "--json"], {
       timeoutMs: 120_000,
@@ -49,16 +49,31 @@ Deno.test("btfetch demo --json reports a demo event with allVerified true", asyn
     const demo = r.events.filter((e) => e.event === "demo");
     assertEquals(demo.length, 1, brief(r));
     const d = demo[0];
-    assertEquals(d.allVerified, true);
+    assertEquals(d.all_verified, true);
     assertEquals(d.bytes, 8 * 1024 * 1024);
-    const leechers = d.leechers as Array<{ name: string; fromSeeder: number; fromLeechers: number }>;
+    assertEquals(typeof d.elapsed_ms, "number");
+    assertEquals(typeof d.seeder_uploaded, "number");
+    const leechers = d.leechers as Array<{ name: string; from_seeder: number; from_leechers: number }>;
     assertEquals(leechers.map((l) => l.name), ["leecher-1", "leecher-2", "leecher-3"]);
     // every leecher got the payload from somewhere, counted once
     for (const l of leechers) {
-      if (l.fromSeeder + l.fromLeechers < 8 * 1024 * 1024) {
+      if (l.from_seeder + l.from_leechers < 8 * 1024 * 1024) {
         throw new Error(`${l.name} got too little: ${JSON.stringify(l)}`);
       }
     }
+    // the README promises snake_case keys: in every event, at every depth
+    const keys = new Set<string>();
+    const walk = (v: unknown): void => {
+      if (Array.isArray(v)) v.forEach(walk);
+      else if (typeof v === "object" && v !== null) {
+        for (const [k, x] of Object.entries(v)) {
+          keys.add(k);
+          walk(x);
+        }
+      }
+    };
+    r.events.forEach(walk);
+    assertEquals([...keys].filter((k) => !/^[a-z0-9_]+$/.test(k)), []);
     // the sessions' own events are tagged with their name
     const sessions = new Set(r.events.map((e) => e.session).filter((s) => s !== undefined));
     assertEquals([...sessions].sort(), ["leecher-1", "leecher-2", "leecher-3", "seeder"]);

@@ -68,7 +68,8 @@ Deno.test("an unknown flag exits 2 with a one-line message on stderr and nothing
         ["x.torrent", "--timeout", "soon"],
         ["x.torrent", "--peer", "nowhere"],
         [],
-        ["seed", "x.torrent"],
+        ["seed"], // the data folder defaults to the current one; the torrent does not
+        ["verify", "x.torrent", "-o", "a", "-d", "b"],
       ]
     ) {
       const r = await runBtfetch(args, RUN);

@@ -3,7 +3,7 @@
  * units, and the `UsageError` for everything else.
  * @module
  */
-import { type CliOptions, parseCli, parseSelect } from "../../lib/cli/flags.ts";
+import { type CliOptions, editDistance, FLAGS, parseCli, parseSelect, suggest } from "../../lib/cli/flags.ts";
 import { parseDuration, parseSize } from "../../lib/cli/units.ts";
 import { UsageError } from "../../lib/cli/usage_error.ts";
 import { MAX_PEERS_PER_TORRENT } from "../../lib/limits.ts";
@@ -32,7 +32,6 @@ Deno.test("parseCli() gives get's defaults when only a source is named", () => {
     command: "get",
     source: "a.torrent",
     out: ".",
-    dir: undefined,
     select: undefined,
     peers: [],
     trackers: [],
@@ -106,11 +105,12 @@ Deno.test("parseCli() reads every flag of get", async (t) => {
     [["a.torrent", "--max-download-rate", "10M"], { maxDownloadRate: 10 * 1024 * 1024 }],
     [["a.torrent", "--max-upload-rate", "1M"], { maxUploadRate: 1024 * 1024 }],
     [["a.torrent", "--no-dht", "--no-pex"], { command: "get" }],
+    [["a.torrent", "-w", "http://w/a", "--web-seed", "https://v/"], { webSeeds: ["http://w/a", "https://v/"] }],
     [["a.torrent", "-qo", "d"], { quiet: true, out: "d" }],
     [["--", "-odd-name.torrent"], { source: "-odd-name.torrent" }],
     [["magnet:?xt=urn:btih:" + "a".repeat(40)], { command: "get", source: "magnet:?xt=urn:btih:" + "a".repeat(40) }],
-    // a word that is not a command is a source (a file may be called "seeds")
-    [["seeds"], { command: "get", source: "seeds" }],
+    // a word far from every command is a source
+    [["ubuntu"], { command: "get", source: "ubuntu" }],
   ]);
 });
 
@@ -119,8 +119,10 @@ Deno.test("parseCli() reads the other commands' flags", async (t) => {
     [["info", "a.torrent"], { command: "info", source: "a.torrent", json: false }],
     [["info", "a.torrent", "--json"], { command: "info", json: true }],
     [["magnet", "a.torrent"], { command: "magnet", source: "a.torrent" }],
-    [["verify", "a.torrent", "--dir", "d"], { command: "verify", dir: "d" }],
-    [["verify", "a.torrent", "-d", "d"], { command: "verify", dir: "d" }],
+    [["verify", "a.torrent", "--dir", "d"], { command: "verify", out: "d" }],
+    [["verify", "a.torrent", "-d", "d"], { command: "verify", out: "d" }],
+    [["completion", "bash"], { command: "completion", source: "bash" }],
+    [["completion", "fish", "--quiet"], { command: "completion", source: "fish" }],
     [
       [
         "seed",
@@ -145,7 +147,7 @@ Deno.test("parseCli() reads the other commands' flags", async (t) => {
       ],
       {
         command: "seed",
-        dir: "d",
+        out: "d",
         peers: [{ host: "127.0.0.1", port: 1 }],
         trackers: ["udp://x:1"],
         maxPeers: 3,
@@ -236,10 +238,14 @@ Deno.test("parseCli() throws UsageError for bad command lines", async (t) => {
     ["create", "data", "-o", "x.torrent", "--peer", "127.0.0.1:1"],
     ["create", "data", "-o", "x.torrent", "--select", "1"],
     ["demo", "--peer", "127.0.0.1:1"],
-    ["a.torrent", "--dir", "d"],
+    ["a.torrent", "-o", "d", "-d", "e"],
+    ["verify", "a.torrent", "--out", "d", "--dir", "d"],
+    ["create", "data", "-o", "x.torrent", "-d", "d"],
+    ["demo", "-d", "d"],
     ["a.torrent", "--piece-size", "256K"],
     ["a.torrent", "--private"],
-    ["a.torrent", "--web-seed", "http://w/"],
+    ["a.torrent", "--web-seed", "ftp://w/"],
+    ["info", "a.torrent", "--web-seed", "http://w/"],
     ["a.torrent", "--comment", "c"],
     ["a.torrent", "--size", "1M"],
     ["a.torrent", "--leechers", "2"],
@@ -249,9 +255,11 @@ Deno.test("parseCli() throws UsageError for bad command lines", async (t) => {
     ["info"],
     ["magnet"],
     ["verify"],
-    ["verify", "a.torrent"],
-    ["seed", "a.torrent"],
     ["create", "data"],
+    ["completion"],
+    ["completion", "tcsh"],
+    ["completion", "bash", "zsh"],
+    ["completion", "bash", "-o", "x"],
     ["create"],
     ["a.torrent", "b.torrent"],
     ["info", "a.torrent", "b.torrent"],
@@ -327,7 +335,8 @@ Deno.test("parseCli() names the offending flag or value in its message", async (
     [["a.torrent", "--timeout", "soon"], /--timeout.*soon/],
     [["a.torrent", "--peer", "127.0.0.1"], /--peer.*127\.0\.0\.1/],
     [["a.torrent", "--select", "0"], /--select/],
-    [["seed", "a.torrent"], /--dir/],
+    [["seed", "a.torrent", "-o", "d", "--dir", "e"], /-o\/--out and -d\/--dir/],
+    [["completion", "tcsh"], /tcsh.*bash, zsh or fish/],
     [["create", "data"], /-o/],
     [[], /torrent/i],
   ];
@@ -337,6 +346,110 @@ Deno.test("parseCli() names the offending flag or value in its message", async (
       assertEquals(re.test(e.message), true, `${re} should match ${JSON.stringify(e.message)}`);
     });
   }
+});
+
+Deno.test("parseCli() takes the data folder of get, seed and verify as -o/--out or -d/--dir, default .", async (t) => {
+  const rows: [string[], string][] = [];
+  for (const cmd of ["get", "seed", "verify"]) {
+    rows.push([[cmd, "a.torrent"], "."]);
+    for (const flag of ["-o", "--out", "-d", "--dir"]) rows.push([[cmd, "a.torrent", flag, "dl"], "dl"]);
+    rows.push([[cmd, "a.torrent", "--dir=dl"], "dl"]);
+  }
+  rows.push([["a.torrent", "-d", "dl"], "dl"]);
+  for (const [argv, out] of rows) {
+    await t.step(JSON.stringify(argv), () => assertEquals(parseCli(argv).out, out));
+  }
+});
+
+Deno.test("parseCli() takes - (standard input) as the torrent of get, info, seed, verify and magnet", async (t) => {
+  for (const cmd of ["get", "info", "seed", "verify", "magnet"]) {
+    await t.step(
+      cmd,
+      () => assertEquals(pick(parseCli([cmd, "-"]), ["command", "source"]), { command: cmd, source: "-" }),
+    );
+  }
+  assertEquals(pick(parseCli(["-", "-o", "dl"]), ["command", "source", "out"]), {
+    command: "get",
+    source: "-",
+    out: "dl",
+  });
+});
+
+Deno.test("parseCli() reports a mistyped command, naming the nearest one, instead of blaming the next word", async (t) => {
+  const none = { exists: () => false };
+  const rows: [string[], string][] = [
+    [["inf", "x.torrent"], 'Unknown command "inf"; did you mean "info"?'],
+    [["sed", "x.torrent", "-d", "dl"], 'Unknown command "sed"; did you mean "seed"?'],
+    [["verfy", "x.torrent"], 'Unknown command "verfy"; did you mean "verify"?'],
+    [["magent", "x.torrent"], 'Unknown command "magent"; did you mean "magnet"?'],
+    [["dmeo"], 'Unknown command "dmeo"; did you mean "demo"?'],
+    [["seeds"], 'Unknown command "seeds"; did you mean "seed"?'],
+    [["completon", "bash"], 'Unknown command "completon"; did you mean "completion"?'],
+  ];
+  for (const [argv, message] of rows) {
+    await t.step(JSON.stringify(argv), () => {
+      const e = assertThrows(() => parseCli(argv, none), UsageError);
+      assertEquals(e.message, message);
+    });
+  }
+});
+
+Deno.test("parseCli() reads a first word as the torrent when it is a path, URL, magnet, hash or an existing file", async (t) => {
+  const rows: [string[], boolean][] = [
+    [["info.torrent"], false], // has a dot
+    [["./inf"], false],
+    [["dl/seed"], false],
+    [["http://h/inf"], false],
+    [["magnet:?xt=urn:btih:" + "a".repeat(40)], false],
+    [["a".repeat(40)], false],
+    [["inf"], true], // an existing file called "inf" is fetched
+    [["seeds"], true],
+    [["xyzzy"], false], // near no command
+  ];
+  for (const [argv, exists] of rows) {
+    await t.step(`${JSON.stringify(argv)}${exists ? " (exists)" : ""}`, () => {
+      const o = parseCli(argv, { exists: () => exists });
+      assertEquals(pick(o, ["command", "source"]), { command: "get", source: argv[0] });
+    });
+  }
+});
+
+Deno.test("parseCli() suggests the nearest flag (at most 2 edits away) for an unknown one", async (t) => {
+  const rows: [string[], string][] = [
+    [["a.torrent", "--ouput", "x"], "Unknown option '--ouput'; did you mean '--out'?"],
+    [["a.torrent", "--seletc", "1"], "Unknown option '--seletc'; did you mean '--select'?"],
+    [["a.torrent", "--sed"], "Unknown option '--sed'; did you mean '--seed'?"],
+    [["a.torrent", "--no-dth"], "Unknown option '--no-dth'; did you mean '--no-dht'?"],
+    [["a.torrent", "--jsno"], "Unknown option '--jsno'; did you mean '--json'?"],
+    [["a.torrent", "--bogus"], "Unknown option '--bogus'"],
+    [["a.torrent", "-Z"], "Unknown option '-Z'"],
+  ];
+  for (const [argv, message] of rows) {
+    await t.step(
+      JSON.stringify(argv),
+      () => assertEquals(assertThrows(() => parseCli(argv), UsageError).message, message),
+    );
+  }
+});
+
+Deno.test("editDistance() and suggest() measure edits and pick the nearest name within 2", async (t) => {
+  const rows: [string, string, number][] = [
+    ["", "", 0],
+    ["out", "out", 0],
+    ["ouput", "out", 2],
+    ["inf", "info", 1],
+    ["kitten", "sitting", 3],
+    ["", "abc", 3],
+  ];
+  for (const [a, b, d] of rows) {
+    await t.step(`${a} ${b}`, () => {
+      assertEquals(editDistance(a, b), d);
+      assertEquals(editDistance(b, a), d);
+    });
+  }
+  assertEquals(suggest("ouput", Object.keys(FLAGS)), "out");
+  assertEquals(suggest("xx", ["get"]), undefined, "as many edits as letters is no suggestion");
+  assertEquals(suggest("SEED", ["seed"]), "seed");
 });
 
 Deno.test("parseSelect() reads indexes and ranges into sorted distinct numbers", async (t) => {
