@@ -27,6 +27,7 @@ import {
 } from "./_peers.ts";
 import { doneOf, type Share } from "./_swarm.ts";
 import { type Nginx, type NginxHit, startNginx } from "./_webseed_nginx.ts";
+import { type Served, serveFile, startServer, type TestServer } from "./_webseed_servers.ts";
 import {
   btfetchCreateWs,
   libtorrentFetch,
@@ -209,6 +210,23 @@ Deno.test({
           console.log(`    ${hits.length} requests, ${served} bytes served`);
         });
       }
+      await t.step("two nginx web seeds at once (the torrent's and --web-seed's): bytes per seed", async () => {
+        const second = await startNginx(`${tmp}/www`);
+        try {
+          const c = cases[0];
+          const { r, ms } = await fetchWs(c.torrent.path, `${tmp}/two`, ["--web-seed", `${second.origin}/single.bin`]);
+          time("two web seeds", ms);
+          assertFetchOk(r, { size: c.torrent.totalLength, pieceLength: c.torrent.pieceLength });
+          await assertSameTree(c.data, `${tmp}/two/${c.torrent.name}`);
+          const d = doneOf(r);
+          const [a, b] = [sharesOf(d, ng.origin), sharesOf(d, second.origin)];
+          console.log(`    first nginx ${a} bytes, second ${b} bytes`);
+          if (a === 0 || b === 0 || a + b < c.torrent.dataBytes) fail(`bytes per web seed: ${a} and ${b}`, r);
+          if ((d.sources as Record<string, number>)?.webseed !== 2) fail("done.sources.webseed is not 2", r);
+        } finally {
+          await second.close();
+        }
+      });
     } finally {
       await nginx?.close();
       await Deno.remove(tmp, { recursive: true });
@@ -370,9 +388,9 @@ const LIAR_MULTI: Array<[string, number]> = [
 
 Deno.test({
   name: "interop webseed: a web seed that lies about one file is banned for that file and still serves the others",
-  // BUG: when a file is banned on a web seed (lib/engine/swarm.ts webSeedStep, `lost-file`), the runs already in
-  // flight over that file are not aborted and webSeedBlock keeps accepting their blocks: every one of them is fetched
-  // to its end and fails its hash (2 MiB here, up to 4 x WEBSEED_MAX_RUN_BYTES = 64 MiB from a fast seed).
+  // BUG: when a file is banned on a web seed (lib/engine/swarm_webseeds.ts webSeedStep, `lost-file`), the runs already
+  // in flight over that file are not aborted and webSeedBlock keeps accepting their blocks: every one of them is
+  // fetched to its end and fails its hash (2 MiB here, up to 4 x WEBSEED_MAX_RUN_BYTES = 64 MiB from a fast seed).
   // dropWebSeed aborts a dropped seed's runs; a banned file needs the same for the runs that touch it.
   ignore: true,
   async fn() {
@@ -404,11 +422,12 @@ Deno.test({
 
 Deno.test({
   name: "interop webseed: a lying web seed is banned once, by its URL, and piece-failed names it by its URL",
-  // BUG: once a web seed is dropped for bad data (lib/engine/swarm.ts dropWebSeed deletes it from sw.webSeeds),
-  // pieces it supplied that fail afterwards (already received or being hashed) no longer match a web seed in
-  // pieceOutcome, so blameFailed bans its stand-in sender as a peer: a second `peer` `banned` event with address
-  // "[http://127.0.0.1:PORT/single.bin]:0", source "manual" (stderr: "Banned [http://…]:0: sent pieces that failed
-  // their hash"). piece-failed events name the seed the same way ("[URL]:0", formatAddress of the stand-in address).
+  // BUG: once a web seed is dropped for bad data (lib/engine/swarm_webseeds.ts dropWebSeed deletes it from
+  // sw.webSeeds), pieces it supplied that fail afterwards (already received or being hashed) no longer match a web seed
+  // in onHashFail (lib/engine/swarm.ts), so blameFailed bans its stand-in sender as a peer: a second `peer` `banned`
+  // event with address "[http://127.0.0.1:PORT/single.bin]:0", source "manual" (stderr: "Banned [http://…]:0: sent
+  // pieces that failed their hash"). piece-failed events name the seed the same way ("[URL]:0", formatAddress of the
+  // stand-in address).
   ignore: true,
   async fn() {
     requirePrograms(...NEEDS);
@@ -427,6 +446,362 @@ Deno.test({
       }
     } finally {
       await s?.nginx.close();
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});
+
+// ---- servers written here: one fault each ---------------------------------------------------------------------
+
+/** A single-file payload under `${tmp}/www` and a torrent for it with no web seed (tests pass `--web-seed`). */
+async function plainSingle(tmp: string, size: number, seed: number): Promise<{ torrent: WsTorrent; data: string }> {
+  const p = await writeSingleFilePayload(`${tmp}/www`, "single.bin", size, seed);
+  const torrent = await mktorrentWs({ path: p.path, out: `${tmp}/single.torrent`, pieceLengthLog2: 15, webSeeds: [] });
+  return { torrent, data: p.path };
+}
+
+/** Fetches with `--web-seed` for each URL and checks a byte-exact, clean result. */
+async function fetchFromSeeds(
+  c: { torrent: WsTorrent; data: string },
+  out: string,
+  seeds: string[],
+  label: string,
+  extra: string[] = [],
+): Promise<BtfetchResult> {
+  const { r, ms } = await fetchWs(c.torrent.path, out, [...seeds.flatMap((u) => ["--web-seed", u]), ...extra]);
+  time(label, ms);
+  assertFetchOk(r, { size: c.torrent.totalLength, pieceLength: c.torrent.pieceLength });
+  await assertSameTree(c.data, `${out}/${c.torrent.name}`);
+  return r;
+}
+
+function summary(served: readonly Served[]): string {
+  const by = new Map<number, number>();
+  for (const s of served) by.set(s.status, (by.get(s.status) ?? 0) + 1);
+  return `${served.length} requests (${[...by].map(([k, v]) => `${v}x ${k}`).join(", ")}), ${
+    served.reduce((n, s) => n + s.sent, 0)
+  } body bytes`;
+}
+
+Deno.test({
+  name: "interop webseed: 503 with Retry-After is waited out, then the seed serves",
+  // BUG: a web seed's run that ends before delivering its pieces (here 503; also a failure, a short body, a 404, an
+  // abort or an expiry) gives its blocks back with releaseBlock (lib/engine/swarm_webseeds.ts webSeedRunEnded), but the
+  // pieces stay in the picker's `partial` map, and claimRun (lib/engine/picker.ts) only hands web seeds pieces that are
+  // not partial: no web seed can take them again. With web seeds only, the fetch stalls (exit 4, "Stalled: no peers
+  // found") although the seed serves again 2 s later; the abandoned partials also count against the partial-piece cap
+  // that claimRun checks. Repro: this test with `ignore: false` (4 requests, all 503, then nothing for 30 s).
+  ignore: true,
+  async fn() {
+    requirePrograms(...NEEDS);
+    const tmp = await Deno.makeTempDir({ prefix: "btfetch-ws-503-" });
+    let srv: TestServer | undefined;
+    try {
+      const c = await plainSingle(tmp, 3 * MiB + 4321, 71);
+      let first503: number | null = null;
+      srv = startServer((req) => {
+        first503 ??= req.at;
+        // busy for the first 1.5 s: every request then is told to come back in 2 s
+        if (req.at < first503 + 1500) return { status: 503, headers: { "retry-after": "2" } };
+        return serveFile(`${tmp}/www`, req);
+      });
+      const s = srv;
+      const r = await fetchFromSeeds(c, `${tmp}/out`, [`${s.origin}/single.bin`], "503 + Retry-After: 2");
+      console.log(`    ${summary(s.served)}`);
+      const n503 = s.served.filter((x) => x.status === 503);
+      const firstData = s.served.find((x) => x.status === 206);
+      if (n503.length === 0 || firstData === undefined) fail(`no 503 then 206: ${summary(s.served)}`, r);
+      // one 503 per run in flight, and nothing asked again before Retry-After ran out
+      if (n503.length > 4) fail(`${n503.length} requests during the 2 s btfetch was asked to wait`, r);
+      const waited = firstData.req.at - (first503 ?? 0);
+      if (waited < 1900) fail(`asked again ${waited.toFixed(0)} ms after a 503 with Retry-After: 2`, r);
+      console.log(`    first 206 came ${(waited / 1000).toFixed(2)} s after the first 503`);
+    } finally {
+      await srv?.close();
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "interop webseed: redirects are followed (302 to another path, 5 hops), a longer chain fails that seed",
+  ignore: ignoreUnless(...NEEDS),
+  async fn(t) {
+    requirePrograms(...NEEDS);
+    const tmp = await Deno.makeTempDir({ prefix: "btfetch-ws-redirect-" });
+    let srv: TestServer | undefined;
+    try {
+      const c = await plainSingle(tmp, 2 * MiB + 999, 72);
+      srv = startServer((req) => {
+        let m;
+        if (req.path === "/a/single.bin") return { status: 302, headers: { location: "/b/single.bin" } };
+        if ((m = /^\/hop\/(\d+)\/single\.bin$/.exec(req.path)) && m[1] !== "0") {
+          return { status: 307, headers: { location: `/hop/${Number(m[1]) - 1}/single.bin` } };
+        }
+        if ((m = /^\/loop\/(\d+)\/single\.bin$/.exec(req.path))) {
+          return { status: 301, headers: { location: `${srv?.origin}/loop/${Number(m[1]) + 1}/single.bin` } };
+        }
+        // the end of every chain, and /plain/: the file itself
+        return serveFile(`${tmp}/www`, req, req.path.slice(0, req.path.lastIndexOf("/") + 1));
+      });
+      const s = srv;
+      const since = (n: number) => s.served.slice(n);
+      const at = (n: number, prefix: string) => since(n).filter((x) => x.req.path.startsWith(prefix));
+
+      await t.step("302 to another path", async () => {
+        const n0 = s.served.length;
+        const r = await fetchFromSeeds(c, `${tmp}/out1`, [`${s.origin}/a/single.bin`], "302");
+        console.log(`    ${summary(since(n0))}`);
+        const [a, b] = [at(n0, "/a/"), at(n0, "/b/")];
+        if (a.length === 0 || a.some((x) => x.status !== 302)) fail("the redirect was not asked", r);
+        if (b.length !== a.length || b.some((x) => x.status !== 206 || x.req.range === null)) {
+          fail(`the target was not asked with Range after each redirect: ${summary(b)}`, r);
+        }
+      });
+
+      await t.step("5 redirects (the limit) are followed", async () => {
+        const n0 = s.served.length;
+        const r = await fetchFromSeeds(c, `${tmp}/out2`, [`${s.origin}/hop/5/single.bin`], "5 hops");
+        console.log(`    ${summary(since(n0))}`);
+        if (at(n0, "/hop/0/").length === 0) fail("the end of the chain was not reached", r);
+      });
+
+      await t.step("a chain longer than the limit fails that seed, asked no more", async () => {
+        const n0 = s.served.length;
+        const loop = `${s.origin}/loop/0/single.bin`;
+        const { r, ms } = await fetchWs(c.torrent.path, `${tmp}/out3`, ["--web-seed", loop, "--stall-timeout", "5s"]);
+        time("a redirect loop alone, 5 s stall timeout", ms);
+        console.log(`    ${summary(since(n0))}`);
+        if (r.code !== 4) fail(`expected exit 4 (stalled: the only seed failed), got ${r.code}`, r);
+        const loops = at(n0, "/loop/");
+        if (loops.length === 0) fail("the looping seed was never asked", r);
+        // each run in flight follows at most 5 redirects, then the seed is dropped: nothing asked again
+        if (loops.some((x) => Number(/\/loop\/(\d+)\//.exec(x.req.path)?.[1]) > 5)) {
+          fail("more than 5 hops followed", r);
+        }
+        if (loops.length > 4 * 6) fail(`${loops.length} requests to the looping seed`, r);
+        const dropped = webSeedEvents(r).find((e) => e.address === loop && e.action === "disconnected");
+        if (!dropped) fail("the looping seed was not dropped", r);
+        if (!eventsOf(r, "warning").some((e) => /redirect/.test(String(e.message)))) {
+          fail("no warning names the redirect", r);
+        }
+      });
+    } finally {
+      await srv?.close();
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "interop webseed: a server that ignores Range (200, the whole file) serves a file under 4 MiB",
+  ignore: ignoreUnless(...NEEDS),
+  async fn() {
+    requirePrograms(...NEEDS);
+    const tmp = await Deno.makeTempDir({ prefix: "btfetch-ws-norange-" });
+    let srv: TestServer | undefined;
+    try {
+      const c = await plainSingle(tmp, 3 * MiB + 4321, 73);
+      const whole = await Deno.readFile(c.data);
+      srv = startServer(() => ({ status: 200, body: whole }));
+      const s = srv;
+      const r = await fetchFromSeeds(c, `${tmp}/out`, [`${s.origin}/single.bin`], "200 to ranged GETs");
+      console.log(`    ${summary(s.served)}`);
+      if (s.served.some((x) => x.req.range === null)) fail("a request without Range", r);
+      // each answer is read up to the end of its run, then dropped: at most the whole file per request
+      if (sharesOf(doneOf(r), s.origin) < c.torrent.totalLength) fail("the seed is not credited with the file", r);
+    } finally {
+      await srv?.close();
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "interop webseed: a server that closes mid-body three times, then serves, is finished from",
+  // BUG: the same as the 503 test's: each cut run leaves a piece half-received and the rest of the run's pieces
+  // started; they stay `partial` in the picker, which claimRun never hands to a web seed again, so with web seeds only
+  // the fetch stalls at 37.6 % (exit 4) although the server serves every later request in full.
+  ignore: true,
+  async fn() {
+    requirePrograms(...NEEDS);
+    const tmp = await Deno.makeTempDir({ prefix: "btfetch-ws-cut-" });
+    let srv: TestServer | undefined;
+    try {
+      const c = await plainSingle(tmp, 3 * MiB + 4321, 74);
+      let cuts = 0;
+      srv = startServer((req) => {
+        const reply = serveFile(`${tmp}/www`, req);
+        // cut inside a block, so a piece is left half-received
+        if (cuts < 3 && reply.body && reply.body.length > 100_000) {
+          cuts++;
+          return { ...reply, cutAfter: Math.floor(reply.body.length * 0.4) + 1000 };
+        }
+        return reply;
+      });
+      const s = srv;
+      const r = await fetchFromSeeds(c, `${tmp}/out`, [`${s.origin}/single.bin`], "closes mid-body 3 times");
+      console.log(`    ${summary(s.served)}`);
+      if (cuts < 3) fail("fewer than 3 answers were cut", r);
+    } finally {
+      await srv?.close();
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "interop webseed: a server that always closes before the body is backed off, not hammered",
+  ignore: ignoreUnless(...NEEDS),
+  async fn() {
+    requirePrograms(...NEEDS);
+    const tmp = await Deno.makeTempDir({ prefix: "btfetch-ws-empty-" });
+    let srv: TestServer | undefined;
+    try {
+      const c = await plainSingle(tmp, 3 * MiB + 4321, 75);
+      srv = startServer((req) => ({ ...serveFile(`${tmp}/www`, req), cutAfter: 0 }));
+      const s = srv;
+      const { r, ms } = await fetchWs(c.torrent.path, `${tmp}/out`, [
+        "--web-seed",
+        `${s.origin}/single.bin`,
+        "--stall-timeout",
+        "6s",
+      ]);
+      time("a seed that sends no body, 6 s stall timeout", ms);
+      console.log(`    ${summary(s.served)}`);
+      if (r.code !== 4) fail(`expected exit 4 (stalled), got ${r.code}`, r);
+      // with a back-off from 2 s, doubling: 4 runs, then a few more; without one, a request per tick or faster
+      if (s.served.length > 40) fail(`${s.served.length} requests in ${Math.round(ms)} ms: not backed off`, r);
+    } finally {
+      await srv?.close();
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "interop webseed: the pieces of a seed that failed (a redirect loop) are fetched from another web seed",
+  // BUG: the same as the 503 test's: the looping seed's runs (claimed first: it is listed first) end with nothing
+  // delivered; their pieces stay `partial` in the picker, which claimRun never hands to a web seed, so the healthy seed
+  // beside it gets nothing to fetch and the run stalls (exit 4) with the whole file on a working server.
+  ignore: true,
+  async fn() {
+    requirePrograms(...NEEDS);
+    const tmp = await Deno.makeTempDir({ prefix: "btfetch-ws-loop2-" });
+    let srv: TestServer | undefined;
+    try {
+      const c = await plainSingle(tmp, 2 * MiB + 999, 76);
+      srv = startServer((req) => {
+        const m = /^\/loop\/(\d+)\/single\.bin$/.exec(req.path);
+        if (m) return { status: 302, headers: { location: `/loop/${Number(m[1]) + 1}/single.bin` } };
+        return serveFile(`${tmp}/www`, req, "/plain/");
+      });
+      const s = srv;
+      const loop = `${s.origin}/loop/0/single.bin`;
+      const r = await fetchFromSeeds(c, `${tmp}/out`, [loop, `${s.origin}/plain/single.bin`], "a loop beside a seed");
+      console.log(`    ${summary(s.served)}`);
+      if (!webSeedEvents(r).some((e) => e.address === loop && e.action === "disconnected")) {
+        fail("the looping seed was not dropped", r);
+      }
+      if (sharesOf(doneOf(r), `${s.origin}/plain/`) < c.torrent.totalLength) fail("the good seed did not serve all", r);
+    } finally {
+      await srv?.close();
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "interop webseed: a slow seed (200 KB/s) beside nginx: nginx does most of the work, in about its own time",
+  // BUG: a slow web seed keeps its runs to the end. Its first 4 runs (1 MiB each, WEBSEED_FIRST_RUN_BYTES, sized before
+  // its rate is known) are claimed at the first tick; nginx fetches the other 8 MiB in under a second, then has nothing
+  // to take: claimRun (lib/engine/picker.ts) only hands out pieces nobody started, and the endgame in
+  // lib/engine/swarm.ts gives a web seed's outstanding blocks to peers, never to another web seed. The fetch takes 21 s
+  // (the slow seed's 4 MiB at 200 KB/s) instead of nginx's 0.5 s; nginx delivers 8 of the 12 MiB.
+  ignore: true,
+  async fn() {
+    requirePrograms(...NEEDS);
+    const tmp = await Deno.makeTempDir({ prefix: "btfetch-ws-slow-" });
+    let srv: TestServer | undefined;
+    let nginx: Nginx | undefined;
+    try {
+      const c = await plainSingle(tmp, 12 * MiB + 321, 77);
+      nginx = await startNginx(`${tmp}/www`);
+      srv = startServer((req) => serveFile(`${tmp}/www`, req), { rate: 200_000 });
+      const [fast, slow] = [`${nginx.origin}/single.bin`, `${srv.origin}/single.bin`];
+      const t0 = performance.now();
+      await fetchFromSeeds(c, `${tmp}/alone`, [fast], "nginx alone");
+      const alone = performance.now() - t0;
+      const t1 = performance.now();
+      // the slow seed first, so that it is handed runs first
+      const r = await fetchFromSeeds(c, `${tmp}/both`, [slow, fast], "slow seed beside nginx");
+      const both = performance.now() - t1;
+      const d = doneOf(r);
+      const [fromFast, fromSlow] = [sharesOf(d, nginx.origin), sharesOf(d, srv.origin)];
+      console.log(`    nginx ${fromFast} bytes, slow seed ${fromSlow} bytes; ${summary(srv.served)}`);
+      if (fromFast < 0.75 * c.torrent.totalLength) fail(`nginx delivered only ${fromFast} bytes`, r);
+      if (both > alone + 3000) {
+        fail(`${(both / 1000).toFixed(1)} s with the slow seed beside, ${(alone / 1000).toFixed(1)} s without`, r);
+      }
+    } finally {
+      await srv?.close();
+      await nginx?.close();
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});
+
+const MISSING_FILE = "b-missing-2MiB+3.bin";
+
+Deno.test({
+  name: "interop webseed: 404 for one file of a multi-file torrent; a libtorrent peer supplies it",
+  ignore: ignoreUnless(...NEEDS),
+  async fn() {
+    requirePrograms(...NEEDS);
+    const tmp = await Deno.makeTempDir({ prefix: "btfetch-ws-404-" });
+    let srv: TestServer | undefined;
+    try {
+      const files: Array<[string, number]> = [
+        ["a-1MiB+1.bin", MiB + 1],
+        [MISSING_FILE, 2 * MiB + 3],
+        ["c-1MiB+5.bin", MiB + 5],
+        ["empty", 0],
+      ];
+      const p = await writeMultiFilePayload(`${tmp}/www`, "multi", files, 78);
+      srv = startServer((req) => req.path.endsWith(MISSING_FILE) ? { status: 404 } : serveFile(`${tmp}/www`, req));
+      const s = srv;
+      const torrent = await mktorrentWs({
+        path: p.path,
+        out: `${tmp}/multi.torrent`,
+        pieceLengthLog2: 15,
+        webSeeds: [`${s.origin}/`],
+      });
+      // held to 2 MiB/s, or it would deliver everything before the web seed's first answer
+      const seeder = await startLibtorrentSeeder({ torrent: torrent.path, dataDir: `${tmp}/www`, uploadRate: 2 * MiB });
+      try {
+        const peer = `127.0.0.1:${seeder.port}`;
+        const { r, ms } = await fetchWs(torrent.path, `${tmp}/out`, ["--peer", peer]);
+        time("a web seed missing one file, beside libtorrent", ms);
+        assertFetchOk(r, { size: torrent.totalLength, pieceLength: torrent.pieceLength });
+        await assertSameTree(p.path, `${tmp}/out/multi`);
+        const d = doneOf(r);
+        const [fromSeed, fromPeer] = [sharesOf(d, s.origin), sharesOf(d, peer)];
+        const asked = s.served.filter((x) => x.req.path.endsWith(MISSING_FILE));
+        console.log(`    web seed ${fromSeed} bytes, libtorrent ${fromPeer} bytes; ${summary(s.served)}`);
+        const warnings = eventsOf(r, "warning").map((e) => String(e.message));
+        if (!warnings.some((m) => m.includes(MISSING_FILE) && /not-found/.test(m))) fail("no warning for the 404", r);
+        // one 404 per run in flight at most, then the file is not asked again
+        if (asked.length === 0 || asked.length > 4) fail(`${asked.length} requests for the missing file`, r);
+        if (webSeedEvents(r).some((e) => e.action === "disconnected" || e.action === "banned")) {
+          fail("the seed was dropped for one missing file", r);
+        }
+        if (fromSeed === 0) fail("the web seed served none of the other files", r);
+        if (fromPeer < 2 * MiB + 3 - 2 * torrent.pieceLength) fail("libtorrent did not supply the missing file", r);
+      } finally {
+        await seeder.close();
+      }
+    } finally {
+      await srv?.close();
       await Deno.remove(tmp, { recursive: true });
     }
   },
