@@ -150,18 +150,17 @@ export function wrapText(text: string, width: number): string {
   if (width < 1 || text.length <= width) return text;
   const lines: string[] = [];
   let line = "";
-  for (let word of text.split(" ")) {
-    while (word.length > width) {
-      if (line !== "") lines.push(line);
-      lines.push(word.slice(0, width));
-      word = word.slice(width);
-      line = "";
-    }
-    if (line === "") line = word;
-    else if (line.length + 1 + word.length <= width) line += " " + word;
-    else {
+  // each word with the blanks before it: the first line keeps its indent and double spaces, a new line starts bare
+  for (const token of text.match(/\s*\S+/g) ?? []) {
+    if (line === "" || line.length + token.length <= width) {
+      line += line === "" && lines.length > 0 ? token.trimStart() : token;
+    } else {
       lines.push(line);
-      line = word;
+      line = token.trimStart();
+    }
+    while (line.length > width) {
+      lines.push(line.slice(0, width));
+      line = line.slice(width);
     }
   }
   lines.push(line);

@@ -129,6 +129,7 @@ Deno.test("wrapText() breaks at spaces within the width and cuts a longer word",
     ["short", 40, "short"],
     ["aaa bbb ccc", 7, "aaa bbb\nccc"],
     ["aaaaaaaaaa b", 4, "aaaa\naaaa\naa b"],
+    ["  seeder  sent 1 MiB", 14, "  seeder  sent\n1 MiB"],
   ];
   for (const [text, w, want] of rows) await t.step(JSON.stringify(text), () => assertEquals(wrapText(text, w), want));
 });
