@@ -9,8 +9,8 @@ import { opentrackerTest, startOpentracker } from "./_opentracker.ts";
 import { MiB, MULTI_FILES, writeMultiFilePayload, writeSingleFilePayload } from "./_peers.ts";
 import { bytesFromSeeder, doneOf, killAll, makeBtTorrent, startBtGet, startBtSeed, stopWithin } from "./_swarm.ts";
 
-/** Exit code of a command interrupted by SIGINT/SIGTERM (DESIGN.md §1). */
-const EXIT_INTERRUPTED = 130;
+/** Exit code of seeding stopped by SIGINT/SIGTERM: seeding's normal end, success (130 is a fetch cut short). */
+const EXIT_SEEDING_STOPPED = 0;
 
 Deno.test("swarm: btfetch get fetches a multi-file torrent from a btfetch seed named with --peer", async () => {
   const tmp = await Deno.makeTempDir({ prefix: "btfetch-swarm-pair-" });
@@ -27,8 +27,8 @@ Deno.test("swarm: btfetch get fetches a multi-file torrent from a btfetch seed n
     await assertSameTree(payload.path, `${tmp}/out/${payload.name}`);
 
     const s = await stopWithin(seeder.handle);
-    if (s.killed || s.result.code !== EXIT_INTERRUPTED) {
-      throw new Error(`seed should exit ${EXIT_INTERRUPTED} on SIGTERM\n${describeRun(s.result)}`);
+    if (s.killed || s.result.code !== EXIT_SEEDING_STOPPED) {
+      throw new Error(`seed should exit ${EXIT_SEEDING_STOPPED} on SIGTERM\n${describeRun(s.result)}`);
     }
     const sd = doneOf(s.result);
     if (sd.uploaded < payload.size) throw new Error(`seeder uploaded ${sd.uploaded} < ${payload.size}`);
@@ -52,8 +52,8 @@ Deno.test("swarm: a get --seed leecher serves a second leecher after the origina
     await assertSameTree(payload.path, `${tmp}/a/${payload.name}`);
 
     const sStop = await stopWithin(s.handle);
-    if (sStop.killed || sStop.result.code !== EXIT_INTERRUPTED) {
-      throw new Error(`seed should exit ${EXIT_INTERRUPTED} on SIGTERM\n${describeRun(sStop.result)}`);
+    if (sStop.killed || sStop.result.code !== EXIT_SEEDING_STOPPED) {
+      throw new Error(`seed should exit ${EXIT_SEEDING_STOPPED} on SIGTERM\n${describeRun(sStop.result)}`);
     }
 
     // B knows only A
@@ -67,8 +67,8 @@ Deno.test("swarm: a get --seed leecher serves a second leecher after the origina
     if (fromA < payload.size) throw new Error(`B got ${fromA} bytes from A, expected the whole ${payload.size}`);
 
     const aStop = await stopWithin(a.handle);
-    if (aStop.killed || aStop.result.code !== EXIT_INTERRUPTED) {
-      throw new Error(`get --seed should exit ${EXIT_INTERRUPTED} on SIGTERM\n${describeRun(aStop.result)}`);
+    if (aStop.killed || aStop.result.code !== EXIT_SEEDING_STOPPED) {
+      throw new Error(`get --seed should exit ${EXIT_SEEDING_STOPPED} on SIGTERM\n${describeRun(aStop.result)}`);
     }
     const ad = doneOf(aStop.result);
     if (ad.complete !== true) throw new Error(`A's done says complete=${ad.complete}`);
@@ -106,8 +106,10 @@ opentrackerTest(
       const stops = await Promise.all(leechers.map((l) => stopWithin(l.handle)));
       const sStop = await stopWithin(seeder.handle);
       for (const st of [...stops, sStop]) {
-        if (st.killed || st.result.code !== EXIT_INTERRUPTED) {
-          throw new Error(`a seeding process should exit ${EXIT_INTERRUPTED} on SIGTERM\n${describeRun(st.result)}`);
+        if (st.killed || st.result.code !== EXIT_SEEDING_STOPPED) {
+          throw new Error(
+            `a seeding process should exit ${EXIT_SEEDING_STOPPED} on SIGTERM\n${describeRun(st.result)}`,
+          );
         }
       }
       for (let i = 0; i < leechers.length; i++) {
