@@ -64,9 +64,12 @@ export async function openSource(source: string, stdin: StdinReader = readStdin)
   return { kind: "torrent", ...(await loadTorrent(source)) };
 }
 
+/** The longest magnet URI read from standard input (far more than any tracker list a magnet carries in practice). */
+const MAX_STDIN_MAGNET_BYTES = 64 * 1024;
+
 /** Standard input's text when it is a magnet URI or a bare info-hash (one line), else null (a .torrent). */
 function magnetText(bytes: Uint8Array): string | null {
-  if (bytes.length > 64 * 1024 || bytes[0] === 0x64) return null; // a .torrent is a bencoded dictionary: `d…`
+  if (bytes.length > MAX_STDIN_MAGNET_BYTES || bytes[0] === 0x64) return null; // a .torrent is a bencoded dictionary
   const text = new TextDecoder().decode(bytes).trim();
   return /^magnet:\S*$/i.test(text) || parseInfoHash(text) !== null ? text : null;
 }
