@@ -88,6 +88,10 @@ export interface CliOptions {
   readonly pex: boolean;
   /** get with a magnet: give up on the metadata after this long. */
   readonly metadataTimeoutMs?: number;
+  /** get and seed: the local address to listen on (TCP for peers, UDP for the DHT). */
+  readonly bind?: string;
+  /** get: stream the selected file to standard output. */
+  readonly stdout: boolean;
 }
 
 /** One flag: how it parses, which commands take it, and what completion says of it. */
@@ -163,6 +167,17 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
   },
   "dht-state": { type: "string", value: "FILE", commands: SWARM, help: "keep the DHT's state in this file" },
   "no-pex": { type: "boolean", commands: SWARM, help: "do not exchange peers with peers" },
+  bind: {
+    type: "string",
+    value: "ADDRESS",
+    commands: SWARM,
+    help: "listen for peers and the DHT on this local address only (e.g. a VPN interface's)",
+  },
+  stdout: {
+    type: "boolean",
+    commands: ["get"],
+    help: "write the selected file (--select N, or the only one) in order to standard output as it verifies",
+  },
   "piece-size": { type: "string", value: "256K", commands: ["create"], help: "piece length, or auto" },
   "web-seed": {
     type: "string",
@@ -390,6 +405,9 @@ export function parseCli(argv: readonly string[], env: ParseEnv = {}): CliOption
   if (bool("no-dht") && (dhtBootstrap.length > 0 || str("dht-state") !== undefined)) {
     throw new UsageError("--no-dht turns the DHT off: drop --dht-bootstrap and --dht-state, or --no-dht");
   }
+  if (bool("stdout") && bool("json")) {
+    throw new UsageError("--stdout writes the file's bytes to standard output: use it without --json");
+  }
   const webSeeds = list("web-seed");
   for (const w of webSeeds) {
     if (!/^https?:\/\/\S+$/i.test(w)) throw new UsageError(`--web-seed: "${w}" is not an http(s) URL`);
@@ -434,7 +452,18 @@ export function parseCli(argv: readonly string[], env: ParseEnv = {}): CliOption
     dhtState: str("dht-state"),
     pex: !bool("no-pex"),
     metadataTimeoutMs: positiveDuration(str("metadata-timeout"), "--metadata-timeout"),
+    bind: bindAddress(str("bind")),
+    stdout: bool("stdout"),
   };
+}
+
+/** `--bind`: an IPv4 or IPv6 address literal (a host name would be ambiguous about which address). */
+function bindAddress(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  const t = text.replace(/^\[(.*)\]$/, "$1");
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(t) && t.split(".").every((x) => Number(x) <= 255)) return t;
+  if (t.includes(":") && /^[0-9a-fA-F:.]+$/.test(t)) return t;
+  throw new UsageError(`--bind: "${text}" is not an IP address (e.g. 10.8.0.2 or fd00::2)`);
 }
 
 function positiveDuration(text: string | undefined, flag: string): number | undefined {
@@ -463,6 +492,7 @@ function defaults(command: Command, json: boolean): CliOptions {
     dht: false,
     dhtBootstrap: [],
     pex: false,
+    stdout: false,
   };
 }
 

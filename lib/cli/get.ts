@@ -20,6 +20,9 @@ import type { Reporter } from "./report.ts";
 import { selectFiles } from "./select.ts";
 import { osWords, plainOsText } from "./os_words.ts";
 import { loadTorrent, openSource } from "./source.ts";
+import { FileStream } from "./stream.ts";
+import { UsageError } from "./usage_error.ts";
+import type { PeerAddress } from "../address.ts";
 
 /**
  * Runs `get` (also `seed`, which is `get` over data that is already there). Resolves when done, also when a signal
@@ -40,11 +43,13 @@ export async function runGet(o: CliOptions, report: Reporter, seedOnly = false):
       ? { kind: "torrent" as const, ...(await loadTorrent(o.source ?? "")) }
       : await openSource(o.source ?? "");
     // one TCP port for peers, and the DHT's UDP sockets on the same number (never for a private torrent: BEP 27)
-    listener = openListener(o.port, { onError: (e) => report.say(`Warning: ${e.message}`) });
+    listener = openListener(o.port, { onError: (e) => report.say(`Warning: ${e.message}`), hostname: o.bind });
     const isPrivate = source.kind === "torrent" && source.meta.private;
     if (o.dht && !isPrivate) dht = await openDht(o, listener.port, report);
     let meta: Metainfo;
     let peers = o.peers;
+    // peers found while fetching a magnet's metadata: the download starts from them instead of looking again
+    const discovered: { address: PeerAddress; source: "dht" | "tracker" }[] = [];
     let selected: Set<number> | undefined;
     if (source.kind === "torrent") {
       meta = source.meta;
@@ -65,12 +70,18 @@ export async function runGet(o: CliOptions, report: Reporter, seedOnly = false):
         onNote: (t) => report.say(t),
         clientName: CLIENT_NAME,
         dht: dht ?? undefined,
+        onPeers: (found, source) => {
+          for (const address of found) if (discovered.length < MAX_DISCOVERED) discovered.push({ address, source });
+        },
       });
       meta = parseInfoDict(info, { announce: tiers, urlList: mg.webSeeds });
       if (o.saveTorrent) await saveTorrent(o.saveTorrent, torrentFromInfo(info, tiers, mg.webSeeds));
       selected = o.select ? selectFiles(meta, o.select) : magnetSelection(meta, mg.select);
     }
     const seeding = seedOnly || o.seed || o.seedRatio !== undefined || o.seedTimeMs !== undefined;
+    const stream = o.stdout ? streamTo(meta, o.out, selected) : null;
+    const stop = new AbortController(); // a --stdout reader that went away ends the download, quietly
+    stream?.done.then((end) => end === "closed" && stop.abort(new StdoutClosed()), () => {});
     let result: SessionResult;
     try {
       result = await runSession({
@@ -79,6 +90,7 @@ export async function runGet(o: CliOptions, report: Reporter, seedOnly = false):
         selected,
         peerId,
         peers,
+        discovered,
         trackers: o.trackers,
         maxPeers: o.maxPeers,
         listener,
@@ -88,15 +100,18 @@ export async function runGet(o: CliOptions, report: Reporter, seedOnly = false):
         timeoutMs: o.timeoutMs,
         stallTimeoutMs: o.stallTimeoutMs,
         check: o.check,
-        sequential: o.sequential,
+        sequential: o.sequential || stream !== null, // a stream wants the pieces ahead of its reader first
+        onVerified: stream ? (have) => stream.update(have) : undefined,
         seed: seeding ? { ratio: o.seedRatio, timeMs: o.seedTimeMs } : undefined,
         maxDownloadRate: o.maxDownloadRate,
         maxUploadRate: o.maxUploadRate,
         requireComplete: seedOnly,
-        signal: interrupt.signal,
+        signal: AbortSignal.any([interrupt.signal, stop.signal]),
         onEvent: (e) => report.event(e),
       });
+      if (stream && (await stream.done) === "closed") return result;
     } catch (e) {
+      if (e instanceof StdoutClosed) return resultOf(report); // `| head -c 100`: the reader has what it wanted
       // a signal while seeding ends seeding, which has no other end: that is success, not an interrupted fetch
       if (!(e instanceof Interrupted) || !report.seeding) throw e;
       report.stoppedSeeding();
@@ -113,6 +128,34 @@ export async function runGet(o: CliOptions, report: Reporter, seedOnly = false):
   }
 }
 
+/** Peers found while fetching metadata that are handed to the download, at most. */
+const MAX_DISCOVERED = 1000;
+
+/** The reason a download stops when the `--stdout` reader has gone away. */
+class StdoutClosed extends Error {
+  override readonly name = "StdoutClosed";
+  constructor() {
+    super("standard output was closed");
+  }
+}
+
+/**
+ * The `--stdout` stream of the one selected file (`--select N`, or the torrent's only file).
+ * @throws {UsageError} when more or fewer than one file is selected.
+ */
+function streamTo(meta: Metainfo, out: string, selected: ReadonlySet<number> | undefined): FileStream {
+  const files = meta.files.filter((f) => !f.padding && (!selected || selected.has(f.index)));
+  if (files.length !== 1) {
+    throw new UsageError(
+      `--stdout streams one file, and ${files.length} are selected: pick one with --select N (numbers as info shows)`,
+    );
+  }
+  return new FileStream(meta, out, files[0].index, async (bytes) => {
+    let off = 0;
+    while (off < bytes.length) off += await Deno.stdout.write(bytes.subarray(off));
+  });
+}
+
 /** How long a magnet's metadata may take when neither --metadata-timeout nor --timeout says. */
 export const DEFAULT_METADATA_TIMEOUT_MS = 5 * 60_000;
 
@@ -127,11 +170,16 @@ async function openDht(o: CliOptions, port: number, report: Reporter): Promise<D
     statePath,
     onNote: (t: string) => report.say(t),
   };
+  const bind = o.bind === undefined
+    ? undefined
+    : o.bind.includes(":")
+    ? { v4: null, v6: o.bind }
+    : { v4: o.bind, v6: null };
   try {
-    return await Dht.open({ ...opts, port });
+    return await Dht.open({ ...opts, port, bind });
   } catch {
     try {
-      return await Dht.open({ ...opts, port: 0 }); // the UDP port is taken: any port will do
+      return await Dht.open({ ...opts, port: 0, bind }); // the UDP port is taken: any port will do
     } catch (e) {
       report.say(`Warning: the DHT cannot start (${e instanceof Error ? e.message : String(e)}); going on without it`);
       return null;

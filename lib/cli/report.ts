@@ -181,13 +181,11 @@ function ratioText(r: number): string {
  * What a `seeding` event's `until` says, in words: the engine's prose (`"ratio 2 or 5400 s"`), or the numbers
  * (`{ ratio, time_s }`, null for "until stopped").
  */
-function untilText(until: unknown): string {
-  if (typeof until === "string" && until !== "interrupted") return until;
-  if (typeof until === "object" && until !== null) {
-    const u = until as { ratio?: unknown; time_s?: unknown };
+function untilText(until: Extract<TimedEvent, { event: "seeding" }>["until"]): string {
+  if (until !== null) {
     const parts = [
-      typeof u.ratio === "number" ? `ratio ${u.ratio}` : "",
-      typeof u.time_s === "number" ? `${formatEta(u.time_s)} have passed` : "",
+      until.ratio !== null ? `ratio ${until.ratio}` : "",
+      until.time_s !== null ? `${formatEta(until.time_s)} have passed` : "",
     ].filter(Boolean);
     if (parts.length > 0) return parts.join(" or ");
   }

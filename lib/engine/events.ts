@@ -94,7 +94,11 @@ export type SessionEvent =
   | { readonly event: "piece-failed"; readonly piece: number; readonly peers: readonly string[] }
   | { readonly event: "file-complete"; readonly index: number; readonly path: string }
   | { readonly event: "complete"; readonly verified: number; readonly elapsed_ms: number }
-  | { readonly event: "seeding"; readonly until: string }
+  /** Seeding began: until a ratio or a time (whichever comes first), or, when `until` is null, until stopped. */
+  | {
+    readonly event: "seeding";
+    readonly until: { readonly ratio: number | null; readonly time_s: number | null } | null;
+  }
   | {
     readonly event: "done";
     readonly complete: boolean;
@@ -103,6 +107,8 @@ export type SessionEvent =
     readonly wasted: number;
     readonly verified: number;
     readonly elapsed_ms: number;
+    /** Where the files are: `DIR/<name>`. */
+    readonly path: string;
     readonly peers: readonly PeerShare[];
     /** Peer addresses learnt from each source in this run (`tracker`, `dht`, `pex`, `manual`, `incoming`, `webseed`). */
     readonly sources: Readonly<Record<string, number>>;

@@ -36,6 +36,7 @@ import {
   createSwarm,
   dropPeerById,
   eventFiles,
+  filesCompleteAtStart,
   greet,
   MissingPieceError,
   peerMessage,
@@ -355,6 +356,7 @@ class Session implements SwarmIO {
         pieces: have.count,
         missing: sw.picker.remaining,
       });
+      for (const e of filesCompleteAtStart(sw)) this.emit(e);
       this.o.onVerified?.(sw.picker.have);
       if (this.o.requireComplete && !isDone(sw.picker)) {
         throw new FetchError(
@@ -536,6 +538,7 @@ class Session implements SwarmIO {
       wasted: r.wasted,
       verified: r.verified,
       elapsed_ms: r.elapsedMs,
+      path: [this.store.outDir, this.meta.name].join("/"),
       peers,
       sources: sw ? { ...sw.pool.found } : {},
     });

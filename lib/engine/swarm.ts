@@ -317,6 +317,21 @@ export function createSwarm(o: SwarmOptions): Swarm {
   };
 }
 
+/**
+ * The selected files complete when the swarm starts, empty files included (no piece will ever complete them), for
+ * their `file-complete` events: each selected file gets exactly one per run.
+ */
+export function filesCompleteAtStart(sw: Swarm): SessionEvent[] {
+  const out: SessionEvent[] = [];
+  for (const f of sw.meta.files) {
+    if (f.padding || (sw.o.selected && !sw.o.selected.has(f.index))) continue;
+    if (f.length === 0 || sw.ts.fileRemaining[f.index] === 0) {
+      out.push({ event: "file-complete", index: displayIndex(sw, f.index), path: f.path.join("/") });
+    }
+  }
+  return out;
+}
+
 /** Whether the swarm still wants connections: downloading, or seeding after completion. */
 export function wantsPeers(sw: Swarm): boolean {
   return !sw.stopped && (sw.ts.completeAt === null || sw.o.seed !== undefined);
@@ -764,10 +779,10 @@ export function complete(sw: Swarm, now: number, io: SwarmIO): void {
     return;
   }
   ts.seedStartedAt = now;
-  const until = [
-    seed.ratio !== undefined ? `ratio ${seed.ratio}` : "",
-    seed.timeMs !== undefined ? `${Math.round(seed.timeMs / 1000)} s` : "",
-  ].filter(Boolean).join(" or ") || "interrupted";
+  const until = seed.ratio === undefined && seed.timeMs === undefined ? null : {
+    ratio: seed.ratio ?? null,
+    time_s: seed.timeMs === undefined ? null : Math.round(seed.timeMs / 1000),
+  };
   io.emit({ event: "seeding", until });
 }
 

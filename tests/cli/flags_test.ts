@@ -63,6 +63,8 @@ Deno.test("parseCli() gives get's defaults when only a source is named", () => {
     dhtState: undefined,
     pex: true,
     metadataTimeoutMs: undefined,
+    bind: undefined,
+    stdout: false,
   });
 });
 
@@ -72,6 +74,9 @@ Deno.test("parseCli() reads every flag of get", async (t) => {
     [["a.torrent", "-o", "dl"], { command: "get", out: "dl" }],
     [["a.torrent", "--out", "dl"], { out: "dl" }],
     [["a.torrent", "--no-dht"], { dht: false }],
+    [["a.torrent", "--stdout", "--select", "2"], { stdout: true, select: [2] }],
+    [["a.torrent", "--bind", "10.8.0.2"], { bind: "10.8.0.2" }],
+    [["a.torrent", "--bind", "[fd00::2]"], { bind: "fd00::2" }],
     [["a.torrent", "--no-pex"], { pex: false }],
     [["a.torrent", "--dht-bootstrap", "127.0.0.1:6881", "--dht-bootstrap", "[::1]:7000"], {
       dhtBootstrap: ["127.0.0.1:6881", "[::1]:7000"],
@@ -233,6 +238,10 @@ Deno.test("parseCli() throws UsageError for bad command lines", async (t) => {
     ["a.torrent", "--no-dht", "--dht-bootstrap", "127.0.0.1:6881"],
     ["a.torrent", "--no-dht", "--dht-state", "x.json"],
     ["a.torrent", "--metadata-timeout", "0s"],
+    ["a.torrent", "--stdout", "--json"],
+    ["a.torrent", "--bind", "vpn0"],
+    ["a.torrent", "--bind", "300.1.1.1"],
+    ["info", "a.torrent", "--stdout"],
     ["seed", "a.torrent", "--dir", "d", "--select", "1"],
     ["seed", "a.torrent", "--dir", "d", "-o", "x"],
     ["create", "data", "-o", "x.torrent", "--peer", "127.0.0.1:1"],

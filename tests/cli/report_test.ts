@@ -58,6 +58,7 @@ function done(t: number, over: Partial<Extract<TimedEvent, { event: "done" }>> =
   return {
     event: "done",
     t,
+    path: "dl/name",
     complete: true,
     downloaded: 0,
     uploaded: 0,
@@ -196,7 +197,7 @@ Deno.test("Reporter shows uploaded, ratio, upload rate and peers while seeding",
   const { out, r } = capture(120, { outDir: "dl" });
   r.event(META);
   r.event({ event: "complete", t: 1000, verified: 6_000_000_000, elapsed_ms: 1000 });
-  r.event({ event: "seeding", t: 1000, until: "ratio 2" } as TimedEvent);
+  r.event({ event: "seeding", t: 1000, until: { ratio: 2, time_s: null } });
   r.event(progress(61_000, { verified: 6_000_000_000, uploaded: 3_000_000_000, upload_rate: 2_000_000, peers: 1 }));
   const lines = redraws(out.stderr);
   assertEquals(lines.slice(1, 3), [
@@ -209,7 +210,6 @@ Deno.test("Reporter shows uploaded, ratio, upload rate and peers while seeding",
 Deno.test("Reporter words a machine-readable seeding limit", async (t) => {
   const rows: [unknown, string][] = [
     [null, "Seeding until stopped (Ctrl-C)"],
-    ["interrupted", "Seeding until stopped (Ctrl-C)"],
     [{ ratio: 2, time_s: null }, "Seeding until ratio 2"],
     [{ ratio: null, time_s: 5400 }, "Seeding until 1:30:00 have passed"],
     [{ ratio: 1.5, time_s: 600 }, "Seeding until ratio 1.5 or 10:00 have passed"],
@@ -258,7 +258,7 @@ Deno.test("Reporter sums up a run only when it moved or hashed bytes", async (t)
 Deno.test("Reporter's stoppedSeeding() says how long it seeded, what it uploaded and the ratio", () => {
   const { out, r } = capture(null);
   r.event({ event: "complete", t: 2_000, verified: 1_000_000, elapsed_ms: 2_000 });
-  r.event({ event: "seeding", t: 2_000, until: "interrupted" } as TimedEvent);
+  r.event({ event: "seeding", t: 2_000, until: null });
   r.event(done(3_725_000 + 2_000, { uploaded: 1_500_000 }));
   assertEquals(r.seeding, true);
   r.stoppedSeeding();

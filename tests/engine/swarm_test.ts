@@ -418,7 +418,7 @@ Deno.test("swarm: a seeding swarm serves what leechers ask, within the rules", a
     assertEquals(sim.completedCalls, 1);
     assertEquals(sim.events.map((x) => x.e), [
       { event: "complete", verified: MAIN.meta.totalLength, elapsed_ms: 0 },
-      { event: "seeding", until: "interrupted" },
+      { event: "seeding", until: null },
     ]);
     assertEquals([sim.sw.stopped, sim.finished], [false, null]);
   });
