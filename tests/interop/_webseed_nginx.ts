@@ -43,13 +43,11 @@ export function haveNginx(): boolean {
 
 /** Options of {@linkcode startNginx}. */
 export interface NginxOptions {
-  /** nginx's `limit_rate` (bytes per second per connection, e.g. `1m`); default unlimited. */
-  readonly limitRate?: string;
   /** Kill it if it is not accepting connections after this long; default 10 s. */
   readonly timeoutMs?: number;
 }
 
-function config(dir: string, root: string, port: number, o: NginxOptions): string {
+function config(dir: string, root: string, port: number): string {
   return `daemon off;
 master_process off;
 worker_processes 1;
@@ -71,7 +69,7 @@ http {
   server {
     listen 127.0.0.1:${port};
     root ${root};
-    autoindex off;${o.limitRate ? `\n    limit_rate ${o.limitRate};` : ""}
+    autoindex off;
   }
 }
 `;
@@ -97,7 +95,7 @@ export async function startNginx(root: string, o: NginxOptions = {}): Promise<Ng
   let lastErr = "";
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = freePort();
-    await Deno.writeTextFile(`${dir}/nginx.conf`, config(dir, root, port, o));
+    await Deno.writeTextFile(`${dir}/nginx.conf`, config(dir, root, port));
     const proc = new LineProcess("nginx", NGINX_BIN, ["-p", dir, "-e", `${dir}/error.log`, "-c", `${dir}/nginx.conf`]);
     const deadline = Date.now() + timeoutMs;
     while (!proc.exited && Date.now() < deadline && !(await answers(port))) await sleep(50);

@@ -276,32 +276,36 @@ async function corrupt(path: string): Promise<void> {
   await Deno.writeFile(path, data);
 }
 
-/** A lying web seed: nginx over a copy of the data with `liar` (a path under the payload) inverted. */
+/** A lying web seed: a server written here over a copy of the data with one file inverted. */
 interface LiarSetup {
   readonly torrent: WsTorrent;
   /** The honest data (the libtorrent seeder's `dataDir` is its parent, `${tmp}/honest`). */
   readonly data: string;
-  readonly nginx: Nginx;
+  readonly seed: { readonly origin: string; close(): Promise<void> };
   readonly seederDir: string;
 }
 
+/** The liar's pace, all connections together: slow enough that what it sends after the lie is found is measurable. */
+const LIAR_RATE = MiB;
+
 /**
- * The most a lie may cost: what the runs in flight deliver in the moments before the first bad piece is judged, with
- * nginx held to 1 MiB/s per connection (a few pieces), plus what the throttled libtorrent seeder sends twice (about
+ * The most a lie may cost: what the liar sends (at {@linkcode LIAR_RATE}) in the moments before the first bad piece
+ * is judged and its runs are aborted (a few pieces), plus what the throttled libtorrent seeder sends twice (about
  * 256 KiB: see the report). Fetching the lying runs to their end instead wastes 1 MiB per run (the first runs).
  */
 const LIAR_WASTE_MAX = MiB;
 
 /**
- * Writes honest data, a copy with `liar` inverted for nginx (held to 1 MiB/s a connection, so that what it sends
- * after the lie is found depends on btfetch and not on the loopback's speed), and a mktorrent torrent whose web seed
- * is that nginx.
+ * Writes honest data, a copy with `liar` inverted, served by a server written here at `pace` bytes per second (nginx's
+ * `limit_rate` lets a burst through on loopback, so what it sends after the lie is found would depend on the kernel's
+ * buffers, not on btfetch) or by nginx at full speed, and a mktorrent torrent whose web seed is that server.
  */
 async function liarSetup(
   tmp: string,
   kind: "single" | "multi",
   files: Array<[string, number]>,
   liar: string,
+  pace: number | "nginx" = LIAR_RATE,
 ): Promise<LiarSetup> {
   const honest = kind === "single"
     ? await writeSingleFilePayload(`${tmp}/honest`, files[0][0], files[0][1], 62)
@@ -309,17 +313,19 @@ async function liarSetup(
   await Deno.mkdir(`${tmp}/www`);
   await copyTree(honest.path, `${tmp}/www/${honest.name}`);
   await corrupt(kind === "single" ? `${tmp}/www/${honest.name}` : `${tmp}/www/${honest.name}/${liar}`);
-  const nginx = await startNginx(`${tmp}/www`, { limitRate: "1m" });
+  const seed = pace === "nginx"
+    ? await startNginx(`${tmp}/www`)
+    : startServer((req) => serveFile(`${tmp}/www`, req), { rate: pace });
   try {
     const torrent = await mktorrentWs({
       path: honest.path,
       out: `${tmp}/t.torrent`,
       pieceLengthLog2: 15,
-      webSeeds: [kind === "single" ? `${nginx.origin}/${honest.name}` : `${nginx.origin}/`],
+      webSeeds: [kind === "single" ? `${seed.origin}/${honest.name}` : `${seed.origin}/`],
     });
-    return { torrent, data: honest.path, nginx, seederDir: `${tmp}/honest` };
+    return { torrent, data: honest.path, seed, seederDir: `${tmp}/honest` };
   } catch (e) {
-    await nginx.close();
+    await seed.close();
     throw e;
   }
 }
@@ -336,8 +342,8 @@ async function fetchBesideLiar(s: LiarSetup, tmp: string, label: string): Promis
     const done = doneOf(r);
     const failed = eventsOf(r, "piece-failed");
     console.log(
-      `    wasted ${done.wasted} bytes (${failed.length} pieces failed), nginx ${
-        sharesOf(done, s.nginx.origin)
+      `    wasted ${done.wasted} bytes (${failed.length} pieces failed), web seed ${
+        sharesOf(done, s.seed.origin)
       } bytes, libtorrent ${sharesOf(done, `127.0.0.1:${seeder.port}`)} bytes`,
     );
     assertFetchOk(r, { size: s.torrent.totalLength, pieceLength: s.torrent.pieceLength });
@@ -365,14 +371,14 @@ Deno.test({
     try {
       s = await liarSetup(tmp, "single", LIAR_SINGLE, "");
       const r = await fetchBesideLiar(s, tmp, "single-file beside a liar");
-      const origin = s.nginx.origin;
+      const origin = s.seed.origin;
       if (!webSeedEvents(r).some((e) => e.action === "banned" && String(e.address).startsWith(origin))) {
         fail("the lying web seed was not banned", r);
       }
       if (eventsOf(r, "piece-failed").length === 0) fail("no piece failed: did the web seed send anything?", r);
       assertWasteBounded(r);
     } finally {
-      await s?.nginx.close();
+      await s?.seed.close();
       await Deno.remove(tmp, { recursive: true });
     }
   },
@@ -389,9 +395,11 @@ const LIAR_MULTI: Array<[string, number]> = [
 Deno.test({
   name: "interop webseed: a web seed that lies about one file is banned for that file and still serves the others",
   // BUG: when a file is banned on a web seed (lib/engine/swarm_webseeds.ts webSeedStep, `lost-file`), the runs already
-  // in flight over that file are not aborted and webSeedBlock keeps accepting their blocks: every one of them is
-  // fetched to its end and fails its hash (2 MiB here, up to 4 x WEBSEED_MAX_RUN_BYTES = 64 MiB from a fast seed).
-  // dropWebSeed aborts a dropped seed's runs; a banned file needs the same for the runs that touch it.
+  // in flight over that file are not aborted and webSeedBlock keeps accepting their blocks: each is fetched to its end
+  // and every piece fails its hash (2 MiB, 64 pieces, here; up to 4 x WEBSEED_MAX_RUN_BYTES = 64 MiB from a fast seed).
+  // dropWebSeed aborts a dropped seed's runs; a banned file needs the same for the runs that touch it. Checked on a
+  // patched copy: aborting, on `lost-file`, the runs with a piece servesPiece now refuses brings the waste to one piece
+  // and this test passes.
   ignore: true,
   async fn() {
     requirePrograms(...NEEDS);
@@ -407,14 +415,14 @@ Deno.test({
         fail("the whole seed was dropped, not only the lying file", r);
       }
       // the seed still served honest pieces: its bytes beyond those of the pieces that failed
-      const failedFromNginx = eventsOf(r, "piece-failed").filter((e) =>
-        (e.peers as string[]).some((p) => p.includes(s!.nginx.origin))
+      const failedFromSeed = eventsOf(r, "piece-failed").filter((e) =>
+        (e.peers as string[]).some((p) => p.includes(s!.seed.origin))
       ).length;
-      const good = sharesOf(doneOf(r), s.nginx.origin) - failedFromNginx * s.torrent.pieceLength;
+      const good = sharesOf(doneOf(r), s.seed.origin) - failedFromSeed * s.torrent.pieceLength;
       if (good <= 0) fail("the web seed served none of the honest files", r);
       assertWasteBounded(r);
     } finally {
-      await s?.nginx.close();
+      await s?.seed.close();
       await Deno.remove(tmp, { recursive: true });
     }
   },
@@ -434,18 +442,18 @@ Deno.test({
     const tmp = await Deno.makeTempDir({ prefix: "btfetch-ws-liar3-" });
     let s: LiarSetup | undefined;
     try {
-      s = await liarSetup(tmp, "single", LIAR_SINGLE, "");
+      s = await liarSetup(tmp, "single", LIAR_SINGLE, "", "nginx"); // fast: pieces are still being hashed when it goes
       const r = await fetchBesideLiar(s, tmp, "single-file beside a liar");
       const banned = eventsOf(r, "peer").filter((e) => e.action === "banned");
       if (banned.length !== 1 || banned[0].source !== "webseed" || !String(banned[0].address).startsWith("http://")) {
         fail(`expected one ban of the web seed, got ${JSON.stringify(banned)}`, r);
       }
       const names = eventsOf(r, "piece-failed").flatMap((e) => e.peers as string[]);
-      if (names.length === 0 || names.some((n) => !n.startsWith(s!.nginx.origin))) {
+      if (names.length === 0 || names.some((n) => !n.startsWith(s!.seed.origin))) {
         fail(`piece-failed names the web seed as ${JSON.stringify([...new Set(names)])}`, r);
       }
     } finally {
-      await s?.nginx.close();
+      await s?.seed.close();
       await Deno.remove(tmp, { recursive: true });
     }
   },
@@ -487,10 +495,12 @@ Deno.test({
   name: "interop webseed: 503 with Retry-After is waited out, then the seed serves",
   // BUG: a web seed's run that ends before delivering its pieces (here 503; also a failure, a short body, a 404, an
   // abort or an expiry) gives its blocks back with releaseBlock (lib/engine/swarm_webseeds.ts webSeedRunEnded), but the
-  // pieces stay in the picker's `partial` map, and claimRun (lib/engine/picker.ts) only hands web seeds pieces that are
-  // not partial: no web seed can take them again. With web seeds only, the fetch stalls (exit 4, "Stalled: no peers
-  // found") although the seed serves again 2 s later; the abandoned partials also count against the partial-piece cap
-  // that claimRun checks. Repro: this test with `ignore: false` (4 requests, all 503, then nothing for 30 s).
+  // pieces stay in the picker's `partial` map and out of `remaining`, and claimRun (lib/engine/picker.ts) returns null
+  // once `remaining` is 0 and skips every partial piece: no web seed can take them again. With web seeds only, the
+  // fetch stalls (exit 4, "Stalled: no peers found") although the seed serves again 2 s later; the abandoned partials
+  // also count against the partial-piece cap. Repro: this test with `ignore: false` (4 requests, all 503, then nothing
+  // for 30 s). Checked on a patched copy: letting claimRun take partial pieces with nothing received and no request out
+  // (and not stop at `remaining` 0) makes this test and the redirect-loop-beside-a-seed test pass.
   ignore: true,
   async fn() {
     requirePrograms(...NEEDS);
@@ -652,6 +662,10 @@ Deno.test({
 
 Deno.test({
   name: "interop webseed: a server that always closes before the body is backed off, not hammered",
+  // NOTE: this passes today only because of the bug in the 503 test (after the first 4 runs nothing is claimable). With
+  // that fixed, it fails: 236 requests in 6 s, since webSeedRunEnded (lib/engine/swarm_webseeds.ts) reports a short run
+  // as `{ result: "short", bytes: undelivered }` while stepSeed (lib/webseed/seed_state.ts) reads `bytes` as the bytes
+  // that arrived and backs off only when it is 0: a run that delivered nothing never backs off.
   ignore: ignoreUnless(...NEEDS),
   async fn() {
     requirePrograms(...NEEDS);
