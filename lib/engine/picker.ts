@@ -393,17 +393,25 @@ export function claimRun(
   from: number,
   serves: (index: number) => boolean,
 ): { readonly run: { readonly first: number; readonly last: number }; readonly blocks: BlockRequest[] } | null {
-  if (p.remaining === 0 || p.partial.size >= 2 * p.maxPartial) return null;
-  const free = (i: number) => p.wanted.has(i) && !p.have.has(i) && !p.partial.has(i) && serves(i);
   const n = p.pieceCount;
+  // a piece that nobody has started, or one started whose requests all ended without it completing (a run cut
+  // short, a peer gone): its missing blocks are free for the taking
+  const idle = (i: number): boolean => {
+    const pp = p.partial.get(i);
+    if (!pp) return p.wanted.has(i) && !p.have.has(i);
+    if (pp.received === pp.blocks.length) return false;
+    for (let b = 0; b < pp.blocks.length; b++) if (pp.blocks[b] === REQUESTED) return false;
+    return true;
+  };
+  const claimable = (i: number) => serves(i) && idle(i) && (p.partial.has(i) || p.partial.size < 2 * p.maxPartial);
   const limit = Math.max(1, Math.min(maxPieces, p.maxPartial - p.partial.size));
   for (let k = 0; k < n; k++) {
     const first = (from + k) % n;
-    if (!free(first)) continue;
+    if (!claimable(first)) continue;
     let last = first;
-    while (last + 1 < n && last + 1 - first + 1 <= limit && free(last + 1)) last++;
+    while (last + 1 < n && last + 1 - first + 1 <= limit && claimable(last + 1)) last++;
     const blocks: BlockRequest[] = [];
-    for (let i = first; i <= last; i++) takeFree(startPiece(p, i), blocks, Infinity);
+    for (let i = first; i <= last; i++) takeFree(p.partial.get(i) ?? startPiece(p, i), blocks, Infinity);
     return { run: { first, last }, blocks };
   }
   return null;

@@ -254,6 +254,8 @@ export interface Swarm {
   readonly shares: Map<string, { client: string; downloaded: number; uploaded: number }>;
   /** Web seeds by id (ids shared with peers' id space). */
   readonly webSeeds: Map<number, WebSeed>;
+  /** Every web seed's blame number and URL, dropped ones included: web seeds are judged by their own rules. */
+  readonly webSeedSenders: Map<number, string>;
   /** Peer exchange (BEP 11), or null when off (`pex: false`, or a private torrent). */
   readonly pex: PexState | null;
   /** When PEX messages were last considered. */
@@ -311,6 +313,7 @@ export function createSwarm(o: SwarmOptions): Swarm {
     upBucket: createBucket(o.maxUploadRate ?? 0, o.now),
     shares: new Map(),
     webSeeds: new Map(),
+    webSeedSenders: new Map(),
     pex: o.pex === false || m.private ? null : createPex({ self: pool.self }),
     lastPexAt: -Infinity,
     stopped: false,
@@ -742,17 +745,18 @@ function onHashFail(
   pieceFailed(sw.picker, index);
   const names: string[] = [];
   for (const sender of new Set(pb.from)) {
+    const url = sw.webSeedSenders.get(sender);
     const a = sw.senders.addresses.get(sender);
-    if (a) names.push(formatAddress(a));
+    if (url !== undefined) names.push(url);
+    else if (a) names.push(formatAddress(a));
   }
   io.emit({ event: "piece-failed", piece: index, peers: names });
   // a web seed that supplied bytes of the piece is judged by its own rules (the file is banned, or the seed); the
   // peers beside it by blame's
   const peerFrom = pb.from.slice();
+  for (let k = 0; k < peerFrom.length; k++) if (sw.webSeedSenders.has(peerFrom[k])) peerFrom[k] = 0;
   for (const w of [...sw.webSeeds.values()]) {
-    if (!pb.from.includes(w.sender)) continue;
-    for (let k = 0; k < peerFrom.length; k++) if (peerFrom[k] === w.sender) peerFrom[k] = 0;
-    webSeedStep(sw, w, { type: "bad-piece", piece: index }, now, io);
+    if (pb.from.includes(w.sender)) webSeedStep(sw, w, { type: "bad-piece", piece: index }, now, io);
   }
   for (const sender of blameFailed(sw.blame, index, peerFrom, digests ?? new Uint8Array(pb.from.length * 20))) {
     banSender(sw, sender, "sent pieces that failed their hash", now, io);

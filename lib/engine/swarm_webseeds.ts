@@ -20,7 +20,11 @@ import {
 import { claimRun, releaseBlock } from "./picker.ts";
 import { createQueue, dropAll, dropRequest, expireRequests, requestsSent } from "./requests.ts";
 import type { Swarm, SwarmIO, WebSeed } from "./swarm.ts";
+import { rateOf } from "./rate.ts";
 import { acceptBlock, keepBlock, senderOf, share } from "./swarm_blocks.ts";
+
+/** A web seed takes over the runs of one this many times slower than itself, once it has nothing else to fetch. */
+export const STEAL_RATIO = 4;
 
 /**
  * Adds the torrent's web seeds (`url-list`) and `extra` ones. A URL that cannot serve this torrent (not http(s), no
@@ -51,6 +55,7 @@ export function addWebSeeds(sw: Swarm, extra: readonly string[], now: number, io
       nextRun: 1,
       from: 0,
     });
+    sw.webSeedSenders.set(senderOf(sw, address, key), key);
     sw.pool.found.webseed++;
     io.emit({
       event: "peer",
@@ -68,7 +73,10 @@ export function feedWebSeeds(sw: Swarm, now: number, io: SwarmIO): void {
   if (sw.ts.completeAt !== null) return;
   for (const w of sw.webSeeds.values()) {
     while (canStart(w.state, now)) {
-      const claim = claimRun(sw.picker, nextRunPieces(w.state, now), w.from, (i) => servesPiece(w.state, i));
+      let claim = claimRun(sw.picker, nextRunPieces(w.state, now), w.from, (i) => servesPiece(w.state, i));
+      if (!claim && stealFromSlow(sw, w, now, io)) {
+        claim = claimRun(sw.picker, nextRunPieces(w.state, now), w.from, (i) => servesPiece(w.state, i));
+      }
       if (!claim) break;
       const { first, last } = claim.run;
       requestsSent(w.queue, claim.blocks, now);
@@ -118,17 +126,13 @@ export function webSeedRunEnded(
   const r = w.runs.get(run);
   if (!r) return;
   w.runs.delete(run);
-  let undelivered = 0;
-  for (const o of [...w.queue.outstanding.values()]) {
-    if (o.index < r.first || o.index > r.last) continue;
-    dropRequest(w.queue, o.index, o.begin);
-    releaseBlock(sw.picker, o.index, o.begin);
-    undelivered += o.length;
-  }
-  const outcome = end.kind === "ok"
-    ? (undelivered === 0 ? { result: "done" as const } : { result: "short" as const, bytes: undelivered })
-    : end.kind === "short"
-    ? { result: "short" as const, bytes: undelivered }
+  const undelivered = releaseRun(sw, w, r);
+  // the seed's state wants the bytes that did arrive (none: a failure that backs off)
+  const delivered = Math.max(0, runBytes(sw, r) - undelivered);
+  const outcome = end.kind === "ok" && undelivered === 0
+    ? { result: "done" as const }
+    : end.kind === "ok" || end.kind === "short"
+    ? { result: "short" as const, bytes: delivered }
     : end.kind === "retry"
     ? { result: "retry" as const, retryAfterMs: end.afterMs }
     : end.kind === "missing"
@@ -137,15 +141,71 @@ export function webSeedRunEnded(
   webSeedStep(sw, w, { type: "run-ended", outcome }, now, io);
 }
 
+/** Gives back the blocks of a run still outstanding; returns their bytes. */
+function releaseRun(sw: Swarm, w: WebSeed, r: { readonly first: number; readonly last: number }): number {
+  let bytes = 0;
+  for (const o of [...w.queue.outstanding.values()]) {
+    if (o.index < r.first || o.index > r.last) continue;
+    dropRequest(w.queue, o.index, o.begin);
+    releaseBlock(sw.picker, o.index, o.begin);
+    bytes += o.length;
+  }
+  return bytes;
+}
+
+/** The payload bytes of a run of pieces. */
+function runBytes(sw: Swarm, r: { readonly first: number; readonly last: number }): number {
+  const m = sw.meta;
+  return Math.min(m.totalLength, (r.last + 1) * m.pieceLength) - r.first * m.pieceLength;
+}
+
+/** Stops the seed's runs that hold a piece it may no longer serve (a file found missing or banned). */
+function abortUnserved(sw: Swarm, w: WebSeed, io: SwarmIO): void {
+  for (const [id, r] of w.runs) {
+    for (let i = r.first; i <= r.last; i++) {
+      if (servesPiece(w.state, i)) continue;
+      releaseRun(sw, w, r); // its blocks go back at once; the run's end, when it comes, finds none
+      io.abortRun(w.id, id);
+      break;
+    }
+  }
+}
+
+/**
+ * A web seed with nothing to claim takes over the run of a seed at least {@linkcode STEAL_RATIO} times slower: the
+ * slow run's blocks go back to the picker (and the run is stopped), so a slow mirror cannot hold the last pieces.
+ */
+function stealFromSlow(sw: Swarm, thief: WebSeed, now: number, io: SwarmIO): boolean {
+  const fast = rateOf(thief.queue.rate, now);
+  if (fast <= 0) return false;
+  for (const w of sw.webSeeds.values()) {
+    if (w === thief || w.runs.size === 0 || rateOf(w.queue.rate, now) * STEAL_RATIO > fast) continue;
+    for (const [id, r] of w.runs) {
+      if (![...range(r)].every((i) => servesPiece(thief.state, i))) continue;
+      releaseRun(sw, w, r);
+      io.abortRun(w.id, id);
+      return true;
+    }
+  }
+  return false;
+}
+
+function* range(r: { readonly first: number; readonly last: number }): Iterable<number> {
+  for (let i = r.first; i <= r.last; i++) yield i;
+}
+
 export function webSeedStep(sw: Swarm, w: WebSeed, ev: SeedEvent, now: number, io: SwarmIO): void {
   const [next, actions] = stepSeed(w.state, ev, now);
   w.state = next;
   for (const a of actions) {
     switch (a.type) {
       case "wake":
+        break;
       case "lost-piece":
+        abortUnserved(sw, w, io);
         break;
       case "lost-file":
+        abortUnserved(sw, w, io);
         io.emit({
           event: "warning",
           message: `Web seed ${w.key}: ${sw.meta.files[a.fileIndex].path.join("/")} ${
