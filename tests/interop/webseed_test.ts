@@ -394,13 +394,12 @@ const LIAR_MULTI: Array<[string, number]> = [
 
 Deno.test({
   name: "interop webseed: a web seed that lies about one file is banned for that file and still serves the others",
-  // BUG: when a file is banned on a web seed (lib/engine/swarm_webseeds.ts webSeedStep, `lost-file`), the runs already
+  // Regression (was a bug, fixed): when a file is banned on a web seed (lib/engine/swarm_webseeds.ts webSeedStep, `lost-file`), the runs already
   // in flight over that file are not aborted and webSeedBlock keeps accepting their blocks: each is fetched to its end
   // and every piece fails its hash (2 MiB, 64 pieces, here; up to 4 x WEBSEED_MAX_RUN_BYTES = 64 MiB from a fast seed).
   // dropWebSeed aborts a dropped seed's runs; a banned file needs the same for the runs that touch it. Checked on a
   // patched copy: aborting, on `lost-file`, the runs with a piece servesPiece now refuses brings the waste to one piece
   // and this test passes.
-  ignore: false,
   async fn() {
     requirePrograms(...NEEDS);
     const tmp = await Deno.makeTempDir({ prefix: "btfetch-ws-liar2-" });
@@ -430,13 +429,12 @@ Deno.test({
 
 Deno.test({
   name: "interop webseed: a lying web seed is banned once, by its URL, and piece-failed names it by its URL",
-  // BUG: once a web seed is dropped for bad data (lib/engine/swarm_webseeds.ts dropWebSeed deletes it from
+  // Regression (was a bug, fixed): once a web seed is dropped for bad data (lib/engine/swarm_webseeds.ts dropWebSeed deletes it from
   // sw.webSeeds), pieces it supplied that fail afterwards (already received or being hashed) no longer match a web seed
   // in onHashFail (lib/engine/swarm.ts), so blameFailed bans its stand-in sender as a peer: a second `peer` `banned`
   // event with address "[http://127.0.0.1:PORT/single.bin]:0", source "manual" (stderr: "Banned [http://…]:0: sent
   // pieces that failed their hash"). piece-failed events name the seed the same way ("[URL]:0", formatAddress of the
   // stand-in address).
-  ignore: false,
   async fn() {
     requirePrograms(...NEEDS);
     const tmp = await Deno.makeTempDir({ prefix: "btfetch-ws-liar3-" });
@@ -493,7 +491,7 @@ function summary(served: readonly Served[]): string {
 
 Deno.test({
   name: "interop webseed: 503 with Retry-After is waited out, then the seed serves",
-  // BUG: a web seed's run that ends before delivering its pieces (here 503; also a failure, a short body, a 404, an
+  // Regression (was a bug, fixed): a web seed's run that ends before delivering its pieces (here 503; also a failure, a short body, a 404, an
   // abort or an expiry) gives its blocks back with releaseBlock (lib/engine/swarm_webseeds.ts webSeedRunEnded), but the
   // pieces stay in the picker's `partial` map and out of `remaining`, and claimRun (lib/engine/picker.ts) returns null
   // once `remaining` is 0 and skips every partial piece: no web seed can take them again. With web seeds only, the
@@ -501,7 +499,6 @@ Deno.test({
   // also count against the partial-piece cap. Repro: this test with `ignore: false` (4 requests, all 503, then nothing
   // for 30 s). Checked on a patched copy: letting claimRun take partial pieces with nothing received and no request out
   // (and not stop at `remaining` 0) makes this test and the redirect-loop-beside-a-seed test pass.
-  ignore: false,
   async fn() {
     requirePrograms(...NEEDS);
     const tmp = await Deno.makeTempDir({ prefix: "btfetch-ws-503-" });
@@ -629,10 +626,9 @@ Deno.test({
 
 Deno.test({
   name: "interop webseed: a server that closes mid-body three times, then serves, is finished from",
-  // BUG: the same as the 503 test's: each cut run leaves a piece half-received and the rest of the run's pieces
+  // Regression (was a bug, fixed): the same as the 503 test's: each cut run leaves a piece half-received and the rest of the run's pieces
   // started; they stay `partial` in the picker, which claimRun never hands to a web seed again, so with web seeds only
   // the fetch stalls at 37.6 % (exit 4) although the server serves every later request in full.
-  ignore: false,
   async fn() {
     requirePrograms(...NEEDS);
     const tmp = await Deno.makeTempDir({ prefix: "btfetch-ws-cut-" });
@@ -695,10 +691,9 @@ Deno.test({
 
 Deno.test({
   name: "interop webseed: the pieces of a seed that failed (a redirect loop) are fetched from another web seed",
-  // BUG: the same as the 503 test's: the looping seed's runs (claimed first: it is listed first) end with nothing
+  // Regression (was a bug, fixed): the same as the 503 test's: the looping seed's runs (claimed first: it is listed first) end with nothing
   // delivered; their pieces stay `partial` in the picker, which claimRun never hands to a web seed, so the healthy seed
   // beside it gets nothing to fetch and the run stalls (exit 4) with the whole file on a working server.
-  ignore: false,
   async fn() {
     requirePrograms(...NEEDS);
     const tmp = await Deno.makeTempDir({ prefix: "btfetch-ws-loop2-" });
@@ -727,12 +722,11 @@ Deno.test({
 
 Deno.test({
   name: "interop webseed: a slow seed (200 KB/s) beside nginx: nginx does most of the work, in about its own time",
-  // BUG: a slow web seed keeps its runs to the end. Its first 4 runs (1 MiB each, WEBSEED_FIRST_RUN_BYTES, sized before
+  // Regression (was a bug, fixed): a slow web seed keeps its runs to the end. Its first 4 runs (1 MiB each, WEBSEED_FIRST_RUN_BYTES, sized before
   // its rate is known) are claimed at the first tick; nginx fetches the other 8 MiB in under a second, then has nothing
   // to take: claimRun (lib/engine/picker.ts) only hands out pieces nobody started, and the endgame in
   // lib/engine/swarm.ts gives a web seed's outstanding blocks to peers, never to another web seed. The fetch takes 21 s
   // (the slow seed's 4 MiB at 200 KB/s) instead of nginx's 0.5 s; nginx delivers 8 of the 12 MiB.
-  ignore: false,
   async fn() {
     requirePrograms(...NEEDS);
     const tmp = await Deno.makeTempDir({ prefix: "btfetch-ws-slow-" });
