@@ -7,6 +7,7 @@ import {
   addPeerPieces,
   blockCount,
   type BlockRequest,
+  claimRun,
   createPicker,
   ENDGAME_MAX_DUPLICATES,
   ENDGAME_MAX_OUTSTANDING,
@@ -434,4 +435,41 @@ Deno.test("pickBlocks() drives a random swarm to completion, each block new exac
   const base = fuzzSeed(1);
   const n = fuzzIterations(150);
   for (let k = 0; k < n; k++) simulate(base * 1000 + k);
+});
+
+Deno.test("claimRun() hands a web seed consecutive pieces nobody works on, idle started ones included", async (t) => {
+  const make = () =>
+    createPicker({
+      pieceCount: 8,
+      pieceLength: 32_768,
+      totalLength: 8 * 32_768,
+      have: new Bitfield(8),
+      wanted: Bitfield.full(8),
+      random: () => 0,
+    });
+  await t.step("runs in order from `from`, wrapping, bounded by maxPieces and what the seed serves", () => {
+    const p = make();
+    assertEquals(claimRun(p, 3, 6, () => true)?.run, { first: 6, last: 7 }); // stops at the end
+    assertEquals(claimRun(p, 3, 6, (i) => i !== 1)?.run, { first: 0, last: 0 }); // wraps; piece 1 not served
+    assertEquals(claimRun(p, 3, 0, () => true)?.run, { first: 1, last: 3 });
+    assertEquals(claimRun(p, 1, 0, () => true)?.blocks.length, 2); // every block of the piece is requested
+  });
+  await t.step("a piece a peer is fetching is not taken; one whose requests all ended is", () => {
+    const p = make();
+    const got = pickBlocks(p, Bitfield.full(8), 1, 0); // a peer starts piece 0 (one block requested)
+    assertEquals(got.length, 1);
+    assertEquals(claimRun(p, 1, 0, () => true)?.run, { first: 1, last: 1 });
+    releaseBlock(p, got[0].index, got[0].begin); // the peer went away: piece 0 is idle, started
+    const again = claimRun(p, 1, 0, () => true);
+    assertEquals(again?.run, { first: 0, last: 0 });
+    assertEquals(again?.blocks.length, 2);
+  });
+  await t.step("half-received: only the missing blocks are asked", () => {
+    const p = make();
+    const r = claimRun(p, 1, 0, () => true);
+    assertEquals(r?.blocks.length, 2);
+    receiveBlock(p, 0, 0, 16_384);
+    releaseBlock(p, 0, 16_384); // the run was cut after its first block
+    assertEquals(claimRun(p, 1, 0, () => true)?.blocks, [{ index: 0, begin: 16_384, length: 16_384 }]);
+  });
 });
