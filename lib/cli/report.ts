@@ -339,7 +339,11 @@ export class Reporter {
       { text: `${formatBytes(e.verified)}/${formatBytes(e.total)}`, rank: 5 },
       { text: `down ${formatBytes(e.download_rate)}/s`, tight: `${formatBytes(e.download_rate)}/s`, rank: 3 },
       { text: `up ${formatBytes(e.upload_rate)}/s`, rank: 7 },
-      { text: peers(e.peers), rank: 6 },
+      {
+        text: peers(e.peers) + (e.web_seeds > 0 ? ` + ${e.web_seeds} web seed${e.web_seeds === 1 ? "" : "s"}` : ""),
+        tight: peers(e.peers),
+        rank: 6,
+      },
     ];
     if (e.eta_s !== null && e.verified < e.total) fields.push({ text: `ETA ${formatEta(e.eta_s)}`, rank: 2 });
     fields.push({ text: `elapsed ${formatEta(e.t / 1000)}`, rank: 1 });

@@ -70,6 +70,8 @@ export type SessionEvent =
     readonly upload_rate: number;
     readonly peers: number;
     readonly eta_s: number | null;
+    /** Web seeds in use (BEP 19), besides the peers. */
+    readonly web_seeds: number;
   }
   /** A DHT lookup ended: the routing table's size, what the lookup found, whether it announced us. */
   | {

@@ -903,6 +903,7 @@ export function progressEvent(sw: Swarm, now: number): SessionEvent {
     download_rate: Math.round(rate),
     upload_rate: Math.round(rateOf(sw.upRate, now)),
     peers: sw.peers.size,
+    web_seeds: sw.webSeeds.size,
     eta_s: left === 0 ? 0 : rate > 1 ? Math.round(left / rate) : null,
   };
 }

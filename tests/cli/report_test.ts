@@ -50,6 +50,7 @@ function progress(t: number, over: Partial<Extract<TimedEvent, { event: "progres
     upload_rate: 1_234_567,
     peers: 48,
     eta_s: 3725,
+    web_seeds: 0,
     ...over,
   };
 }
