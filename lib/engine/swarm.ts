@@ -721,6 +721,7 @@ export function pieceOutcome(
     io.emit({ event: "file-complete", index: displayIndex(sw, f), path: sw.meta.files[f].path.join("/") });
   }
   if (isDone(sw.picker)) complete(sw, now, io);
+  else if (sw.webSeeds.size > 0) feedWebSeeds(sw, now, io); // a verified piece frees room for a web seed's next run
 }
 
 function displayIndex(sw: Swarm, fileIndex: number): number {

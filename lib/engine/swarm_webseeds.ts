@@ -139,6 +139,7 @@ export function webSeedRunEnded(
     ? { result: "missing" as const, fileIndex: end.fileIndex, reason: end.reason }
     : { result: "failed" as const };
   webSeedStep(sw, w, { type: "run-ended", outcome }, now, io);
+  feedWebSeeds(sw, now, io); // the next run at once, not at the next tick: a seed idles between runs otherwise
 }
 
 /** Gives back the blocks of a run still outstanding; returns their bytes. */
