@@ -702,7 +702,7 @@ export function pieceOutcome(
   pieceVerified(sw.picker, index);
   const done = pieceVerifiedIn(sw.ts, index, now);
   for (const sender of piecePassed(sw.blame, index, digests)) {
-    banSender(sw, sender, "sent a block that failed its hash", now, io);
+    if (!sw.webSeedSenders.has(sender)) banSender(sw, sender, "sent a block that failed its hash", now, io);
   }
   // cancel endgame duplicates and tell everyone
   for (const p of sw.peers.values()) {
@@ -752,15 +752,14 @@ function onHashFail(
     else if (a) names.push(formatAddress(a));
   }
   io.emit({ event: "piece-failed", piece: index, peers: names });
-  // a web seed that supplied bytes of the piece is judged by its own rules (the file is banned, or the seed); the
-  // peers beside it by blame's
-  const peerFrom = pb.from.slice();
-  for (let k = 0; k < peerFrom.length; k++) if (sw.webSeedSenders.has(peerFrom[k])) peerFrom[k] = 0;
+  // a web seed that supplied bytes of the piece is judged by its own rules (the file is banned, or the seed). Blame
+  // still sees it as a sender, so a peer that shared the piece with it is no lone sender taking the strike: its blocks
+  // are compared when the piece passes (smart ban), and only the peers among blame's verdicts are banned here.
   for (const w of [...sw.webSeeds.values()]) {
     if (pb.from.includes(w.sender)) webSeedStep(sw, w, { type: "bad-piece", piece: index }, now, io);
   }
-  for (const sender of blameFailed(sw.blame, index, peerFrom, digests ?? new Uint8Array(pb.from.length * 20))) {
-    banSender(sw, sender, "sent pieces that failed their hash", now, io);
+  for (const sender of blameFailed(sw.blame, index, pb.from, digests ?? new Uint8Array(pb.from.length * 20))) {
+    if (!sw.webSeedSenders.has(sender)) banSender(sw, sender, "sent pieces that failed their hash", now, io);
   }
 }
 

@@ -156,6 +156,11 @@ Deno.test("info --json prints the documented object on one line", async () => {
     assertEquals(typeof o.magnet, "string");
     assert((o.magnet as string).startsWith(`magnet:?xt=urn:btih:${t.meta.infoHashHex}`), o.magnet);
     delete o.magnet;
+    assertEquals(o.web_seed_urls, [{
+      url: "http://127.0.0.1:4/files/",
+      files: ["http://127.0.0.1:4/files/folder/a.txt", "http://127.0.0.1:4/files/folder/sub/b.bin"],
+    }]);
+    delete o.web_seed_urls;
     assertEquals(o, {
       name: "folder",
       info_hash: t.meta.infoHashHex,
