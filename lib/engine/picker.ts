@@ -249,6 +249,23 @@ export function pickBlocks(
   const out: BlockRequest[] = [];
   if (max <= 0) return out;
   const ok = (i: number) => peerHas.has(i) && (!allowed || allowed.has(i));
+  // 0. streaming (`sequential`): the head piece, the one a reader waits for, is taken from a slow holder by any peer
+  //    the caller lets duplicate it (the request strategy allows it when the holder will not deliver soon)
+  if (p.sequential && isOutstanding && p.partial.size > 0) {
+    let head = Infinity;
+    for (const k of p.partial.keys()) if (k < head) head = k;
+    const pp = p.partial.get(head);
+    if (pp && ok(head)) {
+      for (let b = 0; b < pp.blocks.length && out.length < max; b++) {
+        if (pp.blocks[b] !== REQUESTED || pp.requests[b] >= ENDGAME_MAX_DUPLICATES) continue;
+        const begin = b * BLOCK_BYTES;
+        const r = { index: head, begin, length: Math.min(BLOCK_BYTES, pp.length - begin) };
+        if (isOutstanding(r)) continue;
+        pp.requests[b]++;
+        out.push(r);
+      }
+    }
+  }
   // 1. started pieces, fewest free blocks first
   let hasStarted = false;
   if (p.partial.size > 0) {

@@ -24,6 +24,7 @@ import {
   receiveBlock,
   releaseBlock,
   removePeerPieces,
+  requestsOut,
   wantPieces,
 } from "../../lib/engine/picker.ts";
 
@@ -472,4 +473,35 @@ Deno.test("claimRun() hands a web seed consecutive pieces nobody works on, idle 
     releaseBlock(p, 0, 16_384); // the run was cut after its first block
     assertEquals(claimRun(p, 1, 0, () => true)?.blocks, [{ index: 0, begin: 16_384, length: 16_384 }]);
   });
+});
+
+Deno.test("pickBlocks() in sequential mode lets a peer take the head piece's blocks held elsewhere when allowed", () => {
+  const p = createPicker({
+    pieceCount: 4,
+    pieceLength: 32_768,
+    totalLength: 4 * 32_768,
+    have: new Bitfield(4),
+    wanted: Bitfield.full(4),
+    random: () => 0,
+    sequential: true,
+  });
+  const all = Bitfield.full(4);
+  // a slow peer takes the head piece's two blocks
+  assertEquals(pickBlocks(p, all, 2, 0).map((r) => r.index), [0, 0]);
+  // another peer may duplicate them (the strategy said the holder is slow): they come first, then new pieces
+  const fast = pickBlocks(p, all, 3, 0, () => false);
+  assertEquals(fast.map((r) => [r.index, r.begin]), [[0, 0], [0, 16_384], [1, 0]]);
+  // when the holder will deliver soon (the strategy says skip), nothing is duplicated
+  const q = createPicker({
+    pieceCount: 4,
+    pieceLength: 32_768,
+    totalLength: 4 * 32_768,
+    have: new Bitfield(4),
+    wanted: Bitfield.full(4),
+    random: () => 0,
+    sequential: true,
+  });
+  pickBlocks(q, all, 2, 0);
+  const skip = (r: { index: number; begin: number }) => requestsOut(q, r.index, r.begin) > 0;
+  assertEquals(pickBlocks(q, all, 2, 0, skip).map((r) => r.index), [1, 1]);
 });
