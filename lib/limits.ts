@@ -146,9 +146,6 @@ export const DHT_LOOKUP_MAX_NODES = 256;
 /** DHT: distinct peers (`values`) one get_peers lookup collects: K nodes of a popular torrent give a few hundred. */
 export const DHT_LOOKUP_MAX_PEERS = 2000;
 
-/** DHT: the longest token we keep from another node: real ones are 4–20 bytes; more is only memory. */
-export const DHT_MAX_TOKEN_BYTES = 64;
-
 /** DHT: tokens received (per node and info-hash) kept for announce_peer: K per torrent for hundreds of torrents. */
 export const DHT_MAX_RECEIVED_TOKENS = 2048;
 

@@ -21,7 +21,7 @@ import {
   startLookup,
   tick,
 } from "./node.ts";
-import { ID_BYTES, type NodeInfo } from "./node_id.ts";
+import { ID_BYTES, type NodeInfo, randomBytes } from "./node_id.ts";
 import { loadDhtState, saveDhtState } from "./state_file.ts";
 
 /** The routers a node bootstraps from when none are named (never used by btfetch's tests). */
@@ -108,7 +108,7 @@ export class Dht {
   static async open(o: DhtOptions): Promise<Dht> {
     const random = o.random ?? Math.random;
     const state = o.statePath ? loadDhtState(o.statePath) : null;
-    const id = state?.id ?? randomId(random);
+    const id = state?.id ?? randomBytes(random, ID_BYTES);
     const sockets = new Map<4 | 6, dgram.Socket>();
     const v4 = o.bind?.v4 === undefined ? "0.0.0.0" : o.bind.v4;
     const v6 = o.bind?.v6 === undefined ? "::" : o.bind.v6;
@@ -271,12 +271,6 @@ export class Dht {
     return Promise.all([...this.#sockets.values()].map((s) => new Promise<void>((r) => s.close(() => r()))))
       .then(() => {});
   }
-}
-
-function randomId(random: () => number): Uint8Array {
-  const id = new Uint8Array(ID_BYTES);
-  for (let i = 0; i < ID_BYTES; i++) id[i] = Math.floor(random() * 256);
-  return id;
 }
 
 function bind(type: "udp4" | "udp6", host: string, port: number): Promise<dgram.Socket> {

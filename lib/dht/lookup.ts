@@ -18,7 +18,7 @@
  *   under another id than the one we were told (a stale entry, or a lie), the entry takes the id it gave: so a seed
  *   whose id is unknown (a bootstrap router) can be given any id, such as the target itself to ask it first.
  * - At most `maxNodes` ({@linkcode DHT_LOOKUP_MAX_NODES}) nodes wait to be asked (the closest kept); peers and tokens
- *   are bounded too ({@linkcode DHT_LOOKUP_MAX_PEERS}, {@linkcode DHT_MAX_TOKEN_BYTES}).
+ *   are bounded too ({@linkcode DHT_LOOKUP_MAX_PEERS}, {@linkcode MAX_KRPC_TOKEN_BYTES}).
  * - `get_peers`: the `values` are collected (each new peer is reported at once, in a `peers` action, so the runtime
  *   can dial while the lookup goes on), and each answering node's token is kept with it: the result's `closest`
  *   nodes and their tokens are where to `announce_peer`.
@@ -28,7 +28,7 @@
  * @module
  */
 import { formatAddress, type PeerAddress } from "../address.ts";
-import { DHT_LOOKUP_MAX_NODES, DHT_LOOKUP_MAX_PEERS, DHT_LOOKUP_MAX_QUERIES, DHT_MAX_TOKEN_BYTES } from "../limits.ts";
+import { DHT_LOOKUP_MAX_NODES, DHT_LOOKUP_MAX_PEERS, DHT_LOOKUP_MAX_QUERIES, MAX_KRPC_TOKEN_BYTES } from "../limits.ts";
 import { compareDistance, ID_BYTES, type NodeInfo, sameId } from "./node_id.ts";
 import { BUCKET_SIZE } from "./routing_table.ts";
 
@@ -312,7 +312,7 @@ function onResponse(
   ev: { readonly nodes: readonly NodeInfo[]; readonly values?: readonly PeerAddress[]; readonly token?: Uint8Array },
 ): void {
   const entry = d.nodes[at];
-  const token = d.kind === "get_peers" && ev.token !== undefined && ev.token.length <= DHT_MAX_TOKEN_BYTES
+  const token = d.kind === "get_peers" && ev.token !== undefined && ev.token.length <= MAX_KRPC_TOKEN_BYTES
     ? ev.token.slice()
     : null;
   if (sameId(entry.node.id, from.id)) {

@@ -14,7 +14,6 @@
  * @module
  */
 import { formatAddress, type PeerAddress } from "../address.ts";
-import { toHex } from "../bytes.ts";
 import {
   decodeKrpc,
   DhtError,
@@ -35,7 +34,7 @@ import {
   type LookupResult,
   stepLookup,
 } from "./lookup.ts";
-import { ID_BYTES, type NodeInfo } from "./node_id.ts";
+import { ID_BYTES, type NodeInfo, randomBytes } from "./node_id.ts";
 import { createPeerStore, expirePeers, getPeers, type PeerStore, storePeer } from "./peer_store.ts";
 import {
   closest,
@@ -172,12 +171,6 @@ export function createDhtNode(o: DhtNodeOptions): DhtNode {
     lastVerifyAt: o.now,
     stats: { queriesIn: 0, dropped: 0, queriesOut: 0, answers: 0, failures: 0 },
   };
-}
-
-function randomBytes(random: () => number, n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.floor(random() * 256);
-  return out;
 }
 
 /** The address family of a host (IPv6 when it has a colon). */
@@ -602,9 +595,4 @@ export function dhtStats(n: DhtNode, now: number): DhtStats {
   let storedPeers = 0;
   for (const m of n.store.hashes.values()) storedPeers += m.size;
   return { nodes, good, lookups: n.lookups.size, ...n.stats, storedPeers };
-}
-
-/** A short hex label of an id, for logs. */
-export function shortId(id: Uint8Array): string {
-  return toHex(id).slice(0, 8);
 }

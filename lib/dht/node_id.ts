@@ -91,3 +91,10 @@ export function randomIdInBucket(base: Uint8Array, prefixBits: number, random: (
   }
   return out;
 }
+
+/** `n` bytes from `random` (values in [0, 1)): node ids, token secrets. */
+export function randomBytes(random: () => number, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.floor(random() * 256);
+  return out;
+}

@@ -16,7 +16,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { formatAddress, type PeerAddress } from "../address.ts";
 import { toHex } from "../bytes.ts";
-import { DHT_MAX_RECEIVED_TOKENS, DHT_MAX_TOKEN_BYTES } from "../limits.ts";
+import { DHT_MAX_RECEIVED_TOKENS, MAX_KRPC_TOKEN_BYTES } from "../limits.ts";
 import { ipBytes } from "./_ip.ts";
 
 /** Bytes in a token we issue: 64 bits cannot be guessed within a token's life. */
@@ -163,7 +163,7 @@ export function createReceivedTokens(): ReceivedTokens {
 }
 
 /**
- * Keeps the token a node gave with its `get_peers` answer; a token longer than {@linkcode DHT_MAX_TOKEN_BYTES} or
+ * Keeps the token a node gave with its `get_peers` answer; a token longer than {@linkcode MAX_KRPC_TOKEN_BYTES} or
  * empty is not kept. Returns whether it was.
  * @example
  * ```ts
@@ -180,7 +180,7 @@ export function rememberToken(
   r: TokenSource & { readonly token: Uint8Array },
   now: number,
 ): boolean {
-  if (r.token.length === 0 || r.token.length > DHT_MAX_TOKEN_BYTES) return false;
+  if (r.token.length === 0 || r.token.length > MAX_KRPC_TOKEN_BYTES) return false;
   const key = keyOf(r);
   store.entries.delete(key); // re-inserted last: the map stays oldest first
   store.entries.set(key, { token: r.token.slice(), at: now });

@@ -91,7 +91,6 @@ import { expireWebSeeds, feedWebSeeds, webSeedStep } from "./swarm_webseeds.ts";
 
 export { MissingPieceError, serveUploads } from "./swarm_uploads.ts";
 export { addWebSeeds, webSeedBlock, type WebSeedRunEnd, webSeedRunEnded } from "./swarm_webseeds.ts";
-export { MAX_SENDERS } from "./swarm_blocks.ts";
 
 /** The version string peers see (BEP 10 `v`). */
 export const CLIENT_NAME = "btfetch 0.1.0";

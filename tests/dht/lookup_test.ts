@@ -13,7 +13,7 @@ import {
   SHORT_TIMEOUT_MS,
   stepLookup,
 } from "../../lib/dht/lookup.ts";
-import { DHT_LOOKUP_MAX_NODES, DHT_LOOKUP_MAX_QUERIES, DHT_MAX_TOKEN_BYTES } from "../../lib/limits.ts";
+import { DHT_LOOKUP_MAX_NODES, DHT_LOOKUP_MAX_QUERIES, MAX_KRPC_TOKEN_BYTES } from "../../lib/limits.ts";
 import { buildNetwork, type Mix, runLookup, simToken, storePeers, trueClosest } from "./_network.ts";
 
 const TARGET = new Uint8Array(20);
@@ -150,7 +150,7 @@ Deno.test("stepLookup() collects get_peers values and the tokens of the closest,
     5,
   );
   assertEquals(actions, [{ type: "peers", peers: [peer(1), peer(2)] }]);
-  const long = new Uint8Array(DHT_MAX_TOKEN_BYTES + 1);
+  const long = new Uint8Array(MAX_KRPC_TOKEN_BYTES + 1);
   [l, actions] = step(
     l,
     response(at(2), [], { values: [peer(2), { host: "x", port: 0 }, peer(3), peer(4)], token: long }),

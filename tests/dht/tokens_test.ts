@@ -14,7 +14,7 @@ import {
   TOKEN_ROTATE_MS,
   tokenFor,
 } from "../../lib/dht/tokens.ts";
-import { DHT_MAX_RECEIVED_TOKENS, DHT_MAX_TOKEN_BYTES } from "../../lib/limits.ts";
+import { DHT_MAX_RECEIVED_TOKENS, MAX_KRPC_TOKEN_BYTES } from "../../lib/limits.ts";
 
 const S1 = new Uint8Array(16).fill(0x11);
 const S2 = new Uint8Array(16).fill(0x22);
@@ -90,7 +90,7 @@ Deno.test("rememberToken() and tokenFor() keep tokens per node and info-hash, fr
   assertEquals(tokenFor(store, b, 10), new Uint8Array([2]));
   assertEquals(tokenFor(store, c, 10), null); // another port is another node
   // too long or empty: not kept, and the previous token stays
-  assertEquals(rememberToken(store, { ...a, token: new Uint8Array(DHT_MAX_TOKEN_BYTES + 1) }, 20), false);
+  assertEquals(rememberToken(store, { ...a, token: new Uint8Array(MAX_KRPC_TOKEN_BYTES + 1) }, 20), false);
   assertEquals(rememberToken(store, { ...a, token: new Uint8Array(0) }, 20), false);
   assertEquals(tokenFor(store, a, 20), new Uint8Array([1]));
   // a newer token replaces the older and lives on
