@@ -25,7 +25,6 @@
  *   malformed entries are dropped, never fatal.
  * @module
  */
-import { createHash } from "node:crypto";
 import { type BencodeDict, BencodeError, type BencodeValue, decodeBencode, type DecodeResult } from "./bencode.ts";
 import {
   MAX_FILES,
@@ -38,6 +37,7 @@ import {
   MIN_TORRENT_PIECE_LENGTH,
 } from "./limits.ts";
 import { toHex } from "./bytes.ts";
+import { sha1 } from "./sha1.ts";
 
 /** One file of a torrent. */
 export interface TorrentFile {
@@ -418,7 +418,7 @@ function build(infoBytes: Uint8Array, info: BencodeDict, extra: Extra): Metainfo
       `${pieceCount} piece hashes for ${total} bytes in pieces of ${pieceLength}, expected ${want}`,
     );
   }
-  const infoHash = new Uint8Array(createHash("sha1").update(infoBytes).digest());
+  const infoHash = sha1(infoBytes);
   return {
     infoHash,
     infoHashHex: toHex(infoHash),
