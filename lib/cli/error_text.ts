@@ -5,7 +5,7 @@
  */
 import { BencodeError } from "../bencode.ts";
 import { FetchError } from "../engine/errors.ts";
-import { StorageError } from "../storage/disk.ts";
+import { StorageError } from "../storage/storage_error.ts";
 import { osWords, plainOsText } from "./os_words.ts";
 import { SourceError } from "./source.ts";
 

@@ -36,87 +36,16 @@ import { Bitfield } from "../bitfield.ts";
 import { MAX_OPEN_FILES } from "../limits.ts";
 import { FdCache, readFully, writeFully } from "./file_io.ts";
 import { blockSpans, type FileSpan, payloadSpans, pieceSpans } from "./layout.ts";
+import { osCode, StorageError } from "./storage_error.ts";
 
-/** What went wrong with a file on disk. */
-export type StorageErrorCode =
-  | "unsafe-path"
-  | "create"
-  | "write"
-  | "read"
-  | "no-space"
-  | "permission"
-  | "not-a-file";
+export { StorageError, type StorageErrorCode } from "./storage_error.ts";
 
-/**
- * A file could not be created, written or read. `path` is the file or directory concerned; the OS error, if any, is
- * the `cause`. OS errors map to codes: ENOSPC/EDQUOT → `no-space`, EACCES/EPERM/EROFS → `permission`, ELOOP (a
- * symlink met by `O_NOFOLLOW`) → `unsafe-path`, EISDIR → `not-a-file`; anything else takes the code of the operation
- * (`create`, `write` or `read`; e.g. ENOTDIR when a path runs under a regular file gives `create`).
- */
-export class StorageError extends Error {
-  override readonly name = "StorageError";
-  /** Makes the error; the message names the path and the detail (the OS error). */
-  constructor(readonly code: StorageErrorCode, readonly path: string, readonly detail: string, options?: ErrorOptions) {
-    super(`Cannot ${ACTION[code]} ${path}: ${detail}`, options);
-  }
-
-  /**
-   * Wraps an OS error met while doing `op` on `path`, choosing the code as the class summary says; a StorageError is
-   * returned unchanged.
-   * @example
-   * ```ts
-   * import { strictEqual as eq } from "node:assert/strict";
-   * const e = Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" });
-   * eq(StorageError.fromOs("write", "/data/a", e).code, "no-space");
-   * ```
-   */
-  static fromOs(op: "create" | "write" | "read", path: string, e: unknown): StorageError {
-    return wrap(op, path, e);
-  }
-}
-
-const ACTION: Record<StorageErrorCode, string> = {
-  "unsafe-path": "use",
-  "create": "create",
-  "write": "write",
-  "read": "read",
-  "no-space": "write",
-  "permission": "access",
-  "not-a-file": "use",
-};
-
-/** The `code` of a Node-style system error, if it has one. */
-function osCode(e: unknown): string | undefined {
-  if (typeof e === "object" && e !== null && "code" in e && typeof e.code === "string") return e.code;
-  return undefined;
-}
+/** Wraps an OS error met while doing `op` on `path` in a {@linkcode StorageError}. */
+const wrap = StorageError.fromOs;
 
 function isMissing(e: unknown): boolean {
   const c = osCode(e);
   return c === "ENOENT" || c === "ENOTDIR";
-}
-
-/** Wraps an OS error met while doing `op` on `path` in a {@linkcode StorageError}. */
-function wrap(op: "create" | "write" | "read", path: string, e: unknown): StorageError {
-  if (e instanceof StorageError) return e;
-  const c = osCode(e);
-  const code: StorageErrorCode = c === "ENOSPC" || c === "EDQUOT"
-    ? "no-space"
-    : c === "EACCES" || c === "EPERM" || c === "EROFS"
-    ? "permission"
-    : c === "ELOOP"
-    ? "unsafe-path"
-    : c === "EISDIR" || (c === "EEXIST" && op === "create")
-    ? "not-a-file"
-    : op;
-  const detail = c === "EEXIST" && op === "create"
-    ? "it exists and is not a directory"
-    : c === "ENOTDIR"
-    ? "a part of the path is a file, not a directory"
-    : e instanceof Error
-    ? e.message
-    : String(e);
-  return new StorageError(code, path, `${op} failed: ${detail}`, { cause: e });
 }
 
 /** Bytes read per `readSync` while verifying; also how often verify yields to the event loop. */
