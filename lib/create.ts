@@ -16,8 +16,11 @@ export const MIN_AUTO_PIECE = 16 * 1024;
 export const MAX_AUTO_PIECE = 16 * 1024 * 1024;
 /** The automatic piece size aims at no more pieces than this. */
 export const TARGET_PIECES = 1500;
-/** How much is read from disk at a time while hashing (rounded to whole pieces). */
-const HASH_CHUNK = 8 * 1024 * 1024;
+/**
+ * How much a hashing thread claims at a time (rounded down to whole pieces, at least one): small, so the threads
+ * finish together; each claim is read in slices of `HASH_READ_BYTES`.
+ */
+const HASH_CHUNK = 1024 * 1024;
 
 /** Why a torrent could not be made. */
 export class CreateError extends Error {

@@ -23,8 +23,19 @@ Deno.test("hashSources() gives the digest of every piece across files and chunks
       want.set(createHash("sha1").update(piece).digest(), p * 20);
     }
     const sources = files.map((f) => ({ path: f.path, length: f.data.length }));
-    for (const [chunk, threads] of [[pieceLength, 0], [pieceLength, 1], [3 * pieceLength, 2], [8 * pieceLength, 3]]) {
-      assertEquals(await hashSources(sources, pieceLength, chunk, threads), want, `chunk ${chunk}, ${threads} threads`);
+    const runs = [
+      [pieceLength, 0, pieceLength],
+      [pieceLength, 1, 4096],
+      [3 * pieceLength, 2, 5000], // reads that end inside pieces and files
+      [8 * pieceLength, 3, 3 * pieceLength + 7],
+      [2 * pieceLength, 1, 7],
+    ];
+    for (const [chunk, threads, read] of runs) {
+      assertEquals(
+        await hashSources(sources, pieceLength, chunk, threads, read),
+        want,
+        `chunk ${chunk}, ${threads} threads, reads of ${read}`,
+      );
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
