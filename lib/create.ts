@@ -21,6 +21,12 @@ export const TARGET_PIECES = 1500;
  * finish together; each claim is read in slices of `HASH_READ_BYTES`.
  */
 const HASH_CHUNK = 1024 * 1024;
+/**
+ * A hashing worker is started for every this many bytes at most: a worker takes ~50 ms to start (an isolate with
+ * `node:fs` and `node:crypto`), in which this thread alone hashes ~80 MiB (2 cores, /dev/shm: 64 MiB takes 52 ms
+ * alone, 57 ms with a worker; 128 MiB 102 ms alone, 79 ms with a worker).
+ */
+const MIN_BYTES_PER_WORKER = 96 * 1024 * 1024;
 
 /** Why a torrent could not be made. */
 export class CreateError extends Error {
@@ -156,12 +162,16 @@ export async function createTorrent(
 async function hashFiles(
   sources: readonly Source[],
   pieceLength: number,
-  _total: number,
+  total: number,
   onProgress?: (hashed: number, total: number) => void,
 ): Promise<Uint8Array> {
   // whole pieces per chunk; this thread and the workers claim chunks and read them themselves
   const chunkBytes = pieceLength * Math.max(1, Math.floor(HASH_CHUNK / pieceLength));
-  const threads = Math.max(1, Math.min(MAX_HASH_THREADS, (navigator.hardwareConcurrency || 1) - 1));
+  // a worker for each other core, none on one core or for what this thread hashes before a worker could start
+  const threads = Math.max(
+    0,
+    Math.min(MAX_HASH_THREADS, (navigator.hardwareConcurrency || 1) - 1, Math.floor(total / MIN_BYTES_PER_WORKER)),
+  );
   try {
     const digests = await hashSources(
       sources.map((s) => ({ path: s.abs, length: s.length })),
@@ -169,7 +179,7 @@ async function hashFiles(
       chunkBytes,
       threads,
     );
-    onProgress?.(_total, _total);
+    onProgress?.(total, total);
     return digests;
   } catch (e) {
     throw new CreateError("read", `Cannot read while hashing: ${e instanceof Error ? e.message : e}`, { cause: e });
