@@ -217,7 +217,7 @@ class Session implements SwarmIO {
     });
     this.writer = new PieceWriter(
       this.store,
-      (index, ok, digests) => this.safely(() => this.onPieceOutcome(index, ok, digests)),
+      (index, ok, digests, data) => this.safely(() => this.onPieceOutcome(index, ok, digests, data)),
       (e) => this.finish({ error: e }),
     );
   }
@@ -655,11 +655,11 @@ class Session implements SwarmIO {
 
   // ---- the writer thread and the clock -----------------------------------------------------------------------------
 
-  /** The writer thread hashed piece `index`: `ok` means it matched and is on disk. */
-  onPieceOutcome(index: number, ok: boolean, digests: Uint8Array | undefined): void {
+  /** The writer thread hashed piece `index`: `ok` means it matched and is on disk; `data` is its buffer, handed back. */
+  onPieceOutcome(index: number, ok: boolean, digests: Uint8Array | undefined, data: Uint8Array): void {
     const sw = this.sw;
     if (!sw) return;
-    pieceOutcome(sw, index, ok, digests, this.now(), this);
+    pieceOutcome(sw, index, ok, digests, data, this.now(), this);
     if (ok) this.o.onVerified?.(sw.picker.have);
     if (sw.stopped) this.finish({});
   }

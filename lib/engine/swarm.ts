@@ -220,8 +220,11 @@ export interface WebSeed {
 }
 
 interface PieceBuffer {
-  /** A view of a SharedArrayBuffer, so the writer thread reads it in place. */
-  readonly buf: Uint8Array;
+  /**
+   * The piece's bytes, a view of a pool buffer. Submitted, its buffer is transferred to the writer thread (this view is
+   * then detached) and comes back with the outcome.
+   */
+  buf: Uint8Array;
   /** Who sent each block (the sender's address number, see `Swarm.senders`; 0: nobody yet), for blame. */
   readonly from: Int32Array;
 }
@@ -680,19 +683,22 @@ export function wantsBlockDigests(sw: Swarm, index: number): boolean {
 /**
  * The writer hashed piece `index`: `ok` means it matched and is stored. `digests` (20 bytes per 16 KiB block) are
  * needed for failed pieces, and for passing ones when {@linkcode wantsBlockDigests} said so; without them a failed
- * piece still counts a strike against a lone sender.
+ * piece still counts a strike against a lone sender. `data` is the piece's bytes handed back by the writer (the
+ * submitted view, whose buffer went to the writer thread and back).
  */
 export function pieceOutcome(
   sw: Swarm,
   index: number,
   ok: boolean,
   digests: Uint8Array | undefined,
+  data: Uint8Array,
   now: number,
   io: SwarmIO,
 ): void {
   const pb = sw.verifying.get(index);
   if (!pb) return;
   sw.verifying.delete(index);
+  pb.buf = data;
   if (!ok) {
     onHashFail(sw, index, pb, digests, now, io);
     sw.bufferPool.give(pb.buf);

@@ -1,7 +1,8 @@
 /**
  * Hashes and writes completed pieces on a worker thread, so SHA-1 and disk writes overlap with the network instead
- * of stalling it. A piece's bytes live in a SharedArrayBuffer, so nothing is copied between threads; the piece is
- * hashed from memory (never re-read from disk) and written only if its hash matches, to files the main thread's
+ * of stalling it. A piece's ArrayBuffer is transferred to the thread and back with the outcome, so nothing is copied
+ * between threads (a SharedArrayBuffer would avoid the hand-over, but V8 fills one a byte at a time from unaligned
+ * sources, which cost the main thread a quarter of a second per GiB); the piece is hashed from memory (never re-read from disk) and written only if its hash matches, to files the main thread's
  * {@linkcode PieceStore} created and checked. The worker opens them itself (never following a symbolic link) and
  * writes only if what it opened is the very file the store checked (same device and inode) and has no other hard
  * link, so a path swapped in between is refused (`unsafe-path`), never written through.
@@ -55,7 +56,7 @@ self.onmessage = (e) => {
   for (let i = 0; i < 20; i++) {
     if (digest[i] !== expected[i]) {
       const d = blockDigests(view);
-      self.postMessage({ id, ok: false, blocks: d }, [d.buffer]);
+      self.postMessage({ id, ok: false, blocks: d, buffer }, [d.buffer, buffer]);
       return;
     }
   }
@@ -67,7 +68,7 @@ self.onmessage = (e) => {
       writeFully(fs, fd, view, s[1], s[2], s[3]);
     } catch (err) {
       const error = { span: k, code: err && err.code, message: String(err && err.message || err), unsafe: err instanceof Unsafe };
-      self.postMessage({ id, ok: true, error });
+      self.postMessage({ id, ok: true, error, buffer }, [buffer]);
       return;
     } finally {
       opening = null;
@@ -75,9 +76,9 @@ self.onmessage = (e) => {
   }
   if (blocks) {
     const d = blockDigests(view);
-    self.postMessage({ id, ok: true, blocks: d }, [d.buffer]);
+    self.postMessage({ id, ok: true, blocks: d, buffer }, [d.buffer, buffer]);
   } else {
-    self.postMessage({ id, ok: true });
+    self.postMessage({ id, ok: true, buffer }, [buffer]);
   }
 };
 `;
@@ -85,11 +86,16 @@ self.onmessage = (e) => {
 interface Job {
   readonly index: number;
   readonly plan: WritePlan;
+  /** Where the piece's bytes sit in the transferred buffer. */
+  readonly byteOffset: number;
+  readonly length: number;
 }
 
 interface Reply {
   readonly id: number;
   readonly ok: boolean;
+  /** The piece's buffer, handed back. */
+  readonly buffer: ArrayBuffer;
   readonly blocks?: Uint8Array;
   readonly error?: {
     readonly span: number;
@@ -102,9 +108,10 @@ interface Reply {
 /**
  * Reports a piece's outcome: `ok` means it matched its hash and is on disk. `blockDigests`, when present, holds the
  * SHA-1 of each 16 KiB block of the piece (the last may be shorter), 20 bytes each, in order: always given for a piece
- * that failed, and for one that passed when its submit asked for them.
+ * that failed, and for one that passed when its submit asked for them. `data` is the piece's bytes handed back: a view
+ * like the one submitted, of the same (transferred) buffer.
  */
-export type PieceOutcome = (index: number, ok: boolean, blockDigests?: Uint8Array) => void;
+export type PieceOutcome = (index: number, ok: boolean, blockDigests: Uint8Array | undefined, data: Uint8Array) => void;
 
 /** Options for {@linkcode PieceWriter.submit}. */
 export interface SubmitOptions {
@@ -144,25 +151,29 @@ export class PieceWriter {
   }
 
   /**
-   * Hashes piece `index` (whose bytes are `data`, a view of a SharedArrayBuffer) against `expected` and writes it if
-   * it matches. `data` must not change until the outcome is reported. With `opts.blockDigests`, a piece that passes
-   * is reported with its block digests too.
+   * Hashes piece `index` (whose bytes are `data`, a view of an ArrayBuffer) against `expected` and writes it if it
+   * matches. `data.buffer` is transferred to the writer thread, so `data` is detached (empty) until the outcome hands
+   * the bytes back. With `opts.blockDigests`, a piece that passes is reported with its block digests too.
    * @throws {StorageError} when a file cannot be opened for the write (`unsafe-path` for a link).
+   * @throws {TypeError} when `data` is a view of a SharedArrayBuffer or of a detached buffer.
    */
   submit(index: number, data: Uint8Array, expected: Uint8Array, opts: SubmitOptions = {}): void {
-    if (!(data.buffer instanceof SharedArrayBuffer)) throw new TypeError("PieceWriter needs a SharedArrayBuffer view");
+    const buffer = data.buffer;
+    if (!(buffer instanceof ArrayBuffer) || buffer.byteLength === 0) {
+      throw new TypeError("PieceWriter needs a view of an ArrayBuffer it can transfer");
+    }
     const plan = this.#store.planWrite(index);
     const id = this.#nextId++;
-    this.#jobs.set(id, { index, plan });
+    this.#jobs.set(id, { index, plan, byteOffset: data.byteOffset, length: data.length });
     this.#worker.postMessage({
       id,
-      buffer: data.buffer,
+      buffer,
       byteOffset: data.byteOffset,
       length: data.length,
       expected: expected.slice(),
       spans: plan.spans.map((s) => [s.path, s.pieceOffset, s.length, s.fileOffset, s.dev, s.ino]),
       blocks: opts.blockDigests === true,
-    });
+    }, [buffer]);
   }
 
   #reply(r: Reply): void {
@@ -179,8 +190,7 @@ export class PieceWriter {
           : StorageError.fromOs("write", path, cause),
       );
     } else if (!this.#closed) {
-      if (r.blocks === undefined) this.#onOutcome(job.index, r.ok);
-      else this.#onOutcome(job.index, r.ok, r.blocks);
+      this.#onOutcome(job.index, r.ok, r.blocks, new Uint8Array(r.buffer, job.byteOffset, job.length));
     }
     if (this.#jobs.size === 0) {
       const waiters = this.#drained;

@@ -532,13 +532,15 @@ export class Sim implements SwarmIO {
     const start = index * this.meta.pieceLength;
     const intact = sameBytes(buf, this.payload.subarray(start, start + buf.length));
     this.submits.push({ at: this.now, index, intact });
-    // the writer thread hashes the buffer in place while the swarm holds it in `verifying`
+    // as the writer thread does, take the buffer away (the swarm's view is detached) and hand it back with the outcome
+    const [offset, length] = [buf.byteOffset, buf.length];
+    const moved = new Uint8Array((buf.buffer as ArrayBuffer).transfer(), offset, length);
     this.at(this.now + HASH_MS, () => {
       if (this.finished !== null) return;
-      const ok = sameBytes(sha1(buf), this.meta.pieceHashes.subarray(index * 20, index * 20 + 20));
-      const digests = !ok || wantsBlockDigests(this.sw, index) ? blockDigests(buf) : undefined;
+      const ok = sameBytes(sha1(moved), this.meta.pieceHashes.subarray(index * 20, index * 20 + 20));
+      const digests = !ok || wantsBlockDigests(this.sw, index) ? blockDigests(moved) : undefined;
       this.outcomes.push({ at: this.now, index, ok, digests: digests !== undefined });
-      pieceOutcome(this.sw, index, ok, digests, this.now, this);
+      pieceOutcome(this.sw, index, ok, digests, moved, this.now, this);
       if (this.sw.stopped) this.#finish({ at: this.now, kind: "stop" });
     });
   }

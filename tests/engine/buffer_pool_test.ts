@@ -3,7 +3,14 @@ import { BufferPool } from "../../lib/engine/buffer_pool.ts";
 
 const PIECE = 32 * 1024;
 
-Deno.test("BufferPool.take() returns a view of a fresh piece-sized SharedArrayBuffer", async (t) => {
+/** A piece-sized buffer transferred away, as one handed to the writer thread is. */
+function detached(): Uint8Array {
+  const buf = new Uint8Array(PIECE);
+  (buf.buffer as ArrayBuffer).transfer();
+  return buf;
+}
+
+Deno.test("BufferPool.take() returns a view of a fresh piece-sized ArrayBuffer (not shared: it is transferred)", async (t) => {
   const rows = [
     { name: "a whole piece", length: PIECE },
     { name: "a short last piece", length: 100 },
@@ -15,7 +22,7 @@ Deno.test("BufferPool.take() returns a view of a fresh piece-sized SharedArrayBu
       const buf = pool.take(r.length);
       assertEquals(buf.length, r.length);
       assertEquals(buf.byteOffset, 0);
-      assert(buf.buffer instanceof SharedArrayBuffer);
+      assert(buf.buffer instanceof ArrayBuffer);
       assertEquals(buf.buffer.byteLength, PIECE);
       assertEquals(pool.spare, 0);
     });
@@ -81,9 +88,10 @@ Deno.test("BufferPool.give() keeps at most maxSpare buffers", async (t) => {
 
 Deno.test("BufferPool.give() ignores buffers that are not its piece buffers", async (t) => {
   const rows = [
-    { name: "an ordinary ArrayBuffer of the piece size", buf: new Uint8Array(PIECE) },
-    { name: "a SharedArrayBuffer of another size", buf: new Uint8Array(new SharedArrayBuffer(PIECE * 2)) },
-    { name: "a short SharedArrayBuffer", buf: new Uint8Array(new SharedArrayBuffer(100)) },
+    { name: "a SharedArrayBuffer of the piece size", buf: new Uint8Array(new SharedArrayBuffer(PIECE)) },
+    { name: "an ArrayBuffer of another size", buf: new Uint8Array(PIECE * 2) },
+    { name: "a short ArrayBuffer", buf: new Uint8Array(100) },
+    { name: "a detached piece buffer (handed to another thread)", buf: detached() },
     { name: "a view of a pool buffer of another piece size", buf: new BufferPool(PIECE / 2, 4).take(10) },
   ];
   for (const r of rows) {

@@ -17,10 +17,9 @@ function sample() {
   ], 40 * 1024);
 }
 
-function shared(data: Uint8Array): Uint8Array {
-  const view = new Uint8Array(new SharedArrayBuffer(data.length));
-  view.set(data);
-  return view;
+/** A copy of `data` in a buffer of its own, which submit transfers. */
+function own(data: Uint8Array): Uint8Array {
+  return data.slice();
 }
 
 function blockSums(piece: Uint8Array): Uint8Array {
@@ -36,7 +35,8 @@ function blockSums(piece: Uint8Array): Uint8Array {
 interface Outcome {
   ok: boolean;
   blocks: Uint8Array | undefined;
-  args: number;
+  /** The bytes handed back. */
+  data: Uint8Array;
 }
 
 /** Runs `fn` with a writer over a fresh store; outcomes by piece and write errors are collected. */
@@ -50,8 +50,7 @@ async function withWriter(
   const errors: StorageError[] = [];
   const w = new PieceWriter(
     store,
-    (...args: [number, boolean, Uint8Array?]) =>
-      outcomes.set(args[0], { ok: args[1], blocks: args[2], args: args.length }),
+    (index, ok, blocks, data) => outcomes.set(index, { ok, blocks, data }),
     (e) => errors.push(e),
   );
   try {
@@ -71,14 +70,14 @@ Deno.test("PieceWriter reports block digests for failed pieces always, for passi
   const damaged = g.piece(1).slice();
   damaged[20_000] ^= 1; // in the second block
   const { outcomes, errors } = await withWriter((w) => {
-    w.submit(0, shared(g.piece(0)), hash(0));
-    w.submit(1, shared(damaged), hash(1));
-    w.submit(2, shared(g.piece(2)), hash(2), { blockDigests: true });
+    w.submit(0, own(g.piece(0)), hash(0));
+    w.submit(1, own(damaged), hash(1));
+    w.submit(2, own(g.piece(2)), hash(2), { blockDigests: true });
   });
   assertEquals(errors, []);
-  assertEquals(outcomes.get(0), { ok: true, blocks: undefined, args: 2 }, "unasked: the outcome is as before");
-  assertEquals(outcomes.get(1), { ok: false, blocks: blockSums(damaged), args: 3 });
-  assertEquals(outcomes.get(2), { ok: true, blocks: blockSums(g.piece(2)), args: 3 });
+  assertEquals(outcomes.get(0), { ok: true, blocks: undefined, data: g.piece(0) }, "unasked: no block digests");
+  assertEquals(outcomes.get(1), { ok: false, blocks: blockSums(damaged), data: damaged });
+  assertEquals(outcomes.get(2), { ok: true, blocks: blockSums(g.piece(2)), data: g.piece(2) });
   assertEquals(outcomes.get(2)?.blocks?.length, 20 * 2, "a short last piece has a short last block");
   // the damaged block, and only it, differs from the good data's
   const good = blockSums(g.piece(1));
@@ -99,7 +98,7 @@ Deno.test("PieceWriter's thread refuses a file swapped for a hard link after the
     const path = join(dir, "t", "a.bin");
     fs.rmSync(path);
     fs.linkSync(victim, path);
-    w.submit(0, shared(g.piece(0)), hash(0));
+    w.submit(0, own(g.piece(0)), hash(0));
   });
   try {
     assertEquals(errors.map((e) => [e.code, e.path.endsWith("/t/a.bin")]), [["unsafe-path", true]]);
@@ -115,11 +114,64 @@ Deno.test("PieceWriter stores a passing piece across files and reports it", asyn
   const hash = (i: number) => g.meta.pieceHashes.subarray(i * 20, i * 20 + 20);
   let read: (Uint8Array | null)[] = [];
   const { outcomes, errors } = await withWriter(async (w, store) => {
-    for (let p = 0; p < g.meta.pieceCount; p++) w.submit(p, shared(g.piece(p)), hash(p));
+    for (let p = 0; p < g.meta.pieceCount; p++) w.submit(p, own(g.piece(p)), hash(p));
     await w.drain(10_000);
     read = Array.from({ length: g.meta.pieceCount }, (_, p) => store.readPiece(p));
   });
   assertEquals(errors, []);
   assert([...outcomes.values()].every((o) => o.ok));
   assertEquals(read, Array.from({ length: g.meta.pieceCount }, (_, p) => g.piece(p)));
+});
+
+Deno.test("PieceWriter takes a piece's buffer to its thread and hands the same bytes back with the outcome", async () => {
+  const g = sample();
+  const hash = (i: number) => g.meta.pieceHashes.subarray(i * 20, i * 20 + 20);
+  // a pool-like buffer: the piece is a view at an offset, with spare room after it
+  const backing = new Uint8Array(g.meta.pieceLength + 100);
+  const view = backing.subarray(10, 10 + g.piece(1).length);
+  view.set(g.piece(1));
+  let detachedAfterSubmit = -1;
+  const { outcomes, errors } = await withWriter((w) => {
+    w.submit(1, view, hash(1));
+    detachedAfterSubmit = backing.buffer.byteLength;
+  });
+  assertEquals(errors, []);
+  assertEquals(detachedAfterSubmit, 0, "the submitted buffer is transferred, not copied");
+  const back = outcomes.get(1)?.data;
+  assert(back !== undefined);
+  assertEquals([back.byteOffset, back.length, back.buffer.byteLength], [
+    10,
+    g.piece(1).length,
+    g.meta.pieceLength + 100,
+  ]);
+  assertEquals(back, g.piece(1));
+});
+
+Deno.test("PieceWriter.submit() refuses a buffer it cannot transfer", async (t) => {
+  const g = sample();
+  const rows = [
+    { name: "a SharedArrayBuffer view", data: new Uint8Array(new SharedArrayBuffer(g.piece(0).length)) },
+    {
+      name: "a detached view (already submitted)",
+      data: (() => {
+        const d = g.piece(0).slice();
+        d.buffer.transfer();
+        return d;
+      })(),
+    },
+  ];
+  for (const r of rows) {
+    await t.step(r.name, async () => {
+      let thrown: unknown = null;
+      const { outcomes } = await withWriter((w) => {
+        try {
+          w.submit(0, r.data, g.meta.pieceHashes.subarray(0, 20));
+        } catch (e) {
+          thrown = e;
+        }
+      });
+      assert(thrown instanceof TypeError);
+      assertEquals(outcomes.size, 0);
+    });
+  }
 });
