@@ -43,6 +43,10 @@ export interface PartialPiece {
   /** Outstanding requests per block (more than one only in endgame). */
   readonly requests: Uint8Array;
   received: number;
+  /** How many blocks are free: a piece with none is passed over without a scan. */
+  free: number;
+  /** No block before this one is free: scans for free blocks start here. */
+  firstFree: number;
 }
 
 /** The picker's state; see the module doc for why it is mutated in place. */
@@ -174,9 +178,7 @@ export function isDone(p: Picker): boolean {
 /** Whether every missing block has been requested at least once (endgame applies). */
 export function inEndgame(p: Picker): boolean {
   if (p.remaining > 0) return false;
-  for (const pp of p.partial.values()) {
-    for (let b = 0; b < pp.blocks.length; b++) if (pp.blocks[b] === FREE) return false;
-  }
+  for (const pp of p.partial.values()) if (pp.free > 0) return false;
   return true;
 }
 
@@ -202,6 +204,8 @@ function startPiece(p: Picker, index: number): PartialPiece {
     blocks: new Uint8Array(n),
     requests: new Uint8Array(n),
     received: 0,
+    free: n,
+    firstFree: 0,
   };
   p.partial.set(index, pp);
   p.remaining--;
@@ -209,15 +213,22 @@ function startPiece(p: Picker, index: number): PartialPiece {
 }
 
 function takeFree(pp: PartialPiece, out: BlockRequest[], max: number, skip?: (r: BlockRequest) => boolean): void {
-  for (let b = 0; b < pp.blocks.length && out.length < max; b++) {
+  let b = pp.firstFree;
+  let stillFree = -1; // the first free block this scan passed over (skipped), if any
+  for (; b < pp.blocks.length && pp.free > 0 && out.length < max; b++) {
     if (pp.blocks[b] !== FREE) continue;
     const begin = b * BLOCK_BYTES;
     const r = { index: pp.index, begin, length: Math.min(BLOCK_BYTES, pp.length - begin) };
-    if (skip?.(r)) continue;
+    if (skip?.(r)) {
+      if (stillFree < 0) stillFree = b;
+      continue;
+    }
     pp.blocks[b] = REQUESTED;
+    pp.free--;
     pp.requests[b]++;
     out.push(r);
   }
+  pp.firstFree = stillFree >= 0 ? stillFree : pp.free === 0 ? pp.blocks.length : b;
 }
 
 /**
@@ -266,15 +277,22 @@ export function pickBlocks(
       }
     }
   }
-  // 1. started pieces, fewest free blocks first
+  // 1. started pieces with free blocks, fewest missing blocks first (most started pieces have none free: every block
+  //    is requested, so they are passed over without a scan)
   let hasStarted = false;
   if (p.partial.size > 0) {
-    const started = [...p.partial.values()].filter((pp) => ok(pp.index));
-    hasStarted = started.length > 0;
-    started.sort((a, b) => (a.blocks.length - a.received) - (b.blocks.length - b.received));
-    for (const pp of started) {
-      takeFree(pp, out, max, isOutstanding);
-      if (out.length >= max) return out;
+    let open: PartialPiece[] | null = null;
+    for (const pp of p.partial.values()) {
+      if (!ok(pp.index)) continue;
+      hasStarted = true;
+      if (pp.free > 0) (open ??= []).push(pp);
+    }
+    if (open !== null) {
+      if (open.length > 1) open.sort((a, b) => (a.blocks.length - a.received) - (b.blocks.length - b.received));
+      for (const pp of open) {
+        takeFree(pp, out, max, isOutstanding);
+        if (out.length >= max) return out;
+      }
     }
   }
   // 2. new pieces, rarest first
@@ -322,7 +340,11 @@ export function releaseBlock(p: Picker, index: number, begin: number): void {
   if (!pp) return;
   const b = begin / BLOCK_BYTES;
   if (pp.requests[b] > 0) pp.requests[b]--;
-  if (pp.blocks[b] === REQUESTED && pp.requests[b] === 0) pp.blocks[b] = FREE;
+  if (pp.blocks[b] === REQUESTED && pp.requests[b] === 0) {
+    pp.blocks[b] = FREE;
+    pp.free++;
+    if (b < pp.firstFree) pp.firstFree = b;
+  }
 }
 
 /** What {@linkcode receiveBlock} made of an arriving block. */
@@ -340,6 +362,7 @@ export function receiveBlock(p: Picker, index: number, begin: number, length: nu
   if (length !== Math.min(BLOCK_BYTES, pp.length - begin)) return "unwanted";
   if (pp.requests[b] > 0) pp.requests[b]--;
   if (pp.blocks[b] === RECEIVED) return "duplicate";
+  if (pp.blocks[b] === FREE) pp.free--; // a block that came after its request was given up
   pp.blocks[b] = RECEIVED;
   pp.received++;
   return "new";

@@ -348,6 +348,18 @@ Deno.test("pickBlocks() follows availability changes only after ORDER_REBUILD_MS
 interface FakePeer {
   readonly has: Bitfield;
   readonly out: Map<string, BlockRequest>;
+  /** Blocks this peer refused lately (BEP 6 reject): the pick skips them, so they stay free for other peers. */
+  readonly rejected: Set<string>;
+}
+
+/** The picker's free-block bookkeeping matches the block states: each count exact, no free block before the hint. */
+function checkFreeCounts(p: Picker, ctx: string): void {
+  for (const pp of p.partial.values()) {
+    const free = pp.blocks.filter((st) => st === 0).length;
+    assertEquals(pp.free, free, `${ctx}: piece ${pp.index} free count`);
+    const first = pp.blocks.indexOf(0);
+    assert(first < 0 || first >= pp.firstFree, `${ctx}: piece ${pp.index} free block ${first} before ${pp.firstFree}`);
+  }
 }
 
 function simulate(seed: number): void {
@@ -371,7 +383,8 @@ function simulate(seed: number): void {
   const peers: FakePeer[] = [];
   const nPeers = 1 + rand.int(6);
   for (let k = 0; k < nPeers; k++) {
-    peers.push({ has: bits(pieceCount, [...Array(pieceCount).keys()].filter(() => rand() < 0.6)), out: new Map() });
+    const has = bits(pieceCount, [...Array(pieceCount).keys()].filter(() => rand() < 0.6));
+    peers.push({ has, out: new Map(), rejected: new Set() });
   }
   // make sure the swarm has every piece
   for (let i = 0; i < pieceCount; i++) if (!peers.some((q) => q.has.has(i))) peers[rand.int(nPeers)].has.set(i);
@@ -387,7 +400,11 @@ function simulate(seed: number): void {
     const q = peers[rand.int(nPeers)];
     const action = rand();
     if (action < 0.5) {
-      const got = pickBlocks(p, q.has, 1 + rand.int(8), now, (r) => q.out.has(key(r.index, r.begin)));
+      if (rand() < 0.1) q.rejected.clear(); // refusals are forgotten after a while
+      const got = pickBlocks(p, q.has, 1 + rand.int(8), now, (r) => {
+        const k = key(r.index, r.begin);
+        return q.out.has(k) || q.rejected.has(k);
+      });
       for (const r of got) {
         assert(q.has.has(r.index), `${ctx}: picked piece ${r.index} the peer lacks`);
         assert(wanted.includes(r.index) && !haveAtStart.includes(r.index), `${ctx}: picked unwanted ${r.index}`);
@@ -417,8 +434,10 @@ function simulate(seed: number): void {
       const list = [...q.out.values()];
       const r = list[rand.int(list.length)];
       q.out.delete(key(r.index, r.begin));
+      if (rand() < 0.5) q.rejected.add(key(r.index, r.begin));
       releaseBlock(p, r.index, r.begin);
     }
+    checkFreeCounts(p, `${ctx} step ${step}`);
   }
   let blocks = 0;
   for (const i of wanted) {
