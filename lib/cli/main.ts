@@ -1,23 +1,21 @@
 /**
  * The command-line entry: parse, run the command, map what ended it to an exit code (one table, below).
+ *
+ * Start-up: this module and what it imports statically load neither `node:fs` nor `node:crypto` (their polyfills
+ * cost more than the rest of `btfetch info`); each command's module is imported when that command runs, so
+ * `--version`, `--help`, `info` and `magnet` never load the engine, the storage or the DHT. `tests/cli/startup_test.ts`
+ * keeps it so.
  * @module
  */
 import { AddressError } from "../address.ts";
 import { BencodeError } from "../bencode.ts";
-import { CreateError } from "../create.ts";
+import type { CreateError } from "../create.ts";
 import { FetchError } from "../engine/errors.ts";
-import { MagnetError } from "../magnet.ts";
+import { MagnetError, magnetFromMetainfo } from "../magnet.ts";
 import { MetainfoError } from "../metainfo.ts";
-import { StorageError } from "../storage/disk.ts";
-import { completionScript } from "./completion.ts";
+import { StorageError } from "../storage/storage_error.ts";
 import { errorText } from "./error_text.ts";
 import { parseCli, type Shell } from "./flags.ts";
-import { runGet } from "./get.ts";
-import { runInfo } from "./info.ts";
-import { runCreate } from "./create.ts";
-import { runDemo } from "./demo.ts";
-import { runVerify } from "./verify.ts";
-import { magnetFromMetainfo } from "../magnet.ts";
 import { Interrupted } from "./interrupt.ts";
 import { processSinks, Reporter, type ReportSinks } from "./report.ts";
 import { loadTorrent, SourceError } from "./source.ts";
@@ -109,10 +107,18 @@ export function exitCodeOf(e: unknown): number {
   if (e instanceof FetchError) {
     return e.code === "bad-data" || e.code === "incomplete" ? EXIT.verification : EXIT.network;
   }
-  if (e instanceof CreateError) return e.code === "read" ? EXIT.disk : EXIT.badInput;
+  if (isCreateError(e)) return e.code === "read" ? EXIT.disk : EXIT.badInput;
   if (e instanceof StorageError) return EXIT.disk;
   if (e instanceof Interrupted) return EXIT.interrupted;
   return EXIT.internal;
+}
+
+/**
+ * A {@linkcode CreateError}, known by its name: its class lives in `lib/create.ts`, which loads `node:fs`, and only
+ * `create` and `demo` load that module (and only they can throw one).
+ */
+function isCreateError(e: unknown): e is CreateError {
+  return e instanceof Error && e.name === "CreateError" && "code" in e;
 }
 
 /** Runs btfetch with `args`; returns the exit code. */
@@ -133,31 +139,39 @@ export async function main(args: readonly string[], sinks: ReportSinks = process
       case "version":
         sinks.stdout(`btfetch ${VERSION}\n`);
         return EXIT.ok;
-      case "info":
+      case "info": {
+        const { runInfo } = await import("./info.ts");
         await runInfo(o, r, sinks.stdout);
         return EXIT.ok;
-      case "get": {
-        await runGet(o, r);
+      }
+      case "get":
+      case "seed": {
+        const { runGet } = await import("./get.ts");
+        await runGet(o, r, o.command === "seed");
         return EXIT.ok;
       }
-      case "seed":
-        await runGet(o, r, true);
-        return EXIT.ok;
-      case "verify":
+      case "verify": {
+        const { runVerify } = await import("./verify.ts");
         return (await runVerify(o, r, o.json ? () => {} : sinks.stdout)) ? EXIT.ok : EXIT.verification;
-      case "create":
+      }
+      case "create": {
+        const { runCreate } = await import("./create.ts");
         await runCreate(o, r);
         return EXIT.ok;
+      }
       case "magnet": {
         const { meta } = await loadTorrent(o.source ?? "");
         if (o.json) r.json_({ event: "magnet", t: 0, magnet: magnetFromMetainfo(meta) });
         else sinks.stdout(magnetFromMetainfo(meta) + "\n");
         return EXIT.ok;
       }
-      case "completion":
+      case "completion": {
+        const { completionScript } = await import("./completion.ts");
         sinks.stdout(completionScript(o.source as Shell));
         return EXIT.ok;
+      }
       case "demo": {
+        const { runDemo } = await import("./demo.ts");
         const summary = await runDemo(o, r, sinks.stderr);
         return summary.all_verified ? EXIT.ok : EXIT.verification;
       }
