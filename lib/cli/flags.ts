@@ -2,9 +2,9 @@
  * The command line: which command, which source, which options. Parsing and validation only; nothing runs here.
  * @module
  */
-import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { AddressError, parseAddress, type PeerAddress } from "../address.ts";
 import { MAX_PEERS_PER_TORRENT } from "../limits.ts";
+import { ArgvError, type ArgvOption, parseArgv } from "./argv.ts";
 import { parseDuration, parseSize } from "./units.ts";
 import { UsageError } from "./usage_error.ts";
 
@@ -198,10 +198,8 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
   version: { type: "boolean", short: "V", commands: ALL, help: "show the version" },
 };
 
-const PARSE_OPTIONS: ParseArgsOptionsConfig = Object.fromEntries(
-  Object.entries(FLAGS).map((
-    [name, f],
-  ) => [name, { type: f.type, multiple: f.multiple ?? false, ...(f.short ? { short: f.short } : {}) }]),
+const PARSE_OPTIONS: Readonly<Record<string, ArgvOption>> = Object.fromEntries(
+  Object.entries(FLAGS).map(([name, f]) => [name, { type: f.type, short: f.short, multiple: f.multiple }]),
 );
 
 /** How {@linkcode parseCli} looks at the file system (injectable for tests). */
@@ -305,10 +303,10 @@ function mistypedCommand(word: string, exists: (p: string) => boolean): string |
 export function parseCli(argv: readonly string[], env: ParseEnv = {}): CliOptions {
   let parsed;
   try {
-    parsed = parseArgs({ args: [...argv], options: PARSE_OPTIONS, allowPositionals: true, strict: true });
+    parsed = parseArgv(argv, PARSE_OPTIONS);
   } catch (e) {
     // the parser's own complaints about the command line; anything else is a bug
-    if (e instanceof Error && "code" in e && String(e.code).startsWith("ERR_PARSE_ARGS_")) throw parserError(e);
+    if (e instanceof ArgvError) throw parserError(e);
     throw e;
   }
   const v = parsed.values;
