@@ -15,9 +15,9 @@ import { MagnetError, magnetFromMetainfo } from "../magnet.ts";
 import { MetainfoError } from "../metainfo.ts";
 import { StorageError } from "../storage/storage_error.ts";
 import { errorText } from "./error_text.ts";
-import { parseCli, type Shell } from "./flags.ts";
+import { type CliOptions, parseCli, type Shell } from "./flags.ts";
 import { Interrupted } from "./interrupt.ts";
-import { processSinks, Reporter, type ReportSinks } from "./report.ts";
+import { processSinks, Reporter, type ReporterOptions, type ReportSinks } from "./report.ts";
 import { loadTorrent, SourceError } from "./source.ts";
 import { UsageError } from "./usage_error.ts";
 
@@ -121,6 +121,16 @@ function isCreateError(e: unknown): e is CreateError {
   return e instanceof Error && e.name === "CreateError" && "code" in e;
 }
 
+/**
+ * The complete line names the data `DIR/<name>` when a data folder other than `.` was given; `node:path` is loaded
+ * only then (the commands that take one load it anyway).
+ */
+async function reporterOptions(o: CliOptions): Promise<ReporterOptions> {
+  if (o.out === ".") return {};
+  const { join } = await import("node:path");
+  return { dataPath: (name) => join(o.out, name) };
+}
+
 /** Runs btfetch with `args`; returns the exit code. */
 export async function main(args: readonly string[], sinks: ReportSinks = processSinks()): Promise<number> {
   const t0 = performance.now();
@@ -131,7 +141,7 @@ export async function main(args: readonly string[], sinks: ReportSinks = process
     const o = parseCli(args);
     json = o.json;
     debug = o.debug;
-    const r = new Reporter(sinks, o.json, o.quiet, { outDir: o.out });
+    const r = new Reporter(sinks, o.json, o.quiet, await reporterOptions(o));
     switch (o.command) {
       case "help":
         sinks.stdout(HELP);

@@ -7,7 +7,6 @@
  * seeding …" when a signal ended seeding, and on failure the error line alone (printed by `main.ts`).
  * @module
  */
-import { join } from "node:path";
 import type { TimedEvent } from "../engine/events.ts";
 import { formatBytes, formatEta } from "./units.ts";
 
@@ -196,8 +195,11 @@ type DoneEvent = Extract<TimedEvent, { event: "done" }>;
 
 /** Options of a {@linkcode Reporter}. */
 export interface ReporterOptions {
-  /** The data folder of `get` and `seed`: the complete line names `DIR/<name>`. */
-  readonly outDir?: string;
+  /**
+   * How the complete line names the data, given the torrent's name: `get` and `seed` with a data folder give
+   * `DIR/<name>` (the caller joins, so this module loads no `node:path`); default: the name.
+   */
+  readonly dataPath?: (name: string) => string;
 }
 
 /** Turns session events into output. */
@@ -328,8 +330,7 @@ export class Reporter {
   }
 
   #where(): string {
-    const dir = this.options.outDir;
-    return dir === undefined || dir === "." ? this.#name : join(dir, this.#name);
+    return this.options.dataPath?.(this.#name) ?? this.#name;
   }
 
   #downloadLine(e: Extract<TimedEvent, { event: "progress" }>): void {

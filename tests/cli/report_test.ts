@@ -4,6 +4,7 @@
  * uploads, and a fresh download prints no `checking` line.
  * @module
  */
+import { join } from "node:path";
 import type { TimedEvent } from "../../lib/engine/events.ts";
 import { fitLine, type LiveField, Reporter, type ReportSinks, wrapText } from "../../lib/cli/report.ts";
 import { assert, assertEquals } from "../_assert.ts";
@@ -18,7 +19,9 @@ function capture(columns: number | (() => number) | null, opts: { json?: boolean
     color: false,
     columns: columns === null ? undefined : typeof columns === "number" ? () => columns : columns,
   };
-  return { out, r: new Reporter(sinks, opts.json ?? false, false, { outDir: opts.outDir }) };
+  const dir = opts.outDir;
+  const dataPath = dir === undefined ? undefined : (name: string) => join(dir, name);
+  return { out, r: new Reporter(sinks, opts.json ?? false, false, { dataPath }) };
 }
 
 /** What a terminal shows of a live stream: each redraw (`\r` + erase-line) replaces the line being drawn. */
