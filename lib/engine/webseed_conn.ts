@@ -215,6 +215,14 @@ export class BlockCutter {
       const blockLen = Math.min(BLOCK_BYTES, pieceStart + pieceLen - blockStart);
       const need = blockStart + blockLen - at;
       const k = Math.min(need, bytes.length - off);
+      if (at === blockStart && k === blockLen) {
+        // a whole block in the bytes: handed on as a view, not staged (one copy fewer)
+        this.#onBlock(piece, blockStart - pieceStart, bytes.subarray(off, off + k));
+        off += k;
+        this.#pos = blockStart + blockLen;
+        this.#staged = 0;
+        continue;
+      }
       this.#stage.set(bytes.subarray(off, off + k), at - blockStart);
       off += k;
       if (this.#staged === 0) this.#pos = blockStart;

@@ -27,6 +27,8 @@ Deno.test("BlockCutter cuts a run's bytes into 16 KiB blocks of each piece, what
     ["1-byte chunks", 40_000, 32_768, () => 1],
     ["chunks across blocks and pieces", 200_001, 65_536, (k) => 1 + (k * 7919) % 40_000],
     ["pieces shorter than a block", 50_000, 16_384, () => 5_000],
+    ["whole blocks handed on as views, then staged ones (chunks of a block and a half)", 300_000, 65_536, () => 24_576],
+    ["block-sized chunks, a short last piece", 5 * 65_536 + 100, 65_536, () => BLOCK_BYTES],
   ];
   for (const [name, total, pieceLength, sizes] of rows) {
     await t.step(name, () => {
