@@ -3,10 +3,12 @@
 
   _bench_lt.py --mode seed  --torrent FILE --dir DATADIR [--port N]
       Checks DATADIR/<name>, then seeds it. Prints "READY <port>" once seeding. Reads commands on stdin, one a line:
-      "CONNECT <host>:<port>" makes it connect out to that peer. Exits when stdin closes or on SIGTERM.
-  _bench_lt.py --mode leech --torrent FILE --dir DATADIR --connect HOST:PORT
-      Downloads into DATADIR from the peer, prints "DONE" and exits as soon as it has every piece (it polls every
-      10 ms, so the process lifetime is the download time plus start-up).
+      "CONNECT <host>:<port>" makes it connect out to that peer; "STATS <tag>" makes it print "STATS <tag> <bytes>",
+      the payload bytes it has uploaded so far (libtorrent updates the count once a second). Exits when stdin closes
+      or on SIGTERM.
+  _bench_lt.py --mode leech --torrent FILE --dir DATADIR [--connect HOST:PORT ...]
+      Downloads into DATADIR from the peers (--connect repeats), prints "DONE" and exits as soon as it has every
+      piece (it polls every 10 ms, so the process lifetime is the download time plus start-up).
 
 DHT, local peer discovery, UPnP, NAT-PMP, uTP and PEX are off; the session listens on 127.0.0.1 only. A seeder starts
 from libtorrent's own `high_performance_seed()` preset, so the reference seeder is not what limits a measurement (with
@@ -89,6 +91,9 @@ def main():
         for line in sys.stdin:
             if line.startswith("CONNECT "):
                 connect(line[len("CONNECT "):])
+            elif line.split(" ", 1)[0].strip() == "STATS":
+                tag = line[len("STATS"):].strip()
+                out("STATS %s %d" % (tag, h.status().total_payload_upload))
         stop.set()
 
     threading.Thread(target=read_stdin, daemon=True).start()

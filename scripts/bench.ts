@@ -3,16 +3,23 @@
  *
  * ```
  * deno run -A scripts/bench.ts [--scenario fetch|seed|create|dht|webseed|all] [--size 1G] [--rounds 3]
- *                              [--piece-size 1M] [--clients btfetch,libtorrent,aria2c] [--workdir DIR]
- *                              [--timeout SECONDS] [--json] [--keep]
+ *                              [--piece-size 1M] [--seeders 1] [--clients btfetch,libtorrent,aria2c]
+ *                              [--workdir DIR] [--timeout SECONDS] [--json] [--keep]
  * ```
  *
  * Scenarios (each a function in {@link SCENARIOS}; add one there):
- * - `fetch`: ONE python3-libtorrent seeder; downloaders take turns, round after round, each into a fresh empty
- *   folder: btfetch (`dist/btfetch-<host target>` if built, else `deno run -A main.ts`; `BTFETCH_BIN` overrides),
- *   python3-libtorrent (`scripts/_bench_lt.py --mode leech`, which exits the moment it has every piece) and aria2c
- *   (`--seed-time=0`, DHT/LPD/PEX off, `--file-allocation=none`). btfetch and libtorrent connect to the seeder;
- *   aria2c has no "connect to this peer" option, so the seeder connects to it once it listens.
+ * - `fetch`: ONE python3-libtorrent seeder (`--seeders 1`, the default); downloaders take turns, round after round,
+ *   each into a fresh empty folder: btfetch (`dist/btfetch-<host target>` if built, else `deno run -A main.ts`;
+ *   `BTFETCH_BIN` overrides), python3-libtorrent (`scripts/_bench_lt.py --mode leech`, which exits the moment it has
+ *   every piece) and aria2c (`--seed-time=0`, DHT/LPD/PEX off, `--file-allocation=none`). btfetch and libtorrent
+ *   connect to the seeder; aria2c has no "connect to this peer" option, so the seeder connects to it once it listens.
+ *   With `--seeders N` (issue 11's table: `--seeders 4 --piece-size 256K`), N seeders, python3-libtorrent and aria2c
+ *   in turn, libtorrent first (4: two of each), all started side by side and checked and seeding before the first
+ *   round: libtorrent as above, aria2c checking and seeding a hard link of the payload in a folder of its own
+ *   (`--check-integrity=true --seed-ratio=0.0`, no upload limit). btfetch gets every seeder with a `--peer`, libtorrent
+ *   with a `--connect`; aria2c gets a copy of the torrent (same info-hash) announcing to a loopback HTTP tracker this
+ *   script serves, which answers with every seeder. After each run the seeders' upload counts (the helper's `STATS`
+ *   command, aria2c's RPC) say which share of the bytes each one sent; the notes list them.
  * - `seed`: one aria2c downloader per round fetches from a seeder that takes turns: `btfetch seed` vs a
  *   python3-libtorrent seeder. aria2c finds the seeder through a tiny loopback HTTP tracker this script serves.
  * - `create`: `btfetch create` vs `mktorrent` (both 4 threads? each at its defaults) on the same payload.
@@ -48,6 +55,7 @@ import {
   haveProgram,
   LineProcess,
   makeTorrentWithLibtorrent,
+  startAria2Seeder,
   SYSTEM_PYTHON,
 } from "../tests/interop/_peers.ts";
 
@@ -72,6 +80,8 @@ export interface BenchOptions {
   size?: number;
   rounds: number;
   pieceSize: number;
+  /** Seeders in the `fetch` scenario: python3-libtorrent and aria2c in turn, libtorrent first ({@link seederKinds}). */
+  seeders: number;
   clients: string[];
   /** Where the temp folder goes; undefined: /dev/shm when it is a tmpfs with room, else /tmp. */
   workdir?: string;
@@ -88,6 +98,9 @@ export function parseSize(s: string): number {
   const mult = { "": 1, K: 1 << 10, M: 1 << 20, G: 1 << 30, T: 2 ** 40 }[m[2].toUpperCase() as "" | "K"]!;
   return Math.round(Number(m[1]) * mult);
 }
+
+/** The most seeders `--seeders` takes. */
+export const MAX_SEEDERS = 16;
 
 const ALL_SCENARIOS = ["fetch", "seed", "create", "dht", "webseed"];
 const FETCH_CLIENTS = ["btfetch", "libtorrent", "aria2c"];
@@ -121,10 +134,11 @@ export function boundMs(o: BenchOptions, s: string): number {
 }
 
 const USAGE = `Usage: deno run -A scripts/bench.ts [--scenario fetch|seed|create|dht|webseed|all] [--size 1G]
-       [--rounds 3] [--piece-size 1M] [--clients btfetch,libtorrent,aria2c] [--workdir DIR] [--timeout SECONDS]
-       [--json] [--keep]
+       [--rounds 3] [--piece-size 1M] [--seeders 1] [--clients btfetch,libtorrent,aria2c] [--workdir DIR]
+       [--timeout SECONDS] [--json] [--keep]
 Defaults per scenario: --size fetch/seed/create 1G, dht 64M, webseed 512M; --timeout 600, dht 60 (a dht run past
-it counts as not done); --workdir /dev/shm when it is a tmpfs with room, else /tmp.`;
+it counts as not done); --workdir /dev/shm when it is a tmpfs with room, else /tmp. --seeders N (fetch only):
+python3-libtorrent and aria2c seeders in turn, libtorrent first (4: two of each).`;
 
 /** Parses argv. */
 export function parseBenchArgs(args: string[]): BenchOptions {
@@ -135,6 +149,7 @@ export function parseBenchArgs(args: string[]): BenchOptions {
       size: { type: "string" },
       rounds: { type: "string", default: "3" },
       "piece-size": { type: "string", default: "1M" },
+      seeders: { type: "string", default: "1" },
       clients: { type: "string", default: FETCH_CLIENTS.join(",") },
       workdir: { type: "string" },
       timeout: { type: "string" },
@@ -159,6 +174,10 @@ export function parseBenchArgs(args: string[]): BenchOptions {
   if (pieceSize < 16384 || (pieceSize & (pieceSize - 1)) !== 0) {
     throw new Error("--piece-size must be a power of two of at least 16K");
   }
+  const seeders = Number(v.seeders);
+  if (!Number.isInteger(seeders) || seeders < 1 || seeders > MAX_SEEDERS) {
+    throw new Error(`--seeders: "${v.seeders}" is not an integer from 1 to ${MAX_SEEDERS}`);
+  }
   const timeoutS = v.timeout === undefined ? undefined : Number(v.timeout);
   if (timeoutS !== undefined && !(timeoutS > 0)) throw new Error(`--timeout: "${v.timeout}" is not a positive number`);
   return {
@@ -166,6 +185,7 @@ export function parseBenchArgs(args: string[]): BenchOptions {
     size: v.size === undefined ? undefined : parseSize(v.size),
     rounds,
     pieceSize,
+    seeders,
     clients,
     workdir: v.workdir,
     timeoutMs: timeoutS === undefined ? undefined : timeoutS * 1000,
@@ -661,86 +681,256 @@ function installed(wanted: string[], notes: string[]): string[] {
   });
 }
 
+/** The seeders of the `fetch` scenario for `--seeders n`: python3-libtorrent and aria2c in turn, libtorrent first. */
+export function seederKinds(n: number): Array<"libtorrent" | "aria2c"> {
+  return Array.from({ length: n }, (_, i) => i % 2 ? "aria2c" : "libtorrent");
+}
+
+/** A seeder of the `fetch` scenario, its data checked, seeding. */
+interface FetchSeeder {
+  /** Its client and its rank among the seeders of that client: "libtorrent 1", "aria2c 2". */
+  name: string;
+  port: number;
+  proc: LineProcess;
+  /** The payload bytes it has uploaded so far (libtorrent updates its count once a second). */
+  uploaded(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Writes `line` to a child's stdin. */
+async function tell(proc: LineProcess, line: string): Promise<void> {
+  const w = proc.child.stdin.getWriter();
+  try {
+    await w.write(new TextEncoder().encode(`${line}\n`));
+  } finally {
+    w.releaseLock();
+  }
+}
+
+/**
+ * Starts the `fetch` scenario's seeders of `payload` ({@link seederKinds}) side by side; resolves once every one has
+ * checked its data and seeds. A libtorrent seeder is `_bench_lt.py --mode seed` (libtorrent's `high_performance_seed()`
+ * preset) on the payload's folder; an aria2c seeder ({@link startAria2Seeder}: `--check-integrity`, only verified data
+ * seeded, no upload limit, no stop) seeds a hard link of the payload in a folder of its own, since aria2c may write a
+ * control file beside the data.
+ */
+async function startFetchSeeders(work: string, payload: Payload, n: number): Promise<FetchSeeder[]> {
+  const kinds = seederKinds(n);
+  const started = await Promise.allSettled(kinds.map(async (kind, i): Promise<FetchSeeder> => {
+    const name = `${kind} ${kinds.slice(0, i + 1).filter((k) => k === kind).length}`;
+    if (kind === "libtorrent") {
+      const { proc, port } = await startLtSeeder(payload);
+      let asked = 0;
+      return {
+        name,
+        port,
+        proc,
+        uploaded: async () => {
+          const tag = ++asked;
+          await tell(proc, `STATS ${tag}`);
+          return Number((await proc.waitForLine(new RegExp(`^STATS ${tag} (\\d+)$`), 10_000))[1]);
+        },
+        close: async () => void await proc.close(),
+      };
+    }
+    const dir = `${work}/fetch-seed-${i + 1}`;
+    await Deno.mkdir(dir, { recursive: true });
+    try {
+      await Deno.link(payload.path, `${dir}/${payload.name}`);
+    } catch {
+      await Deno.copyFile(payload.path, `${dir}/${payload.name}`); // another filesystem
+    }
+    const removeDir = () => Deno.remove(dir, { recursive: true }).catch(() => {});
+    try {
+      const s = await startAria2Seeder({
+        torrent: payload.torrent,
+        dataDir: dir,
+        timeoutMs: 300_000,
+        extraArgs: ["--stop=0"], // the last --stop wins: seed until closed, not 600 s
+      });
+      return {
+        name,
+        port: s.port,
+        proc: s.proc,
+        uploaded: async () => Number((await s.status())?.uploadLength ?? NaN),
+        close: async () => {
+          await s.close();
+          await removeDir();
+        },
+      };
+    } catch (e) {
+      await removeDir();
+      throw e;
+    }
+  }));
+  const seeders = started.flatMap((s) => s.status === "fulfilled" ? [s.value] : []);
+  const failed = started.find((s) => s.status === "rejected");
+  if (failed) {
+    for (const s of seeders) await s.close();
+    throw failed.reason;
+  }
+  return seeders;
+}
+
+/**
+ * The payload bytes each seeder sent during a run, from counts taken before it (`before`) and after: polled until
+ * together they count at least `size` more, for up to 3 s (libtorrent's count lags up to a second).
+ */
+async function uploadedSince(seeders: FetchSeeder[], before: number[], size: number): Promise<number[]> {
+  const total = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const deadline = Date.now() + 3000;
+  while (true) {
+    const now = await Promise.all(seeders.map((s) => s.uploaded()));
+    if (total(now) - total(before) >= size || Date.now() > deadline) return now.map((n, i) => n - before[i]);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** "libtorrent 1 31%, aria2c 1 19%, ...": each seeder's share of the bytes sent. */
+function fmtShares(seeders: FetchSeeder[], sent: number[]): string {
+  const all = sent.reduce((a, b) => a + b, 0);
+  return seeders.map((s, i) => `${s.name} ${all > 0 ? Math.round((sent[i] / all) * 100) : 0}%`).join(", ");
+}
+
 const fetchScenario: Scenario = async (ctx) => {
   const { o } = ctx;
   const payload = await ctx.single(sizeFor(o, "fetch"));
   const timeoutMs = boundMs(o, "fetch");
+  const n = o.seeders;
+  const kinds = seederKinds(n);
+  const count = (k: string) => kinds.filter((x) => x === k).length;
   const result: ScenarioResult = {
     scenario: "fetch",
-    title: `fetch ${fmtSize(payload.size)} (piece ${fmtSize(o.pieceSize)}) from one python3-libtorrent seeder, ` +
-      `${o.rounds} round(s)`,
+    title: n === 1
+      ? `fetch ${fmtSize(payload.size)} (piece ${fmtSize(o.pieceSize)}) from one python3-libtorrent seeder, ` +
+        `${o.rounds} round(s)`
+      : `fetch ${fmtSize(payload.size)} (piece ${fmtSize(o.pieceSize)}) from ${n} seeders (` +
+        `${count("libtorrent")} python3-libtorrent, ${count("aria2c")} aria2c), ${o.rounds} round(s)`,
     size: payload.size,
     clients: [],
     notes: [],
   };
+  if (n > 1 && !haveProgram("aria2c")) {
+    return { ...result, skipped: "aria2c is not installed (for the aria2c seeders)" };
+  }
   const clients = installed(o.clients, result.notes);
   const bt = btfetchArgv();
+  const each = (flag: string) => n === 1 ? `${flag} 127.0.0.1:S` : `${flag} 127.0.0.1:S1 ... ${flag} 127.0.0.1:S${n}`;
   const commands: Record<string, string> = {
-    btfetch: `${bt.what} get T -o D --peer 127.0.0.1:S --json --quiet --no-dht`,
-    libtorrent: "python3 scripts/_bench_lt.py --mode leech --connect 127.0.0.1:S (exits when complete)",
-    aria2c: "aria2c --seed-time=0 --file-allocation=none, DHT/LPD/PEX off (the seeder connects to it)",
+    btfetch: `${bt.what} get T -o D ${each("--peer")} --json --quiet --no-dht`,
+    libtorrent: `python3 scripts/_bench_lt.py --mode leech ${each("--connect")} (exits when complete)`,
+    aria2c: n === 1
+      ? "aria2c --seed-time=0 --file-allocation=none, DHT/LPD/PEX off (the seeder connects to it)"
+      : `aria2c --seed-time=0 --file-allocation=none, DHT/LPD/PEX off, T with a loopback tracker added (same ` +
+        `info-hash) whose every answer lists the ${n} seeders`,
   };
   const samples: Record<string, Sample[]> = Object.fromEntries(clients.map((c) => [c, []]));
+  /** Per client, per run: the bytes each seeder sent (with more than one seeder). */
+  const sent: Record<string, number[][]> = Object.fromEntries(clients.map((c) => [c, []]));
   const done = leftovers(ctx.tmpfs);
-  const seeder = await startLtSeeder(payload);
+  if (n > 1) ctx.log(`fetch: starting ${n} seeders (${kinds.join(", ")}), each checking its data ...`);
+  const seeders = await startFetchSeeders(ctx.work, payload, n);
+  const peers = seeders.map((s) => `127.0.0.1:${s.port}`);
+  const tracker = n > 1 && clients.includes("aria2c") ? tinyTracker(() => seeders.map((s) => s.port)) : undefined;
   try {
+    let tracked: string | undefined;
+    if (tracker) {
+      tracked = `${ctx.work}/fetch-tracked.torrent`;
+      const t = await makeTorrentWithLibtorrent({
+        path: payload.path,
+        out: tracked,
+        pieceLength: o.pieceSize,
+        trackers: [[tracker.url]],
+      });
+      if (t.infoHash !== payload.infoHash) throw new Error("the tracked torrent has a different info-hash");
+    }
     for (let r = 0; r < o.rounds; r++) {
       const order = clients.map((_, i) => clients[(i + r) % clients.length]);
       for (const c of order) {
         const dir = `${ctx.work}/dl-${c}-${r}`;
         await Deno.mkdir(dir);
+        const before = n > 1 ? await Promise.all(seeders.map((s) => s.uploaded())) : [];
         let m: Measured;
         if (c === "btfetch") {
-          const args = [...bt.pre, "get", payload.torrent, "-o", dir, "--peer", `127.0.0.1:${seeder.port}`];
+          const args = [...bt.pre, "get", payload.torrent, "-o", dir, ...peers.flatMap((p) => ["--peer", p])];
           args.push("--json", "--quiet", "--no-dht", "--port", String(freePort()));
           m = await measure(bt.cmd, args, { killAfterMs: timeoutMs });
-          if (m.code !== 0) throw new Error(`btfetch exited ${m.code}\n${tail(m.stdout)}\n${tail(m.stderr)}`);
         } else if (c === "libtorrent") {
           const args = ["-u", LT_HELPER, "--mode", "leech", "--torrent", payload.torrent, "--dir", dir];
-          args.push("--connect", `127.0.0.1:${seeder.port}`, "--max-seconds", String(timeoutMs / 1000));
+          args.push(...peers.flatMap((p) => ["--connect", p]), "--max-seconds", String(timeoutMs / 1000));
           m = await measure(SYSTEM_PYTHON, args, { killAfterMs: timeoutMs });
-          if (m.code !== 0 || !/^DONE$/m.test(m.stdout)) {
-            throw new Error(`libtorrent leecher exited ${m.code}\n${tail(m.stdout)}\n${tail(m.stderr)}`);
-          }
+          if (m.code === 0 && !/^DONE$/m.test(m.stdout)) m.code = 1;
+        } else if (tracked) {
+          m = await measure("aria2c", [...aria2Args(dir, freePort(), timeoutMs / 1000), tracked], {
+            killAfterMs: timeoutMs,
+          });
         } else {
           const port = freePort();
           m = await measure("aria2c", [...aria2Args(dir, port, timeoutMs / 1000), payload.torrent], {
             killAfterMs: timeoutMs,
             onStart: async () => {
               await waitListening(port, 30_000);
-              const w = seeder.proc.child.stdin.getWriter();
-              await w.write(new TextEncoder().encode(`CONNECT 127.0.0.1:${port}\n`));
-              w.releaseLock();
+              await tell(seeders[0].proc, `CONNECT 127.0.0.1:${port}`);
             },
           });
-          if (m.code !== 0) throw new Error(`aria2c exited ${m.code}\n${tail(m.stdout)}\n${tail(m.stderr)}`);
+        }
+        const dead = seeders.find((s) => s.proc.exited);
+        if (dead) throw new Error(`the ${dead.name} seeder exited during the ${c} run\n${dead.proc.tail(6)}`);
+        if (m.code !== 0) {
+          const who = c === "libtorrent" ? "libtorrent leecher" : c;
+          throw new Error(`${who} exited ${m.code}\n${tail(m.stdout)}\n${tail(m.stderr)}`);
         }
         await verifyDownload(payload, dir, c);
         samples[c].push(m);
-        ctx.log(`fetch round ${r + 1}/${o.rounds} ${c}: ${fmtSample(m)}`);
+        let served = "";
+        if (n > 1) {
+          sent[c].push(await uploadedSince(seeders, before, payload.size));
+          served = ` (served: ${fmtShares(seeders, sent[c][sent[c].length - 1])})`;
+        }
+        ctx.log(`fetch round ${r + 1}/${o.rounds} ${c}: ${fmtSample(m)}${served}`);
         await done.add(dir);
         await sync();
       }
     }
   } finally {
-    await seeder.proc.close();
+    await tracker?.close();
+    for (const s of seeders) await s.close();
     await done.clear();
   }
   result.clients = clients.map((c) => summarise(c, commands[c], samples[c], payload.size));
   result.ratios = ratiosOf(result.clients, "btfetch", ["libtorrent"]);
+  if (n > 1) {
+    const names = (k: string) => seeders.filter((s) => s.name.startsWith(k)).map((s) => s.name).join(", ");
+    result.notes.push(
+      `seeders, all checked and seeding before the first round, on 127.0.0.1: ${names("libtorrent")}: python3 ` +
+        `scripts/_bench_lt.py --mode seed (libtorrent's high_performance_seed() preset); ${names("aria2c")}: aria2c ` +
+        `--check-integrity=true --bt-hash-check-seed=true --seed-ratio=0.0 --bt-max-peers=0, DHT/LPD/PEX off, each ` +
+        `on a hard link of the payload in a folder of its own`,
+      ...clients.map((c) =>
+        `${c}'s bytes by seeder (share of what the seeders sent, per run): ` +
+        sent[c].map((xs) => fmtShares(seeders, xs)).join(" | ")
+      ),
+    );
+    if (tracker) {
+      result.notes.push(
+        "aria2c has no option to connect to a peer, so it learns every seeder from its first announce to the " +
+          "loopback tracker (btfetch and libtorrent are given them on the command line); it connects to them on its next " +
+          "1 s tick after that answer, and announces stopped before it exits, both within its wall",
+      );
+    }
+  }
   return result;
 };
 
-/** Serves a loopback HTTP tracker whose every answer lists 127.0.0.1:`port()`. */
-function tinyTracker(port: () => number): { url: string; close(): Promise<void> } {
+/** Serves a loopback HTTP tracker whose every answer lists 127.0.0.1 with each port of `ports()`. */
+function tinyTracker(ports: () => number[]): { url: string; close(): Promise<void> } {
   const enc = new TextEncoder();
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, () => {
-    const p = port();
-    const peer = new Uint8Array([127, 0, 0, 1, p >> 8, p & 0xff]);
-    const head = enc.encode("d8:intervali1800e12:min intervali60e5:peers6:");
-    const body = new Uint8Array(head.length + 6 + 1);
+    const ps = ports();
+    const head = enc.encode(`d8:intervali1800e12:min intervali60e5:peers${ps.length * 6}:`);
+    const body = new Uint8Array(head.length + ps.length * 6 + 1);
     body.set(head);
-    body.set(peer, head.length);
+    ps.forEach((p, i) => body.set([127, 0, 0, 1, p >> 8, p & 0xff], head.length + i * 6));
     body[body.length - 1] = 0x65; // "e"
     return new Response(body, { headers: { "content-type": "text/plain" } });
   });
@@ -778,7 +968,7 @@ const seedScenario: Scenario = async (ctx) => {
     }
   }
   let seederPort = 0;
-  const tracker = tinyTracker(() => seederPort);
+  const tracker = tinyTracker(() => [seederPort]);
   const tracked = `${ctx.work}/tracked.torrent`;
   const done = leftovers(ctx.tmpfs);
   try {
@@ -1384,6 +1574,7 @@ export async function main(args: string[]): Promise<number> {
     console.log(JSON.stringify({
       pieceSize: o.pieceSize,
       rounds: o.rounds,
+      seeders: o.seeders,
       workdir: work,
       tmpfs,
       measurement: measurementMethod(),
