@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import { basename, join } from "node:path";
 import { type BencodeInput, encodeBencode } from "./bencode.ts";
-import { hashSources, MAX_HASH_THREADS } from "./hash_claim.ts";
+import { hashSources, type HashThreads, hashThreadsFor } from "./hash_claim.ts";
 import { MAX_FILES, MAX_PIECE_LENGTH } from "./limits.ts";
 import { type Metainfo, parseMetainfo } from "./metainfo.ts";
 
@@ -21,12 +21,6 @@ export const TARGET_PIECES = 1500;
  * finish together; each claim is read in slices of `HASH_READ_BYTES`.
  */
 const HASH_CHUNK = 1024 * 1024;
-/**
- * A hashing worker is started for every this many bytes at most: a worker takes ~50 ms to start (an isolate with
- * `node:fs` and `node:crypto`), in which this thread alone hashes ~80 MiB (2 cores, /dev/shm: 64 MiB takes 52 ms
- * alone, 57 ms with a worker; 128 MiB 102 ms alone, 79 ms with a worker).
- */
-const MIN_BYTES_PER_WORKER = 96 * 1024 * 1024;
 
 /** Why a torrent could not be made. */
 export class CreateError extends Error {
@@ -57,6 +51,11 @@ export interface CreateOptions {
   readonly creationDate?: number;
   /** Called after each chunk with bytes hashed and the total. */
   readonly onProgress?: (hashed: number, total: number) => void;
+  /**
+   * Hashing threads the caller started ahead (see {@linkcode hashThreadsFor}), used instead of starting new ones;
+   * the caller closes them.
+   */
+  readonly threads?: HashThreads;
 }
 
 /**
@@ -134,7 +133,7 @@ export async function createTorrent(
   if (total === 0) throw new CreateError("empty", `Nothing to share in ${path}: no file holds any data`);
   const pieceLength = o.pieceLength ?? autoPieceLength(total);
   if (pieceLength > MAX_PIECE_LENGTH) throw new RangeError(`Piece length ${pieceLength} is over the limit`);
-  const pieces = await hashFiles(sources, pieceLength, total, o.onProgress);
+  const pieces = await hashFiles(sources, pieceLength, total, o.threads, o.onProgress);
 
   const info = new Map<string, BencodeInput>();
   if (st.isDirectory()) {
@@ -163,15 +162,12 @@ async function hashFiles(
   sources: readonly Source[],
   pieceLength: number,
   total: number,
+  started: HashThreads | undefined,
   onProgress?: (hashed: number, total: number) => void,
 ): Promise<Uint8Array> {
   // whole pieces per chunk; this thread and the workers claim chunks and read them themselves
   const chunkBytes = pieceLength * Math.max(1, Math.floor(HASH_CHUNK / pieceLength));
-  // a worker for each other core, none on one core or for what this thread hashes before a worker could start
-  const threads = Math.max(
-    0,
-    Math.min(MAX_HASH_THREADS, (navigator.hardwareConcurrency || 1) - 1, Math.floor(total / MIN_BYTES_PER_WORKER)),
-  );
+  const threads = started ?? hashThreadsFor(total);
   try {
     const digests = await hashSources(
       sources.map((s) => ({ path: s.abs, length: s.length })),

@@ -2,14 +2,40 @@
  * Hashing a file set's pieces on several threads at once, the calling thread included: threads claim chunks of
  * whole pieces from a shared counter (Atomics), read them themselves and write the digests into a shared array, so
  * no chunk travels between threads and the workers' start-up overlaps with work. Used by `create`.
+ *
+ * This module loads no `node:` module until it hashes, so a caller can start the threads ({@linkcode HashThreads})
+ * before it loads its own: a thread's start-up then overlaps the caller's.
  * @module
  */
-import * as fs from "node:fs";
-import { createHash } from "node:crypto";
+import type * as fs from "node:fs";
+import type { createHash } from "node:crypto";
 import { FdCache, IO_SOURCE, readFully } from "./storage/file_io.ts";
 
 /** The most hashing threads `create` starts besides its own. */
 export const MAX_HASH_THREADS = 4;
+
+/**
+ * A hashing thread is started for every this many bytes at most: a thread takes ~50 ms to start (an isolate that
+ * loads `node:fs` and `node:crypto`), in which the calling thread alone hashes ~80 MiB (2 cores, /dev/shm: 64 MiB
+ * takes 52 ms alone, 57 ms with a thread; 128 MiB 102 ms alone, 79 ms with a thread).
+ */
+export const MIN_BYTES_PER_THREAD = 96 * 1024 * 1024;
+
+/**
+ * How many hashing threads are worth starting for `total` bytes besides the calling thread: one per other core, at
+ * most {@linkcode MAX_HASH_THREADS}, none on one core or for less than {@linkcode MIN_BYTES_PER_THREAD} per thread.
+ * @example
+ * ```ts
+ * import { strictEqual as eq } from "node:assert/strict";
+ * eq(hashThreadsFor(1024, 8), 0);
+ * eq(hashThreadsFor(1024 ** 3, 2), 1);
+ * eq(hashThreadsFor(1024 ** 3, 1), 0);
+ * eq(hashThreadsFor(1024 ** 3, 64), 4);
+ * ```
+ */
+export function hashThreadsFor(total: number, cores: number = navigator.hardwareConcurrency || 1): number {
+  return Math.max(0, Math.min(MAX_HASH_THREADS, cores - 1, Math.floor(total / MIN_BYTES_PER_THREAD)));
+}
 
 /**
  * How much each thread reads at a time: small enough to stay in a core's L2 cache between the read and the hash
@@ -131,15 +157,90 @@ self.onmessage = (e) => {
 `;
 
 /**
- * Hashes every piece of `sources` (concatenated) on `threads` worker threads and this one; resolves with the
- * digests, 20 bytes per piece. Threads claim `chunkBytes` (whole pieces) at a time and read `readBytes` at a time.
+ * Hashing worker threads, started ahead of their job so that their start-up overlaps the caller's own work; each
+ * runs one job. Close them when done (`using` does): until then they keep the process alive.
+ * @example
+ * ```ts
+ * using threads = HashThreads.start(0);
+ * console.log(threads.size); // 0
+ * ```
+ */
+export class HashThreads {
+  readonly #workers: Worker[] = [];
+  readonly #finished: Promise<string | null>[] = [];
+  #used = false;
+
+  private constructor() {}
+
+  /**
+   * Starts `count` threads. Each blocks this thread for a while (~25 ms here: Deno makes the isolate before `new
+   * Worker` returns); they load their modules on their own.
+   */
+  static start(count: number): HashThreads {
+    const t = new HashThreads();
+    if (count <= 0) return t;
+    const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "application/javascript" }));
+    try {
+      for (let i = 0; i < count; i++) {
+        const w = new Worker(url, { type: "module" });
+        t.#workers.push(w);
+        t.#finished.push(
+          new Promise((resolve) => {
+            w.onmessage = (e: MessageEvent<{ error: string | null }>) => resolve(e.data.error);
+            w.onerror = (e: ErrorEvent) => {
+              e.preventDefault();
+              resolve(e.message);
+            };
+          }),
+        );
+      }
+    } catch (e) {
+      t.close();
+      throw e;
+    } finally {
+      URL.revokeObjectURL(url);
+    }
+    return t;
+  }
+
+  /** How many threads there are. */
+  get size(): number {
+    return this.#workers.length;
+  }
+
+  /**
+   * Hands `job` to every thread; resolves with each thread's outcome (an error message, or null).
+   * @throws {Error} when these threads already ran a job.
+   */
+  run(job: ClaimJob): Promise<(string | null)[]> {
+    if (this.#used) throw new Error("These hashing threads already ran a job");
+    this.#used = true;
+    for (const w of this.#workers) w.postMessage(job);
+    return Promise.all(this.#finished);
+  }
+
+  /** Ends the threads (at once, whatever they are doing). */
+  close(): void {
+    for (const w of this.#workers.splice(0)) w.terminate();
+  }
+
+  /** {@linkcode HashThreads.close} */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/**
+ * Hashes every piece of `sources` (concatenated) on this thread and `threads`: a number of worker threads to start
+ * (and end), or threads the caller started (and ends). Resolves with the digests, 20 bytes per piece. Threads claim
+ * `chunkBytes` (whole pieces) at a time and read `readBytes` at a time.
  * @throws {Error} (the promise rejects) with the first read error a thread met.
  */
 export async function hashSources(
   sources: readonly ClaimSource[],
   pieceLength: number,
   chunkBytes: number,
-  threads: number,
+  threads: number | HashThreads,
   readBytes: number = HASH_READ_BYTES,
 ): Promise<Uint8Array> {
   const total = sources.reduce((n, s) => n + s.length, 0);
@@ -153,33 +254,15 @@ export async function hashSources(
     counter: new SharedArrayBuffer(12),
     digests: new SharedArrayBuffer(pieces * 20),
   };
-  const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "application/javascript" }));
-  const workers: Worker[] = [];
-  const finished: Promise<string | null>[] = [];
+  const own = typeof threads === "number" ? HashThreads.start(threads) : null;
   try {
-    for (let i = 0; i < threads; i++) {
-      const w = new Worker(url, { type: "module" });
-      workers.push(w);
-      finished.push(
-        new Promise((resolve) => {
-          w.onmessage = (e: MessageEvent<{ error: string | null }>) => resolve(e.data.error);
-          w.onerror = (e: ErrorEvent) => {
-            e.preventDefault();
-            resolve(e.message);
-          };
-        }),
-      );
-      w.postMessage(job);
-    }
-  } finally {
-    URL.revokeObjectURL(url);
-  }
-  try {
-    const mine = claimLoop(job, fs, createHash, { FdCache, readFully });
-    const errors = [mine, ...(await Promise.all(finished))].filter((e): e is string => e !== null);
+    const finished = (own ?? threads as HashThreads).run(job);
+    const [fsm, crypto] = await Promise.all([import("node:fs"), import("node:crypto")]);
+    const mine = claimLoop(job, fsm, crypto.createHash, { FdCache, readFully });
+    const errors = [mine, ...(await finished)].filter((e): e is string => e !== null);
     if (errors.length > 0) throw new Error(errors[0]);
     return new Uint8Array(job.digests).slice();
   } finally {
-    for (const w of workers) w.terminate();
+    own?.close();
   }
 }

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { assertEquals, assertRejects } from "./_assert.ts";
 import { randomBytes, seeded } from "./_gen.ts";
-import { hashSources } from "../lib/hash_claim.ts";
+import { hashSources, HashThreads } from "../lib/hash_claim.ts";
 
 Deno.test("hashSources() gives the digest of every piece across files and chunks, whatever the thread count", async () => {
   const dir = await Deno.makeTempDir({ prefix: "btfetch-claim-" });
@@ -44,4 +44,28 @@ Deno.test("hashSources() gives the digest of every piece across files and chunks
 
 Deno.test("hashSources() rejects when a file cannot be read", async () => {
   await assertRejects(() => hashSources([{ path: "/nonexistent/btfetch", length: 10 }], 16384, 16384, 1), Error);
+});
+
+Deno.test("hashSources() hashes on threads started ahead, leaves them to the caller, and refuses a second job on them", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "btfetch-claim-" });
+  try {
+    const data = randomBytes(seeded(22), 300_001);
+    await Deno.writeFile(`${dir}/f`, data);
+    const pieceLength = 32768;
+    const want = new Uint8Array(Math.ceil(data.length / pieceLength) * 20);
+    for (let p = 0; p * pieceLength < data.length; p++) {
+      const piece = data.subarray(p * pieceLength, Math.min(data.length, (p + 1) * pieceLength));
+      want.set(createHash("sha1").update(piece).digest(), p * 20);
+    }
+    const sources = [{ path: `${dir}/f`, length: data.length }];
+    using threads = HashThreads.start(2);
+    assertEquals(threads.size, 2);
+    assertEquals(await hashSources(sources, pieceLength, pieceLength, threads, 10_000), want);
+    assertEquals(threads.size, 2, "the caller's threads are not closed");
+    await assertRejects(() => hashSources(sources, pieceLength, pieceLength, threads), Error, "already ran a job");
+    threads.close();
+    assertEquals(threads.size, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
