@@ -119,6 +119,11 @@ export class PieceStore {
   readonly #meta: Metainfo;
   /** Open descriptors by file index. */
   readonly #fds: FdCache<number>;
+  /**
+   * The device and inode of each file's open writable descriptor, by file index, so a piece's plan needs no `fstat`
+   * (a descriptor's file never changes; the entry goes whenever the file is opened again).
+   */
+  readonly #identity = new Map<number, { readonly fd: number; readonly dev: string; readonly ino: string }>();
   /** Directories under outDir already checked (or made) to be real directories. */
   readonly #safeDirs = new Set<string>();
   readonly #onWarning: (e: StorageError) => void;
@@ -135,7 +140,10 @@ export class PieceStore {
     this.#fds = new FdCache<number>(
       fs,
       MAX_OPEN_FILES,
-      (i, write) => this.#openFile(i, write),
+      (i, write) => {
+        this.#identity.delete(i);
+        return this.#openFile(i, write);
+      },
       (i, writable, e) => {
         throw wrap(writable ? "write" : "read", this.filePath(i), e);
       },
@@ -239,11 +247,16 @@ export class PieceStore {
       if (files[s.fileIndex].padding) continue;
       const path = this.filePath(s.fileIndex);
       const fd = this.#writable(s.fileIndex);
-      let st: fs.BigIntStats;
-      try {
-        st = fs.fstatSync(fd, { bigint: true });
-      } catch (e) {
-        throw wrap("write", path, e);
+      let id = this.#identity.get(s.fileIndex);
+      if (id === undefined || id.fd !== fd) {
+        let st: fs.BigIntStats;
+        try {
+          st = fs.fstatSync(fd, { bigint: true });
+        } catch (e) {
+          throw wrap("write", path, e);
+        }
+        id = { fd, dev: String(st.dev), ino: String(st.ino) };
+        this.#identity.set(s.fileIndex, id);
       }
       spans.push({
         path,
@@ -251,8 +264,8 @@ export class PieceStore {
         pieceOffset: s.pieceOffset,
         length: s.length,
         fileOffset: s.fileOffset,
-        dev: String(st.dev),
-        ino: String(st.ino),
+        dev: id.dev,
+        ino: id.ino,
       });
     }
     return { piece, spans };
