@@ -279,14 +279,9 @@ export function pickBlocks(
   }
   // 1. started pieces with free blocks, fewest missing blocks first (most started pieces have none free: every block
   //    is requested, so they are passed over without a scan)
-  let hasStarted = false;
   if (p.partial.size > 0) {
     let open: PartialPiece[] | null = null;
-    for (const pp of p.partial.values()) {
-      if (!ok(pp.index)) continue;
-      hasStarted = true;
-      if (pp.free > 0) (open ??= []).push(pp);
-    }
+    for (const pp of p.partial.values()) if (pp.free > 0 && ok(pp.index)) (open ??= []).push(pp);
     if (open !== null) {
       if (open.length > 1) open.sort((a, b) => (a.blocks.length - a.received) - (b.blocks.length - b.received));
       for (const pp of open) {
@@ -296,6 +291,21 @@ export function pickBlocks(
     }
   }
   // 2. new pieces, rarest first
+  // whether the peer has some piece started before this call (asked only past the cap)
+  let hasStarted: boolean | null = null;
+  const fresh: number[] = [];
+  const startedHere = (): boolean => {
+    if (hasStarted === null) {
+      hasStarted = false;
+      for (const k of p.partial.keys()) {
+        if (ok(k) && !fresh.includes(k)) {
+          hasStarted = true;
+          break;
+        }
+      }
+    }
+    return hasStarted;
+  };
   if (p.remaining > 0) {
     if (p.orderDirty && (now - p.orderBuiltAt >= ORDER_REBUILD_MS || p.order.length === 0)) rebuildOrder(p, now);
     while (p.cursor < p.order.length && (p.have.has(p.order[p.cursor]) || p.partial.has(p.order[p.cursor]))) {
@@ -303,11 +313,12 @@ export function pickBlocks(
     }
     for (let k = p.cursor; k < p.order.length && out.length < max; k++) {
       // past the cap, start a piece only for a peer that has none of the started ones, and never past twice the cap
-      if (p.partial.size >= p.maxPartial && (out.length > 0 || hasStarted || p.partial.size >= 2 * p.maxPartial)) {
+      if (p.partial.size >= p.maxPartial && (out.length > 0 || p.partial.size >= 2 * p.maxPartial || startedHere())) {
         break;
       }
       const i = p.order[k];
       if (p.have.has(i) || p.partial.has(i) || !ok(i)) continue;
+      fresh.push(i);
       takeFree(startPiece(p, i), out, max, isOutstanding);
       if (p.partial.size >= p.maxPartial) break;
     }
