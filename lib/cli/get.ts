@@ -13,6 +13,7 @@ import { CLIENT_NAME, makePeerId, runSession, type SessionResult } from "../engi
 import { dirname, join } from "node:path";
 import { type Metainfo, parseInfoDict } from "../metainfo.ts";
 import { checkOutputDir, StorageError } from "../storage/disk.ts";
+import { discardWriterThread, prestartWriterThread } from "../storage/piece_writer.ts";
 import { torrentFromInfo } from "../wire/metadata.ts";
 import type { CliOptions } from "./flags.ts";
 import { Interrupted, onInterrupt } from "./interrupt.ts";
@@ -39,6 +40,7 @@ export async function runGet(o: CliOptions, report: Reporter, seedOnly = false):
   try {
     // before any network work (a URL, the metadata of a magnet, peers): an output that can never be written fails now
     if (!seedOnly) checkOutputDir(o.out);
+    prestartWriterThread(); // it loads while the torrent is read or a magnet's metadata fetched
     const source = seedOnly
       ? { kind: "torrent" as const, ...(await loadTorrent(o.source ?? "")) }
       : await openSource(o.source ?? "");
@@ -121,6 +123,7 @@ export async function runGet(o: CliOptions, report: Reporter, seedOnly = false):
     report.summary();
     return result;
   } finally {
+    discardWriterThread(); // when no session took it
     await dht?.close(); // saves the node id and good nodes for a warm start next time
     await listener?.close();
     interrupt.dispose();

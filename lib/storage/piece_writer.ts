@@ -119,6 +119,31 @@ export interface SubmitOptions {
   readonly blockDigests?: boolean;
 }
 
+/** A writer thread started ahead of need by {@linkcode prestartWriterThread}, for the next PieceWriter. */
+let spare: Worker | null = null;
+
+function startWorker(): Worker {
+  const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "application/javascript" }));
+  const w = new Worker(url, { type: "module" });
+  URL.revokeObjectURL(url);
+  return w;
+}
+
+/**
+ * Starts the next {@linkcode PieceWriter}'s thread now, so it loads its modules (tens of milliseconds) while the caller
+ * does other work (reads a torrent, fetches a magnet's metadata) instead of after the first pieces arrive. At most one
+ * is kept; {@linkcode discardWriterThread} stops it when no writer will take it.
+ */
+export function prestartWriterThread(): void {
+  spare ??= startWorker();
+}
+
+/** Stops a thread started by {@linkcode prestartWriterThread} that no writer took. */
+export function discardWriterThread(): void {
+  spare?.terminate();
+  spare = null;
+}
+
 /** A worker thread that verifies and stores pieces. Owns the worker: call {@linkcode PieceWriter.close}. */
 export class PieceWriter {
   readonly #store: PieceStore;
@@ -135,9 +160,8 @@ export class PieceWriter {
     this.#store = store;
     this.#onOutcome = onOutcome;
     this.#onError = onError;
-    const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "application/javascript" }));
-    this.#worker = new Worker(url, { type: "module" });
-    URL.revokeObjectURL(url);
+    this.#worker = spare ?? startWorker();
+    spare = null;
     this.#worker.onmessage = (e: MessageEvent<Reply>) => this.#reply(e.data);
     this.#worker.onerror = (e: ErrorEvent) => {
       e.preventDefault();

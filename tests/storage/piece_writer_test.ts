@@ -5,7 +5,7 @@ import { assert, assertEquals } from "../_assert.ts";
 import { randomBytes, seeded } from "../_gen.ts";
 import { BLOCK_BYTES } from "../../lib/limits.ts";
 import { PieceStore, type StorageError } from "../../lib/storage/disk.ts";
-import { PieceWriter } from "../../lib/storage/piece_writer.ts";
+import { discardWriterThread, PieceWriter, prestartWriterThread } from "../../lib/storage/piece_writer.ts";
 import { makeGeom } from "./_geom.ts";
 
 /** Two files, pieces of 2.5 blocks: block digests cover a short last block, and a piece may span both files. */
@@ -174,4 +174,19 @@ Deno.test("PieceWriter.submit() refuses a buffer it cannot transfer", async (t) 
       assertEquals(outcomes.size, 0);
     });
   }
+});
+
+Deno.test("PieceWriter takes a thread started ahead by prestartWriterThread(), and a spare nobody took can be stopped (twice is harmless)", async () => {
+  const g = sample();
+  const hash = (i: number) => g.meta.pieceHashes.subarray(i * 20, i * 20 + 20);
+  prestartWriterThread();
+  prestartWriterThread(); // at most one is kept
+  const { outcomes, errors } = await withWriter((w) => {
+    for (let p = 0; p < g.meta.pieceCount; p++) w.submit(p, own(g.piece(p)), hash(p));
+  });
+  assertEquals(errors, []);
+  assertEquals([...outcomes.values()].map((o) => o.ok), Array(g.meta.pieceCount).fill(true));
+  prestartWriterThread();
+  discardWriterThread();
+  discardWriterThread();
 });
