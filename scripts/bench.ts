@@ -4,7 +4,8 @@
  * ```
  * deno run -A scripts/bench.ts [--scenario fetch|seed|create|dht|webseed|all] [--size 1G] [--rounds 3]
  *                              [--piece-size 1M] [--seeders 1] [--clients btfetch,libtorrent,aria2c]
- *                              [--workdir DIR] [--timeout SECONDS] [--json] [--keep]
+ *                              [--downloader aria2c|libtorrent|both] [--workdir DIR] [--timeout SECONDS] [--json]
+ *                              [--keep]
  * ```
  *
  * Scenarios (each a function in {@link SCENARIOS}; add one there):
@@ -20,8 +21,15 @@
  *   with a `--connect`; aria2c gets a copy of the torrent (same info-hash) announcing to a loopback HTTP tracker this
  *   script serves, which answers with every seeder. After each run the seeders' upload counts (the helper's `STATS`
  *   command, aria2c's RPC) say which share of the bytes each one sent; the notes list them.
- * - `seed`: one aria2c downloader per round fetches from a seeder that takes turns: `btfetch seed` vs a
- *   python3-libtorrent seeder. aria2c finds the seeder through a tiny loopback HTTP tracker this script serves.
+ * - `seed`: a seeder that takes turns, `btfetch seed` (`--no-dht`) vs a python3-libtorrent seeder (`_bench_lt.py --mode
+ *   seed`: `high_performance_seed()`), each started afresh for every download, serves one downloader at a time. The
+ *   downloaders (`--downloader aria2c|libtorrent|both`, default both; issue 11: "seeding 1 GiB to a libtorrent and to
+ *   an aria2c downloader"): aria2c (as in `fetch`; it finds the seeder through a tiny loopback HTTP tracker this script
+ *   serves, on a copy of the torrent with the same info-hash) and python3-libtorrent (`_bench_lt.py --mode leech
+ *   --connect 127.0.0.1:<seeder port>`, libtorrent's defaults as a downloader, exits the moment it has every piece).
+ *   Each round, each downloader in turn (rotated by round) fetches once from each seeder (their order alternating by
+ *   round), each time into a fresh empty folder. Rows are "<seeder> seed -> <downloader>"; the ratios compare the two
+ *   seeders per downloader. Wall is the downloader's; CPU and RSS the seeder's.
  * - `create`: `btfetch create` vs `mktorrent` (both 4 threads? each at its defaults) on the same payload.
  * - `dht`: magnet (`xt=` alone) to complete through the DHT alone. For every run a fresh loopback DHT of
  *   {@link DHT_NODES} python3-libtorrent sessions (`scripts/_lt_bench_dht.py --mode swarm`: DHT only, 127.0.0.1, told of
@@ -83,6 +91,8 @@ export interface BenchOptions {
   /** Seeders in the `fetch` scenario: python3-libtorrent and aria2c in turn, libtorrent first ({@link seederKinds}). */
   seeders: number;
   clients: string[];
+  /** Downloaders of the `seed` scenario ({@link SEED_DOWNLOADERS}). */
+  downloaders: string[];
   /** Where the temp folder goes; undefined: /dev/shm when it is a tmpfs with room, else /tmp. */
   workdir?: string;
   /** Bound on one client's run; undefined: each scenario's own ({@link DEFAULT_TIMEOUTS_S}). */
@@ -104,6 +114,8 @@ export const MAX_SEEDERS = 16;
 
 const ALL_SCENARIOS = ["fetch", "seed", "create", "dht", "webseed"];
 const FETCH_CLIENTS = ["btfetch", "libtorrent", "aria2c"];
+/** The downloaders the `seed` scenario can fetch with (`--downloader`, a comma list or `both`). */
+export const SEED_DOWNLOADERS = ["aria2c", "libtorrent"];
 
 /** Each scenario's payload size when `--size` is not given: the sizes its issue measures. */
 export const DEFAULT_SIZES: Readonly<Record<string, number>> = {
@@ -134,11 +146,12 @@ export function boundMs(o: BenchOptions, s: string): number {
 }
 
 const USAGE = `Usage: deno run -A scripts/bench.ts [--scenario fetch|seed|create|dht|webseed|all] [--size 1G]
-       [--rounds 3] [--piece-size 1M] [--seeders 1] [--clients btfetch,libtorrent,aria2c] [--workdir DIR]
-       [--timeout SECONDS] [--json] [--keep]
+       [--rounds 3] [--piece-size 1M] [--seeders 1] [--clients btfetch,libtorrent,aria2c]
+       [--downloader aria2c|libtorrent|both] [--workdir DIR] [--timeout SECONDS] [--json] [--keep]
 Defaults per scenario: --size fetch/seed/create 1G, dht 64M, webseed 512M; --timeout 600, dht 60 (a dht run past
 it counts as not done); --workdir /dev/shm when it is a tmpfs with room, else /tmp. --seeders N (fetch only):
-python3-libtorrent and aria2c seeders in turn, libtorrent first (4: two of each).`;
+python3-libtorrent and aria2c seeders in turn, libtorrent first (4: two of each). --downloader (seed only, default
+both): who downloads from each seeder (btfetch seed, libtorrent seed; --clients picks which of them run).`;
 
 /** Parses argv. */
 export function parseBenchArgs(args: string[]): BenchOptions {
@@ -151,6 +164,7 @@ export function parseBenchArgs(args: string[]): BenchOptions {
       "piece-size": { type: "string", default: "1M" },
       seeders: { type: "string", default: "1" },
       clients: { type: "string", default: FETCH_CLIENTS.join(",") },
+      downloader: { type: "string", default: "both" },
       workdir: { type: "string" },
       timeout: { type: "string" },
       json: { type: "boolean", default: false },
@@ -168,6 +182,10 @@ export function parseBenchArgs(args: string[]): BenchOptions {
   for (const s of scenarios) if (!ALL_SCENARIOS.includes(s)) throw new Error(`unknown scenario "${s}"`);
   const clients = v.clients.split(",");
   for (const c of clients) if (!FETCH_CLIENTS.includes(c)) throw new Error(`unknown client "${c}"`);
+  const downloaders = v.downloader === "both" ? SEED_DOWNLOADERS : [...new Set(v.downloader.split(","))];
+  for (const d of downloaders) {
+    if (!SEED_DOWNLOADERS.includes(d)) throw new Error(`--downloader: "${d}" is not aria2c, libtorrent or both`);
+  }
   const rounds = Number(v.rounds);
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds: "${v.rounds}" is not a positive integer`);
   const pieceSize = parseSize(v["piece-size"]);
@@ -187,6 +205,7 @@ export function parseBenchArgs(args: string[]): BenchOptions {
     pieceSize,
     seeders,
     clients,
+    downloaders,
     workdir: v.workdir,
     timeoutMs: timeoutS === undefined ? undefined : timeoutS * 1000,
     json: v.json,
@@ -582,6 +601,9 @@ export interface ClientResult {
 
 /** btfetch's medians over a reference client's: wall, CPU and peak RSS. */
 export interface Ratio {
+  /** btfetch's row ("btfetch", or in `seed` e.g. "btfetch seed -> aria2c"). */
+  me: string;
+  /** The reference's row. */
   vs: string;
   wall: number;
   cpu: number;
@@ -635,12 +657,13 @@ export function summarise(client: string, command: string, samples: Sample[], by
   };
 }
 
-/** btfetch's ratios against each client of `vs` that has a row, the fastest (by median wall) first. */
+/** btfetch's (row `me`) ratios against each client of `vs` that has a row, the fastest (by median wall) first. */
 export function ratiosOf(rows: ClientResult[], me: string, vs: string[]): Ratio[] | undefined {
   const a = rows.find((r) => r.client === me);
   const refs = rows.filter((r) => vs.includes(r.client)).sort((x, y) => x.median.wallS - y.median.wallS);
   if (!a || refs.length === 0) return undefined;
   return refs.map((b) => ({
+    me,
     vs: b.client,
     wall: a.median.wallS / b.median.wallS,
     cpu: a.median.cpuS / b.median.cpuS,
@@ -937,21 +960,32 @@ function tinyTracker(ports: () => number[]): { url: string; close(): Promise<voi
   return { url: `http://127.0.0.1:${server.addr.port}/announce`, close: () => server.shutdown() };
 }
 
+/** A `seed` row: "btfetch seed -> aria2c". */
+export function seedRow(seeder: string, downloader: string): string {
+  return `${seeder} seed -> ${downloader}`;
+}
+
 const seedScenario: Scenario = async (ctx) => {
   const { o } = ctx;
   const payload = await ctx.single(sizeFor(o, "seed"));
   const timeoutMs = boundMs(o, "seed");
   const result: ScenarioResult = {
     scenario: "seed",
-    title: `seed ${fmtSize(payload.size)} (piece ${fmtSize(o.pieceSize)}) to one aria2c downloader per round, ` +
-      `${o.rounds} round(s); wall = aria2c's run, CPU/RSS = the seeder's`,
+    title: "",
     size: payload.size,
     clients: [],
     notes: [],
   };
-  for (const [ok, what] of [[haveProgram("aria2c"), "aria2c"], [haveLibtorrent(), "python3-libtorrent"]] as const) {
-    if (!ok) return { ...result, skipped: `${what} is not installed` };
-  }
+  const downloaders = o.downloaders.filter((d) => {
+    const missing = d === "aria2c" && !haveProgram("aria2c");
+    if (missing) result.notes.push("aria2c: not installed, left out as a downloader");
+    return !missing;
+  });
+  result.title = `seed ${fmtSize(payload.size)} (piece ${fmtSize(o.pieceSize)}) to ` +
+    `${downloaders.length ? downloaders.join(" and ") : o.downloaders.join(" and ")}, one download per seeder and ` +
+    `downloader a round, ${o.rounds} round(s); wall = the downloader's run, CPU/RSS = the seeder's`;
+  if (!haveLibtorrent()) return { ...result, skipped: "python3-libtorrent is not installed" };
+  if (downloaders.length === 0) return { ...result, skipped: "aria2c is not installed" };
   const bt = btfetchArgv();
   if (!o.clients.includes("btfetch")) {
     result.notes.push("btfetch left out (--clients)");
@@ -968,82 +1002,114 @@ const seedScenario: Scenario = async (ctx) => {
     }
   }
   let seederPort = 0;
-  const tracker = tinyTracker(() => [seederPort]);
+  const tracker = downloaders.includes("aria2c") ? tinyTracker(() => [seederPort]) : undefined;
   const tracked = `${ctx.work}/tracked.torrent`;
   const done = leftovers(ctx.tmpfs);
   try {
-    const t = await makeTorrentWithLibtorrent({
-      path: payload.path,
-      out: tracked,
-      pieceLength: o.pieceSize,
-      trackers: [[tracker.url]],
-    });
-    if (t.infoHash !== payload.infoHash) throw new Error("the tracked torrent has a different info-hash");
-    result.notes.push(`aria2c finds the seeder through a loopback HTTP tracker (adds aria2c's ~1 s tick to wall)`);
+    if (tracker) {
+      const t = await makeTorrentWithLibtorrent({
+        path: payload.path,
+        out: tracked,
+        pieceLength: o.pieceSize,
+        trackers: [[tracker.url]],
+      });
+      if (t.infoHash !== payload.infoHash) throw new Error("the tracked torrent has a different info-hash");
+      result.notes.push(
+        "aria2c finds the seeder through a loopback HTTP tracker (adds aria2c's ~1 s tick to its wall); " +
+          "libtorrent is given it with --connect",
+      );
+    }
     const clients = ["btfetch", "libtorrent"].filter((c) => o.clients.includes(c));
-    const samples: Record<string, Sample[]> = { btfetch: [], libtorrent: [] };
+    const samples: Record<string, Sample[]> = {};
+    for (const d of downloaders) for (const c of clients) samples[seedRow(c, d)] = [];
     for (let r = 0; r < o.rounds; r++) {
-      const order = r % 2 ? [...clients].reverse() : clients;
-      for (const c of order) {
-        let proc: LineProcess;
-        if (c === "btfetch") {
-          seederPort = freePort();
-          proc = new LineProcess("btfetch-seed", bt.cmd, [
-            ...bt.pre,
-            "seed",
-            payload.torrent,
-            "--dir",
-            payload.dir,
-            "--port",
-            String(seederPort),
-            "--json",
-            "--quiet",
-            "--no-dht",
-          ]);
-          try {
-            await proc.waitForLine(/"event":"seeding"/, 300_000);
-          } catch (e) {
-            await proc.close();
-            throw e;
+      const dOrder = downloaders.map((_, i) => downloaders[(i + r) % downloaders.length]);
+      for (const d of dOrder) {
+        const order = r % 2 ? [...clients].reverse() : clients;
+        for (const c of order) {
+          let proc: LineProcess;
+          if (c === "btfetch") {
+            seederPort = freePort();
+            proc = new LineProcess("btfetch-seed", bt.cmd, [
+              ...bt.pre,
+              "seed",
+              payload.torrent,
+              "--dir",
+              payload.dir,
+              "--port",
+              String(seederPort),
+              "--json",
+              "--quiet",
+              "--no-dht",
+            ]);
+            try {
+              await proc.waitForLine(/"event":"seeding"/, 300_000);
+            } catch (e) {
+              await proc.close();
+              throw e;
+            }
+          } else {
+            const s = await startLtSeeder(payload);
+            proc = s.proc;
+            seederPort = s.port;
           }
-        } else {
-          const s = await startLtSeeder(payload);
-          proc = s.proc;
-          seederPort = s.port;
-        }
-        const dir = `${ctx.work}/dl-seed-${c}-${r}`;
-        await Deno.mkdir(dir);
-        try {
-          const pid = proc.child.pid;
-          const cpu0 = procCpu(pid) ?? 0;
-          const m = await measure("aria2c", [...aria2Args(dir, freePort(), timeoutMs / 1000), tracked], {
-            killAfterMs: timeoutMs,
-            abortOn: proc.child.status,
-          });
-          const cpu1 = procCpu(pid), rss = procPeakRss(pid);
-          if (proc.exited) throw new Error(`the ${c} seeder exited during the download\n${proc.tail(6)}`);
-          if (m.code !== 0) throw new Error(`aria2c exited ${m.code}\n${tail(m.stdout)}\n${proc.tail()}`);
-          if (cpu1 === undefined || rss === undefined) throw new Error(`${c} seeder died\n${proc.tail()}`);
-          await verifyDownload(payload, dir, `aria2c from ${c}`);
-          const s: Sample = { wallS: m.wallS, cpuS: cpu1 - cpu0, rssMiB: rss };
-          samples[c].push(s);
-          ctx.log(`seed round ${r + 1}/${o.rounds} ${c}: ${fmtSample(s)} (aria2c: ${fmtSample(m)})`);
-        } finally {
-          await proc.close();
-          await done.add(dir);
-          await Deno.remove(`${payload.dir}/.btfetch`, { recursive: true }).catch(() => {});
-          await sync();
+          const row = seedRow(c, d);
+          const dir = `${ctx.work}/dl-seed-${c}-${d}-${r}`;
+          await Deno.mkdir(dir);
+          try {
+            const pid = proc.child.pid;
+            const cpu0 = procCpu(pid) ?? 0;
+            let m: Measured;
+            if (d === "aria2c") {
+              m = await measure("aria2c", [...aria2Args(dir, freePort(), timeoutMs / 1000), tracked], {
+                killAfterMs: timeoutMs,
+                abortOn: proc.child.status,
+              });
+            } else {
+              const args = ["-u", LT_HELPER, "--mode", "leech", "--torrent", payload.torrent, "--dir", dir];
+              args.push("--connect", `127.0.0.1:${seederPort}`, "--max-seconds", String(timeoutMs / 1000));
+              m = await measure(SYSTEM_PYTHON, args, { killAfterMs: timeoutMs, abortOn: proc.child.status });
+              if (m.code === 0 && !/^DONE$/m.test(m.stdout)) m.code = 1;
+            }
+            const cpu1 = procCpu(pid), rss = procPeakRss(pid);
+            if (proc.exited) throw new Error(`the ${c} seeder exited during the download (${row})\n${proc.tail(6)}`);
+            if (m.code !== 0) {
+              const who = d === "libtorrent" ? "the libtorrent downloader" : d;
+              throw new Error(`${who} exited ${m.code} (${row})\n${tail(m.stdout)}\n${tail(m.stderr)}\n${proc.tail()}`);
+            }
+            if (cpu1 === undefined || rss === undefined) throw new Error(`${c} seeder died (${row})\n${proc.tail()}`);
+            await verifyDownload(payload, dir, `${d} from ${c}`);
+            const s: Sample = { wallS: m.wallS, cpuS: cpu1 - cpu0, rssMiB: rss };
+            samples[row].push(s);
+            ctx.log(`seed round ${r + 1}/${o.rounds} ${row}: ${fmtSample(s)} (${d}: ${fmtSample(m)})`);
+          } finally {
+            await proc.close();
+            await done.add(dir);
+            await Deno.remove(`${payload.dir}/.btfetch`, { recursive: true }).catch(() => {});
+            await sync();
+          }
         }
       }
     }
     const commands: Record<string, string> = {
-      btfetch: `${bt.what} seed T --dir D --port P`,
-      libtorrent: "python3 scripts/_bench_lt.py --mode seed",
+      btfetch: `${bt.what} seed T --dir D --port P --json --quiet --no-dht`,
+      libtorrent: "python3 scripts/_bench_lt.py --mode seed (high_performance_seed())",
     };
-    result.clients = clients.map((c) => summarise(c, commands[c], samples[c], payload.size));
-    result.ratios = ratiosOf(result.clients, "btfetch", ["libtorrent"]);
+    const fetchers: Record<string, string> = {
+      aria2c: "aria2c --seed-time=0 --file-allocation=none, DHT/LPD/PEX off, T with the loopback tracker",
+      libtorrent: "python3 scripts/_bench_lt.py --mode leech --connect 127.0.0.1:P (libtorrent's defaults)",
+    };
+    result.clients = downloaders.flatMap((d) =>
+      clients.map((c) =>
+        summarise(seedRow(c, d), `${commands[c]}; downloader: ${fetchers[d]}`, samples[seedRow(c, d)], payload.size)
+      )
+    );
+    const ratios = downloaders.flatMap((d) =>
+      ratiosOf(result.clients, seedRow("btfetch", d), [seedRow("libtorrent", d)]) ?? []
+    );
+    result.ratios = ratios.length ? ratios : undefined;
   } finally {
-    await tracker.close();
+    await tracker?.close();
     await done.clear();
   }
   return result;
@@ -1490,7 +1556,7 @@ export function formatTable(r: ScenarioResult): string {
   lines.push(fmt(head), fmt(w.map((n) => "-".repeat(n))), ...rows.map(fmt));
   for (const q of r.ratios ?? []) {
     lines.push(
-      `btfetch / ${q.vs}: wall x${q.wall.toFixed(2)}, CPU x${q.cpu.toFixed(2)}, peak RSS x${q.rss.toFixed(2)}`,
+      `${q.me} / ${q.vs}: wall x${q.wall.toFixed(2)}, CPU x${q.cpu.toFixed(2)}, peak RSS x${q.rss.toFixed(2)}`,
     );
   }
   for (const c of r.clients) lines.push(`  ${c.client}: ${c.command}`);

@@ -19,6 +19,7 @@ import {
   ratiosOf,
   type Sample,
   type ScenarioResult,
+  seedRow,
   sizeFor,
   summarise,
   webseedFiles,
@@ -53,8 +54,30 @@ Deno.test("parseBenchArgs() knows dht and webseed, and all runs every scenario t
   assertEquals(parseBenchArgs(["--scenario", "all"]).scenarios, Object.keys(DEFAULT_SIZES));
 });
 
+Deno.test("parseBenchArgs() takes the seed scenario's downloaders: both by default, or one", () => {
+  assertEquals(parseBenchArgs(["--scenario", "seed"]).downloaders, ["aria2c", "libtorrent"]);
+  assertEquals(parseBenchArgs(["--downloader", "libtorrent"]).downloaders, ["libtorrent"]);
+  assertEquals(parseBenchArgs(["--downloader", "aria2c,aria2c"]).downloaders, ["aria2c"]);
+});
+
+Deno.test("ratiosOf() on seed rows names both rows, one ratio per downloader", () => {
+  const row = (client: string, wallS: number) => summarise(client, "", [{ wallS, cpuS: wallS, rssMiB: 10 }], MiB);
+  const rows = ["aria2c", "libtorrent"].flatMap((
+    d,
+  ) => [row(seedRow("btfetch", d), 2), row(seedRow("libtorrent", d), 4)]);
+  const ratios = ["aria2c", "libtorrent"].flatMap((d) =>
+    ratiosOf(rows, seedRow("btfetch", d), [seedRow("libtorrent", d)]) ?? []
+  );
+  assertEquals(ratios.map((r) => [r.me, r.vs, r.wall]), [
+    ["btfetch seed -> aria2c", "libtorrent seed -> aria2c", 0.5],
+    ["btfetch seed -> libtorrent", "libtorrent seed -> libtorrent", 0.5],
+  ]);
+  const table = formatTable({ scenario: "seed", title: "seed", size: MiB, clients: rows, ratios, notes: [] });
+  assert(table.includes("btfetch seed -> libtorrent / libtorrent seed -> libtorrent: wall x0.50"), table);
+});
+
 Deno.test("parseBenchArgs() refuses a bad scenario or timeout", async (t) => {
-  for (const args of [["--scenario", "dhtx"], ["--timeout", "0"], ["--timeout", "soon"]]) {
+  for (const args of [["--scenario", "dhtx"], ["--timeout", "0"], ["--timeout", "soon"], ["--downloader", "curl"]]) {
     await t.step(args.join(" "), () => {
       let threw = false;
       try {
