@@ -156,6 +156,8 @@ export async function main(args: readonly string[], sinks: ReportSinks = process
       }
       case "get":
       case "seed": {
+        // the writer thread first: its start-up (it loads node:fs and node:crypto) overlaps the loading of get's modules
+        (await import("../storage/writer_thread.ts")).prestartWriterThread();
         const { runGet } = await import("./get.ts");
         await runGet(o, r, o.command === "seed");
         return EXIT.ok;

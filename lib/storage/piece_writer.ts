@@ -2,86 +2,22 @@
  * Hashes and writes completed pieces on a worker thread, so SHA-1 and disk writes overlap with the network instead
  * of stalling it. A piece's ArrayBuffer is transferred to the thread and back with the outcome, so nothing is copied
  * between threads (a SharedArrayBuffer would avoid the hand-over, but V8 fills one a byte at a time from unaligned
- * sources, which cost the main thread a quarter of a second per GiB); the piece is hashed from memory (never re-read from disk) and written only if its hash matches, to files the main thread's
- * {@linkcode PieceStore} created and checked. The worker opens them itself (never following a symbolic link) and
+ * sources, which cost the main thread a quarter of a second per GiB); the piece is hashed from memory (never re-read
+ * from disk) and written only if its hash matches, to files the main thread's {@linkcode PieceStore} created and
+ * checked. The worker opens them itself (never following a symbolic link) and
  * writes only if what it opened is the very file the store checked (same device and inode) and has no other hard
  * link, so a path swapped in between is refused (`unsafe-path`), never written through.
  *
  * For blame, the outcome can carry each 16 KiB block's SHA-1, computed on the worker too: always for a piece that
  * failed, and for one that passed when the submit asks.
  *
- * The worker is built from an inline module so the bundle and the compiled binary stay one file; its descriptor cache
- * and write loop are the ones of `file_io.ts`, embedded by their source ({@linkcode IO_SOURCE}).
+ * The thread itself (its inline module source, and starting it ahead of need) is in `writer_thread.ts`.
  * @module
  */
-import { BLOCK_BYTES, MAX_OPEN_FILES } from "../limits.ts";
 import { type PieceStore, StorageError, type WritePlan } from "./disk.ts";
-import { IO_SOURCE } from "./file_io.ts";
+import { takeWriterThread } from "./writer_thread.ts";
 
-const WORKER_SOURCE = `
-import * as fs from "node:fs";
-import { createHash } from "node:crypto";
-${IO_SOURCE}
-const FLAGS = fs.constants.O_RDWR | (fs.constants.O_NOFOLLOW ?? 0) | (fs.constants.O_NONBLOCK ?? 0);
-const BLOCK = ${BLOCK_BYTES};
-class Unsafe extends Error {}
-/** The span whose file is being opened: [path, pieceOffset, length, fileOffset, dev, ino]. */
-let opening = null;
-const fds = new FdCache(fs, ${MAX_OPEN_FILES}, () => {
-  const fd = fs.openSync(opening[0], FLAGS);
-  try {
-    const st = fs.fstatSync(fd, { bigint: true });
-    if (!st.isFile() || String(st.dev) !== opening[4] || String(st.ino) !== opening[5]) {
-      throw new Unsafe("it is not the file that was checked (replaced since)");
-    }
-    if (st.nlink !== 1n) throw new Unsafe("it has other hard links, and btfetch never writes through one");
-  } catch (err) {
-    fs.closeSync(fd);
-    throw err;
-  }
-  return fd;
-});
-function blockDigests(view) {
-  const n = Math.ceil(view.length / BLOCK);
-  const out = new Uint8Array(n * 20);
-  for (let b = 0; b < n; b++) {
-    out.set(createHash("sha1").update(view.subarray(b * BLOCK, Math.min(view.length, (b + 1) * BLOCK))).digest(), b * 20);
-  }
-  return out;
-}
-self.onmessage = (e) => {
-  const { id, buffer, byteOffset, length, expected, spans, blocks } = e.data;
-  const view = new Uint8Array(buffer, byteOffset, length);
-  const digest = createHash("sha1").update(view).digest();
-  for (let i = 0; i < 20; i++) {
-    if (digest[i] !== expected[i]) {
-      const d = blockDigests(view);
-      self.postMessage({ id, ok: false, blocks: d, buffer }, [d.buffer, buffer]);
-      return;
-    }
-  }
-  for (let k = 0; k < spans.length; k++) {
-    const s = spans[k];
-    try {
-      opening = s;
-      const fd = fds.get(s[4] + ":" + s[5] + ":" + s[0], true);
-      writeFully(fs, fd, view, s[1], s[2], s[3]);
-    } catch (err) {
-      const error = { span: k, code: err && err.code, message: String(err && err.message || err), unsafe: err instanceof Unsafe };
-      self.postMessage({ id, ok: true, error, buffer }, [buffer]);
-      return;
-    } finally {
-      opening = null;
-    }
-  }
-  if (blocks) {
-    const d = blockDigests(view);
-    self.postMessage({ id, ok: true, blocks: d, buffer }, [d.buffer, buffer]);
-  } else {
-    self.postMessage({ id, ok: true, buffer }, [buffer]);
-  }
-};
-`;
+export { discardWriterThread, prestartWriterThread } from "./writer_thread.ts";
 
 interface Job {
   readonly index: number;
@@ -119,31 +55,6 @@ export interface SubmitOptions {
   readonly blockDigests?: boolean;
 }
 
-/** A writer thread started ahead of need by {@linkcode prestartWriterThread}, for the next PieceWriter. */
-let spare: Worker | null = null;
-
-function startWorker(): Worker {
-  const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "application/javascript" }));
-  const w = new Worker(url, { type: "module" });
-  URL.revokeObjectURL(url);
-  return w;
-}
-
-/**
- * Starts the next {@linkcode PieceWriter}'s thread now, so it loads its modules (tens of milliseconds) while the caller
- * does other work (reads a torrent, fetches a magnet's metadata) instead of after the first pieces arrive. At most one
- * is kept; {@linkcode discardWriterThread} stops it when no writer will take it.
- */
-export function prestartWriterThread(): void {
-  spare ??= startWorker();
-}
-
-/** Stops a thread started by {@linkcode prestartWriterThread} that no writer took. */
-export function discardWriterThread(): void {
-  spare?.terminate();
-  spare = null;
-}
-
 /** A worker thread that verifies and stores pieces. Owns the worker: call {@linkcode PieceWriter.close}. */
 export class PieceWriter {
   readonly #store: PieceStore;
@@ -160,8 +71,7 @@ export class PieceWriter {
     this.#store = store;
     this.#onOutcome = onOutcome;
     this.#onError = onError;
-    this.#worker = spare ?? startWorker();
-    spare = null;
+    this.#worker = takeWriterThread();
     this.#worker.onmessage = (e: MessageEvent<Reply>) => this.#reply(e.data);
     this.#worker.onerror = (e: ErrorEvent) => {
       e.preventDefault();

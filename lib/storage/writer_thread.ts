@@ -1,0 +1,107 @@
+/**
+ * The piece writer's thread: its inline module source and its start. It is built from an inline module so the bundle
+ * and the compiled binary need no worker file; its descriptor cache and write loop are the ones of `file_io.ts`,
+ * embedded by their source ({@linkcode IO_SOURCE}). This module loads no `node:` module (the thread does, in its own
+ * isolate), so the command line can start the thread before it loads anything else: the thread's tens of
+ * milliseconds of start-up then overlap the command's own. `PieceWriter` (`piece_writer.ts`) drives it.
+ * @module
+ */
+import { BLOCK_BYTES, MAX_OPEN_FILES } from "../limits.ts";
+import { IO_SOURCE } from "./file_io.ts";
+
+const WORKER_SOURCE = `
+import * as fs from "node:fs";
+import { createHash } from "node:crypto";
+${IO_SOURCE}
+const FLAGS = fs.constants.O_RDWR | (fs.constants.O_NOFOLLOW ?? 0) | (fs.constants.O_NONBLOCK ?? 0);
+const BLOCK = ${BLOCK_BYTES};
+class Unsafe extends Error {}
+/** The span whose file is being opened: [path, pieceOffset, length, fileOffset, dev, ino]. */
+let opening = null;
+const fds = new FdCache(fs, ${MAX_OPEN_FILES}, () => {
+  const fd = fs.openSync(opening[0], FLAGS);
+  try {
+    const st = fs.fstatSync(fd, { bigint: true });
+    if (!st.isFile() || String(st.dev) !== opening[4] || String(st.ino) !== opening[5]) {
+      throw new Unsafe("it is not the file that was checked (replaced since)");
+    }
+    if (st.nlink !== 1n) throw new Unsafe("it has other hard links, and btfetch never writes through one");
+  } catch (err) {
+    fs.closeSync(fd);
+    throw err;
+  }
+  return fd;
+});
+function blockDigests(view) {
+  const n = Math.ceil(view.length / BLOCK);
+  const out = new Uint8Array(n * 20);
+  for (let b = 0; b < n; b++) {
+    out.set(createHash("sha1").update(view.subarray(b * BLOCK, Math.min(view.length, (b + 1) * BLOCK))).digest(), b * 20);
+  }
+  return out;
+}
+self.onmessage = (e) => {
+  const { id, buffer, byteOffset, length, expected, spans, blocks } = e.data;
+  const view = new Uint8Array(buffer, byteOffset, length);
+  const digest = createHash("sha1").update(view).digest();
+  for (let i = 0; i < 20; i++) {
+    if (digest[i] !== expected[i]) {
+      const d = blockDigests(view);
+      self.postMessage({ id, ok: false, blocks: d, buffer }, [d.buffer, buffer]);
+      return;
+    }
+  }
+  for (let k = 0; k < spans.length; k++) {
+    const s = spans[k];
+    try {
+      opening = s;
+      const fd = fds.get(s[4] + ":" + s[5] + ":" + s[0], true);
+      writeFully(fs, fd, view, s[1], s[2], s[3]);
+    } catch (err) {
+      const error = { span: k, code: err && err.code, message: String(err && err.message || err), unsafe: err instanceof Unsafe };
+      self.postMessage({ id, ok: true, error, buffer }, [buffer]);
+      return;
+    } finally {
+      opening = null;
+    }
+  }
+  if (blocks) {
+    const d = blockDigests(view);
+    self.postMessage({ id, ok: true, blocks: d, buffer }, [d.buffer, buffer]);
+  } else {
+    self.postMessage({ id, ok: true, buffer }, [buffer]);
+  }
+};
+`;
+
+/** A thread started ahead of need by {@linkcode prestartWriterThread}, for the next writer. */
+let spare: Worker | null = null;
+
+function startWorker(): Worker {
+  const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "application/javascript" }));
+  const w = new Worker(url, { type: "module" });
+  URL.revokeObjectURL(url);
+  return w;
+}
+
+/**
+ * Starts the next piece writer's thread now, so it loads its modules (tens of milliseconds) while the caller
+ * does other work (reads a torrent, fetches a magnet's metadata) instead of after the first pieces arrive. At most one
+ * is kept; {@linkcode discardWriterThread} stops it when no writer will take it.
+ */
+export function prestartWriterThread(): void {
+  spare ??= startWorker();
+}
+
+/** Stops a thread started by {@linkcode prestartWriterThread} that no writer took. */
+export function discardWriterThread(): void {
+  spare?.terminate();
+  spare = null;
+}
+
+/** The thread started ahead of need, if any, else a new one; the caller owns it. */
+export function takeWriterThread(): Worker {
+  const w = spare ?? startWorker();
+  spare = null;
+  return w;
+}
