@@ -699,9 +699,11 @@ export function pieceOutcome(
   if (!pb) return;
   sw.verifying.delete(index);
   pb.buf = data;
+  const atCap = sw.picker.partial.size >= sw.picker.maxPartial; // this piece still counts as started
   if (!ok) {
     onHashFail(sw, index, pb, digests, now, io);
     sw.bufferPool.give(pb.buf);
+    if (atCap) requestFromAll(sw, now, io);
     return;
   }
   pieceVerified(sw.picker, index);
@@ -726,7 +728,20 @@ export function pieceOutcome(
     io.emit({ event: "file-complete", index: displayIndex(sw, f), path: sw.meta.files[f].path.join("/") });
   }
   if (isDone(sw.picker)) complete(sw, now, io);
-  else if (sw.webSeeds.size > 0) feedWebSeeds(sw, now, io); // a verified piece frees room for a web seed's next run
+  else {
+    if (sw.webSeeds.size > 0) feedWebSeeds(sw, now, io); // a verified piece frees room for a web seed's next run
+    if (atCap) requestFromAll(sw, now, io);
+  }
+}
+
+/**
+ * A piece left the started set while it was full: peers the cap held back ask for new pieces now, not at the next
+ * tick (while the writer thread is behind, every pipeline may have drained). Only then: outside that case the usual
+ * top-ups suffice, and in endgame a round of top-ups would hand slow peers duplicates that faster ones should get.
+ */
+function requestFromAll(sw: Swarm, now: number, io: SwarmIO): void {
+  if (sw.stopped || sw.picker.remaining === 0) return;
+  for (const p of sw.peers.values()) fillRequests(sw, p, now, io);
 }
 
 function displayIndex(sw: Swarm, fileIndex: number): number {

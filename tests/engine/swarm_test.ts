@@ -685,3 +685,16 @@ Deno.test("swarm: protocol faults from peerMessage() throw WireError and leave t
     });
   }
 });
+
+Deno.test("swarm: a piece verified while the started-piece cap is full lets held-back peers ask at once, not at a tick", () => {
+  // no housekeeping tick: only events drive requests, so a pipeline that drained against the cap must be refilled by
+  // the verification itself
+  const sim = new Sim({ ...MAIN, ticks: false });
+  sim.sw.picker.maxPartial = 2;
+  // a seeder so fast that both started pieces are in before the first is hashed (the writer thread is behind)
+  sim.connect({ ...SEEDER, label: "very fast seeder", rate: 5e9 }, 0);
+  const end = sim.runToEnd(10_000);
+  assertEquals(end.kind, "stop");
+  assert(sim.sw.picker.have.complete);
+  assert(end.at < 1_000, `complete at ${end.at} ms`);
+});
