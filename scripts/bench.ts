@@ -720,16 +720,6 @@ interface FetchSeeder {
   close(): Promise<void>;
 }
 
-/** Writes `line` to a child's stdin. */
-async function tell(proc: LineProcess, line: string): Promise<void> {
-  const w = proc.child.stdin.getWriter();
-  try {
-    await w.write(new TextEncoder().encode(`${line}\n`));
-  } finally {
-    w.releaseLock();
-  }
-}
-
 /**
  * Starts the `fetch` scenario's seeders of `payload` ({@link seederKinds}) side by side; resolves once every one has
  * checked its data and seeds. A libtorrent seeder is `_bench_lt.py --mode seed` (libtorrent's `high_performance_seed()`
@@ -750,7 +740,7 @@ async function startFetchSeeders(work: string, payload: Payload, n: number): Pro
         proc,
         uploaded: async () => {
           const tag = ++asked;
-          await tell(proc, `STATS ${tag}`);
+          await proc.tell(`STATS ${tag}`);
           return Number((await proc.waitForLine(new RegExp(`^STATS ${tag} (\\d+)$`), 10_000))[1]);
         },
         close: async () => void await proc.close(),
@@ -856,17 +846,9 @@ const fetchScenario: Scenario = async (ctx) => {
   const peers = seeders.map((s) => `127.0.0.1:${s.port}`);
   const tracker = n > 1 && clients.includes("aria2c") ? tinyTracker(() => seeders.map((s) => s.port)) : undefined;
   try {
-    let tracked: string | undefined;
-    if (tracker) {
-      tracked = `${ctx.work}/fetch-tracked.torrent`;
-      const t = await makeTorrentWithLibtorrent({
-        path: payload.path,
-        out: tracked,
-        pieceLength: o.pieceSize,
-        trackers: [[tracker.url]],
-      });
-      if (t.infoHash !== payload.infoHash) throw new Error("the tracked torrent has a different info-hash");
-    }
+    const tracked = tracker
+      ? await trackedTorrent(payload, o.pieceSize, tracker.url, `${ctx.work}/fetch-tracked.torrent`)
+      : undefined;
     for (let r = 0; r < o.rounds; r++) {
       const order = clients.map((_, i) => clients[(i + r) % clients.length]);
       for (const c of order) {
@@ -893,7 +875,7 @@ const fetchScenario: Scenario = async (ctx) => {
             killAfterMs: timeoutMs,
             onStart: async () => {
               await waitListening(port, 30_000);
-              await tell(seeders[0].proc, `CONNECT 127.0.0.1:${port}`);
+              await seeders[0].proc.tell(`CONNECT 127.0.0.1:${port}`);
             },
           });
         }
@@ -1007,13 +989,7 @@ const seedScenario: Scenario = async (ctx) => {
   const done = leftovers(ctx.tmpfs);
   try {
     if (tracker) {
-      const t = await makeTorrentWithLibtorrent({
-        path: payload.path,
-        out: tracked,
-        pieceLength: o.pieceSize,
-        trackers: [[tracker.url]],
-      });
-      if (t.infoHash !== payload.infoHash) throw new Error("the tracked torrent has a different info-hash");
+      await trackedTorrent(payload, o.pieceSize, tracker.url, tracked);
       result.notes.push(
         "aria2c finds the seeder through a loopback HTTP tracker (adds aria2c's ~1 s tick to its wall); " +
           "libtorrent is given it with --connect",
@@ -1653,3 +1629,23 @@ export async function main(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));
+
+/**
+ * Writes to `out` a torrent of the payload that announces to `trackerUrl` (made by libtorrent, as the payload's own),
+ * and checks that its info-hash is the payload's: only the announce list differs. Returns `out`.
+ */
+async function trackedTorrent(
+  payload: { readonly path: string; readonly infoHash: string },
+  pieceSize: number,
+  trackerUrl: string,
+  out: string,
+): Promise<string> {
+  const t = await makeTorrentWithLibtorrent({
+    path: payload.path,
+    out,
+    pieceLength: pieceSize,
+    trackers: [[trackerUrl]],
+  });
+  if (t.infoHash !== payload.infoHash) throw new Error("the tracked torrent has a different info-hash");
+  return out;
+}

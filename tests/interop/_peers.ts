@@ -223,6 +223,16 @@ export class LineProcess {
   }
 
   /** Waits for a stdout line matching `re` and returns its match; throws on timeout or if the process exits first. */
+  /** Writes one line (a command to a helper script) to the process's standard input. */
+  async tell(line: string): Promise<void> {
+    const w = this.child.stdin.getWriter();
+    try {
+      await w.write(new TextEncoder().encode(`${line}\n`));
+    } finally {
+      w.releaseLock();
+    }
+  }
+
   async waitForLine(re: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
     const deadline = Date.now() + timeoutMs;
     let from = 0;

@@ -98,16 +98,6 @@ function startNpmDht(nodes: number, addNodes: number[] = []): Promise<LoopbackDh
   return readyDht(new LineProcess("npm-dht", Deno.execPath(), args), 30_000);
 }
 
-/** Writes one command line to a helper's stdin. */
-async function tell(proc: LineProcess, line: string): Promise<void> {
-  const w = proc.child.stdin.getWriter();
-  try {
-    await w.write(new TextEncoder().encode(`${line}\n`));
-  } finally {
-    w.releaseLock();
-  }
-}
-
 /** The DHT flags of a btfetch run: loopback bootstrap nodes only, and its state in the test's folder. */
 function dhtFlags(stateFile: string, bootstrap: number[]): string[] {
   assert(bootstrap.length > 0, "a DHT test names its bootstrap nodes (never the public routers)");
@@ -268,7 +258,7 @@ Deno.test("interop dht: btfetch get finds btfetch seed through npm bittorrent-dh
     });
     // an npm node checked btfetch's token and stored its announce; another npm node's lookup finds it
     await dht.proc.waitForLine(announceLine(t.infoHash, seeder.port), 20_000);
-    await tell(dht.proc, `LOOKUP 5 ${t.infoHash}`);
+    await dht.proc.tell(`LOOKUP 5 ${t.infoHash}`);
     await dht.proc.waitForLine(new RegExp(`^PEER ${t.infoHash} 127\\.0\\.0\\.1:${seeder.port}$`), 10_000);
 
     const started = performance.now();
@@ -322,7 +312,7 @@ Deno.test("interop dht: npm bittorrent-dht nodes announce to, and look up throug
       .join("");
     const fakePeer = 51413;
     announcer = await startNpmDht(1, [seeder.port]);
-    await tell(announcer.proc, `ANNOUNCE 0 ${hash} ${fakePeer}`);
+    await announcer.proc.tell(`ANNOUNCE 0 ${hash} ${fakePeer}`);
     const announced = await announcer.proc.waitForLine(
       new RegExp(`^(ANNOUNCED ${hash} ${fakePeer}|ERROR .*)$`),
       10_000,
@@ -330,7 +320,7 @@ Deno.test("interop dht: npm bittorrent-dht nodes announce to, and look up throug
     assert(announced[1].startsWith("ANNOUNCED"), `the npm node's announce through btfetch failed: ${announced[1]}`);
     // another npm node that knows only btfetch's node looks the hash up: the peer can only come from btfetch's store
     looker = await startNpmDht(1, [seeder.port]);
-    await tell(looker.proc, `LOOKUP 0 ${hash}`);
+    await looker.proc.tell(`LOOKUP 0 ${hash}`);
     await looker.proc.waitForLine(new RegExp(`^PEER ${hash} 127\\.0\\.0\\.1:${fakePeer}$`), 10_000);
     seeder.assertAlive();
   } finally {
