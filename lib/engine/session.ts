@@ -251,8 +251,8 @@ class Session implements SwarmIO {
     this.writer.submit(index, buf, expected, { blockDigests: this.sw !== null && wantsBlockDigests(this.sw, index) });
   }
 
-  readPiece(index: number): Uint8Array | null {
-    return this.store.readPiece(index);
+  readPiece(index: number, into: Uint8Array): Uint8Array | null {
+    return this.store.readPiece(index, into);
   }
 
   emit(e: SessionEvent): void {

@@ -115,8 +115,11 @@ export interface SwarmIO {
   close(peer: number): void;
   /** Hashes and stores a complete piece; the outcome comes back through {@linkcode pieceOutcome}. */
   submit(index: number, buf: Uint8Array): void;
-  /** A verified piece's bytes from disk, or null when they are gone. */
-  readPiece(index: number): Uint8Array | null;
+  /**
+   * A verified piece's bytes from disk, read into `into` (a pool buffer of at least the piece's length; the result is
+   * a view of it), or null when they are gone.
+   */
+  readPiece(index: number, into: Uint8Array): Uint8Array | null;
   /** Reports an event. */
   emit(e: SessionEvent): void;
   /** Every wanted piece is verified: make the files whole and save the state. */

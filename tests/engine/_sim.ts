@@ -545,11 +545,14 @@ export class Sim implements SwarmIO {
     });
   }
 
-  readPiece(index: number): Uint8Array | null {
+  readPiece(index: number, into: Uint8Array): Uint8Array | null {
     this.readPieces.push(index);
     if (this.lostPieces.has(index)) return null;
     const start = index * this.meta.pieceLength;
-    return this.payload.slice(start, Math.min(start + this.meta.pieceLength, this.payload.length));
+    const piece = this.payload.subarray(start, Math.min(start + this.meta.pieceLength, this.payload.length));
+    const out = into.subarray(0, piece.length);
+    out.set(piece);
+    return out;
   }
 
   emit(e: SessionEvent): void {
