@@ -53,6 +53,7 @@ import {
   webSeedRunEnded,
 } from "./swarm.ts";
 import { fetchRun } from "./webseed_conn.ts";
+import { RangeClient } from "./webseed_http.ts";
 import type { Segment } from "../webseed/plan.ts";
 import type { SeedLimits } from "./torrent_state.ts";
 
@@ -193,6 +194,8 @@ class Session implements SwarmIO {
   readonly conns = new Map<number, PeerConn>();
   /** Web seed runs under way, by `seed/run`. */
   readonly runs = new Map<string, AbortController>();
+  /** The web seeds' range requests: kept-alive connections of ours for plain http, else fetch(). */
+  readonly rangeClient = new RangeClient();
   listener: Listener | null = null;
   ownListener = false;
   port = 0;
@@ -264,9 +267,15 @@ class Session implements SwarmIO {
     if (!sw) return;
     const ac = new AbortController();
     this.runs.set(`${seed}/${run}`, ac);
-    fetchRun(this.meta, segments, (piece, begin, data) => {
-      if (!this.finished) this.safely(() => webSeedBlock(sw, seed, piece, begin, data, this.now(), this));
-    }, ac.signal).then((end) => {
+    fetchRun(
+      this.meta,
+      segments,
+      (piece, begin, data) => {
+        if (!this.finished) this.safely(() => webSeedBlock(sw, seed, piece, begin, data, this.now(), this));
+      },
+      ac.signal,
+      this.rangeClient,
+    ).then((end) => {
       this.runs.delete(`${seed}/${run}`);
       if (this.finished) return;
       const kind = end.kind;
@@ -501,6 +510,7 @@ class Session implements SwarmIO {
   async shutdown(): Promise<void> {
     clearInterval(this.tickTimer);
     for (const ac of this.runs.values()) ac.abort();
+    this.rangeClient.close();
     if (this.listener) {
       this.listener.unregister(this.meta.infoHashHex);
       if (this.ownListener) await this.listener.close();

@@ -11,6 +11,7 @@ import { followRedirect, type RedirectChain, startChain } from "../webseed/redir
 import { judgeResponse } from "../webseed/response.ts";
 import type { FileMissingReason } from "../webseed/seed_state.ts";
 import type { PlanGeometry, Segment } from "../webseed/plan.ts";
+import { RangeClient, type RangeResponse } from "./webseed_http.ts";
 
 /** How a run ended. Blocks delivered before the end are kept either way. */
 export type RunOutcome =
@@ -39,6 +40,7 @@ export async function fetchRun(
   segments: readonly Segment[],
   onBlock: BlockSink,
   signal: AbortSignal,
+  client: RangeClient = new RangeClient(false),
 ): Promise<RunOutcome> {
   const cutter = new BlockCutter(geometry, onBlock);
   for (const seg of segments) {
@@ -52,18 +54,15 @@ export async function fetchRun(
     let chain: RedirectChain = startChain(seg.url);
     let sendAuthorization = true;
     for (;;) {
-      let res: Response;
+      let res: RangeResponse;
       try {
-        res = await fetch(sendAuthorization ? chain.url : withoutCredentials(chain.url), {
-          headers: { range: `bytes=${seg.rangeStart}-${seg.rangeEnd}`, "accept-encoding": "identity" },
-          redirect: "manual",
-          signal,
-        });
+        const url = sendAuthorization ? chain.url : withoutCredentials(chain.url);
+        res = await client.request(url, seg.rangeStart, seg.rangeEnd, signal);
       } catch (e) {
         if (signal.aborted) return { kind: "aborted" };
         return { kind: "failed", reason: e instanceof Error ? e.message : String(e) };
       }
-      const answer = { status: res.status, headers: (n: string) => res.headers.get(n) };
+      const answer = { status: res.status, headers: (n: string) => res.header(n) };
       const v = judgeResponse(answer, {
         rangeStart: seg.rangeStart,
         rangeEnd: seg.rangeEnd,
@@ -71,7 +70,7 @@ export async function fetchRun(
         wallClockMs: Date.now(),
       });
       if (v.kind === "redirect") {
-        await res.body?.cancel();
+        res.close();
         const f = followRedirect(chain, v.location);
         // a redirect we will not follow means the file is not to be had from this seed (not worth retrying)
         if (f.kind === "refused") {
@@ -82,18 +81,18 @@ export async function fetchRun(
         continue;
       }
       if (v.kind === "missing") {
-        await res.body?.cancel();
+        res.close();
         return { kind: "missing", fileIndex: seg.fileIndex, reason: v.reason, status: v.status };
       }
       if (v.kind === "retry") {
-        await res.body?.cancel();
+        res.close();
         return { kind: "retry", afterMs: v.retryAfterMs, status: v.status };
       }
       if (v.kind === "failed") {
-        await res.body?.cancel();
+        res.close();
         return { kind: "failed", reason: `HTTP ${v.status}: ${v.reason}` };
       }
-      const got = await readBody(res, v.skip, v.length, cutter, signal);
+      const got = await readBody(res, v.skip, v.length, cutter, signal, client);
       if (got === "aborted") return { kind: "aborted" };
       if (got < seg.length) return { kind: "short" };
       break;
@@ -102,36 +101,31 @@ export async function fetchRun(
   return { kind: "ok" };
 }
 
-/** How much of a body one read takes at most (a buffer reused for the whole body). */
-const BODY_READ_BYTES = 256 * 1024;
-
 /**
  * Reads a body: drops `skip` bytes, then feeds up to `length` to the cutter. Returns the bytes fed. The body is read
- * into one buffer of our own (a BYOB reader), so a run allocates nothing per chunk: the default reader hands out a
- * fresh buffer per chunk, which cost a third more CPU and 25 MB more RSS over 512 MiB.
+ * into a buffer the client lends, reused across runs (`fetch()`'s default reader handed out a fresh buffer per chunk,
+ * which cost a third more CPU and 25 MB more RSS over 512 MiB).
  */
 async function readBody(
-  res: Response,
+  res: RangeResponse,
   skip: number,
   length: number,
   cutter: BlockCutter,
   signal: AbortSignal,
+  client: RangeClient,
 ): Promise<number | "aborted"> {
-  if (!res.body) return 0;
-  const reader = byobReader(res.body);
-  let buf = new Uint8Array(BODY_READ_BYTES);
+  let buf = client.takeBuffer();
   let fed = 0;
   try {
     while (fed < length) {
-      let r: ReadableStreamReadResult<Uint8Array>;
+      let chunk: Uint8Array | null;
       try {
-        r = reader.kind === "byob" ? await reader.r.read(buf) : await reader.r.read();
+        chunk = await res.read(buf);
       } catch {
         return signal.aborted ? "aborted" : fed; // the server closed mid-body: what came is kept
       }
-      if (r.done || r.value === undefined) break;
-      let chunk = r.value;
-      if (reader.kind === "byob") buf = new Uint8Array(chunk.buffer as ArrayBuffer); // the read took ours, gives it back
+      if (chunk === null) break;
+      buf = new Uint8Array(chunk.buffer as ArrayBuffer); // a BYOB read took ours and gives its memory back
       if (skip > 0) {
         const drop = Math.min(skip, chunk.length);
         skip -= drop;
@@ -142,22 +136,10 @@ async function readBody(
       fed += take;
     }
   } finally {
-    reader.r.cancel().catch(() => {});
+    res.close();
+    client.giveBuffer(buf);
   }
   return fed;
-}
-
-type BodyReader =
-  | { readonly kind: "byob"; readonly r: ReadableStreamBYOBReader }
-  | { readonly kind: "default"; readonly r: ReadableStreamDefaultReader<Uint8Array> };
-
-/** A BYOB reader of `body` when it is a byte stream (fetch's is), else a default one. */
-function byobReader(body: ReadableStream<Uint8Array>): BodyReader {
-  try {
-    return { kind: "byob", r: body.getReader({ mode: "byob" }) };
-  } catch {
-    return { kind: "default", r: body.getReader() };
-  }
 }
 
 function withoutCredentials(url: string): string {

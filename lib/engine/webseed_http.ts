@@ -1,0 +1,248 @@
+/**
+ * Range requests for web seeds: over connections of our own for plain `http:` URLs (kept alive and reused, the body
+ * read straight into the caller's buffer a megabyte at a time), else through `fetch()` (https, URL credentials, a
+ * proxy in the environment, an answer not framed by `Content-Length`). `fetch()` hands its body over in reads of
+ * ~96 KB with buffers and promises of its own, which made the main thread the bottleneck of a fast web seed. The
+ * request's and the head's bytes are `webseed/http1.ts`'s pure functions.
+ * @module
+ */
+import { bodyLength, encodeRangeRequest, HttpError, keepsAlive, parseResponseHead } from "../webseed/http1.ts";
+
+/** A range response being read, from a connection of ours or from `fetch()`. */
+export interface RangeResponse {
+  readonly status: number;
+  /** A header field's value (case-insensitive name), or null. */
+  header(name: string): string | null;
+  /**
+   * Reads body bytes into `buf`. Resolves to a view of the bytes read, possibly of a new buffer that took `buf`'s
+   * memory (use its buffer for the next read), or null at the body's end.
+   * @throws when the connection is lost mid-body.
+   */
+  read(buf: Uint8Array): Promise<Uint8Array | null>;
+  /** Done with the response; the rest of the body, if any, is not wanted. */
+  close(): void;
+}
+
+/** How much of a body one read takes at most: the size of the read buffers {@linkcode RangeClient.takeBuffer} lends. */
+export const BODY_READ_BYTES = 1024 * 1024;
+
+/** Read buffers kept for reuse (one per run in flight is enough). */
+const MAX_SPARE_BUFFERS = 4;
+
+/** Idle connections kept per origin. */
+const MAX_IDLE_PER_ORIGIN = 4;
+
+/** The first read of an answer (its head and the start of its body). */
+const HEAD_READ_BYTES = 64 * 1024;
+
+/** Environment variables that send `fetch()` through a proxy: a connection of ours would bypass it. */
+const PROXY_VARIABLES = ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"];
+
+/** Requests ranges over kept-alive HTTP/1.1 connections of its own. Call {@linkcode RangeClient.close} when done. */
+export class RangeClient {
+  readonly #idle = new Map<string, Deno.Conn[]>();
+  readonly #spare: Uint8Array[] = [];
+  readonly #direct: boolean;
+  #closed = false;
+
+  /** A client; without `direct`, or when the environment names a proxy, every request goes through `fetch()`. */
+  constructor(direct = true) {
+    this.#direct = direct && !proxyConfigured();
+  }
+
+  /**
+   * Requests bytes `[start, end]` of `url` (`redirect: "manual"`: a redirect is answered as it is).
+   * @throws what connecting, writing or reading throws, or {@linkcode HttpError} for a malformed answer.
+   */
+  async request(url: string, start: number, end: number, signal: AbortSignal): Promise<RangeResponse> {
+    const u = new URL(url);
+    if (this.#direct && !this.#closed && u.protocol === "http:" && u.username === "" && u.password === "") {
+      const r = await this.#direct1(u, start, end, signal);
+      if (r !== null) return r;
+    }
+    return await fetchRange(url, start, end, signal);
+  }
+
+  /** A body read buffer of {@linkcode BODY_READ_BYTES}, reused across runs (a fresh megabyte per run was garbage). */
+  takeBuffer(): Uint8Array {
+    return this.#spare.pop() ?? new Uint8Array(BODY_READ_BYTES);
+  }
+
+  /** Returns a read buffer for reuse (one of another size, or detached, is let go). */
+  giveBuffer(buf: Uint8Array): void {
+    if (buf.buffer.byteLength === BODY_READ_BYTES && this.#spare.length < MAX_SPARE_BUFFERS) {
+      this.#spare.push(new Uint8Array(buf.buffer as ArrayBuffer));
+    }
+  }
+
+  /** Closes the idle connections; later requests go through `fetch()`. */
+  close(): void {
+    this.#closed = true;
+    for (const conns of this.#idle.values()) for (const c of conns) closeQuietly(c);
+    this.#idle.clear();
+  }
+
+  /** The request over a connection of ours; null when the answer is not one we read (then `fetch()` asks again). */
+  async #direct1(u: URL, start: number, end: number, signal: AbortSignal): Promise<RangeResponse | null> {
+    const origin = `${u.hostname}:${u.port || "80"}`;
+    const request = encodeRangeRequest(u, start, end);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      signal.throwIfAborted();
+      const pooled = this.#idle.get(origin)?.pop();
+      const conn = pooled ??
+        await Deno.connect({ hostname: u.hostname.replace(/^\[|\]$/g, ""), port: Number(u.port || 80) });
+      const onAbort = () => closeQuietly(conn);
+      signal.addEventListener("abort", onAbort, { once: true });
+      let handedOver = false;
+      let n = 0;
+      try {
+        if (signal.aborted) throw signal.reason;
+        await writeAll(conn, request);
+        const buf = new Uint8Array(HEAD_READ_BYTES);
+        let head = null;
+        while (head === null) {
+          if (n === buf.length) throw new HttpError(`The response head is longer than ${buf.length} bytes`);
+          const r = await conn.read(buf.subarray(n));
+          if (r === null) {
+            if (pooled && n === 0) break; // a kept-alive connection the server had closed: once more on a new one
+            throw new HttpError("The server closed the connection before its answer's head");
+          }
+          n += r;
+          head = parseResponseHead(buf.subarray(0, n));
+        }
+        if (head === null) continue;
+        const length = bodyLength(head.headers);
+        if (length === null) return null; // chunked or unframed: fetch() reads those
+        handedOver = true;
+        return this.#response(
+          origin,
+          conn,
+          head.status,
+          head.headers,
+          buf.subarray(head.headLength, n),
+          length,
+          () => signal.removeEventListener("abort", onAbort),
+          signal,
+        );
+      } catch (e) {
+        if (signal.aborted) throw signal.reason;
+        if (pooled && n === 0 && !(e instanceof HttpError)) continue; // reset while idle: once more on a new one
+        throw e;
+      } finally {
+        if (!handedOver) {
+          signal.removeEventListener("abort", onAbort);
+          closeQuietly(conn);
+        }
+      }
+    }
+    return null;
+  }
+
+  #response(
+    origin: string,
+    conn: Deno.Conn,
+    status: number,
+    headers: ReadonlyMap<string, string>,
+    leftover: Uint8Array,
+    length: number,
+    unlisten: () => void,
+    signal: AbortSignal,
+  ): RangeResponse {
+    let remaining = length;
+    let left = leftover.subarray(0, Math.min(leftover.length, length));
+    const spare = leftover.length > length; // the server sent more than it framed: never reuse the connection
+    let closed = false;
+    return {
+      status,
+      header: (name) => headers.get(name.toLowerCase()) ?? null,
+      read: async (buf) => {
+        if (remaining === 0 || closed) return null;
+        if (left.length > 0) {
+          const k = Math.min(left.length, buf.length);
+          buf.set(left.subarray(0, k));
+          left = left.subarray(k);
+          remaining -= k;
+          return buf.subarray(0, k);
+        }
+        const r = await conn.read(buf.subarray(0, Math.min(buf.length, remaining)));
+        if (r === null) throw new HttpError("The server closed the connection mid-body");
+        remaining -= r;
+        return buf.subarray(0, r);
+      },
+      close: () => {
+        if (closed) return;
+        closed = true;
+        unlisten();
+        const idle = this.#idle.get(origin) ?? [];
+        if (
+          remaining === 0 && !spare && keepsAlive(headers) && !signal.aborted && !this.#closed &&
+          idle.length < MAX_IDLE_PER_ORIGIN
+        ) {
+          idle.push(conn);
+          this.#idle.set(origin, idle);
+        } else {
+          closeQuietly(conn);
+        }
+      },
+    };
+  }
+}
+
+/** The range through `fetch()`, its body read into the caller's buffers (a BYOB reader when it is a byte stream). */
+async function fetchRange(url: string, start: number, end: number, signal: AbortSignal): Promise<RangeResponse> {
+  const res = await fetch(url, {
+    headers: { range: `bytes=${start}-${end}`, "accept-encoding": "identity" },
+    redirect: "manual",
+    signal,
+  });
+  const body = res.body;
+  let byob: ReadableStreamBYOBReader | null = null;
+  let plain: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  const reader = () => {
+    if (byob === null && plain === null && body !== null) {
+      try {
+        byob = body.getReader({ mode: "byob" });
+      } catch {
+        plain = body.getReader();
+      }
+    }
+  };
+  return {
+    status: res.status,
+    header: (name) => res.headers.get(name),
+    read: async (buf) => {
+      reader();
+      const r = byob !== null
+        ? await (byob as ReadableStreamBYOBReader).read(buf)
+        : plain !== null
+        ? await (plain as ReadableStreamDefaultReader<Uint8Array>).read()
+        : { done: true as const, value: undefined };
+      return r.done || r.value === undefined ? null : r.value;
+    },
+    close: () => {
+      const r: ReadableStreamBYOBReader | ReadableStreamDefaultReader<Uint8Array> | null = byob ?? plain;
+      if (r !== null) r.cancel().catch(() => {});
+      else body?.cancel().catch(() => {});
+    },
+  };
+}
+
+/** Whether the environment sends `fetch()` through a proxy (or cannot be read, so that it might). */
+function proxyConfigured(): boolean {
+  try {
+    return PROXY_VARIABLES.some((v) => (Deno.env.get(v) ?? "") !== "");
+  } catch {
+    return true;
+  }
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) done += await conn.write(bytes.subarray(done));
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch { /* already closed */ }
+}
