@@ -90,7 +90,7 @@ export class RangeClient {
       signal.throwIfAborted();
       const pooled = this.#idle.get(origin)?.pop();
       const conn = pooled ??
-        await Deno.connect({ hostname: u.hostname.replace(/^\[|\]$/g, ""), port: Number(u.port || 80) });
+        await Deno.connect({ hostname: u.hostname.replace(/^\[|\]$/g, ""), port: Number(u.port || 80), signal });
       const onAbort = () => closeQuietly(conn);
       signal.addEventListener("abort", onAbort, { once: true });
       let handedOver = false;
