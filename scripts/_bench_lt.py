@@ -24,10 +24,8 @@ import time
 
 import libtorrent as lt
 
-
-def out(line):
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "interop"))
+from _lt_loopback import out  # noqa: E402
 
 
 def main():

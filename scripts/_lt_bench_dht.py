@@ -31,6 +31,9 @@ import warnings
 
 import libtorrent as lt
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "interop"))
+from _lt_loopback import dht_loopback_settings, host_port, out, torrent_flags, watch_stdin  # noqa: E402
+
 # session.status() (for its dht_nodes count) is deprecated in libtorrent 2.0 but still the simplest synchronous count
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
@@ -41,54 +44,15 @@ ANNOUNCE_WAIT_S = 2.0
 REANNOUNCE_S = 1.0
 
 
-def out(line):
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-def watch_stdin():
-    try:
-        while os.read(0, 4096):
-            pass
-    except OSError:
-        pass
-    stop.set()
-
-
 def loopback_settings():
     """What every session here needs to run a DHT on 127.0.0.1 and nothing else."""
-    return {
-        "listen_interfaces": "127.0.0.1:0",
-        "outgoing_interfaces": "",
-        "enable_dht": True,
-        "dht_bootstrap_nodes": "",
-        "dht_restrict_routing_ips": False,
-        "dht_restrict_search_ips": False,
-        "dht_enforce_node_id": False,
-        "dht_prefer_verified_node_ids": False,
-        "dht_block_ratelimit": 100000,
-        "enable_lsd": False,
-        "enable_upnp": False,
-        "enable_natpmp": False,
-        "enable_ip_notifier": False,
-        "enable_outgoing_utp": False,
-        "enable_incoming_utp": False,
-        "allow_multiple_connections_per_ip": True,
-        "ssrf_mitigation": False,
-        "alert_mask": lt.alert.category_t.status_notification
+    settings = dht_loopback_settings()
+    settings["alert_mask"] = (
+        lt.alert.category_t.status_notification
         | lt.alert.category_t.error_notification
-        | lt.alert.category_t.dht_notification,
-    }
-
-
-def torrent_flags(flags):
-    flags = flags & ~lt.torrent_flags.auto_managed & ~lt.torrent_flags.paused
-    return flags | lt.torrent_flags.disable_pex | lt.torrent_flags.disable_lsd
-
-
-def host_port(s):
-    host, port = s.rsplit(":", 1)
-    return host, int(port)
+        | lt.alert.category_t.dht_notification
+    )
+    return settings
 
 
 def wait_listening(sessions):
@@ -233,7 +197,7 @@ def main():
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     deadline = time.time() + args.max_seconds
     if args.mode == "swarm":
-        threading.Thread(target=watch_stdin, daemon=True).start()
+        threading.Thread(target=watch_stdin, args=(stop,), daemon=True).start()
         return swarm(args, deadline)
     return leech(args, deadline)
 

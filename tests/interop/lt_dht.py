@@ -33,7 +33,6 @@ The process exits when stdin closes, on SIGTERM/SIGINT, or after --max-seconds.
 """
 
 import argparse
-import os
 import signal
 import sys
 import threading
@@ -41,6 +40,7 @@ import time
 import warnings
 
 import libtorrent as lt
+from _lt_loopback import dht_loopback_settings, host_port, out, torrent_flags, watch_stdin
 
 # session.status() (for its dht_nodes count) is deprecated in libtorrent 2.0 but still the simplest synchronous count
 warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -50,47 +50,12 @@ READY_TIMEOUT_S = 15.0
 LEECH_REANNOUNCE_S = 3.0
 
 
-def out(line):
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-def watch_stdin():
-    try:
-        while True:
-            data = os.read(0, 4096)
-            if not data:
-                break
-    except OSError:
-        pass
-    stop.set()
-
-
 def make_session():
-    return lt.session(
+    settings = dht_loopback_settings()
+    settings.update(
         {
-            "listen_interfaces": "127.0.0.1:0",
-            "outgoing_interfaces": "",
-            "enable_dht": True,
-            "dht_bootstrap_nodes": "",
-            "dht_restrict_routing_ips": False,
-            "dht_restrict_search_ips": False,
-            "dht_enforce_node_id": False,
-            "dht_prefer_verified_node_ids": False,
-            # libtorrent blocks an IP that sends it more than dht_block_ratelimit (5) packets a second, averaged over
-            # 10 s, for dht_block_timeout (5 min). On loopback every node is 127.0.0.1, so a busy node (the seeder,
-            # in a DHT of 8) soon ignores everybody, btfetch included: its queries time out.
-            "dht_block_ratelimit": 100000,
-            "enable_lsd": False,
-            "enable_upnp": False,
-            "enable_natpmp": False,
-            "enable_ip_notifier": False,
-            "enable_outgoing_utp": False,
-            "enable_incoming_utp": False,
             "enable_outgoing_tcp": True,
             "enable_incoming_tcp": True,
-            "allow_multiple_connections_per_ip": True,
-            "ssrf_mitigation": False,
             "min_reconnect_time": 1,
             "peer_connect_timeout": 5,
             "unchoke_slots_limit": 50,
@@ -102,16 +67,7 @@ def make_session():
             | lt.alert.category_t.peer_notification,
         }
     )
-
-
-def torrent_flags(flags):
-    flags = flags & ~lt.torrent_flags.auto_managed & ~lt.torrent_flags.paused
-    return flags | lt.torrent_flags.disable_pex | lt.torrent_flags.disable_lsd
-
-
-def host_port(s):
-    host, port = s.rsplit(":", 1)
-    return host, int(port)
+    return lt.session(settings)
 
 
 def main():
@@ -131,7 +87,7 @@ def main():
 
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    threading.Thread(target=watch_stdin, daemon=True).start()
+    threading.Thread(target=watch_stdin, args=(stop,), daemon=True).start()
     deadline = time.time() + args.max_seconds
 
     # (role, session) pairs; the plain nodes first

@@ -17,31 +17,15 @@ The process exits when stdin closes, on SIGTERM/SIGINT, or after --max-seconds.
 """
 
 import argparse
-import os
 import signal
 import sys
 import threading
 import time
 
 import libtorrent as lt
+from _lt_loopback import out, watch_stdin
 
 stop = threading.Event()
-
-
-def out(line):
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-def watch_stdin():
-    try:
-        while True:
-            data = os.read(0, 4096)
-            if not data:
-                break
-    except OSError:
-        pass
-    stop.set()
 
 
 def main():
@@ -58,7 +42,7 @@ def main():
 
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    threading.Thread(target=watch_stdin, daemon=True).start()
+    threading.Thread(target=watch_stdin, args=(stop,), daemon=True).start()
 
     settings = {
         "listen_interfaces": "127.0.0.1:%d" % args.port,
