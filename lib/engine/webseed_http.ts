@@ -7,6 +7,7 @@
  * @module
  */
 import { bodyLength, encodeRangeRequest, HttpError, keepsAlive, parseResponseHead } from "../webseed/http1.ts";
+import { writeAll } from "./peer_conn.ts";
 
 /** A range response being read, from a connection of ours or from `fetch()`. */
 export interface RangeResponse {
@@ -32,7 +33,10 @@ const MAX_SPARE_BUFFERS = 4;
 /** Idle connections kept per origin. */
 const MAX_IDLE_PER_ORIGIN = 4;
 
-/** The first read of an answer (its head and the start of its body). */
+/** Idle connections kept in all (a seed may redirect each file to another origin): past it the oldest is closed. */
+const MAX_IDLE = 8;
+
+/** The first read of an answer (its head, at most `MAX_HEAD_BYTES`, and the start of its body). */
 const HEAD_READ_BYTES = 64 * 1024;
 
 /** Environment variables that send `fetch()` through a proxy: a connection of ours would bypass it. */
@@ -88,7 +92,7 @@ export class RangeClient {
     const request = encodeRangeRequest(u, start, end);
     for (let attempt = 0; attempt < 2; attempt++) {
       signal.throwIfAborted();
-      const pooled = this.#idle.get(origin)?.pop();
+      const pooled = this.#takeIdle(origin);
       const conn = pooled ??
         await Deno.connect({ hostname: u.hostname.replace(/^\[|\]$/g, ""), port: Number(u.port || 80), signal });
       const onAbort = () => closeQuietly(conn);
@@ -101,14 +105,15 @@ export class RangeClient {
         const buf = new Uint8Array(HEAD_READ_BYTES);
         let head = null;
         while (head === null) {
-          if (n === buf.length) throw new HttpError(`The response head is longer than ${buf.length} bytes`);
+          // the buffer outsizes MAX_HEAD_BYTES, past which parseResponseHead throws: a read always has room
           const r = await conn.read(buf.subarray(n));
           if (r === null) {
             if (pooled && n === 0) break; // a kept-alive connection the server had closed: once more on a new one
             throw new HttpError("The server closed the connection before its answer's head");
           }
+          const searched = n;
           n += r;
-          head = parseResponseHead(buf.subarray(0, n));
+          head = parseResponseHead(buf.subarray(0, n), searched);
         }
         if (head === null) continue;
         const length = bodyLength(head.headers);
@@ -119,6 +124,7 @@ export class RangeClient {
           conn,
           head.status,
           head.headers,
+          keepsAlive(head.headers, head.minor),
           buf.subarray(head.headLength, n),
           length,
           () => signal.removeEventListener("abort", onAbort),
@@ -138,11 +144,38 @@ export class RangeClient {
     return null;
   }
 
+  /** An idle connection to `origin`, if one is kept (the entry goes with its last connection). */
+  #takeIdle(origin: string): Deno.Conn | undefined {
+    const idle = this.#idle.get(origin);
+    const conn = idle?.pop();
+    if (idle?.length === 0) this.#idle.delete(origin);
+    return conn;
+  }
+
+  /** Keeps `conn` for reuse, within the per-origin and overall bounds (past the overall one, the oldest goes). */
+  #keepIdle(origin: string, conn: Deno.Conn): void {
+    const idle = this.#idle.get(origin) ?? [];
+    if (idle.length >= MAX_IDLE_PER_ORIGIN) {
+      closeQuietly(conn);
+      return;
+    }
+    let total = 0;
+    for (const list of this.#idle.values()) total += list.length;
+    if (total >= MAX_IDLE) {
+      const [oldest, list] = this.#idle.entries().next().value as [string, Deno.Conn[]];
+      closeQuietly(list.shift()!);
+      if (list.length === 0) this.#idle.delete(oldest);
+    }
+    this.#idle.delete(origin); // re-inserted last: the map is in order of last use
+    this.#idle.set(origin, [...idle, conn]);
+  }
+
   #response(
     origin: string,
     conn: Deno.Conn,
     status: number,
     headers: ReadonlyMap<string, string>,
+    alive: boolean,
     leftover: Uint8Array,
     length: number,
     unlisten: () => void,
@@ -173,16 +206,8 @@ export class RangeClient {
         if (closed) return;
         closed = true;
         unlisten();
-        const idle = this.#idle.get(origin) ?? [];
-        if (
-          remaining === 0 && !spare && keepsAlive(headers) && !signal.aborted && !this.#closed &&
-          idle.length < MAX_IDLE_PER_ORIGIN
-        ) {
-          idle.push(conn);
-          this.#idle.set(origin, idle);
-        } else {
-          closeQuietly(conn);
-        }
+        if (remaining === 0 && !spare && alive && !signal.aborted && !this.#closed) this.#keepIdle(origin, conn);
+        else closeQuietly(conn);
       },
     };
   }
@@ -234,11 +259,6 @@ function proxyConfigured(): boolean {
   } catch {
     return true;
   }
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let done = 0;
-  while (done < bytes.length) done += await conn.write(bytes.subarray(done));
 }
 
 function closeQuietly(conn: Deno.Conn): void {

@@ -21,6 +21,8 @@ export class HttpError extends Error {
 export interface ResponseHead {
   /** The status code (100–999). */
   readonly status: number;
+  /** The HTTP minor version the server answered with: 0 (HTTP/1.0, which closes by default) or 1. */
+  readonly minor: 0 | 1;
   /** Header fields by lower-case name; repeated fields are joined with ", ". */
   readonly headers: ReadonlyMap<string, string>;
   /** Bytes the head took, the blank line included: the body starts there. */
@@ -58,7 +60,9 @@ export function encodeRangeRequest(url: URL, rangeStart: number, rangeEnd: numbe
 }
 
 /**
- * Parses a response head from the start of `buf` (the bytes read so far).
+ * Parses a response head from the start of `buf` (the bytes read so far). `searched`: how many leading bytes an
+ * earlier call already searched for the blank line (the bytes read before this read), so a head that arrives a byte
+ * at a time is not rescanned from its start each time.
  * @returns the head, or null when the blank line ending it has not arrived yet.
  * @throws {HttpError} when the head is malformed, or longer than {@linkcode MAX_HEAD_BYTES} without ending.
  * @example
@@ -72,14 +76,14 @@ export function encodeRangeRequest(url: URL, rangeStart: number, rangeEnd: numbe
  * eq(parseResponseHead(bytes.subarray(0, 20)), null);
  * ```
  */
-export function parseResponseHead(buf: Uint8Array): ResponseHead | null {
-  const end = findBlankLine(buf, Math.min(buf.length, MAX_HEAD_BYTES));
+export function parseResponseHead(buf: Uint8Array, searched = 0): ResponseHead | null {
+  const end = findBlankLine(buf, Math.max(0, searched - 3), Math.min(buf.length, MAX_HEAD_BYTES));
   if (end < 0) {
     if (buf.length >= MAX_HEAD_BYTES) throw new HttpError(`The response head is longer than ${MAX_HEAD_BYTES} bytes`);
     return null;
   }
   const lines = decoder.decode(buf.subarray(0, end)).split("\r\n");
-  const m = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(lines[0]);
+  const m = /^HTTP\/1\.([01]) (\d{3})(?: .*)?$/.exec(lines[0]);
   if (!m) throw new HttpError(`Not an HTTP/1.x status line: ${JSON.stringify(lines[0].slice(0, 80))}`);
   if (lines.length - 1 > MAX_HEADER_FIELDS) throw new HttpError(`More than ${MAX_HEADER_FIELDS} header fields`);
   const headers = new Map<string, string>();
@@ -94,7 +98,7 @@ export function parseResponseHead(buf: Uint8Array): ResponseHead | null {
     const had = headers.get(name);
     headers.set(name, had === undefined ? value : `${had}, ${value}`);
   }
-  return { status: Number(m[1]), headers, headLength: end + 4 };
+  return { status: Number(m[2]), minor: m[1] === "0" ? 0 : 1, headers, headLength: end + 4 };
 }
 
 /**
@@ -115,14 +119,18 @@ export function bodyLength(headers: ReadonlyMap<string, string>): number | null 
   return Number(v);
 }
 
-/** Whether the server will keep the connection open after this response (HTTP/1.1's default). */
-export function keepsAlive(headers: ReadonlyMap<string, string>): boolean {
-  return !(headers.get("connection") ?? "").toLowerCase().split(",").some((t) => t.trim() === "close");
+/**
+ * Whether the server will keep the connection open after this response: HTTP/1.1 does unless it says `close`;
+ * HTTP/1.0 (`minor` 0) does only when it says `keep-alive`.
+ */
+export function keepsAlive(headers: ReadonlyMap<string, string>, minor: 0 | 1 = 1): boolean {
+  const tokens = (headers.get("connection") ?? "").toLowerCase().split(",").map((t) => t.trim());
+  return minor === 0 ? tokens.includes("keep-alive") : !tokens.includes("close");
 }
 
-/** The offset of the `\r\n\r\n` that ends the head, looked for in the first `limit` bytes; -1 when absent. */
-function findBlankLine(buf: Uint8Array, limit: number): number {
-  for (let i = 0; i + 3 < limit; i++) {
+/** The offset of the `\r\n\r\n` that ends the head, looked for from `from` in the first `limit` bytes; -1 if absent. */
+function findBlankLine(buf: Uint8Array, from: number, limit: number): number {
+  for (let i = from; i + 3 < limit; i++) {
     if (buf[i] === 13 && buf[i + 1] === 10 && buf[i + 2] === 13 && buf[i + 3] === 10) return i;
   }
   return -1;

@@ -148,6 +148,23 @@ Deno.test("RangeClient leaves to fetch() what it does not read itself, and never
       await server.close();
     }
   });
+  await t.step("an HTTP/1.0 answer without keep-alive: not reused", async () => {
+    const server = scriptedServer(() => {
+      const a = partial(BODY);
+      a.set(enc("HTTP/1.0"));
+      return a;
+    });
+    const client = new RangeClient();
+    try {
+      for (let k = 0; k < 2; k++) {
+        await readAll(await client.request(server.url, 0, 9_999, new AbortController().signal));
+      }
+      assertEquals(server.stats.connections, 2);
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
   await t.step("a body left unread: the connection is closed, not reused", async () => {
     const server = scriptedServer(() => partial(BODY));
     const client = new RangeClient();
@@ -208,4 +225,26 @@ Deno.test("RangeClient lends read buffers of BODY_READ_BYTES and keeps a few for
   client.giveBuffer(new Uint8Array(10)); // another size: let go
   assert(client.takeBuffer().length === BODY_READ_BYTES);
   client.close();
+});
+
+Deno.test("RangeClient keeps at most 8 idle connections in all, whatever the number of origins", async () => {
+  const servers = Array.from({ length: 10 }, () => scriptedServer(() => partial(BODY)));
+  const client = new RangeClient();
+  try {
+    const get = async (k: number) =>
+      await readAll(await client.request(servers[k].url, 0, 9_999, new AbortController().signal));
+    const connections = () => servers.map((s) => s.stats.connections).reduce((a, b) => a + b);
+    for (let k = 0; k < 10; k++) await get(k);
+    assertEquals(connections(), 10);
+    // the 8 most recent kept theirs: asked again, newest first, they reuse them
+    for (let k = 9; k >= 2; k--) await get(k);
+    assertEquals(connections(), 10);
+    // the 2 oldest were closed: they connect again
+    await get(0);
+    await get(1);
+    assertEquals(connections(), 12);
+  } finally {
+    client.close();
+    for (const s of servers) await s.close();
+  }
 });

@@ -130,3 +130,24 @@ Deno.test("parseResponseHead() on mutated heads only ever returns a head, null, 
     }
   }
 });
+
+Deno.test("parseResponseHead() reports HTTP/1.0, which keepsAlive() treats as closing unless it says keep-alive", () => {
+  const old = parseResponseHead(text("HTTP/1.0 206 Partial Content\r\nContent-Length: 1\r\n\r\n"));
+  assertEquals(old?.minor, 0);
+  assertEquals(keepsAlive(old!.headers, old!.minor), false);
+  assertEquals(keepsAlive(new Map([["connection", "Keep-Alive"]]), 0), true);
+  assertEquals(parseResponseHead(text("HTTP/1.1 200 OK\r\n\r\n"))?.minor, 1);
+});
+
+Deno.test("parseResponseHead() given the bytes already searched finds the same end as a search from the start", () => {
+  const raw = text("HTTP/1.1 206 Partial Content\r\nContent-Length: 3\r\n\r\nabc");
+  for (let cut = 1; cut <= raw.length; cut++) {
+    const before = parseResponseHead(raw.subarray(0, cut - 1));
+    if (before !== null) continue;
+    assertEquals(
+      parseResponseHead(raw.subarray(0, cut), cut - 1),
+      parseResponseHead(raw.subarray(0, cut)),
+      `at ${cut}`,
+    );
+  }
+});
