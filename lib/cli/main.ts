@@ -157,8 +157,12 @@ export async function main(args: readonly string[], sinks: ReportSinks = process
       case "get":
       case "seed": {
         // the writer thread first: its start-up (it loads node:fs and node:crypto) overlaps the loading of get's modules
-        (await import("../storage/writer_thread.ts")).prestartWriterThread();
-        const { runGet } = await import("./get.ts");
+        const thread = await import("../storage/writer_thread.ts");
+        thread.prestartWriterThread();
+        const { runGet } = await import("./get.ts").catch((e) => {
+          thread.discardWriterThread(); // runGet's own cleanup never runs: the thread must not keep the process alive
+          throw e;
+        });
         await runGet(o, r, o.command === "seed");
         return EXIT.ok;
       }

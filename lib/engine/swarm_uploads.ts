@@ -83,6 +83,7 @@ function pieceForUpload(sw: Swarm, index: number, io: SwarmIO): Uint8Array | nul
     sw.bufferPool.give(buf);
     return null;
   }
-  for (const old of sw.cache.put(index, data)) sw.bufferPool.give(old);
+  // a piece larger than the whole cache comes straight back: it is being served, so it is not pooled
+  for (const old of sw.cache.put(index, data)) if (old !== data) sw.bufferPool.give(old);
   return data;
 }
