@@ -48,7 +48,7 @@ export interface DhtOptions {
   readonly statePath: string | null;
   /** Addresses to bind (default `0.0.0.0` and `::`); tests bind loopback. */
   readonly bind?: { readonly v4?: string | null; readonly v6?: string | null };
-  /** Values in [0, 1) (default Math.random). */
+  /** Values in [0, 1) (default: the system's cryptographic random source). */
   readonly random?: () => number;
   /** Something worth a line (a bootstrap host that did not resolve, a state file that could not be saved). */
   readonly onNote?: (text: string) => void;
@@ -106,7 +106,8 @@ export class Dht {
    * @throws {Deno.errors.AddrInUse} (or another OS error) when the IPv4 socket cannot be bound.
    */
   static async open(o: DhtOptions): Promise<Dht> {
-    const random = o.random ?? Math.random;
+    // the node id and the token secrets must not be predictable: Math.random's output can be (tests inject their own)
+    const random = o.random ?? (() => crypto.getRandomValues(new Uint32Array(1))[0] / 0x1_0000_0000);
     const state = o.statePath ? loadDhtState(o.statePath) : null;
     const id = state?.id ?? randomBytes(random, ID_BYTES);
     const sockets = new Map<4 | 6, dgram.Socket>();

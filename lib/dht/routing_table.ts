@@ -373,7 +373,10 @@ function heard(t: RoutingTable, node: NodeInfo, verified: boolean, now: number):
   }
   bs[i] = b;
 
-  // The same address with another id is a new node: the old entry goes.
+  // The same address with another id is a new node: the old entry goes. Not on a query, though: anyone can send one
+  // with a spoofed source address, and one packet per known node would empty the table; the new id's own answer to
+  // our query (verified) is needed to displace a node in a bucket.
+  if (!verified && bs.some((o) => o.nodes.some((n) => n.key === key))) return [t, []];
   for (let j = 0; j < bs.length; j++) {
     const o = bs[j];
     if (!o.nodes.some((n) => n.key === key) && !o.replacements.some((n) => n.key === key)) continue;

@@ -339,3 +339,13 @@ Deno.test("goodNodes() and tableStats() report standings", () => {
   assertEquals(goodNodes(t, GOOD_FOR_MS + 1), [b]);
   assertEquals(tableStats(t, GOOD_FOR_MS + 1), { buckets: 1, good: 1, questionable: 2, bad: 1, replacements: 0 });
 });
+
+Deno.test("stepTable(): a query from a known node's address with another id does not displace it; an answer does", () => {
+  const a = nodeIn(3);
+  const [t0] = run(createTable(OWN, { family: 4, now: 0 }), [[response(a), 0]]);
+  const spoof: NodeInfo = { id: nodeIn(3).id, address: a.address }; // anyone can claim a's address in a query
+  const [t1] = run(t0, [[query(spoof), 10]]);
+  assertEquals(ids(t1.buckets.flatMap((b) => b.nodes)), ids([a]), "one spoofed query empties nothing");
+  const [t2] = run(t1, [[response(spoof), 20]]); // the new id answered our query from that address: it is the node now
+  assertEquals(ids(t2.buckets.flatMap((b) => b.nodes)), ids([spoof]));
+});
