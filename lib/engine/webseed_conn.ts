@@ -11,6 +11,7 @@ import { followRedirect, type RedirectChain, startChain } from "../webseed/redir
 import { judgeResponse } from "../webseed/response.ts";
 import type { FileMissingReason } from "../webseed/seed_state.ts";
 import type { PlanGeometry, Segment } from "../webseed/plan.ts";
+import { REQUEST_TIMEOUT_MS } from "./requests.ts";
 import { RangeClient, type RangeResponse } from "./webseed_http.ts";
 
 /** How a run ended. Blocks delivered before the end are kept either way. */
@@ -31,9 +32,14 @@ export type RunOutcome =
 /** Receives each whole block; `data` is valid only during the call. */
 export type BlockSink = (piece: number, begin: number, data: Uint8Array) => void;
 
+/** A run that receives nothing (no answer, no body bytes) for this long ends as failed. */
+export const RUN_IDLE_TIMEOUT_MS = REQUEST_TIMEOUT_MS;
+
 /**
  * Fetches the segments of one run (they tile whole pieces, in payload order) and hands `onBlock` every block as it
- * completes. Resolves with how the run ended; never rejects for the server's faults (only for a bug).
+ * completes. Resolves with how the run ended; never rejects for the server's faults (only for a bug). A server that
+ * sends nothing for `idleTimeoutMs` ends the run as failed: the seed-wide time-out alone would let one run drip
+ * forever while the seed's other runs deliver.
  */
 export async function fetchRun(
   geometry: PlanGeometry,
@@ -41,6 +47,33 @@ export async function fetchRun(
   onBlock: BlockSink,
   signal: AbortSignal,
   client: RangeClient = new RangeClient(false),
+  idleTimeoutMs: number = RUN_IDLE_TIMEOUT_MS,
+): Promise<RunOutcome> {
+  const idle = new AbortController();
+  let last = performance.now();
+  const watch = setInterval(() => {
+    if (performance.now() - last >= idleTimeoutMs) idle.abort();
+  }, Math.min(1000, idleTimeoutMs));
+  try {
+    const both = AbortSignal.any([signal, idle.signal]);
+    const end = await runSegments(geometry, segments, onBlock, both, client, () => last = performance.now());
+    if (end.kind === "aborted" && !signal.aborted && idle.signal.aborted) {
+      return { kind: "failed", reason: `the web seed sent nothing for ${idleTimeoutMs / 1000} s` };
+    }
+    return end;
+  } finally {
+    clearInterval(watch);
+  }
+}
+
+/** {@linkcode fetchRun}'s work; `touch` is called whenever something arrives. */
+async function runSegments(
+  geometry: PlanGeometry,
+  segments: readonly Segment[],
+  onBlock: BlockSink,
+  signal: AbortSignal,
+  client: RangeClient,
+  touch: () => void,
 ): Promise<RunOutcome> {
   const cutter = new BlockCutter(geometry, onBlock);
   for (const seg of segments) {
@@ -58,6 +91,7 @@ export async function fetchRun(
       try {
         const url = sendAuthorization ? chain.url : withoutCredentials(chain.url);
         res = await client.request(url, seg.rangeStart, seg.rangeEnd, signal);
+        touch();
       } catch (e) {
         if (signal.aborted) return { kind: "aborted" };
         return { kind: "failed", reason: e instanceof Error ? e.message : String(e) };
@@ -92,7 +126,7 @@ export async function fetchRun(
         res.close();
         return { kind: "failed", reason: `HTTP ${v.status}: ${v.reason}` };
       }
-      const got = await readBody(res, v.skip, v.length, cutter, signal, client);
+      const got = await readBody(res, v.skip, v.length, cutter, signal, client, touch);
       if (got === "aborted") return { kind: "aborted" };
       if (got < seg.length) return { kind: "short" };
       break;
@@ -113,6 +147,7 @@ async function readBody(
   cutter: BlockCutter,
   signal: AbortSignal,
   client: RangeClient,
+  touch: () => void,
 ): Promise<number | "aborted"> {
   let buf = client.takeBuffer();
   let fed = 0;
@@ -125,6 +160,7 @@ async function readBody(
         return signal.aborted ? "aborted" : fed; // the server closed mid-body: what came is kept
       }
       if (chunk === null) break;
+      touch();
       buf = new Uint8Array(chunk.buffer as ArrayBuffer); // a BYOB read took ours and gives its memory back
       if (skip > 0) {
         const drop = Math.min(skip, chunk.length);

@@ -1,6 +1,7 @@
-import { assertEquals } from "../_assert.ts";
+import { assert, assertEquals } from "../_assert.ts";
 import { seeded } from "../_gen.ts";
-import { BlockCutter } from "../../lib/engine/webseed_conn.ts";
+import { BlockCutter, fetchRun } from "../../lib/engine/webseed_conn.ts";
+import { RangeClient } from "../../lib/engine/webseed_http.ts";
 import { BLOCK_BYTES } from "../../lib/limits.ts";
 
 /** A payload of `total` bytes in pieces of `pieceLength`, and the blocks a cutter emits for it fed in `chunks`. */
@@ -59,4 +60,58 @@ Deno.test("BlockCutter starts at a run's first piece and fills padding with zero
   assertEquals(blocks.map((b) => [b.piece, b.begin, b.data.length]), [[1, 0, 16_384], [1, 16_384, 16_384]]);
   assertEquals(blocks[1].data.subarray(0, 3_616), new Uint8Array(3_616).fill(7));
   assertEquals(blocks[1].data.subarray(3_616), new Uint8Array(12_768));
+});
+
+Deno.test("fetchRun() ends as failed a run whose server goes silent, on its own idle time-out", async (t) => {
+  // answers every request with a head promising 32 KiB, sends 100 bytes of it, then nothing
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  const serving = (async () => {
+    for await (const c of listener) {
+      conns.push(c);
+      await c.read(new Uint8Array(4096));
+      const head =
+        "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-32767/32768\r\nContent-Length: 32768\r\n\r\n";
+      await c.write(new TextEncoder().encode(head + "x".repeat(100)));
+    }
+  })();
+  const url = `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}/f`;
+  const geometry = {
+    files: [{ index: 0, path: ["f"], length: 32768, offset: 0, padding: false }],
+    pieceLength: 32768,
+    totalLength: 32768,
+    pieceCount: 1,
+  };
+  const segments = [{
+    kind: "get" as const,
+    url,
+    rangeStart: 0,
+    rangeEnd: 32767,
+    fileIndex: 0,
+    length: 32768,
+    payloadOffset: 0,
+    piece: 0,
+    pieceOffset: 0,
+  }];
+  try {
+    for (
+      const [name, client] of [["our own connection", new RangeClient()], ["fetch()", new RangeClient(false)]] as const
+    ) {
+      await t.step(name, async () => {
+        const t0 = performance.now();
+        const end = await fetchRun(geometry as never, segments, () => {}, new AbortController().signal, client, 200);
+        client.close();
+        assertEquals(end.kind, "failed");
+        assert(performance.now() - t0 < 5_000, "ended by the idle time-out, not held");
+      });
+    }
+  } finally {
+    listener.close();
+    for (const c of conns) {
+      try {
+        c.close();
+      } catch { /* closed */ }
+    }
+    await serving.catch(() => {});
+  }
 });
