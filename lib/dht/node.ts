@@ -46,6 +46,7 @@ import {
   stepTable,
   type TableAction,
   type TableEvent,
+  tableSize,
   type TableStats,
   tableStats,
 } from "./routing_table.ts";
@@ -547,7 +548,7 @@ export function tick(n: DhtNode, now: number, io: DhtIO): void {
   }
   if (rotationDue(n.tokens, now)) n.tokens = rotateSecret(n.tokens, randomBytes(n.random, 16), now);
   for (const [family, table] of n.tables) {
-    if (tableSizeOf(table) === 0) continue;
+    if (tableSize(table) === 0) continue;
     for (const r of refreshDue(table, now, n.random)) {
       const [next] = stepTable(n.tables.get(family) ?? table, { type: "refreshing", bucket: r.bucket }, now);
       n.tables.set(family, next);
@@ -555,12 +556,6 @@ export function tick(n: DhtNode, now: number, io: DhtIO): void {
     }
   }
   expirePeers(n.store, now);
-}
-
-function tableSizeOf(t: RoutingTable): number {
-  let s = 0;
-  for (const b of t.buckets) s += b.nodes.length;
-  return s;
 }
 
 /** The good nodes of every table, for saving. */

@@ -7,6 +7,7 @@
  * @module
  */
 import { bodyLength, encodeRangeRequest, HttpError, keepsAlive, parseResponseHead } from "../webseed/http1.ts";
+import { rangeHeader } from "../webseed/plan.ts";
 import { writeAll } from "./peer_conn.ts";
 
 /** A range response being read, from a connection of ours or from `fetch()`. */
@@ -216,7 +217,7 @@ export class RangeClient {
 /** The range through `fetch()`, its body read into the caller's buffers (a BYOB reader when it is a byte stream). */
 async function fetchRange(url: string, start: number, end: number, signal: AbortSignal): Promise<RangeResponse> {
   const res = await fetch(url, {
-    headers: { range: `bytes=${start}-${end}`, "accept-encoding": "identity" },
+    headers: { range: rangeHeader({ rangeStart: start, rangeEnd: end }), "accept-encoding": "identity" },
     redirect: "manual",
     signal,
   });

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { rangeHeader } from "./plan.ts";
+
 /** The longest response head accepted (status line and fields, up to the blank line). */
 export const MAX_HEAD_BYTES = 16 * 1024;
 
@@ -52,7 +54,7 @@ export function encodeRangeRequest(url: URL, rangeStart: number, rangeEnd: numbe
   return encoder.encode(
     `GET ${url.pathname}${url.search} HTTP/1.1\r\n` +
       `Host: ${url.host}\r\n` +
-      `Range: bytes=${rangeStart}-${rangeEnd}\r\n` +
+      `Range: ${rangeHeader({ rangeStart, rangeEnd })}\r\n` +
       "Accept-Encoding: identity\r\n" +
       "User-Agent: btfetch\r\n" +
       "Connection: keep-alive\r\n\r\n",
