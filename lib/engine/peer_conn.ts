@@ -10,6 +10,7 @@
 import { formatAddress, type PeerAddress } from "../address.ts";
 import { BitfieldError } from "../bitfield.ts";
 import { readFrame, WireError } from "../wire/frame.ts";
+import { maybeYield } from "./turns.ts";
 import { decodeHandshake, encodeHandshake, type Handshake, HANDSHAKE_BYTES } from "../wire/handshake.ts";
 import {
   decodeMessage,
@@ -309,6 +310,12 @@ export class PeerConn {
           buf.copyWithin(0, start, end);
           end -= start;
           start = 0;
+        }
+        // a peer that sends faster than this loop eats would otherwise keep timers and the writer's replies waiting
+        const turn = maybeYield();
+        if (turn) {
+          await turn;
+          if (this.#closed) return;
         }
         let n: number | null;
         try {

@@ -12,6 +12,7 @@ import { judgeResponse } from "../webseed/response.ts";
 import type { FileMissingReason } from "../webseed/seed_state.ts";
 import type { PlanGeometry, Segment } from "../webseed/plan.ts";
 import { REQUEST_TIMEOUT_MS } from "./requests.ts";
+import { maybeYield } from "./turns.ts";
 import { RangeClient, type RangeResponse } from "./webseed_http.ts";
 
 /** How a run ended. Blocks delivered before the end are kept either way. */
@@ -170,6 +171,8 @@ async function readBody(
       const take = Math.min(chunk.length, length - fed);
       if (take > 0) cutter.feed(chunk.subarray(0, take));
       fed += take;
+      const turn = maybeYield(); // a fast server must not keep timers and the writer's replies waiting
+      if (turn) await turn;
     }
   } finally {
     res.close();
