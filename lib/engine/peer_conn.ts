@@ -10,7 +10,7 @@
 import { formatAddress, type PeerAddress } from "../address.ts";
 import { BitfieldError } from "../bitfield.ts";
 import { readFrame, WireError } from "../wire/frame.ts";
-import { maybeYield } from "./turns.ts";
+import { maybeYield } from "../turns.ts";
 import { decodeHandshake, encodeHandshake, type Handshake, HANDSHAKE_BYTES } from "../wire/handshake.ts";
 import {
   decodeMessage,

@@ -12,7 +12,7 @@ import { judgeResponse } from "../webseed/response.ts";
 import type { FileMissingReason } from "../webseed/seed_state.ts";
 import type { PlanGeometry, Segment } from "../webseed/plan.ts";
 import { REQUEST_TIMEOUT_MS } from "./requests.ts";
-import { maybeYield } from "./turns.ts";
+import { maybeYield } from "../turns.ts";
 import { RangeClient, type RangeResponse } from "./webseed_http.ts";
 
 /** How a run ended. Blocks delivered before the end are kept either way. */

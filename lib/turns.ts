@@ -15,14 +15,9 @@ export const TURN_SLICE_MS = 4;
 let pending: Promise<void> | null = null;
 let lastTurn = performance.now();
 
-/**
- * A promise to await before reading on when the event loop has had no forced turn for {@linkcode TURN_SLICE_MS},
- * else `null` (go on at once). Cheap to call after every read.
- */
-export function maybeYield(now: number = performance.now()): Promise<void> | null {
-  if (pending) return pending;
-  if (now - lastTurn < TURN_SLICE_MS) return null;
-  pending = new Promise<void>((resolve) => {
+/** A promise that settles after one real turn of the event loop, shared with every other caller meanwhile. */
+export function nextTurn(): Promise<void> {
+  return pending ??= new Promise<void>((resolve) => {
     // a fresh channel each time, closed once used: an open port would keep the process alive
     const ch = new MessageChannel();
     ch.port1.onmessage = () => {
@@ -34,5 +29,14 @@ export function maybeYield(now: number = performance.now()): Promise<void> | nul
     };
     ch.port2.postMessage(null);
   });
-  return pending;
+}
+
+/**
+ * A promise to await before reading on when the event loop has had no forced turn for {@linkcode TURN_SLICE_MS},
+ * else `null` (go on at once). Cheap to call after every read.
+ */
+export function maybeYield(now: number = performance.now()): Promise<void> | null {
+  if (pending) return pending;
+  if (now - lastTurn < TURN_SLICE_MS) return null;
+  return nextTurn();
 }

@@ -1,6 +1,6 @@
-import { assert, assertEquals } from "../_assert.ts";
-import { maybeYield, TURN_SLICE_MS } from "../../lib/engine/turns.ts";
-import { PeerConn } from "../../lib/engine/peer_conn.ts";
+import { assert, assertEquals } from "./_assert.ts";
+import { maybeYield, TURN_SLICE_MS } from "../lib/turns.ts";
+import { PeerConn } from "../lib/engine/peer_conn.ts";
 
 /** Waits until `maybeYield` hands out a turn and takes it, so each test starts right after a turn. */
 async function freshTurn(): Promise<void> {
