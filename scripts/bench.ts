@@ -5,13 +5,14 @@
  * deno run -A scripts/bench.ts [--scenario fetch|seed|create|dht|webseed|all] [--size 1G] [--rounds 3]
  *                              [--piece-size 1M] [--seeders 1] [--clients btfetch,libtorrent,aria2c]
  *                              [--downloader aria2c|libtorrent|both] [--workdir DIR] [--timeout SECONDS] [--json]
- *                              [--keep]
+ *                              [--keep] [--from-source]
  * ```
  *
  * Scenarios (each a function in {@link SCENARIOS}; add one there):
  * - `fetch`: ONE python3-libtorrent seeder (`--seeders 1`, the default); downloaders take turns, round after round,
- *   each into a fresh empty folder: btfetch (`dist/btfetch-<host target>` if built, else `deno run -A main.ts`;
- *   `BTFETCH_BIN` overrides), python3-libtorrent (`scripts/_bench_lt.py --mode leech`, which exits the moment it has
+ *   each into a fresh empty folder: btfetch (`dist/btfetch-<host target>` if built, else a bundle of this
+ *   checkout made for the run, the binary's stand-in, or `deno run -A main.ts` with `--from-source`; `BTFETCH_BIN`
+ *   overrides), python3-libtorrent (`scripts/_bench_lt.py --mode leech`, which exits the moment it has
  *   every piece) and aria2c (`--seed-time=0`, DHT/LPD/PEX off, `--file-allocation=none`). btfetch and libtorrent
  *   connect to the seeder; aria2c has no "connect to this peer" option, so the seeder connects to it once it listens.
  *   With `--seeders N` (issue 11's table: `--seeders 4 --piece-size 256K`), N seeders, python3-libtorrent and aria2c
@@ -99,6 +100,8 @@ export interface BenchOptions {
   timeoutMs?: number;
   json: boolean;
   keep: boolean;
+  /** Run btfetch as `deno run main.ts` instead of a bundle made for the run. */
+  fromSource: boolean;
 }
 
 /** Parses "256M", "1G", "1GiB", "512K", "1048576" into bytes. */
@@ -147,7 +150,9 @@ export function boundMs(o: BenchOptions, s: string): number {
 
 const USAGE = `Usage: deno run -A scripts/bench.ts [--scenario fetch|seed|create|dht|webseed|all] [--size 1G]
        [--rounds 3] [--piece-size 1M] [--seeders 1] [--clients btfetch,libtorrent,aria2c]
-       [--downloader aria2c|libtorrent|both] [--workdir DIR] [--timeout SECONDS] [--json] [--keep]
+       [--downloader aria2c|libtorrent|both] [--workdir DIR] [--timeout SECONDS] [--json] [--keep] [--from-source]
+btfetch runs as BTFETCH_BIN, else dist/btfetch-<host target> when built, else a bundle of this checkout made for the
+run (as deno task bundle; the compiled binary's stand-in), or deno run main.ts with --from-source.
 Defaults per scenario: --size fetch/seed/create 1G, dht 64M, webseed 512M; --timeout 600, dht 60 (a dht run past
 it counts as not done); --workdir /dev/shm when it is a tmpfs with room, else /tmp. --seeders N (fetch only):
 python3-libtorrent and aria2c seeders in turn, libtorrent first (4: two of each). --downloader (seed only, default
@@ -169,6 +174,7 @@ export function parseBenchArgs(args: string[]): BenchOptions {
       timeout: { type: "string" },
       json: { type: "boolean", default: false },
       keep: { type: "boolean", default: false },
+      "from-source": { type: "boolean", default: false },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -210,6 +216,7 @@ export function parseBenchArgs(args: string[]): BenchOptions {
     timeoutMs: timeoutS === undefined ? undefined : timeoutS * 1000,
     json: v.json,
     keep: v.keep,
+    fromSource: v["from-source"],
   };
 }
 
@@ -377,10 +384,28 @@ async function measure(
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
 
-/** The btfetch command line: `BTFETCH_BIN`, else the compiled binary for this host if built, else `deno run`. */
+/** The bundle {@linkcode bundleBtfetch} made for this run, once made. */
+let bundled: { cmd: string; pre: string[]; what: string } | null = null;
+
+/**
+ * The btfetch command line: `BTFETCH_BIN`, else the compiled binary for this host if built, else the bundle made for
+ * this run ({@linkcode bundleBtfetch}), else `deno run` of the sources.
+ */
 export function btfetchArgv(): { cmd: string; pre: string[]; what: string } {
   const env = Deno.env.get("BTFETCH_BIN");
   if (env) return { cmd: env, pre: [], what: `BTFETCH_BIN=${env}` };
+  const bin = compiledBinary();
+  if (bin) return { cmd: bin, pre: [], what: bin };
+  if (bundled) return bundled;
+  return {
+    cmd: Deno.execPath(),
+    pre: ["run", "-A", `--config=${ROOT}/deno.json`, `${ROOT}/main.ts`],
+    what: "deno run -A main.ts",
+  };
+}
+
+/** `dist/btfetch-<host target>` when `deno task build` made it, else null. */
+function compiledBinary(): string | null {
   const arch = Deno.build.arch;
   const target = Deno.build.os === "linux"
     ? `${arch}-unknown-linux-gnu`
@@ -389,15 +414,49 @@ export function btfetchArgv(): { cmd: string; pre: string[]; what: string } {
     : `${arch}-pc-windows-msvc`;
   const bin = `${ROOT}/dist/btfetch-${target}${Deno.build.os === "windows" ? ".exe" : ""}`;
   try {
-    if (Deno.statSync(bin).isFile) return { cmd: bin, pre: [], what: bin };
+    if (Deno.statSync(bin).isFile) return bin;
   } catch {
     // not built
   }
-  return {
+  return null;
+}
+
+/**
+ * What users run is the compiled binary, which carries the program as one transpiled graph; where it cannot be built
+ * (no runtime base to download), the closest stand-in is the same graph as a bundle (`deno task bundle`), run with no
+ * config. `deno run main.ts` pays per-module cache checks of ~100 TypeScript files at every start (40–100 ms of a
+ * magnet run) that neither the binary nor the bundle pays. Bundles the sources into `work` and uses that for every
+ * btfetch run, unless `BTFETCH_BIN` or a compiled binary is there, or `--from-source`; a failed bundle falls back to
+ * `deno run` with a line saying so.
+ */
+async function bundleBtfetch(work: string, log: (s: string) => void): Promise<void> {
+  if (Deno.env.get("BTFETCH_BIN") || compiledBinary()) return;
+  const out = `${work}/btfetch-bundle`;
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "bundle",
+      `--config=${ROOT}/deno.json`,
+      "--platform",
+      "deno",
+      "--code-splitting",
+      "--outdir",
+      out,
+      `${ROOT}/main.ts`,
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!r.success) {
+    log(`bench: deno bundle failed, measuring deno run -A main.ts: ${tail(new TextDecoder().decode(r.stderr), 1)}`);
+    return;
+  }
+  bundled = {
     cmd: Deno.execPath(),
-    pre: ["run", "-A", `--config=${ROOT}/deno.json`, `${ROOT}/main.ts`],
-    what: "deno run -A main.ts",
+    pre: ["run", "-A", "--unstable-net", "--no-config", "--cached-only", `${out}/main.js`],
+    what: "deno run -A --unstable-net --no-config main.js (this checkout bundled as deno task bundle does)",
   };
+  // one start first, so the runs that count find the module and its code cache as a binary's second start would
+  await new Deno.Command(bundled.cmd, { args: [...bundled.pre, "--version"], stdout: "null", stderr: "null" }).output();
 }
 
 async function sha1OfFile(path: string): Promise<string> {
@@ -1583,6 +1642,8 @@ export async function main(args: string[]): Promise<number> {
   let code = 0;
   try {
     log(`bench: working in ${work}${tmpfs ? " (tmpfs)" : ""}; measuring with ${measurementMethod()}`);
+    if (!o.fromSource) await bundleBtfetch(work, log);
+    log(`bench: btfetch is ${btfetchArgv().what}`);
     const single = (size: number): Promise<Payload> => {
       let p = singles.get(size);
       if (!p) {

@@ -181,3 +181,8 @@ Deno.test("nginxConfig() serves the root on loopback with sendfile, temp paths u
   assertEquals(conf.match(/_temp_path \/w\/nginx\//g)?.length, 5);
   assert(nginxConfig({ prefix: "/p", root: "/r", port: 1, asRoot: true }).startsWith("user root;"));
 });
+
+Deno.test("parseBenchArgs() measures a bundle of btfetch unless --from-source asks for deno run main.ts", () => {
+  assertEquals(parseBenchArgs([]).fromSource, false);
+  assertEquals(parseBenchArgs(["--from-source"]).fromSource, true);
+});
