@@ -8,7 +8,7 @@
 import { DEFAULT_BOOTSTRAP, Dht } from "../dht/dht.ts";
 import { defaultDhtStatePath } from "../dht/state_file.ts";
 import { type Listener, openListener } from "../engine/listener.ts";
-import { fetchMetadata } from "../engine/metadata_fetch.ts";
+import { fetchMetadata, type MetadataPeer } from "../engine/metadata_fetch.ts";
 import { CLIENT_NAME, makePeerId, runSession, type SessionResult } from "../engine/session.ts";
 import { dirname, join } from "node:path";
 import { type Metainfo, parseInfoDict } from "../metainfo.ts";
@@ -37,6 +37,8 @@ export async function runGet(o: CliOptions, report: Reporter, seedOnly = false):
   const peerId = makePeerId();
   let listener: Listener | null = null;
   let dht: Dht | null = null;
+  /** The connection that fetched a magnet's metadata, for the download to go on with. */
+  let metadataPeer: MetadataPeer | undefined;
   try {
     // before any network work (a URL, the metadata of a magnet, peers): an output that can never be written fails now
     if (!seedOnly) checkOutputDir(o.out);
@@ -75,6 +77,7 @@ export async function runGet(o: CliOptions, report: Reporter, seedOnly = false):
         onPeers: (found, source) => {
           for (const address of found) if (discovered.length < MAX_DISCOVERED) discovered.push({ address, source });
         },
+        onHandOver: (p) => metadataPeer = p,
       });
       meta = parseInfoDict(info, { announce: tiers, urlList: mg.webSeeds });
       if (o.saveTorrent) await saveTorrent(o.saveTorrent, torrentFromInfo(info, tiers, mg.webSeeds));
@@ -93,6 +96,7 @@ export async function runGet(o: CliOptions, report: Reporter, seedOnly = false):
         peerId,
         peers,
         discovered,
+        adopt: metadataPeer,
         trackers: o.trackers,
         maxPeers: o.maxPeers,
         listener,
@@ -124,6 +128,7 @@ export async function runGet(o: CliOptions, report: Reporter, seedOnly = false):
     return result;
   } finally {
     discardWriterThread(); // when no session took it
+    metadataPeer?.pc.close(); // when no session took it (a session closes its peers when it ends)
     await dht?.close(); // saves the node id and good nodes for a warm start next time
     await listener?.close();
     interrupt.dispose();

@@ -9,7 +9,7 @@
 import { formatAddress, type PeerAddress } from "../address.ts";
 import { Announcer } from "../tracker/announcer.ts";
 import { decodeExtHandshake, encodeExtHandshake } from "../wire/extension.ts";
-import { reservedBits, supportsExtended } from "../wire/handshake.ts";
+import { type Handshake, reservedBits, supportsExtended, supportsFast } from "../wire/handshake.ts";
 import type { Message } from "../wire/messages.ts";
 import { decodeMetadataMessage, encodeMetadataMessage, UT_METADATA } from "../wire/metadata.ts";
 import type { PeerFinder } from "./discovery.ts";
@@ -38,6 +38,33 @@ const PEER_TIMEOUT_MS = 20_000;
 export const DHT_RETRY_MS = 15_000;
 /** How often the peers' time-outs are checked. */
 const CHECK_EVERY_MS = 1_000;
+/**
+ * A peer's messages kept for the download while its connection waits to be handed over, at most (and
+ * {@linkcode MAX_LOGGED_BYTES} of their payloads): one that sends more is closed at the hand-over and dialled afresh.
+ */
+const MAX_LOGGED_MESSAGES = 1024;
+const MAX_LOGGED_BYTES = 1024 * 1024;
+
+/**
+ * The peer that sent the metadata, handed to the download with its connection open instead of closed and dialled
+ * again (a round trip and a handshake saved, and no second connection that a peer may refuse so soon). The receiver
+ * owns the connection: it adopts it ({@linkcode PeerConn.handOver}) or closes it.
+ */
+export interface MetadataPeer {
+  readonly pc: PeerConn;
+  readonly address: PeerAddress;
+  /** Where its address came from: the DHT, a tracker, or the magnet's `x.pe` and `--peer` (`manual`). */
+  readonly source: "dht" | "tracker" | "manual";
+  readonly theirs: Handshake;
+  /**
+   * What it sent so far, oldest first (copies; ut_metadata messages and blocks left out), for the download to replay:
+   * its bitfield or have-all, its extended handshake, haves, chokes. We sent it our handshake, `have-none` if it speaks
+   * the fast extension, and an extended handshake offering ut_metadata.
+   */
+  readonly messages: readonly Message[];
+  /** The connection's read loop: settles when the connection ends. */
+  readonly running: Promise<void>;
+}
 
 /** What {@linkcode fetchMetadata} needs. */
 export interface MetadataFetchOptions {
@@ -57,11 +84,23 @@ export interface MetadataFetchOptions {
   readonly dht?: PeerFinder;
   /** Peers found on the way (DHT, trackers), for the download that follows to start from. */
   readonly onPeers?: (peers: readonly PeerAddress[], source: "dht" | "tracker") => void;
+  /**
+   * Takes the connection of a peer that sent the metadata (the one that sent a piece last), called before the fetch
+   * resolves; without it every connection is closed.
+   */
+  readonly onHandOver?: (peer: MetadataPeer) => void;
 }
 
 /** One connected peer, as the runtime sees it. */
 interface Link {
   readonly pc: PeerConn;
+  readonly address: PeerAddress;
+  readonly theirs: Handshake;
+  /** Its messages for a hand-over; null once there were too many. */
+  log: Message[] | null;
+  logBytes: number;
+  running: Promise<void> | null;
+  handedOver: boolean;
   /** The id the peer wants for ut_metadata messages it receives (0 until its extended handshake). */
   theirId: number;
   /** When it connected or last sent a metadata piece (`performance.now()`). */
@@ -90,9 +129,29 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
       clearTimeout(timer);
       clearInterval(checker);
       o.signal?.removeEventListener("abort", onAbort);
-      for (const l of links.values()) l.pc.close();
+      if (bytes && o.onHandOver) handOver(o.onHandOver);
+      for (const l of links.values()) if (!l.handedOver) l.pc.close();
       const stopping = announcer ? announcer.stop(1000) : Promise.resolve();
       stopping.then(() => (bytes ? resolve(bytes) : reject(err)));
+    };
+    /** Where each address came from, for a hand-over. */
+    const sources = new Map<string, MetadataPeer["source"]>();
+    const handOver = (to: (peer: MetadataPeer) => void) => {
+      let best: Link | null = null;
+      for (const l of links.values()) {
+        if (l.theirId === 0 || l.pc.closed || l.log === null || l.running === null) continue;
+        if (best === null || l.since > best.since) best = l;
+      }
+      if (best === null || best.log === null || best.running === null) return;
+      best.handedOver = true;
+      to({
+        pc: best.pc,
+        address: best.address,
+        source: sources.get(formatAddress(best.address)) ?? "manual",
+        theirs: best.theirs,
+        messages: best.log,
+        running: best.running,
+      });
     };
     const onAbort = () => finish(o.signal?.reason);
     o.signal?.addEventListener("abort", onAbort, { once: true });
@@ -159,10 +218,11 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
       }
     };
 
-    const add = (a: PeerAddress) => {
+    const add = (a: PeerAddress, source: MetadataPeer["source"]) => {
       const key = formatAddress(a);
       if (tried.has(key) || done) return;
       tried.add(key);
+      sources.set(key, source);
       queue.push(a);
       pump();
     };
@@ -201,15 +261,28 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
         return;
       }
       const pc = new PeerConn(conn, a);
-      const link: Link = { pc, theirId: 0, since: performance.now() };
+      const link: Link = {
+        pc,
+        address: a,
+        theirs,
+        log: [],
+        logBytes: 0,
+        running: null,
+        handedOver: false,
+        theirId: 0,
+        since: performance.now(),
+      };
       links.set(key, link);
       o.onNote?.(`asking ${key} for the metadata`);
+      // we have no piece (BEP 6 wants this first), so the connection can go on into the download as it is
+      if (supportsFast(theirs.reserved)) pc.send({ type: "have-none" });
       pc.send({
         type: "extended",
         id: 0,
         payload: encodeExtHandshake({ m: new Map([[UT_METADATA, OUR_UT_METADATA_ID]]), v: o.clientName }),
       });
       const onMessage = (m: Message) => {
+        if (m.type !== "extended" || m.id !== OUR_UT_METADATA_ID) keep(link, m);
         if (m.type !== "extended") return;
         if (m.id === 0) {
           const h = decodeExtHandshake(m.payload);
@@ -238,15 +311,18 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
         }
       };
       try {
-        await pc.run({ onMessage, onDrain: () => {} }, leftover);
+        link.running = pc.run({ onMessage, onDrain: () => {} }, leftover);
+        await link.running;
       } finally {
         links.delete(key);
-        pc.close();
-        apply({ type: "gone", peer: key });
+        if (!link.handedOver) {
+          pc.close();
+          apply({ type: "gone", peer: key });
+        }
       }
     };
 
-    for (const a of o.peers) add(a);
+    for (const a of o.peers) add(a, "manual");
     if (o.tiers.length > 0) {
       announcer = new Announcer({
         tiers: o.tiers,
@@ -257,7 +333,7 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
         onPeers: (peers) => {
           tracker.peers += peers.length;
           o.onPeers?.(peers, "tracker");
-          peers.forEach(add);
+          for (const p of peers) add(p, "tracker");
         },
         onError: (url, err) => {
           tracker.errors.set(url, err.message);
@@ -276,7 +352,7 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
             onPeers: (peers) => {
               dhtTried.peers += peers.length;
               o.onPeers?.(peers, "dht");
-              peers.forEach(add);
+              for (const p of peers) add(p, "dht");
             },
           });
           if (!done) o.onNote?.(`DHT lookup: ${r.peers} peers from ${r.answered} of ${r.queries} nodes asked`);
@@ -299,6 +375,29 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
       );
     }
   });
+}
+
+/** Keeps a copy of message `m` in `link`'s log for a hand-over, within the bounds (past them the log is dropped). */
+function keep(link: Link, m: Message): void {
+  if (link.log === null || m.type === "piece" || m.type === "keep-alive") return;
+  const bytes = m.type === "bitfield"
+    ? m.bits.length
+    : m.type === "extended" || m.type === "unknown"
+    ? m.payload.length
+    : 0;
+  link.logBytes += bytes;
+  if (link.log.length >= MAX_LOGGED_MESSAGES || link.logBytes > MAX_LOGGED_BYTES) {
+    link.log = null;
+    return;
+  }
+  // payloads are views of the read buffer, valid only during the call
+  link.log.push(
+    m.type === "bitfield"
+      ? { type: "bitfield", bits: m.bits.slice() }
+      : m.type === "extended" || m.type === "unknown"
+      ? { ...m, payload: m.payload.slice() }
+      : m,
+  );
 }
 
 /** "1 peer", "3 peers". */

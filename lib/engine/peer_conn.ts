@@ -272,7 +272,15 @@ export class PeerConn {
   }
 
   /**
-   * Reads until the connection closes, feeding `handler`. `initial` holds bytes that arrived with the handshake.
+   * Gives the read loop of {@linkcode PeerConn.run} a new handler from the next message on: the connection changes
+   * owner (a magnet's metadata fetch hands the peer that sent the metadata to the download).
+   */
+  handOver(handler: PeerConnHandler): void {
+    this.#handler = handler;
+  }
+
+  /**
+   * Reads until the connection closes, feeding `handler` (or the one {@linkcode PeerConn.handOver} gave it). `initial` holds bytes that arrived with the handshake.
    * Resolves on a clean close (by either side).
    * @throws {WireError} when the peer sends something malformed (the connection is closed first).
    */
@@ -301,7 +309,7 @@ export class PeerConn {
             break;
           }
           start += f.next;
-          handler.onMessage(decodeMessage(f.payload, 0));
+          (this.#handler as PeerConnHandler).onMessage(decodeMessage(f.payload, 0));
         }
         if (this.#closed) return;
         if (start === end) {

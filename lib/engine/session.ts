@@ -24,7 +24,15 @@ import type { Message } from "../wire/messages.ts";
 import { FetchError } from "./errors.ts";
 import type { PeerShare, SessionEvent, TimedEvent } from "./events.ts";
 import { type Listener, type ListenerError, openListener } from "./listener.ts";
-import { connectTcp, type HandshakeExchange, isPeerFault, PeerConn, readHandshake } from "./peer_conn.ts";
+import type { MetadataPeer } from "./metadata_fetch.ts";
+import {
+  connectTcp,
+  type HandshakeExchange,
+  isPeerFault,
+  PeerConn,
+  type PeerConnHandler,
+  readHandshake,
+} from "./peer_conn.ts";
 import { addCandidate, addSelf, ban, type Candidate, dialFailed, type PeerSource, takeDials } from "./peer_pool.ts";
 import { type DiscoverySchedule, nextLookup, type PeerFinder } from "./discovery.ts";
 import { isDone } from "./picker.ts";
@@ -87,6 +95,11 @@ export interface SessionOptions {
   readonly selected?: ReadonlySet<number>;
   /** Peers found before the session (e.g. while fetching a magnet's metadata), with where they came from. */
   readonly discovered?: readonly { readonly address: PeerAddress; readonly source: PeerSource }[];
+  /**
+   * The peer whose connection fetched a magnet's metadata, taken over as it is instead of dialled again; the session
+   * closes it if it cannot use it.
+   */
+  readonly adopt?: MetadataPeer;
   /** Peers to connect to besides those the trackers give. */
   readonly peers?: readonly PeerAddress[];
   /** Extra tracker URLs, tried after the torrent's own tiers. */
@@ -479,6 +492,7 @@ class Session implements SwarmIO {
     }
     for (const a of this.o.peers ?? []) addCandidate(sw.pool, a, "manual");
     for (const d of this.o.discovered ?? []) addCandidate(sw.pool, d.address, d.source);
+    if (this.o.adopt) this.adoptPeer(sw, this.o.adopt);
     const tiers: string[][] = this.o.useTorrentTrackers === false ? [] : m.announce.map((t) => [...t]);
     for (const url of this.o.trackers ?? []) tiers.push([url]);
     if (tiers.length > 0) {
@@ -623,14 +637,52 @@ class Session implements SwarmIO {
     const pc = new PeerConn(conn, address);
     // our handshake (incoming) goes out before anything else, then the opening messages the swarm sends in addPeer
     if (ours) pc.sendRaw(encodeHandshake(ours));
+    this.attachPeer(sw, pc, address, source, theirs, ours !== undefined, null, (h) => pc.run(h, leftover));
+  }
+
+  /**
+   * Takes over the connection of the peer that sent a magnet's metadata: the swarm adds it, replays what it sent
+   * meanwhile (its bitfield, extended handshake, …) and reads on from where the fetch stopped. It already had our
+   * handshake, `have-none` and an extended handshake from the fetch, so only what changed is said again.
+   */
+  adoptPeer(sw: Swarm, m: MetadataPeer): void {
+    if (!equalBytes(m.theirs.infoHash, this.meta.infoHash)) {
+      m.pc.close();
+      return;
+    }
+    this.attachPeer(sw, m.pc, m.address, m.source, m.theirs, false, m.messages, (h) => {
+      m.pc.handOver(h);
+      return m.running;
+    });
+  }
+
+  /**
+   * The swarm takes peer `pc`: `addPeer`, our opening messages (`greet`), the messages it sent before (`replay`,
+   * for an adopted connection, whose opening went out already), then `read` runs or resumes its read loop with
+   * this session's handler. A peer the swarm refuses is closed.
+   */
+  attachPeer(
+    sw: Swarm,
+    pc: PeerConn,
+    address: PeerAddress,
+    source: PeerSource,
+    theirs: Handshake,
+    incoming: boolean,
+    replay: readonly Message[] | null,
+    read: (handler: PeerConnHandler) => Promise<void>,
+  ): void {
     let id: number | null = null;
     try {
+      if (this.finished || pc.closed) {
+        pc.close();
+        return;
+      }
       id = addPeer(
         sw,
         {
           address,
           source,
-          incoming: ours !== undefined,
+          incoming,
           client: clientName(theirs.peerId),
           fast: supportsFast(theirs.reserved),
           extended: supportsExtended(theirs.reserved),
@@ -643,7 +695,7 @@ class Session implements SwarmIO {
         return;
       }
       this.conns.set(id, pc);
-      greet(sw, id, this);
+      greet(sw, id, this, replay !== null);
     } catch (e) {
       this.reportBug("starting a peer", e, formatAddress(address));
       pc.close();
@@ -651,10 +703,15 @@ class Session implements SwarmIO {
       return;
     }
     const peerId = id;
-    pc.run({
+    const handler: PeerConnHandler = {
       onMessage: (msg) => this.forPeer(peerId, () => peerMessage(sw, peerId, msg, this.now(), this)),
       onDrain: () => this.forPeer(peerId, () => serveUploads(sw, peerId, this.now(), this)),
-    }, leftover).then(
+    };
+    for (const msg of replay ?? []) {
+      if (!sw.peers.has(peerId)) break; // what it sent already broke the protocol
+      handler.onMessage(msg);
+    }
+    read(handler).then(
       () => dropPeerById(sw, peerId, "connection closed", this.now(), this),
       (e) => {
         if (!isPeerFault(e)) this.reportBug("reading from a peer", e, formatAddress(address));

@@ -421,8 +421,12 @@ export function addPeer(sw: Swarm, p: NewPeer, now: number, io: SwarmIO): number
   return peer.id;
 }
 
-/** Sends our opening messages to a new peer: the extension handshake (BEP 10) and the pieces we have. */
-export function greet(sw: Swarm, id: number, io: SwarmIO): void {
+/**
+ * Sends our opening messages to a new peer: the extension handshake (BEP 10) and the pieces we have. `opened`: the
+ * peer had an opening from us already (a connection taken over from the metadata fetch, which sent `have-none` or
+ * nothing), so our pieces go as `have` messages, and the extension handshake updates the earlier one.
+ */
+export function greet(sw: Swarm, id: number, io: SwarmIO, opened = false): void {
   const peer = sw.peers.get(id);
   if (!peer) return;
   const meta = sw.meta;
@@ -444,6 +448,11 @@ export function greet(sw: Swarm, id: number, io: SwarmIO): void {
     });
   }
   const have = sw.picker.have;
+  if (opened) {
+    // its opening went out already (have-none, or nothing): a bitfield may not come now, a have at any time
+    for (let i = 0; i < have.size && have.count > 0; i++) if (have.has(i)) io.send(peer.id, { type: "have", index: i });
+    return;
+  }
   if (peer.state.fast && have.count === 0) io.send(peer.id, { type: "have-none" });
   else if (peer.state.fast && have.complete) io.send(peer.id, { type: "have-all" });
   else if (have.count > 0) io.send(peer.id, { type: "bitfield", bits: have.bytes });

@@ -1,9 +1,16 @@
 import { createHash } from "node:crypto";
 import { assert, assertEquals } from "../_assert.ts";
 import { randomBytes, seeded } from "../_gen.ts";
-import { fetchMetadata } from "../../lib/engine/metadata_fetch.ts";
+import { fetchMetadata, type MetadataPeer, OUR_UT_METADATA_ID } from "../../lib/engine/metadata_fetch.ts";
+import { encodeExtHandshake } from "../../lib/wire/extension.ts";
+import { encodeHandshake, reservedBits } from "../../lib/wire/handshake.ts";
 import { MAX_FETCH_METADATA_BYTES, MAX_METADATA_BYTES } from "../../lib/limits.ts";
-import { METADATA_PIECE_BYTES } from "../../lib/wire/metadata.ts";
+import {
+  decodeMetadataMessage,
+  encodeMetadataMessage,
+  METADATA_PIECE_BYTES,
+  UT_METADATA,
+} from "../../lib/wire/metadata.ts";
 import { FakePeer } from "./_fake_peer.ts";
 import { metadataPeer, type MetadataPeerOptions } from "./_metadata_peer.ts";
 
@@ -88,4 +95,99 @@ Deno.test("fetchMetadata() drops a peer that rejects and asks another for its pi
   await withPeers([{ answer: "reject" }, {}], async (peers) => {
     assertEquals(await fetchFrom(peers, notes), info);
   });
+});
+
+Deno.test("fetchMetadata() hands the connection that sent the metadata over open, with what the peer said meanwhile", async () => {
+  const received: string[] = [];
+  let connections = 0;
+  const peer = new FakePeer(async (w) => {
+    connections++;
+    if (!await w.handshake(5000)) return;
+    const peerId = new TextEncoder().encode("-FK0001-" + "h".repeat(12));
+    const reserved = reservedBits({ extended: true, fast: true });
+    if (!await w.sendRaw(encodeHandshake({ reserved, infoHash, peerId }))) return;
+    await w.send({ type: "have-all" });
+    await w.send({
+      type: "extended",
+      id: 0,
+      payload: encodeExtHandshake({ m: new Map([[UT_METADATA, 3]]), metadataSize: info.length }),
+    });
+    await w.send({ type: "unchoke" });
+    for (;;) {
+      const m = await w.next(10_000);
+      if (m === null || m === "timeout") return;
+      received.push(m.type === "extended" ? `extended ${m.id}` : m.type);
+      if (m.type === "interested") await w.send({ type: "have", index: 7 }); // after the hand-over
+      if (m.type !== "extended" || m.id !== 3) continue;
+      const msg = decodeMetadataMessage(m.payload);
+      if (msg.type !== "request") continue;
+      const at = msg.piece * METADATA_PIECE_BYTES;
+      const data = info.subarray(at, at + Math.min(METADATA_PIECE_BYTES, info.length - at));
+      await w.send({
+        type: "extended",
+        id: OUR_UT_METADATA_ID,
+        payload: encodeMetadataMessage({ type: "data", piece: msg.piece, totalSize: info.length, data }),
+      });
+    }
+  });
+  let handed: MetadataPeer | null = null;
+  try {
+    const got = await fetchMetadata({
+      infoHash,
+      peers: [{ host: "127.0.0.1", port: peer.port }],
+      tiers: [],
+      peerId: new TextEncoder().encode("-BF0001-metadatatest"),
+      port: 6881,
+      timeoutMs: 60_000,
+      clientName: "btfetch test",
+      onHandOver: (p) => handed = p,
+    });
+    assertEquals(got, info);
+    const h = handed as MetadataPeer | null;
+    assert(h !== null, "the peer that sent the metadata is handed over");
+    assertEquals(h.source, "manual");
+    assertEquals(h.pc.closed, false);
+    // what it sent besides metadata, in order: the download replays it (ut_metadata data is not kept)
+    assertEquals(h.messages.map((m) => m.type), ["have-all", "extended", "unchoke"]);
+    // the connection reads on for its new owner, from the next message
+    const after: string[] = [];
+    const got7 = new Promise<void>((resolve) => {
+      h.pc.handOver({
+        onMessage: (m) => {
+          after.push(m.type);
+          if (m.type === "have") resolve();
+        },
+        onDrain: () => {},
+      });
+    });
+    h.pc.send({ type: "interested" });
+    await got7;
+    assertEquals(after, ["have"]);
+    h.pc.close();
+    await h.running;
+    assertEquals(connections, 1);
+    // our side: have-none first (we had no piece; BEP 6), then the extended handshake, then requests
+    assertEquals(received.slice(0, 2), ["have-none", "extended 0"]);
+    assert(received.includes("interested"));
+  } finally {
+    (handed as MetadataPeer | null)?.pc.close();
+    await peer.close();
+  }
+});
+
+Deno.test("fetchMetadata() closes every connection when nobody takes one over", async () => {
+  let ended = 0;
+  const serve = metadataPeer({ infoHash, info });
+  const peer = new FakePeer(async (w) => {
+    await serve(w); // returns when the connection ends
+    ended++;
+  });
+  try {
+    assertEquals(await fetchFrom([peer]), info);
+    const until = Date.now() + 5000;
+    while (ended === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    assertEquals(ended, 1);
+  } finally {
+    await peer.close();
+  }
 });

@@ -114,3 +114,75 @@ Deno.test("swarm: btfetch serves metadata, so a second btfetch gets a bare info-
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+/**
+ * A TCP forwarder on 127.0.0.1 that lets one connection through to `target` and closes every later one at once: a
+ * peer that accepts one connection and refuses a second so soon (as a full or reconnect-limiting peer does).
+ */
+function oneConnectionProxy(target: number): { port: number; accepted: () => number; close: () => Promise<void> } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let accepted = 0;
+  const open: Deno.Conn[] = [];
+  const pipes: Promise<unknown>[] = [];
+  const loop = (async () => {
+    for (;;) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch {
+        return;
+      }
+      if (++accepted > 1) {
+        conn.close();
+        continue;
+      }
+      const up = await Deno.connect({ hostname: "127.0.0.1", port: target });
+      open.push(conn, up);
+      pipes.push(conn.readable.pipeTo(up.writable).catch(() => {}), up.readable.pipeTo(conn.writable).catch(() => {}));
+    }
+  })();
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    accepted: () => accepted,
+    close: async () => {
+      listener.close();
+      await loop;
+      for (const c of open) {
+        try {
+          c.close();
+        } catch { /* closed by the pipe */ }
+      }
+      await Promise.all(pipes);
+    },
+  };
+}
+
+Deno.test({
+  name: "interop: the libtorrent peer that sent a magnet's metadata serves the download on the same connection",
+  ignore: ignoreUnless("libtorrent"),
+  async fn() {
+    requirePrograms("libtorrent");
+    const tmp = await Deno.makeTempDir({ prefix: "btfetch-magnet-one-" });
+    try {
+      const payload = await writeSingleFilePayload(`${tmp}/seed`, "one.bin", 2 * 1024 * 1024 + 5, 63);
+      const t = await makeTorrentWithLibtorrent({ path: payload.path, out: `${tmp}/t.torrent`, pieceLength: 65536 });
+      const seeder = await startLibtorrentSeeder({ torrent: t.path, dataDir: payload.dir });
+      const proxy = oneConnectionProxy(seeder.port);
+      try {
+        // the only way to the seeder is one connection: a download that dialled again after the metadata would stall
+        const magnet = `magnet:?xt=urn:btih:${t.infoHash}&x.pe=127.0.0.1:${proxy.port}`;
+        const r = await runBtfetch(["get", magnet, "-o", `${tmp}/out`, ...fetchFlags()], { timeoutMs: 90_000 });
+        assertFetchOk(r, { size: payload.size, pieceLength: 65536 });
+        await assertSameTree(payload.path, `${tmp}/out/${payload.name}`);
+        assertEquals(proxy.accepted(), 1, "one connection for the metadata and the download");
+        const connected = r.events.filter((e) => e.event === "peer" && e.action === "connected");
+        assertEquals(connected.map((e) => [e.address, e.source]), [[`127.0.0.1:${proxy.port}`, "manual"]]);
+      } finally {
+        await proxy.close();
+        await seeder.close();
+      }
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});
