@@ -9,9 +9,11 @@ import { startOpentracker } from "./_opentracker.ts";
 import {
   ignoreUnless,
   makeTorrentWithLibtorrent,
+  makeTorrentWithMktorrent,
   makeTrackedTorrent,
   MULTI_FILES,
   requirePrograms,
+  startAria2Seeder,
   startLibtorrentSeeder,
   writeMultiFilePayload,
   writeSingleFilePayload,
@@ -177,6 +179,33 @@ Deno.test({
         assertEquals(proxy.accepted(), 1, "one connection for the metadata and the download");
         const connected = r.events.filter((e) => e.event === "peer" && e.action === "connected");
         assertEquals(connected.map((e) => [e.address, e.source]), [[`127.0.0.1:${proxy.port}`, "manual"]]);
+      } finally {
+        await proxy.close();
+        await seeder.close();
+      }
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "interop: get a magnet (x.pe) from an aria2c seeder, the metadata and the data on one connection",
+  ignore: ignoreUnless("aria2c", "mktorrent"),
+  async fn() {
+    requirePrograms("aria2c", "mktorrent");
+    const tmp = await Deno.makeTempDir({ prefix: "btfetch-magnet-a2-" });
+    try {
+      const payload = await writeSingleFilePayload(`${tmp}/seed`, "a2.bin", 3 * 1024 * 1024 + 17, 64);
+      const t = await makeTorrentWithMktorrent({ path: payload.path, out: `${tmp}/t.torrent`, pieceLengthLog2: 16 });
+      const seeder = await startAria2Seeder({ torrent: t.path, dataDir: payload.dir });
+      const proxy = oneConnectionProxy(seeder.port); // as above: a second connection would be refused
+      try {
+        const magnet = `magnet:?xt=urn:btih:${t.infoHash}&x.pe=127.0.0.1:${proxy.port}`;
+        const r = await runBtfetch(["get", magnet, "-o", `${tmp}/out`, ...fetchFlags()], { timeoutMs: 90_000 });
+        assertFetchOk(r, { size: payload.size, pieceLength: 65536 });
+        await assertSameTree(payload.path, `${tmp}/out/${payload.name}`);
+        assertEquals(proxy.accepted(), 1, "one connection for the metadata and the download");
       } finally {
         await proxy.close();
         await seeder.close();
