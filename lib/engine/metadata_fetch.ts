@@ -388,6 +388,8 @@ function keep(link: Link, m: Message): void {
   link.logBytes += bytes;
   if (link.log.length >= MAX_LOGGED_MESSAGES || link.logBytes > MAX_LOGGED_BYTES) {
     link.log = null;
+    // handed over already and not yet taken: what it sends from now on would be lost, so it is dialled afresh
+    if (link.handedOver) link.pc.close();
     return;
   }
   // payloads are views of the read buffer, valid only during the call

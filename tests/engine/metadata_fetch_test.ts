@@ -191,3 +191,56 @@ Deno.test("fetchMetadata() closes every connection when nobody takes one over", 
     await peer.close();
   }
 });
+
+Deno.test("fetchMetadata(): a handed-over peer that floods messages before the download takes it is closed", async () => {
+  const peer = new FakePeer(async (w) => {
+    if (!await w.handshake(5000)) return;
+    const peerId = new TextEncoder().encode("-FK0001-" + "f".repeat(12));
+    if (!await w.sendRaw(encodeHandshake({ reserved: reservedBits({ extended: true }), infoHash, peerId }))) return;
+    const ext = encodeExtHandshake({ m: new Map([[UT_METADATA, 3]]), metadataSize: info.length });
+    await w.send({ type: "extended", id: 0, payload: ext });
+    let served = 0;
+    for (;;) {
+      const m = await w.next(10_000);
+      if (m === null || m === "timeout") return;
+      if (m.type !== "extended" || m.id !== 3) continue;
+      const msg = decodeMetadataMessage(m.payload);
+      if (msg.type !== "request") continue;
+      const at = msg.piece * METADATA_PIECE_BYTES;
+      const data = info.subarray(at, at + Math.min(METADATA_PIECE_BYTES, info.length - at));
+      const payload = encodeMetadataMessage({ type: "data", piece: msg.piece, totalSize: info.length, data });
+      await w.send({ type: "extended", id: OUR_UT_METADATA_ID, payload });
+      if (++served < 20) continue;
+      // the metadata is complete: now more than the hand-over keeps
+      for (let i = 0; i < 3000; i++) if (!await w.send({ type: "have", index: i })) return;
+    }
+  });
+  let handed: MetadataPeer | null = null;
+  try {
+    await fetchMetadata({
+      infoHash,
+      peers: [{ host: "127.0.0.1", port: peer.port }],
+      tiers: [],
+      peerId: new TextEncoder().encode("-BF0001-metadatatest"),
+      port: 6881,
+      timeoutMs: 60_000,
+      clientName: "btfetch test",
+      onHandOver: (p) => handed = p,
+    });
+    const h = handed as MetadataPeer | null;
+    assert(h !== null);
+    // closed on the flood, by us (the fake peer would hang up only after 10 s of silence)
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const ended = await Promise.race([
+      h.running.then(() => true),
+      new Promise<boolean>((r) => timer = setTimeout(() => r(false), 3000)),
+    ]);
+    clearTimeout(timer);
+    assert(ended, "the connection is still open 3 s after the flood");
+    assertEquals(h.pc.closed, true);
+    assert(h.messages.length <= 1024, `${h.messages.length} messages kept`);
+  } finally {
+    (handed as MetadataPeer | null)?.pc.close();
+    await peer.close();
+  }
+});
