@@ -56,6 +56,7 @@
  */
 import { parseArgs } from "node:util";
 import { createHash, randomFillSync } from "node:crypto";
+import { bundleArgs } from "./build.ts";
 import { parseMetainfo } from "../lib/metainfo.ts";
 import {
   aria2LoopbackArgs,
@@ -432,20 +433,8 @@ function compiledBinary(): string | null {
 async function bundleBtfetch(work: string, log: (s: string) => void): Promise<void> {
   if (Deno.env.get("BTFETCH_BIN") || compiledBinary()) return;
   const out = `${work}/btfetch-bundle`;
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "bundle",
-      `--config=${ROOT}/deno.json`,
-      "--platform",
-      "deno",
-      "--code-splitting",
-      "--outdir",
-      out,
-      `${ROOT}/main.ts`,
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
+  const r = await new Deno.Command(Deno.execPath(), { args: bundleArgs(out), stdout: "null", stderr: "piped" })
+    .output();
   if (!r.success) {
     log(`bench: deno bundle failed, measuring deno run -A main.ts: ${tail(new TextDecoder().decode(r.stderr), 1)}`);
     return;

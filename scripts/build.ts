@@ -58,6 +58,23 @@ export function compileArgs(target: Target, output: string): string[] {
   ];
 }
 
+/**
+ * The `deno bundle` arguments that write the whole program into `outDir` (`main.js` and the chunks each command
+ * imports when it runs), as `deno task bundle` does: the stand-in for the binary where `deno compile` cannot run.
+ */
+export function bundleArgs(outDir: string): string[] {
+  return [
+    "bundle",
+    `--config=${ROOT}/deno.json`,
+    "--platform",
+    "deno",
+    "--code-splitting",
+    "--outdir",
+    outDir,
+    `${ROOT}/main.ts`,
+  ];
+}
+
 /** Whether `deno compile`'s error output says it could not download the runtime base. */
 export function isRuntimeFetchFailure(stderr: string): boolean {
   return /dl\.deno\.land|denort|Setting up base binary|dns error|error sending request/i.test(stderr);

@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { makeTorrent } from "./_torrent.ts";
+import { bundleArgs } from "../scripts/build.ts";
 import { assertFetchOk, assertSameTree, type BtfetchResult, describeRun, parseEvents } from "./interop/_btfetch.ts";
 import {
   freePort,
@@ -61,21 +62,7 @@ async function run(
  */
 async function buildBundle(dir: string): Promise<string> {
   const outDir = `${dir}/btfetch`;
-  const r = await run(
-    Deno.execPath(),
-    [
-      "bundle",
-      `--config=${ROOT}/deno.json`,
-      "--platform",
-      "deno",
-      "--code-splitting",
-      "--outdir",
-      outDir,
-      `${ROOT}/main.ts`,
-    ],
-    { cwd: ROOT },
-    180_000,
-  );
+  const r = await run(Deno.execPath(), bundleArgs(outDir), { cwd: ROOT }, 180_000);
   assert.ok(!r.timedOut, "deno bundle did not finish within 180 s");
   assert.equal(r.code, 0, `deno bundle failed:\n${r.stderr}`);
   for await (const e of Deno.readDir(outDir)) {

@@ -11,7 +11,8 @@ import {
   METADATA_PIECE_BYTES,
   UT_METADATA,
 } from "../../lib/wire/metadata.ts";
-import { FakePeer } from "./_fake_peer.ts";
+import { FakePeer, type Wire } from "./_fake_peer.ts";
+import type { Message } from "../../lib/wire/messages.ts";
 import { metadataPeer, type MetadataPeerOptions } from "./_metadata_peer.ts";
 
 const info = randomBytes(seeded(9), 19 * METADATA_PIECE_BYTES + 777); // 20 pieces
@@ -97,57 +98,77 @@ Deno.test("fetchMetadata() drops a peer that rejects and asks another for its pi
   });
 });
 
-Deno.test("fetchMetadata() hands the connection that sent the metadata over open, with what the peer said meanwhile", async () => {
-  const received: string[] = [];
-  let connections = 0;
-  const peer = new FakePeer(async (w) => {
-    connections++;
+/**
+ * A fake peer for the hand-over tests: its handshake (extended; fast when asked), `opening`, then the metadata piece
+ * by piece on request; `onOther` sees every other message it receives, `afterMetadata` runs once the last piece went.
+ */
+function handOverPeer(o: {
+  fast?: boolean;
+  opening?: Message[];
+  onOther?: (m: Message, w: Wire) => Promise<void>;
+  afterMetadata?: (w: Wire) => Promise<void>;
+}): FakePeer {
+  return new FakePeer(async (w) => {
     if (!await w.handshake(5000)) return;
     const peerId = new TextEncoder().encode("-FK0001-" + "h".repeat(12));
-    const reserved = reservedBits({ extended: true, fast: true });
+    const reserved = reservedBits({ extended: true, fast: o.fast ?? false });
     if (!await w.sendRaw(encodeHandshake({ reserved, infoHash, peerId }))) return;
-    await w.send({ type: "have-all" });
-    await w.send({
-      type: "extended",
-      id: 0,
-      payload: encodeExtHandshake({ m: new Map([[UT_METADATA, 3]]), metadataSize: info.length }),
-    });
-    await w.send({ type: "unchoke" });
+    for (const m of o.opening ?? []) await w.send(m);
+    const ext = encodeExtHandshake({ m: new Map([[UT_METADATA, 3]]), metadataSize: info.length });
+    await w.send({ type: "extended", id: 0, payload: ext });
+    let served = 0;
     for (;;) {
       const m = await w.next(10_000);
       if (m === null || m === "timeout") return;
-      received.push(m.type === "extended" ? `extended ${m.id}` : m.type);
-      if (m.type === "interested") await w.send({ type: "have", index: 7 }); // after the hand-over
-      if (m.type !== "extended" || m.id !== 3) continue;
-      const msg = decodeMetadataMessage(m.payload);
-      if (msg.type !== "request") continue;
+      const msg = m.type === "extended" && m.id === 3 ? decodeMetadataMessage(m.payload) : null;
+      if (msg?.type !== "request") {
+        await o.onOther?.(m, w);
+        continue;
+      }
       const at = msg.piece * METADATA_PIECE_BYTES;
       const data = info.subarray(at, at + Math.min(METADATA_PIECE_BYTES, info.length - at));
-      await w.send({
-        type: "extended",
-        id: OUR_UT_METADATA_ID,
-        payload: encodeMetadataMessage({ type: "data", piece: msg.piece, totalSize: info.length, data }),
-      });
+      const payload = encodeMetadataMessage({ type: "data", piece: msg.piece, totalSize: info.length, data });
+      await w.send({ type: "extended", id: OUR_UT_METADATA_ID, payload });
+      if (++served === 20) await o.afterMetadata?.(w);
     }
+  });
+}
+
+/** Fetches from `peer` alone, taking the connection it hands over. */
+function fetchHandingOver(peer: FakePeer, onHandOver: (p: MetadataPeer) => void): Promise<Uint8Array> {
+  return fetchMetadata({
+    infoHash,
+    peers: [{ host: "127.0.0.1", port: peer.port }],
+    tiers: [],
+    peerId: new TextEncoder().encode("-BF0001-metadatatest"),
+    port: 6881,
+    timeoutMs: 60_000,
+    clientName: "btfetch test",
+    onHandOver,
+  });
+}
+
+Deno.test("fetchMetadata() hands the connection that sent the metadata over open, with what the peer said meanwhile", async () => {
+  const received: string[] = [];
+  const peer = handOverPeer({
+    fast: true,
+    opening: [{ type: "have-all" }],
+    onOther: async (m, w) => {
+      received.push(m.type === "extended" ? `extended ${m.id}` : m.type);
+      if (m.type === "interested") await w.send({ type: "have", index: 7 }); // after the hand-over
+    },
+    afterMetadata: async (w) => void await w.send({ type: "unchoke" }),
   });
   let handed: MetadataPeer | null = null;
   try {
-    const got = await fetchMetadata({
-      infoHash,
-      peers: [{ host: "127.0.0.1", port: peer.port }],
-      tiers: [],
-      peerId: new TextEncoder().encode("-BF0001-metadatatest"),
-      port: 6881,
-      timeoutMs: 60_000,
-      clientName: "btfetch test",
-      onHandOver: (p) => handed = p,
-    });
-    assertEquals(got, info);
+    assertEquals(await fetchHandingOver(peer, (p) => handed = p), info);
     const h = handed as MetadataPeer | null;
     assert(h !== null, "the peer that sent the metadata is handed over");
     assertEquals(h.source, "manual");
     assertEquals(h.pc.closed, false);
     // what it sent besides metadata, in order: the download replays it (ut_metadata data is not kept)
+    const until = Date.now() + 5000;
+    while (h.messages.length < 3 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
     assertEquals(h.messages.map((m) => m.type), ["have-all", "extended", "unchoke"]);
     // the connection reads on for its new owner, from the next message
     const after: string[] = [];
@@ -165,7 +186,7 @@ Deno.test("fetchMetadata() hands the connection that sent the metadata over open
     assertEquals(after, ["have"]);
     h.pc.close();
     await h.running;
-    assertEquals(connections, 1);
+    assertEquals(peer.accepted, 1);
     // our side: have-none first (we had no piece; BEP 6), then the extended handshake, then requests
     assertEquals(received.slice(0, 2), ["have-none", "extended 0"]);
     assert(received.includes("interested"));
@@ -193,40 +214,15 @@ Deno.test("fetchMetadata() closes every connection when nobody takes one over", 
 });
 
 Deno.test("fetchMetadata(): a handed-over peer that floods messages before the download takes it is closed", async () => {
-  const peer = new FakePeer(async (w) => {
-    if (!await w.handshake(5000)) return;
-    const peerId = new TextEncoder().encode("-FK0001-" + "f".repeat(12));
-    if (!await w.sendRaw(encodeHandshake({ reserved: reservedBits({ extended: true }), infoHash, peerId }))) return;
-    const ext = encodeExtHandshake({ m: new Map([[UT_METADATA, 3]]), metadataSize: info.length });
-    await w.send({ type: "extended", id: 0, payload: ext });
-    let served = 0;
-    for (;;) {
-      const m = await w.next(10_000);
-      if (m === null || m === "timeout") return;
-      if (m.type !== "extended" || m.id !== 3) continue;
-      const msg = decodeMetadataMessage(m.payload);
-      if (msg.type !== "request") continue;
-      const at = msg.piece * METADATA_PIECE_BYTES;
-      const data = info.subarray(at, at + Math.min(METADATA_PIECE_BYTES, info.length - at));
-      const payload = encodeMetadataMessage({ type: "data", piece: msg.piece, totalSize: info.length, data });
-      await w.send({ type: "extended", id: OUR_UT_METADATA_ID, payload });
-      if (++served < 20) continue;
-      // the metadata is complete: now more than the hand-over keeps
+  // once the metadata is complete: more than the hand-over keeps
+  const peer = handOverPeer({
+    afterMetadata: async (w) => {
       for (let i = 0; i < 3000; i++) if (!await w.send({ type: "have", index: i })) return;
-    }
+    },
   });
   let handed: MetadataPeer | null = null;
   try {
-    await fetchMetadata({
-      infoHash,
-      peers: [{ host: "127.0.0.1", port: peer.port }],
-      tiers: [],
-      peerId: new TextEncoder().encode("-BF0001-metadatatest"),
-      port: 6881,
-      timeoutMs: 60_000,
-      clientName: "btfetch test",
-      onHandOver: (p) => handed = p,
-    });
+    await fetchHandingOver(peer, (p) => handed = p);
     const h = handed as MetadataPeer | null;
     assert(h !== null);
     // closed on the flood, by us (the fake peer would hang up only after 10 s of silence)

@@ -4,7 +4,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { binaryName, compileArgs, noNetworkMessage, TARGETS } from "../../scripts/build.ts";
+import { binaryName, bundleArgs, compileArgs, noNetworkMessage, TARGETS } from "../../scripts/build.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 const TARGET = "x86_64-unknown-linux-gnu";
@@ -71,4 +71,15 @@ Deno.test("build: an unknown target is a usage error", async () => {
   const r = await runBuild(["--target", "mips-unknown-linux-gnu", "--out-dir", "/nonexistent-never-created"], 30_000);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /unknown target "mips-unknown-linux-gnu"/);
+});
+
+Deno.test("bundleArgs() bundles as deno task bundle does", async () => {
+  const task: string = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url))).tasks.bundle;
+  const args = bundleArgs("/tmp/out");
+  assert.equal(args[0], "bundle");
+  for (const flag of ["--platform deno", "--code-splitting", "--outdir"]) {
+    assert.equal(task.includes(flag), true, `deno task bundle lacks ${flag}`);
+    assert.equal(args.join(" ").includes(flag), true, `bundleArgs lacks ${flag}`);
+  }
+  assert.equal(args.at(-1)?.endsWith("/main.ts"), true);
 });
