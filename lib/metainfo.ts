@@ -53,6 +53,11 @@ export interface TorrentFile {
   readonly offset: number;
   /** BEP 47 padding file (attr contains "p", or legacy name `.pad/...` / `_____padding_file_`): never written to disk. */
   readonly padding: boolean;
+  /**
+   * The path as the torrent names it, before sanitising (first component the raw name), for web-seed URLs (BEP 19: a
+   * server holds the files under the names the torrent gives); present only where it differs from `path`.
+   */
+  readonly urlPath?: readonly string[];
 }
 
 /** A checked v1 torrent. */
@@ -242,7 +247,8 @@ function stringList(v: BencodeValue | undefined): Uint8Array[] | undefined {
   return v as Uint8Array[];
 }
 
-function readPath(file: BencodeDict, path: string): string[] {
+/** A file's path components, sanitised (`safe`) and as the torrent gives them (`raw`, checked but not rewritten). */
+function readPath(file: BencodeDict, path: string): { safe: string[]; raw: string[] } {
   const raw = file.get("path");
   if (raw === undefined) throw new MetainfoError("missing", `${path}.path`, "required key is absent");
   if (!Array.isArray(raw)) throw wrong(`${path}.path`, "a list", raw);
@@ -266,7 +272,13 @@ function readPath(file: BencodeDict, path: string): string[] {
   if (parts.length + 1 > MAX_PATH_COMPONENTS) {
     throw new MetainfoError("unsafe-path", where, `path has ${parts.length} components, over the limit`);
   }
-  return parts.map((c, k) => safeComponent(c, `${where}[${k}]`));
+  const given = parts;
+  return { safe: given.map((c, k) => safeComponent(c, `${where}[${k}]`)), raw: given };
+}
+
+/** `raw` when any component differs from `safe`, else undefined (the path serves for URLs as it is). */
+function urlPathOf(safe: readonly string[], raw: readonly string[]): readonly string[] | undefined {
+  return safe.some((c, k) => c !== raw[k]) ? raw : undefined;
 }
 
 function isPadding(file: BencodeDict, parts: readonly string[]): boolean {
@@ -319,7 +331,11 @@ function checkDistinct(files: readonly TorrentFile[]): void {
   }
 }
 
-function readFiles(info: BencodeDict, name: string): { files: TorrentFile[]; total: number; multiFile: boolean } {
+function readFiles(
+  info: BencodeDict,
+  name: string,
+  rawName: string,
+): { files: TorrentFile[]; total: number; multiFile: boolean } {
   const length = info.get("length");
   const list = info.get("files");
   if (length !== undefined && list !== undefined) {
@@ -327,7 +343,9 @@ function readFiles(info: BencodeDict, name: string): { files: TorrentFile[]; tot
   }
   if (length !== undefined) {
     const n = intIn(length, "info.length", 0, MAX_TOTAL_LENGTH);
-    return { files: [{ index: 0, path: [name], length: n, offset: 0, padding: false }], total: n, multiFile: false };
+    const file: TorrentFile = { index: 0, path: [name], length: n, offset: 0, padding: false };
+    const urlPath = urlPathOf([name], [rawName]);
+    return { files: [urlPath ? { ...file, urlPath } : file], total: n, multiFile: false };
   }
   if (list === undefined) throw new MetainfoError("missing", "info", "neither `length` nor `files` is present");
   if (!Array.isArray(list)) throw wrong("info.files", "a list", list);
@@ -340,8 +358,10 @@ function readFiles(info: BencodeDict, name: string): { files: TorrentFile[]; tot
     const where = `info.files[${index}]`;
     if (!(f instanceof Map)) throw wrong(where, "a dictionary", f);
     const n = needInt(f, "length", `${where}.length`, 0, MAX_TOTAL_LENGTH);
-    const parts = readPath(f, where);
-    files.push({ index, path: [name, ...parts], length: n, offset: total, padding: isPadding(f, parts) });
+    const { safe, raw } = readPath(f, where);
+    const file: TorrentFile = { index, path: [name, ...safe], length: n, offset: total, padding: isPadding(f, safe) };
+    const urlPath = urlPathOf(file.path, [rawName, ...raw]);
+    files.push(urlPath ? { ...file, urlPath } : file);
     total = addLength(total, n, `${where}.length`);
   });
   checkDistinct(files);
@@ -398,7 +418,8 @@ interface Extra {
 }
 
 function build(infoBytes: Uint8Array, info: BencodeDict, extra: Extra): Metainfo {
-  const name = safeComponent(readName(info), "info.name");
+  const rawName = readName(info);
+  const name = safeComponent(rawName, "info.name");
   const pieceLength = needInt(info, "piece length", "info.piece length", MIN_TORRENT_PIECE_LENGTH, MAX_PIECE_LENGTH);
   const pieceHashes = needBytes(info, "pieces", "info.pieces");
   if (pieceHashes.length % 20 !== 0) {
@@ -408,7 +429,7 @@ function build(infoBytes: Uint8Array, info: BencodeDict, extra: Extra): Metainfo
   if (pieceCount > MAX_PIECES) {
     throw new MetainfoError("out-of-range", "info.pieces", `${pieceCount} pieces exceed the limit of ${MAX_PIECES}`);
   }
-  const { files, total, multiFile } = readFiles(info, name);
+  const { files, total, multiFile } = readFiles(info, name, rawName);
   if (total === 0) throw new MetainfoError("empty", "info", "the torrent has no data");
   const want = Math.ceil(total / pieceLength);
   if (pieceCount !== want) {

@@ -378,6 +378,10 @@ Deno.test("parseMetainfo() sanitises names a Windows build cannot create, and bi
       assertEquals([single.name, single.files[0].path], [r.want, [r.want]]);
       const meta = parseMetainfo(torrent(multi([file(["d", r.component])], { name: r.component })));
       assertEquals(meta.files[0].path, [r.want, "d", r.want]);
+      // web seeds ask for the names the torrent gives: kept beside the sanitised path when they differ
+      const changed = r.want !== r.component;
+      assertEquals(single.files[0].urlPath, changed ? [r.component] : undefined);
+      assertEquals(meta.files[0].urlPath, changed ? [r.component, "d", r.component] : undefined);
     });
   }
 });

@@ -19,8 +19,10 @@
  *   `.` or `..` is refused (`bad-path`): `parseMetainfo` never lets one through, and a URL parser would fold it away.
  * - Padding files (BEP 47) get no URL (null): they are never requested. Neither does a file whose URL would be longer
  *   than the limit: the seed is treated as not having it.
- * - Names are those of the checked metainfo, that is sanitised (see `lib/metainfo.ts`): a file whose name had a `?`
- *   (now `_`) is asked for under its new name, as libtorrent does, and is then usually missing (404) on the seed.
+ * - Names are those the torrent gives (`urlPath`), not the ones sanitised for the disk (see `lib/metainfo.ts`): a
+ *   file named `a?b` in the torrent is saved as `a_b` but asked for as `a%3Fb`, the name the server holds it under
+ *   (libtorrent asks for the sanitised name, and then usually gets a 404). Every raw component passed the metainfo's
+ *   checks (no separator, control, `.` or `..`), so it stays one segment.
  * @module
  */
 import type { Metainfo } from "../metainfo.ts";
@@ -121,15 +123,17 @@ export function webSeedUrls(meta: UrlGeometry, base: string): (string | null)[] 
     return meta.files.map((f) => {
       if (f.padding) return null;
       if (!u.pathname.endsWith("/")) return href;
-      return fit(head + u.pathname + encodePathComponent(f.path[f.path.length - 1]) + u.search);
+      const path = f.urlPath ?? f.path;
+      return fit(head + u.pathname + encodePathComponent(path[path.length - 1]) + u.search);
     });
   }
   const folder = head + (u.pathname.endsWith("/") ? u.pathname : `${u.pathname}/`);
   return meta.files.map((f) => {
     if (f.padding) return null;
     let url = folder;
-    for (let i = 0; i < f.path.length; i++) {
-      url += (i > 0 ? "/" : "") + encodePathComponent(f.path[i]);
+    const path = f.urlPath ?? f.path;
+    for (let i = 0; i < path.length; i++) {
+      url += (i > 0 ? "/" : "") + encodePathComponent(path[i]);
       if (url.length > WEBSEED_MAX_URL_CHARS) return null;
     }
     return fit(url + u.search);

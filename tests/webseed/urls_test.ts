@@ -184,3 +184,20 @@ Deno.test("encodePathComponent() encodes a lone surrogate as U+FFFD instead of t
 Deno.test("parseWebSeedUrl() normalises and drops the fragment", () => {
   assertEquals(parseWebSeedUrl("https://Ex.ORG:443/a/../b#f").href, "https://ex.org/b");
 });
+
+Deno.test("webSeedUrls() asks for the names the torrent gives, not the ones sanitised for the disk", () => {
+  const data = new Uint8Array(3);
+  const { meta } = makeTorrent({
+    name: "Q&A: part 1?",
+    pieceLength: 16384,
+    files: [{ path: ["notes*.txt"], data }, { path: ["ok.txt"], data }],
+  });
+  assertEquals(meta.files.map((f) => f.path.join("/")), ["Q&A_ part 1_/notes_.txt", "Q&A_ part 1_/ok.txt"]);
+  assertEquals(webSeedUrls(meta, "http://h/pub/"), [
+    "http://h/pub/Q%26A%3A%20part%201%3F/notes%2A.txt",
+    "http://h/pub/Q%26A%3A%20part%201%3F/ok.txt",
+  ]);
+  const single = makeTorrent({ name: "a<b>.iso", pieceLength: 16384, files: data }).meta;
+  assertEquals(single.files[0].path, ["a_b_.iso"]);
+  assertEquals(webSeedUrls(single, "http://h/isos/"), ["http://h/isos/a%3Cb%3E.iso"]);
+});
