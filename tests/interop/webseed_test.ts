@@ -26,6 +26,7 @@ import {
   writeSingleFilePayload,
 } from "./_peers.ts";
 import { doneOf, type Share } from "./_swarm.ts";
+import { equalBytes } from "../../lib/bytes.ts";
 import { type Nginx, type NginxHit, startNginx } from "./_webseed_nginx.ts";
 import { type Served, serveFile, startServer, type TestServer } from "./_webseed_servers.ts";
 import {
@@ -825,6 +826,37 @@ Deno.test({
       }
     } finally {
       await srv?.close();
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "interop webseed: names sanitised for the disk are asked of nginx as the torrent gives them",
+  ignore: ignoreUnless(...NEEDS),
+  async fn() {
+    requirePrograms(...NEEDS);
+    const tmp = await Deno.makeTempDir({ prefix: "btfetch-ws-names-" });
+    let nginx: Nginx | undefined;
+    try {
+      // names a Windows build could not create: btfetch saves them as `_`, the server holds them as they are
+      const dir = `${tmp}/www/Q&A: part 1?`;
+      await Deno.mkdir(dir, { recursive: true });
+      const notes = crypto.getRandomValues(new Uint8Array(65536)).slice();
+      const big = new Uint8Array(MiB + 3);
+      for (let i = 0; i < big.length; i += 65536) big.set(notes.subarray(0, Math.min(65536, big.length - i)), i);
+      const ok = notes.subarray(0, 4321);
+      await Deno.writeFile(`${dir}/notes*.txt`, big);
+      await Deno.writeFile(`${dir}/ok.txt`, ok);
+      const torrent = await mktorrentWs({ path: dir, out: `${tmp}/names.torrent`, pieceLengthLog2: 15, webSeeds: [] });
+      nginx = await startNginx(`${tmp}/www`);
+      const { r } = await fetchWs(torrent.path, `${tmp}/out`, ["--web-seed", `${nginx.origin}/`]);
+      assertFetchOk(r, { size: torrent.totalLength, pieceLength: torrent.pieceLength });
+      const saved = `${tmp}/out/Q&A_ part 1_`;
+      if (!equalBytes(await Deno.readFile(`${saved}/notes_.txt`), big)) fail("notes_.txt differs", r);
+      if (!equalBytes(await Deno.readFile(`${saved}/ok.txt`), ok)) fail("ok.txt differs", r);
+    } finally {
+      await nginx?.close();
       await Deno.remove(tmp, { recursive: true });
     }
   },
