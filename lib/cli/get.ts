@@ -95,7 +95,8 @@ export async function runGet(o: CliOptions, report: Reporter, seedOnly = false):
         selected,
         peerId,
         peers,
-        discovered,
+        // BEP 27: a torrent that turned out private takes no peer the DHT gave (its trackers and --peer only)
+        discovered: meta.private ? discovered.filter((d) => d.source !== "dht") : discovered,
         adopt: metadataPeer,
         trackers: o.trackers,
         maxPeers: o.maxPeers,

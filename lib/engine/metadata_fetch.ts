@@ -22,7 +22,7 @@ import {
   newAssembly,
   stepAssembly,
 } from "./metadata_assembly.ts";
-import { connectTcp, PeerConn, readHandshake } from "./peer_conn.ts";
+import { connectTcp, PeerConn, type PeerConnHandler, readHandshake } from "./peer_conn.ts";
 import { equalBytes } from "../bytes.ts";
 
 /** The extended-message id we ask peers to use for ut_metadata messages sent to us. */
@@ -48,7 +48,8 @@ const MAX_LOGGED_BYTES = 1024 * 1024;
 /**
  * The peer that sent the metadata, handed to the download with its connection open instead of closed and dialled
  * again (a round trip and a handshake saved, and no second connection that a peer may refuse so soon). The receiver
- * owns the connection: it adopts it ({@linkcode PeerConn.handOver}) or closes it.
+ * owns the connection: it takes it ({@linkcode MetadataPeer.take}) or closes it. Until then the fetch keeps what the
+ * peer sends (bounded: a peer that sends more is closed) and a keep-alive going.
  */
 export interface MetadataPeer {
   readonly pc: PeerConn;
@@ -57,14 +58,16 @@ export interface MetadataPeer {
   readonly source: "dht" | "tracker" | "manual";
   readonly theirs: Handshake;
   /**
-   * What it sent so far, oldest first (copies; ut_metadata messages and blocks left out), for the download to replay:
-   * its bitfield or have-all, its extended handshake, haves, chokes. We sent it our handshake, `have-none` if it speaks
-   * the fast extension, and an extended handshake offering ut_metadata.
+   * Takes the connection over, once: `handler` gets its messages from the next one on. Returns what it sent before
+   * (copies, oldest first; ut_metadata messages and blocks left out), to replay at once: its bitfield or have-all, its
+   * extended handshakes, haves, chokes. It had from us our handshake, `have-none` if it speaks the fast extension, and
+   * an extended handshake offering ut_metadata. `running` is its read loop, which settles when the connection ends.
    */
-  readonly messages: readonly Message[];
-  /** The connection's read loop: settles when the connection ends. */
-  readonly running: Promise<void>;
+  take(handler: PeerConnHandler): { readonly messages: readonly Message[]; readonly running: Promise<void> };
 }
+
+/** How often a handed-over connection not yet taken is checked for a keep-alive (sent after 60 s of silence). */
+const HANDED_KEEPALIVE_CHECK_MS = 30_000;
 
 /** What {@linkcode fetchMetadata} needs. */
 export interface MetadataFetchOptions {
@@ -130,6 +133,7 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
       clearInterval(checker);
       o.signal?.removeEventListener("abort", onAbort);
       if (bytes && o.onHandOver) handOver(o.onHandOver);
+      asm = newAssembly(o.infoHash); // what it held is delivered or useless; a handed-over link keeps this closure
       for (const l of links.values()) if (!l.handedOver) l.pc.close();
       const stopping = announcer ? announcer.stop(1000) : Promise.resolve();
       stopping.then(() => (bytes ? resolve(bytes) : reject(err)));
@@ -142,15 +146,31 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
         if (l.theirId === 0 || l.pc.closed || l.log === null || l.running === null) continue;
         if (best === null || l.since > best.since) best = l;
       }
-      if (best === null || best.log === null || best.running === null) return;
-      best.handedOver = true;
+      if (best === null || best.running === null) return;
+      const link = best;
+      const running = best.running;
+      link.handedOver = true;
+      // a long check of data already on disk may come before the download takes it: the peer must not time us out
+      const keepAlive = setInterval(() => {
+        if (link.pc.closed || link.log === null) clearInterval(keepAlive);
+        else if (performance.now() - link.pc.lastWriteAt >= 60_000) link.pc.send({ type: "keep-alive" });
+      }, HANDED_KEEPALIVE_CHECK_MS);
+      Deno.unrefTimer(keepAlive);
+      let taken = false;
       to({
-        pc: best.pc,
-        address: best.address,
-        source: sources.get(formatAddress(best.address)) ?? "manual",
-        theirs: best.theirs,
-        messages: best.log,
-        running: best.running,
+        pc: link.pc,
+        address: link.address,
+        source: sources.get(formatAddress(link.address)) ?? "manual",
+        theirs: link.theirs,
+        take: (handler) => {
+          if (taken) throw new Error("a metadata peer can be taken once");
+          taken = true;
+          clearInterval(keepAlive);
+          const messages = link.log ?? [];
+          link.log = null; // the download has them now
+          link.pc.handOver(handler);
+          return { messages, running };
+        },
       });
     };
     const onAbort = () => finish(o.signal?.reason);
@@ -283,11 +303,17 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
       });
       const onMessage = (m: Message) => {
         if (m.type !== "extended" || m.id !== OUR_UT_METADATA_ID) keep(link, m);
-        if (m.type !== "extended") return;
+        if (m.type !== "extended" || done) return; // after the fetch, only kept for the download
         if (m.id === 0) {
           const h = decodeExtHandshake(m.payload);
-          const theirId = h.m.get(UT_METADATA) ?? 0;
-          if (theirId === 0 || h.metadataSize === undefined) {
+          const theirId = h.m.get(UT_METADATA);
+          if (link.theirId !== 0) {
+            // a later handshake says only what changed (BEP 10): ut_metadata moved, was turned off, or is not named
+            if (theirId === 0) pc.close();
+            else if (theirId !== undefined) link.theirId = theirId;
+            return;
+          }
+          if (!theirId || h.metadataSize === undefined) {
             pc.close(); // cannot give us metadata
             return;
           }
@@ -388,7 +414,8 @@ function keep(link: Link, m: Message): void {
   link.logBytes += bytes;
   if (link.log.length >= MAX_LOGGED_MESSAGES || link.logBytes > MAX_LOGGED_BYTES) {
     link.log = null;
-    // handed over already and not yet taken: what it sends from now on would be lost, so it is dialled afresh
+    // handed over and not yet taken (taking clears the log first): what it sends from now on would be lost, so it
+    // is closed, and the download dials it afresh
     if (link.handedOver) link.pc.close();
     return;
   }

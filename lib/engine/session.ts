@@ -637,29 +637,37 @@ class Session implements SwarmIO {
     const pc = new PeerConn(conn, address);
     // our handshake (incoming) goes out before anything else, then the opening messages the swarm sends in addPeer
     if (ours) pc.sendRaw(encodeHandshake(ours));
-    this.attachPeer(sw, pc, address, source, theirs, ours !== undefined, null, (h) => pc.run(h, leftover));
+    this.attachPeer(sw, pc, address, source, theirs, ours !== undefined, false, (h) => ({
+      replay: [],
+      running: pc.run(h, leftover),
+    }));
   }
 
   /**
    * Takes over the connection of the peer that sent a magnet's metadata: the swarm adds it, replays what it sent
    * meanwhile (its bitfield, extended handshake, …) and reads on from where the fetch stopped. It already had our
-   * handshake, `have-none` and an extended handshake from the fetch, so only what changed is said again.
+   * handshake, `have-none` and an extended handshake from the fetch, so only what changed is said again. One the
+   * swarm cannot take (closed meanwhile, or found through the DHT for a torrent that turned out private) is closed,
+   * and its address stays a candidate to dial like any other (a private torrent's only from a tracker or by hand).
    */
   adoptPeer(sw: Swarm, m: MetadataPeer): void {
-    if (!equalBytes(m.theirs.infoHash, this.meta.infoHash)) {
+    const privateDht = this.meta.private && m.source === "dht"; // BEP 27: no DHT peers for a private torrent
+    if (!equalBytes(m.theirs.infoHash, this.meta.infoHash) || privateDht) {
       m.pc.close();
       return;
     }
-    this.attachPeer(sw, m.pc, m.address, m.source, m.theirs, false, m.messages, (h) => {
-      m.pc.handOver(h);
-      return m.running;
+    addCandidate(sw.pool, m.address, m.source);
+    this.attachPeer(sw, m.pc, m.address, m.source, m.theirs, false, true, (h) => {
+      const t = m.take(h);
+      return { replay: t.messages, running: t.running };
     });
   }
 
   /**
-   * The swarm takes peer `pc`: `addPeer`, our opening messages (`greet`), the messages it sent before (`replay`,
-   * for an adopted connection, whose opening went out already), then `read` runs or resumes its read loop with
-   * this session's handler. A peer the swarm refuses is closed.
+   * The swarm takes peer `pc`: `addPeer`, our opening messages (`greet`; `opened` when the peer had one from us
+   * already), then `start` runs its read loop with this session's handler, or hands it the loop of a connection that
+   * was running already, with the messages that came before (`replay`, handled first). A peer the swarm refuses is
+   * closed.
    */
   attachPeer(
     sw: Swarm,
@@ -668,8 +676,8 @@ class Session implements SwarmIO {
     source: PeerSource,
     theirs: Handshake,
     incoming: boolean,
-    replay: readonly Message[] | null,
-    read: (handler: PeerConnHandler) => Promise<void>,
+    opened: boolean,
+    start: (handler: PeerConnHandler) => { readonly replay: readonly Message[]; readonly running: Promise<void> },
   ): void {
     let id: number | null = null;
     try {
@@ -695,7 +703,7 @@ class Session implements SwarmIO {
         return;
       }
       this.conns.set(id, pc);
-      greet(sw, id, this, replay !== null);
+      greet(sw, id, this, opened);
     } catch (e) {
       this.reportBug("starting a peer", e, formatAddress(address));
       pc.close();
@@ -707,11 +715,12 @@ class Session implements SwarmIO {
       onMessage: (msg) => this.forPeer(peerId, () => peerMessage(sw, peerId, msg, this.now(), this)),
       onDrain: () => this.forPeer(peerId, () => serveUploads(sw, peerId, this.now(), this)),
     };
-    for (const msg of replay ?? []) {
+    const { replay, running } = start(handler);
+    for (const msg of replay) {
       if (!sw.peers.has(peerId)) break; // what it sent already broke the protocol
       handler.onMessage(msg);
     }
-    read(handler).then(
+    running.then(
       () => dropPeerById(sw, peerId, "connection closed", this.now(), this),
       (e) => {
         if (!isPeerFault(e)) this.reportBug("reading from a peer", e, formatAddress(address));

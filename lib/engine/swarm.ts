@@ -436,8 +436,11 @@ export function greet(sw: Swarm, id: number, io: SwarmIO, opened = false): void 
       id: 0,
       payload: encodeExtHandshake({
         // metadata for magnet users (BEP 9) and peer exchange (BEP 11), never for private torrents
+        // (after an opening from the metadata fetch, which offered ut_metadata, a private torrent turns it off: 0)
         m: new Map([
-          ...(meta.private ? [] : [[UT_METADATA, OUR_UT_METADATA_ID] as const]),
+          ...(meta.private
+            ? (opened ? [[UT_METADATA, 0] as const] : [])
+            : [[UT_METADATA, OUR_UT_METADATA_ID] as const]),
           ...(sw.pex ? [[UT_PEX, OUR_UT_PEX_ID] as const] : []),
         ]),
         v: CLIENT_NAME,
