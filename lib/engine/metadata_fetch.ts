@@ -156,6 +156,8 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
         else if (performance.now() - link.pc.lastWriteAt >= 60_000) link.pc.send({ type: "keep-alive" });
       }, HANDED_KEEPALIVE_CHECK_MS);
       Deno.unrefTimer(keepAlive);
+      const stop = () => clearInterval(keepAlive);
+      running.then(stop, stop); // the connection ended
       let taken = false;
       to({
         pc: link.pc,
