@@ -260,7 +260,10 @@ export function parseMagnet(uri: string): Magnet {
 }
 
 /**
- * Writes a magnet URI: `magnet:?xt=urn:btih:<hex>&dn=..&tr=..&ws=..`, values percent-encoded.
+ * Writes a magnet URI: `magnet:?xt=urn:btih:<hex>&dn=..&tr=..&ws=..`, values percent-encoded. The link stays one that
+ * {@linkcode parseMagnet} takes: trackers past {@linkcode MAX_MAGNET_TRACKERS}, web seeds past
+ * {@linkcode MAX_MAGNET_WEB_SEEDS}, and whatever would make it longer than {@linkcode MAX_MAGNET_LENGTH} are left out
+ * (trackers first in, in order; {@linkcode magnetLeftOut} says how many).
  * @throws {MagnetError} `bad-info-hash` when `infoHashHex` is not 40 hex digits, `bad-encoding` when a name or URL
  *   has a lone UTF-16 surrogate (it has no percent-encoding).
  * @example
@@ -287,9 +290,50 @@ export function formatMagnet(
   };
   let out = `magnet:?xt=urn:btih:${m.infoHashHex.toLowerCase()}`;
   if (m.name !== undefined) out += encode("dn", m.name);
-  for (const t of m.trackers ?? []) out += encode("tr", t);
-  for (const w of m.webSeeds ?? []) out += encode("ws", w);
+  const add = (key: string, values: readonly string[], max: number) => {
+    let n = 0;
+    for (const v of values) {
+      const p = encode(key, v);
+      if (n === max || out.length + p.length > MAX_MAGNET_LENGTH) continue; // later, shorter ones may still fit
+      out += p;
+      n++;
+    }
+  };
+  add("tr", m.trackers ?? [], MAX_MAGNET_TRACKERS);
+  add("ws", m.webSeeds ?? [], MAX_MAGNET_WEB_SEEDS);
   return out;
+}
+
+/**
+ * How many of `m`'s trackers and web seeds {@linkcode formatMagnet} leaves out of its link to keep it within the
+ * limits.
+ * @example
+ * ```ts
+ * import { deepStrictEqual as eq } from "node:assert/strict";
+ * const trackers = Array.from({ length: 600 }, (_, i) => `http://t${i}/`);
+ * eq(magnetLeftOut({ infoHashHex: "c12fe1c06bba254a9dc9f519b335aa7c1367a88a", trackers }), { trackers: 100, webSeeds: 0 });
+ * ```
+ */
+/** One line saying what {@linkcode magnetLeftOut} counted, or null when nothing was left out. */
+export function magnetLeftOutWords(left: { trackers: number; webSeeds: number }): string | null {
+  const parts = [
+    ...(left.trackers > 0 ? [`${left.trackers} tracker${left.trackers === 1 ? "" : "s"}`] : []),
+    ...(left.webSeeds > 0 ? [`${left.webSeeds} web seed${left.webSeeds === 1 ? "" : "s"}`] : []),
+  ];
+  if (parts.length === 0) return null;
+  return `${parts.join(" and ")} left out of the magnet link, to keep it within what a magnet reader takes ` +
+    `(${MAX_MAGNET_TRACKERS} trackers, ${MAX_MAGNET_WEB_SEEDS} web seeds, ${MAX_MAGNET_LENGTH / 1024} KiB)`;
+}
+
+export function magnetLeftOut(
+  m: { infoHashHex: string; name?: string; trackers?: readonly string[]; webSeeds?: readonly string[] },
+): { trackers: number; webSeeds: number } {
+  const uri = formatMagnet(m);
+  const count = (key: string) => uri.split(`&${key}=`).length - 1;
+  return {
+    trackers: (m.trackers?.length ?? 0) - count("tr"),
+    webSeeds: (m.webSeeds?.length ?? 0) - count("ws"),
+  };
 }
 
 /**
@@ -305,10 +349,17 @@ export function formatMagnet(
  * ```
  */
 export function magnetFromMetainfo(meta: Metainfo): string {
-  return formatMagnet({
+  return formatMagnet(magnetInput(meta));
+}
+
+/** What {@linkcode magnetFromMetainfo} puts in a torrent's link: its name, trackers in tier order, web seeds. */
+export function magnetInput(
+  meta: Metainfo,
+): { infoHashHex: string; name: string; trackers: string[]; webSeeds: string[] } {
+  return {
     infoHashHex: meta.infoHashHex,
     name: meta.name,
     trackers: meta.announce.flat(),
     webSeeds: [...meta.urlList],
-  });
+  };
 }

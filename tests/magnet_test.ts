@@ -6,6 +6,8 @@ import {
   MagnetError,
   type MagnetErrorCode,
   magnetFromMetainfo,
+  magnetLeftOut,
+  magnetLeftOutWords,
   parseInfoHash,
   parseMagnet,
 } from "../lib/magnet.ts";
@@ -243,5 +245,32 @@ Deno.test("magnetFromMetainfo() flattens tiers and lists web seeds", () => {
     trackers: ["http://a/", "http://b/", "udp://c:1"],
     webSeeds: ["http://w/"],
     peers: [],
+  });
+});
+
+Deno.test("formatMagnet() leaves out what a magnet reader would refuse, and magnetLeftOut() counts it", async (t) => {
+  const infoHashHex = "c12fe1c06bba254a9dc9f519b335aa7c1367a88a";
+  await t.step("more trackers and web seeds than a link holds", () => {
+    const trackers = Array.from({ length: MAX_MAGNET_TRACKERS + 7 }, (_, i) => `udp://t${i}.example:1`);
+    const webSeeds = Array.from({ length: MAX_MAGNET_WEB_SEEDS + 3 }, (_, i) => `http://w${i}.example/`);
+    const m = parseMagnet(formatMagnet({ infoHashHex, name: "n", trackers, webSeeds }));
+    assertEquals(m.trackers, trackers.slice(0, MAX_MAGNET_TRACKERS));
+    assertEquals(m.webSeeds, webSeeds.slice(0, MAX_MAGNET_WEB_SEEDS));
+    assertEquals(magnetLeftOut({ infoHashHex, trackers, webSeeds }), { trackers: 7, webSeeds: 3 });
+  });
+  await t.step("longer than a link may be: the trackers that fit, then shorter web seeds still", () => {
+    const trackers = Array.from({ length: 300 }, (_, i) => `http://t${i}.example/${"a".repeat(300)}`);
+    const webSeeds = ["http://w.example/"];
+    const uri = formatMagnet({ infoHashHex, trackers, webSeeds });
+    assertEquals(uri.length <= MAX_MAGNET_LENGTH, true);
+    const m = parseMagnet(uri);
+    assertEquals(m.trackers, trackers.slice(0, m.trackers.length));
+    assertEquals(m.webSeeds, webSeeds);
+    const left = magnetLeftOut({ infoHashHex, trackers, webSeeds });
+    assertEquals(left, { trackers: 300 - m.trackers.length, webSeeds: 0 });
+    assertEquals(magnetLeftOutWords(left)?.startsWith(`${left.trackers} trackers left out`), true);
+  });
+  await t.step("nothing left out", () => {
+    assertEquals(magnetLeftOutWords(magnetLeftOut({ infoHashHex, trackers: ["udp://t:1"] })), null);
   });
 });

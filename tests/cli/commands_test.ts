@@ -4,7 +4,8 @@
  * flag gets a suggestion, and errors are plain words without the runtime's own text.
  * @module
  */
-import { magnetFromMetainfo } from "../../lib/magnet.ts";
+import { magnetFromMetainfo, parseMagnet } from "../../lib/magnet.ts";
+import { type BencodeInput, encodeBencode } from "../../lib/bencode.ts";
 import { assert, assertEquals } from "../_assert.ts";
 import { eventsOf, runBtfetch } from "../interop/_btfetch.ts";
 import { freePort } from "../interop/_peers.ts";
@@ -114,5 +115,25 @@ Deno.test("errors are one line of plain words, naming what to do", async (t) => 
         assert(!RAW.test(r.stderr), `raw runtime text: ${r.stderr}`);
       });
     }
+  });
+});
+
+Deno.test("magnet of a torrent with more trackers than a link holds: a link btfetch reads back, and a note", async () => {
+  await withTempDir("btfetch-cmd-many-", async (tmp) => {
+    const info = new Map<string, BencodeInput>([
+      ["length", 5],
+      ["name", "a"],
+      ["piece length", 16384],
+      ["pieces", new Uint8Array(20)],
+    ]);
+    const list = Array.from({ length: 600 }, (_, i) => [`udp://t${i}.example:1`]);
+    await Deno.writeFile(
+      `${tmp}/many.torrent`,
+      encodeBencode(new Map<string, BencodeInput>([["announce-list", list], ["info", info]])),
+    );
+    const r = await runBtfetch(["magnet", `${tmp}/many.torrent`], RUN);
+    assertEquals(r.code, 0, brief(r));
+    assertEquals(parseMagnet(r.stdout.trim()).trackers.length, 500);
+    assert(r.stderr.includes("Note: 100 trackers left out of the magnet link"), r.stderr);
   });
 });
