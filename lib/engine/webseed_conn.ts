@@ -7,13 +7,13 @@
  * @module
  */
 import { BLOCK_BYTES } from "../limits.ts";
-import { followRedirect, type RedirectChain, startChain } from "../webseed/redirect.ts";
+import { followRedirect, mayConnect, type RedirectChain, startChain } from "../webseed/redirect.ts";
 import { judgeResponse } from "../webseed/response.ts";
 import type { FileMissingReason } from "../webseed/seed_state.ts";
 import type { PlanGeometry, Segment } from "../webseed/plan.ts";
 import { REQUEST_TIMEOUT_MS } from "./requests.ts";
 import { maybeYield } from "../turns.ts";
-import { RangeClient, type RangeResponse } from "./webseed_http.ts";
+import { AddressRefused, RangeClient, type RangeResponse } from "./webseed_http.ts";
 
 /** How a run ended. Blocks delivered before the end are kept either way. */
 export type RunOutcome =
@@ -91,10 +91,15 @@ async function runSegments(
       let res: RangeResponse;
       try {
         const url = sendAuthorization ? chain.url : withoutCredentials(chain.url);
-        res = await client.request(url, seg.rangeStart, seg.rangeEnd, signal);
+        // after a redirect, the address a name leads to must be no more local than the chain may reach
+        const reach = chain.hops > 0 ? ((a: string) => mayConnect(chain, a)) : undefined;
+        res = await client.request(url, seg.rangeStart, seg.rangeEnd, signal, reach);
         touch();
       } catch (e) {
         if (signal.aborted) return { kind: "aborted" };
+        if (e instanceof AddressRefused) {
+          return { kind: "missing", fileIndex: seg.fileIndex, reason: "redirect", status: 0 };
+        }
         return { kind: "failed", reason: e instanceof Error ? e.message : String(e) };
       }
       const answer = { status: res.status, headers: (n: string) => res.header(n) };

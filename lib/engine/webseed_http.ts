@@ -43,6 +43,20 @@ const HEAD_READ_BYTES = 64 * 1024;
 /** Environment variables that send `fetch()` through a proxy: a connection of ours would bypass it. */
 const PROXY_VARIABLES = ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"];
 
+/**
+ * A request refused because the host name led to an address the redirect chain may not reach (a public server's
+ * redirect to a name that resolves to 127.0.0.1 or a LAN address): `webseed/redirect.ts` judges names by name alone.
+ */
+export class AddressRefused extends Error {
+  override readonly name = "AddressRefused";
+  constructor(readonly host: string, readonly address: string) {
+    super(`${host} resolves to ${address}, which a redirect from a more public server may not reach`);
+  }
+}
+
+/** Whether the request may go to `address` (an IP the host name resolved or connected to). */
+export type AddressCheck = (address: string) => boolean;
+
 /** Requests ranges over kept-alive HTTP/1.1 connections of its own. Call {@linkcode RangeClient.close} when done. */
 export class RangeClient {
   readonly #idle = new Map<string, Deno.Conn[]>();
@@ -56,15 +70,26 @@ export class RangeClient {
   }
 
   /**
-   * Requests bytes `[start, end]` of `url` (`redirect: "manual"`: a redirect is answered as it is).
-   * @throws what connecting, writing or reading throws, or {@linkcode HttpError} for a malformed answer.
+   * Requests bytes `[start, end]` of `url` (`redirect: "manual"`: a redirect is answered as it is). With
+   * `mayReach`, the address is checked before anything is sent: over a connection of ours, the address it connected
+   * to; through `fetch()`, which does not tell, every address the host name resolves to now (a name that resolves
+   * to nothing here is left to `fetch()`).
+   * @throws what connecting, writing or reading throws, {@linkcode HttpError} for a malformed answer,
+   *   {@linkcode AddressRefused} when `mayReach` refuses the address.
    */
-  async request(url: string, start: number, end: number, signal: AbortSignal): Promise<RangeResponse> {
+  async request(
+    url: string,
+    start: number,
+    end: number,
+    signal: AbortSignal,
+    mayReach?: AddressCheck,
+  ): Promise<RangeResponse> {
     const u = new URL(url);
     if (this.#direct && !this.#closed && u.protocol === "http:" && u.username === "" && u.password === "") {
-      const r = await this.#direct1(u, start, end, signal);
+      const r = await this.#direct1(u, start, end, signal, mayReach);
       if (r !== null) return r;
     }
+    if (mayReach) await checkResolved(u.hostname.replace(/^\[|\]$/g, ""), mayReach, signal);
     return await fetchRange(url, start, end, signal);
   }
 
@@ -88,7 +113,13 @@ export class RangeClient {
   }
 
   /** The request over a connection of ours; null when the answer is not one we read (then `fetch()` asks again). */
-  async #direct1(u: URL, start: number, end: number, signal: AbortSignal): Promise<RangeResponse | null> {
+  async #direct1(
+    u: URL,
+    start: number,
+    end: number,
+    signal: AbortSignal,
+    mayReach: AddressCheck | undefined,
+  ): Promise<RangeResponse | null> {
     const origin = `${u.hostname}:${u.port || "80"}`;
     const request = encodeRangeRequest(u, start, end);
     for (let attempt = 0; attempt < 2; attempt++) {
@@ -102,6 +133,8 @@ export class RangeClient {
       let n = 0;
       try {
         if (signal.aborted) throw signal.reason;
+        const at = (conn.remoteAddr as Deno.NetAddr).hostname;
+        if (mayReach && !mayReach(at)) throw new AddressRefused(u.hostname, at);
         await writeAll(conn, request);
         const buf = new Uint8Array(HEAD_READ_BYTES);
         let head = null;
@@ -133,6 +166,7 @@ export class RangeClient {
         );
       } catch (e) {
         if (signal.aborted) throw signal.reason;
+        if (e instanceof AddressRefused) throw e;
         if (pooled && n === 0 && !(e instanceof HttpError)) continue; // reset while idle: once more on a new one
         throw e;
       } finally {
@@ -266,4 +300,35 @@ function closeQuietly(conn: Deno.Conn): void {
   try {
     conn.close();
   } catch { /* already closed */ }
+}
+
+/** How long resolving a host name for {@linkcode checkResolved} may take. */
+const RESOLVE_TIMEOUT_MS = 5_000;
+
+/**
+ * Refuses `host` when any address it resolves to now is one `mayReach` refuses. An IP literal is checked as it is;
+ * a name that does not resolve here (no DNS, or only in /etc/hosts) passes, and `fetch()` gets to say.
+ * @throws {AddressRefused}
+ */
+async function checkResolved(host: string, mayReach: AddressCheck, signal: AbortSignal): Promise<void> {
+  if (/^[0-9.]+$/.test(host) || host.includes(":")) {
+    if (!mayReach(host)) throw new AddressRefused(host, host);
+    return;
+  }
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), RESOLVE_TIMEOUT_MS);
+  const both = AbortSignal.any([signal, ac.signal]);
+  try {
+    for (const kind of ["A", "AAAA"] as const) {
+      let addresses: string[] = [];
+      try {
+        addresses = await Deno.resolveDns(host, kind, { signal: both });
+      } catch {
+        signal.throwIfAborted();
+      }
+      for (const a of addresses) if (!mayReach(a)) throw new AddressRefused(host, a);
+    }
+  } finally {
+    clearTimeout(timer);
+  }
 }

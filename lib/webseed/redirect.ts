@@ -21,7 +21,8 @@
  *   multicast, 240/4) are never followed (`bad-address`). The URL parser has already turned `127.1`, `0x7f000001`
  *   and `::ffff:127.0.0.1` into their canonical forms, so those cannot slip by.
  * - Host names other than `localhost` count as public: judged by name alone. DNS can point a public name at
- *   127.0.0.1, so a runtime that learns the address it connected to should check it with {@linkcode mayConnect}.
+ *   127.0.0.1, so after a redirect the runtime checks the address with {@linkcode mayConnect}: the one it connected
+ *   to, or (through `fetch()`, which does not tell) every one the name resolves to (`engine/webseed_http.ts`).
  * @module
  */
 import { ipv4Bytes, ipv6Bytes } from "../address.ts";

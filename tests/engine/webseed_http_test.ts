@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "../_assert.ts";
-import { BODY_READ_BYTES, RangeClient, type RangeResponse } from "../../lib/engine/webseed_http.ts";
+import { AddressRefused, BODY_READ_BYTES, RangeClient, type RangeResponse } from "../../lib/engine/webseed_http.ts";
 
 /**
  * A loopback HTTP/1.1 server that answers each request with `answer(requestHead, n)` (n counts requests over all
@@ -246,5 +246,44 @@ Deno.test("RangeClient keeps at most 8 idle connections in all, whatever the num
   } finally {
     client.close();
     for (const s of servers) await s.close();
+  }
+});
+
+Deno.test("RangeClient checks the address a request goes to before it sends anything", async (t) => {
+  const server = scriptedServer(() => partial(BODY));
+  const client = new RangeClient();
+  const signal = new AbortController().signal;
+  const noLoopback = (a: string) => a !== "127.0.0.1" && a !== "::1";
+  try {
+    await t.step("over a connection of ours: the address it connected to (a name, too)", async () => {
+      const byName = server.url.replace("127.0.0.1", "localhost");
+      for (const url of [server.url, byName]) {
+        let refused: unknown = null;
+        try {
+          await client.request(url, 0, 9, signal, noLoopback);
+        } catch (e) {
+          refused = e;
+        }
+        assert(refused instanceof AddressRefused, `${url}: ${refused}`);
+      }
+      assertEquals(server.stats.requests, 0); // nothing was sent
+    });
+    await t.step("through fetch(), which does not tell: the address checked before", async () => {
+      let refused: unknown = null;
+      try {
+        await client.request("https://127.0.0.1:1/f.bin", 0, 9, signal, noLoopback);
+      } catch (e) {
+        refused = e;
+      }
+      assert(refused instanceof AddressRefused, String(refused));
+    });
+    await t.step("an address it may reach is asked as before", async () => {
+      const res = await client.request(server.url, 0, 9_999, signal, () => true);
+      assertEquals(await readAll(res), BODY);
+      assertEquals(server.stats.requests, 1);
+    });
+  } finally {
+    client.close();
+    await server.close();
   }
 });
