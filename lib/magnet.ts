@@ -263,7 +263,8 @@ export function parseMagnet(uri: string): Magnet {
  * Writes a magnet URI: `magnet:?xt=urn:btih:<hex>&dn=..&tr=..&ws=..`, values percent-encoded. The link stays one that
  * {@linkcode parseMagnet} takes: trackers past {@linkcode MAX_MAGNET_TRACKERS}, web seeds past
  * {@linkcode MAX_MAGNET_WEB_SEEDS}, and whatever would make it longer than {@linkcode MAX_MAGNET_LENGTH} are left out
- * (trackers first in, in order; {@linkcode magnetLeftOut} says how many).
+ * (the name first in, then trackers, then web seeds, each in order; {@linkcode magnetLeftOut} says what). Trackers
+ * come first: 500 long ones can leave no room for a web seed.
  * @throws {MagnetError} `bad-info-hash` when `infoHashHex` is not 40 hex digits, `bad-encoding` when a name or URL
  *   has a lone UTF-16 surrogate (it has no percent-encoding).
  * @example
@@ -289,7 +290,10 @@ export function formatMagnet(
     }
   };
   let out = `magnet:?xt=urn:btih:${m.infoHashHex.toLowerCase()}`;
-  if (m.name !== undefined) out += encode("dn", m.name);
+  if (m.name !== undefined) {
+    const dn = encode("dn", m.name);
+    if (out.length + dn.length <= MAX_MAGNET_LENGTH) out += dn; // a name that alone would not fit is left out
+  }
   const add = (key: string, values: readonly string[], max: number) => {
     let n = 0;
     for (const v of values) {
@@ -304,19 +308,10 @@ export function formatMagnet(
   return out;
 }
 
-/**
- * How many of `m`'s trackers and web seeds {@linkcode formatMagnet} leaves out of its link to keep it within the
- * limits.
- * @example
- * ```ts
- * import { deepStrictEqual as eq } from "node:assert/strict";
- * const trackers = Array.from({ length: 600 }, (_, i) => `http://t${i}/`);
- * eq(magnetLeftOut({ infoHashHex: "c12fe1c06bba254a9dc9f519b335aa7c1367a88a", trackers }), { trackers: 100, webSeeds: 0 });
- * ```
- */
 /** One line saying what {@linkcode magnetLeftOut} counted, or null when nothing was left out. */
-export function magnetLeftOutWords(left: { trackers: number; webSeeds: number }): string | null {
+export function magnetLeftOutWords(left: { name: boolean; trackers: number; webSeeds: number }): string | null {
   const parts = [
+    ...(left.name ? ["the name"] : []),
     ...(left.trackers > 0 ? [`${left.trackers} tracker${left.trackers === 1 ? "" : "s"}`] : []),
     ...(left.webSeeds > 0 ? [`${left.webSeeds} web seed${left.webSeeds === 1 ? "" : "s"}`] : []),
   ];
@@ -325,12 +320,27 @@ export function magnetLeftOutWords(left: { trackers: number; webSeeds: number })
     `(${MAX_MAGNET_TRACKERS} trackers, ${MAX_MAGNET_WEB_SEEDS} web seeds, ${MAX_MAGNET_LENGTH / 1024} KiB)`;
 }
 
+/**
+ * What {@linkcode formatMagnet} leaves out of `m`'s link to keep it within the limits: the name (when it alone would
+ * not fit), and how many trackers and web seeds.
+ * @example
+ * ```ts
+ * import { deepStrictEqual as eq } from "node:assert/strict";
+ * const trackers = Array.from({ length: 600 }, (_, i) => `http://t${i}/`);
+ * eq(magnetLeftOut({ infoHashHex: "c12fe1c06bba254a9dc9f519b335aa7c1367a88a", trackers }), {
+ *   name: false,
+ *   trackers: 100,
+ *   webSeeds: 0,
+ * });
+ * ```
+ */
 export function magnetLeftOut(
   m: { infoHashHex: string; name?: string; trackers?: readonly string[]; webSeeds?: readonly string[] },
-): { trackers: number; webSeeds: number } {
+): { name: boolean; trackers: number; webSeeds: number } {
   const uri = formatMagnet(m);
   const count = (key: string) => uri.split(`&${key}=`).length - 1;
   return {
+    name: m.name !== undefined && count("dn") === 0,
     trackers: (m.trackers?.length ?? 0) - count("tr"),
     webSeeds: (m.webSeeds?.length ?? 0) - count("ws"),
   };

@@ -276,9 +276,16 @@ function readPath(file: BencodeDict, path: string): { safe: string[]; raw: strin
   return { safe: given.map((c, k) => safeComponent(c, `${where}[${k}]`)), raw: given };
 }
 
-/** `raw` when any component differs from `safe`, else undefined (the path serves for URLs as it is). */
+/**
+ * `raw` when any component differs from `safe`, else undefined (the path serves for URLs as it is). A raw component
+ * over {@linkcode MAX_PATH_COMPONENT_BYTES} (sanitising can strip a megabyte of trailing spaces down to one letter) is
+ * not kept: the URLs use the sanitised path then.
+ */
 function urlPathOf(safe: readonly string[], raw: readonly string[]): readonly string[] | undefined {
-  return safe.some((c, k) => c !== raw[k]) ? raw : undefined;
+  if (!safe.some((c, k) => c !== raw[k])) return undefined;
+  const fits = (c: string) =>
+    c.length * 3 <= MAX_PATH_COMPONENT_BYTES || utf8.encode(c).length <= MAX_PATH_COMPONENT_BYTES;
+  return raw.every(fits) ? raw : undefined;
 }
 
 function isPadding(file: BencodeDict, parts: readonly string[]): boolean {

@@ -256,7 +256,7 @@ Deno.test("formatMagnet() leaves out what a magnet reader would refuse, and magn
     const m = parseMagnet(formatMagnet({ infoHashHex, name: "n", trackers, webSeeds }));
     assertEquals(m.trackers, trackers.slice(0, MAX_MAGNET_TRACKERS));
     assertEquals(m.webSeeds, webSeeds.slice(0, MAX_MAGNET_WEB_SEEDS));
-    assertEquals(magnetLeftOut({ infoHashHex, trackers, webSeeds }), { trackers: 7, webSeeds: 3 });
+    assertEquals(magnetLeftOut({ infoHashHex, trackers, webSeeds }), { name: false, trackers: 7, webSeeds: 3 });
   });
   await t.step("longer than a link may be: the trackers that fit, then shorter web seeds still", () => {
     const trackers = Array.from({ length: 300 }, (_, i) => `http://t${i}.example/${"a".repeat(300)}`);
@@ -267,8 +267,16 @@ Deno.test("formatMagnet() leaves out what a magnet reader would refuse, and magn
     assertEquals(m.trackers, trackers.slice(0, m.trackers.length));
     assertEquals(m.webSeeds, webSeeds);
     const left = magnetLeftOut({ infoHashHex, trackers, webSeeds });
-    assertEquals(left, { trackers: 300 - m.trackers.length, webSeeds: 0 });
+    assertEquals(left, { name: false, trackers: 300 - m.trackers.length, webSeeds: 0 });
     assertEquals(magnetLeftOutWords(left)?.startsWith(`${left.trackers} trackers left out`), true);
+  });
+  await t.step("a name that alone would not fit (30,000 '+', three times longer encoded)", () => {
+    const m = parseMagnet(`magnet:?xt=urn:btih:${infoHashHex}&dn=${"+".repeat(30_000)}&tr=udp%3A%2F%2Ft%3A1`);
+    const uri = formatMagnet(m);
+    assertEquals(uri.length <= MAX_MAGNET_LENGTH, true);
+    assertEquals(parseMagnet(uri).trackers, ["udp://t:1"]);
+    assertEquals(magnetLeftOut(m), { name: true, trackers: 0, webSeeds: 0 });
+    assertEquals(magnetLeftOutWords(magnetLeftOut(m))?.startsWith("the name left out"), true);
   });
   await t.step("nothing left out", () => {
     assertEquals(magnetLeftOutWords(magnetLeftOut({ infoHashHex, trackers: ["udp://t:1"] })), null);

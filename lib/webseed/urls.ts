@@ -124,7 +124,9 @@ export function webSeedUrls(meta: UrlGeometry, base: string): (string | null)[] 
       if (f.padding) return null;
       if (!u.pathname.endsWith("/")) return href;
       const path = f.urlPath ?? f.path;
-      return fit(head + u.pathname + encodePathComponent(path[path.length - 1]) + u.search);
+      const last = path[path.length - 1];
+      if (head.length + u.pathname.length + last.length > WEBSEED_MAX_URL_CHARS) return null;
+      return fit(head + u.pathname + encodePathComponent(last) + u.search);
     });
   }
   const folder = head + (u.pathname.endsWith("/") ? u.pathname : `${u.pathname}/`);
@@ -133,6 +135,7 @@ export function webSeedUrls(meta: UrlGeometry, base: string): (string | null)[] 
     let url = folder;
     const path = f.urlPath ?? f.path;
     for (let i = 0; i < path.length; i++) {
+      if (url.length + path[i].length > WEBSEED_MAX_URL_CHARS) return null; // encoding never shortens: stop now
       url += (i > 0 ? "/" : "") + encodePathComponent(path[i]);
       if (url.length > WEBSEED_MAX_URL_CHARS) return null;
     }

@@ -151,8 +151,12 @@ function checkParsed(m: Magnet, where: string): void {
   const text = formatMagnet(m);
   assert(text.length <= MAX_MAGNET_LENGTH, `${where}: formatMagnet wrote ${text.length} characters`);
   const again = parseMagnet(text);
-  assertEquals([again.infoHashHex, again.name], [m.infoHashHex, m.name], `${where}: formatMagnet round trip`);
   const left = magnetLeftOut(m);
+  assertEquals(
+    [again.infoHashHex, again.name],
+    [m.infoHashHex, left.name ? undefined : m.name],
+    `${where}: formatMagnet round trip`,
+  );
   const subsequence = (part: readonly string[], whole: readonly string[]) => {
     let k = 0;
     for (const x of whole) if (k < part.length && part[k] === x) k++;
@@ -161,7 +165,7 @@ function checkParsed(m: Magnet, where: string): void {
   assertEquals(again.trackers.length, m.trackers.length - left.trackers, `${where}: trackers kept`);
   assertEquals(again.webSeeds.length, m.webSeeds.length - left.webSeeds, `${where}: web seeds kept`);
   assert(subsequence(again.trackers, m.trackers) && subsequence(again.webSeeds, m.webSeeds), `${where}: order`);
-  if (left.trackers === 0 && left.webSeeds === 0) {
+  if (!left.name && left.trackers === 0 && left.webSeeds === 0) {
     assertEquals([again.trackers, again.webSeeds], [m.trackers, m.webSeeds], `${where}: formatMagnet round trip`);
   }
 }

@@ -201,3 +201,24 @@ Deno.test("webSeedUrls() asks for the names the torrent gives, not the ones sani
   assertEquals(single.files[0].path, ["a_b_.iso"]);
   assertEquals(webSeedUrls(single, "http://h/isos/"), ["http://h/isos/a%3Cb%3E.iso"]);
 });
+
+Deno.test("webSeedUrls() uses the sanitised name when the raw one is over the component limit", () => {
+  const data = new Uint8Array(3);
+  // a megabyte of trailing spaces is stripped from the name on disk; kept for URLs it would cost every file's URL a
+  // megabyte of percent-encoding
+  const { meta } = makeTorrent({
+    name: "a" + " ".repeat(1_000_000),
+    pieceLength: 16384,
+    files: Array.from({ length: 20 }, (_, i) => ({ path: [`f${i}`], data })),
+  });
+  assertEquals(meta.files[0].path, ["a", "f0"]);
+  assertEquals(meta.files[0].urlPath, undefined);
+  assertEquals(webSeedUrls(meta, "http://h/")[0], "http://h/a/f0");
+});
+
+Deno.test("webSeedUrls() gives no URL for a component that alone is past the URL limit, without encoding it", () => {
+  const long = "x".repeat(WEBSEED_MAX_URL_CHARS);
+  const f = (path: string[]): TorrentFile => ({ index: 0, path, length: 1, offset: 0, padding: false });
+  assertEquals(webSeedUrls({ multiFile: true, files: [f(["T", long])] }, "http://h/"), [null]);
+  assertEquals(webSeedUrls({ multiFile: false, files: [f([long])] }, "http://h/pub/"), [null]);
+});
