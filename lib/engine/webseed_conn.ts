@@ -111,7 +111,16 @@ async function runSegments(
       });
       if (v.kind === "redirect") {
         res.close();
-        const f = followRedirect(chain, v.location);
+        // judge the redirecting host by where its answer came from (fetch() does not say: by what its name resolves to)
+        let from = res.address;
+        if (from === null) {
+          try {
+            from = await client.addressOf(new URL(chain.url).hostname, signal);
+          } catch {
+            return { kind: "aborted" }; // only an abort ends a lookup early
+          }
+        }
+        const f = followRedirect(chain, v.location, from ?? undefined);
         // a redirect we will not follow means the file is not to be had from this seed (not worth retrying)
         if (f.kind === "refused") {
           return { kind: "missing", fileIndex: seg.fileIndex, reason: "redirect", status: v.status };

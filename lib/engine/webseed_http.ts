@@ -8,11 +8,14 @@
  */
 import { bodyLength, encodeRangeRequest, HttpError, keepsAlive, parseResponseHead } from "../webseed/http1.ts";
 import { rangeHeader } from "../webseed/plan.ts";
+import { hostScope } from "../webseed/redirect.ts";
 import { writeAll } from "./peer_conn.ts";
 
 /** A range response being read, from a connection of ours or from `fetch()`. */
 export interface RangeResponse {
   readonly status: number;
+  /** The IP address the answer came from, when known (over a connection of ours; `fetch()` does not tell). */
+  readonly address: string | null;
   /** A header field's value (case-insensitive name), or null. */
   header(name: string): string | null;
   /**
@@ -49,8 +52,8 @@ const PROXY_VARIABLES = ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"];
  */
 export class AddressRefused extends Error {
   override readonly name = "AddressRefused";
-  constructor(readonly host: string, readonly address: string) {
-    super(`${host} resolves to ${address}, which a redirect from a more public server may not reach`);
+  constructor(readonly host: string, readonly address: string | null, why?: string) {
+    super(why ?? `${host} resolves to ${address}, which a redirect from a more public server may not reach`);
   }
 }
 
@@ -88,9 +91,25 @@ export class RangeClient {
     if (this.#direct && !this.#closed && u.protocol === "http:" && u.username === "" && u.password === "") {
       const r = await this.#direct1(u, start, end, signal, mayReach);
       if (r !== null) return r;
+      // fetch() would look the name up again, and a rebinding name could lead it elsewhere than what was checked
+      if (mayReach) {
+        throw new AddressRefused(u.hostname, null, `${u.host} answered without Content-Length after a redirect`);
+      }
     }
     if (mayReach) await checkResolved(u.hostname.replace(/^\[|\]$/g, ""), mayReach, signal);
     return await fetchRange(url, start, end, signal);
+  }
+
+  /**
+   * The most public address `host` resolves to now (an IP literal is itself), or null when it resolves to nothing:
+   * where a `fetch()` answer, which does not say where it came from, most likely came from.
+   */
+  async addressOf(host: string, signal: AbortSignal): Promise<string | null> {
+    const h = host.replace(/^\[|\]$/g, "");
+    if (/^[0-9.]+$/.test(h) || h.includes(":")) return h;
+    const all = await resolveAll(h, signal);
+    const rank = (a: string) => ({ public: 0, private: 1, loopback: 2, unusable: 3 })[hostScope(a)];
+    return all.length === 0 ? null : all.reduce((best, a) => (rank(a) < rank(best) ? a : best));
   }
 
   /** A body read buffer of {@linkcode BODY_READ_BYTES}, reused across runs (a fresh megabyte per run was garbage). */
@@ -222,6 +241,7 @@ export class RangeClient {
     let closed = false;
     return {
       status,
+      address: (conn.remoteAddr as Deno.NetAddr).hostname,
       header: (name) => headers.get(name.toLowerCase()) ?? null,
       read: async (buf) => {
         if (remaining === 0 || closed) return null;
@@ -269,6 +289,7 @@ async function fetchRange(url: string, start: number, end: number, signal: Abort
   };
   return {
     status: res.status,
+    address: null,
     header: (name) => res.headers.get(name),
     read: async (buf) => {
       reader();
@@ -306,8 +327,9 @@ function closeQuietly(conn: Deno.Conn): void {
 const RESOLVE_TIMEOUT_MS = 5_000;
 
 /**
- * Refuses `host` when any address it resolves to now is one `mayReach` refuses. An IP literal is checked as it is;
- * a name that does not resolve here (no DNS, or only in /etc/hosts) passes, and `fetch()` gets to say.
+ * Refuses `host` when any address it resolves to now is one `mayReach` refuses, or when it resolves to nothing
+ * (`Deno.resolveDns` reads /etc/hosts too): after a redirect, a name that cannot be checked is not asked. An IP
+ * literal is checked as it is.
  * @throws {AddressRefused}
  */
 async function checkResolved(host: string, mayReach: AddressCheck, signal: AbortSignal): Promise<void> {
@@ -315,20 +337,27 @@ async function checkResolved(host: string, mayReach: AddressCheck, signal: Abort
     if (!mayReach(host)) throw new AddressRefused(host, host);
     return;
   }
+  const all = await resolveAll(host, signal);
+  if (all.length === 0) throw new AddressRefused(host, null, `${host} does not resolve here, so it cannot be checked`);
+  for (const a of all) if (!mayReach(a)) throw new AddressRefused(host, a);
+}
+
+/** Every A and AAAA address of `host` now (none when it does not resolve within {@linkcode RESOLVE_TIMEOUT_MS}). */
+async function resolveAll(host: string, signal: AbortSignal): Promise<string[]> {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), RESOLVE_TIMEOUT_MS);
   const both = AbortSignal.any([signal, ac.signal]);
+  const out: string[] = [];
   try {
     for (const kind of ["A", "AAAA"] as const) {
-      let addresses: string[] = [];
       try {
-        addresses = await Deno.resolveDns(host, kind, { signal: both });
+        out.push(...await Deno.resolveDns(host, kind, { signal: both }));
       } catch {
         signal.throwIfAborted();
       }
-      for (const a of addresses) if (!mayReach(a)) throw new AddressRefused(host, a);
     }
   } finally {
     clearTimeout(timer);
   }
+  return out;
 }

@@ -104,6 +104,8 @@ export function startChain(url: string): RedirectChain {
 
 /**
  * Where a redirect answer with `location` leads from `chain`, or why it is not followed (see the module policy).
+ * `fromAddress`: the IP the redirect answer came from, when known; the redirecting host is judged by it instead of
+ * by its name.
  * @example
  * ```ts
  * import { deepStrictEqual as eq } from "node:assert/strict";
@@ -125,7 +127,7 @@ export function startChain(url: string): RedirectChain {
  * });
  * ```
  */
-export function followRedirect(chain: RedirectChain, location: string): RedirectVerdict {
+export function followRedirect(chain: RedirectChain, location: string, fromAddress?: string): RedirectVerdict {
   const refuse = (reason: RedirectRefusal): RedirectVerdict => ({
     kind: "refused",
     reason,
@@ -151,7 +153,9 @@ export function followRedirect(chain: RedirectChain, location: string): Redirect
   if (to.href.length > WEBSEED_MAX_URL_CHARS) return refuse("too-long");
   const target = hostScope(to.hostname);
   if (target === "unusable") return refuse("bad-address");
-  const chooser = hostScope(from.hostname);
+  // The host that redirected is judged by the address its answer came from when the runtime knows it (a name that
+  // resolves to the LAN is a LAN server), else by its name.
+  const chooser = hostScope(fromAddress ?? from.hostname);
   // The host that redirected now counts among those who chose. An unusable one can only be the user's first URL
   // (hops to one are refused); it reaches this host, so it counts as loopback and leaves trust as it is.
   const trust = chooser === "unusable" || RANK[chooser] >= RANK[chain.trust] ? chain.trust : chooser;

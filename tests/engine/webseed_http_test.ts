@@ -287,3 +287,43 @@ Deno.test("RangeClient checks the address a request goes to before it sends anyt
     await server.close();
   }
 });
+
+Deno.test("RangeClient says where an answer came from, and after a redirect never hands a request to fetch()", async (t) => {
+  const client = new RangeClient();
+  const signal = new AbortController().signal;
+  try {
+    await t.step("an answer over a connection of ours carries its address", async () => {
+      const server = scriptedServer(() => partial(BODY));
+      try {
+        const res = await client.request(server.url, 0, 9_999, signal);
+        assertEquals(res.address, "127.0.0.1");
+        await readAll(res);
+      } finally {
+        await server.close();
+      }
+    });
+    await t.step(
+      "an answer without Content-Length after a redirect is refused, not asked again by fetch()",
+      async () => {
+        const chunked = enc(
+          "HTTP/1.1 206 Partial Content\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        );
+        const server = scriptedServer(() => chunked);
+        try {
+          let refused: unknown = null;
+          try {
+            await client.request(server.url, 0, 4, signal, () => true);
+          } catch (e) {
+            refused = e;
+          }
+          assert(refused instanceof AddressRefused, String(refused));
+          assertEquals(server.stats.requests, 1); // ours only: fetch() never asked
+        } finally {
+          await server.close();
+        }
+      },
+    );
+  } finally {
+    client.close();
+  }
+});

@@ -303,3 +303,20 @@ Deno.test("hostScope() classifies host names and IP literals", async (t) => {
   ];
   for (const [host, want] of rows) await t.step(host, () => assertEquals(hostScope(host), want));
 });
+
+Deno.test("followRedirect() judges the redirecting host by the address its answer came from, when known", () => {
+  // the user's own seed named `vm` (127.0.0.1 in /etc/hosts) redirecting within itself: a loopback server choosing
+  const chain = startChain("http://vm:8080/t/a");
+  const byAddress = followRedirect(chain, "/files/a", "127.0.0.1");
+  assertEquals(byAddress.kind === "follow" && byAddress.chain.trust, "loopback");
+  assertEquals(byAddress.kind === "follow" && mayConnect(byAddress.chain, "127.0.0.1"), true);
+  // by its name alone it counts as public, and the same hop may not reach 127.0.0.1
+  const byName = followRedirect(chain, "/files/a");
+  assertEquals(byName.kind === "follow" && mayConnect(byName.chain, "127.0.0.1"), false);
+  // a public server's answer keeps a LAN hop out, whatever its name
+  const lan = followRedirect(startChain("http://nas.lan/a"), "http://192.168.1.5/a", "203.0.113.9");
+  assertEquals(lan.kind, "refused");
+  // a LAN server may send us within the LAN
+  const within = followRedirect(startChain("http://nas.lan/a"), "http://192.168.1.6/a", "192.168.1.5");
+  assertEquals(within.kind, "follow");
+});
