@@ -305,7 +305,11 @@ function failed(s: WebSeedState, now: number, retryAfterMs: number | null, out: 
   const counting = now >= s.retryAt; // else a run started before this back-off failed too: no new information
   if (!counting && retryAfterMs === null) return s;
   const failures = counting ? s.failures + 1 : s.failures;
-  const wait = retryAfterMs === null ? backoffMs(failures) : Math.max(WEBSEED_RETRY_FLOOR_MS, retryAfterMs);
+  // Retry-After is honoured (at least the floor), but a server that asks again and again for a short wait gets our
+  // own back-off from the second failure in a row: `Retry-After: 0` on every answer is not a request a second
+  const wait = retryAfterMs === null
+    ? backoffMs(failures)
+    : Math.max(WEBSEED_RETRY_FLOOR_MS, retryAfterMs, failures > 1 ? backoffMs(failures - 1) : 0);
   const retryAt = Math.max(s.retryAt, now + wait);
   if (s.dropped === null && retryAt > s.retryAt) out.push({ type: "wake", at: retryAt });
   return { ...s, failures, retryAt };

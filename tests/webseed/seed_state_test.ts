@@ -153,6 +153,20 @@ const backoffs: { name: string; events: [number, SeedEvent][]; wakes: number[]; 
       retryAt: 100 + WEBSEED_RETRY_FLOOR_MS,
     },
     {
+      name: "Retry-After 0 again and again: our own back-off from the second failure in a row",
+      events: [
+        [0, start],
+        [0, ended({ result: "retry", retryAfterMs: 0 })],
+        [WEBSEED_RETRY_FLOOR_MS, start],
+        [WEBSEED_RETRY_FLOOR_MS, ended({ result: "retry", retryAfterMs: 0 })],
+        [WEBSEED_RETRY_FLOOR_MS + B, start],
+        [WEBSEED_RETRY_FLOOR_MS + B, ended({ result: "retry", retryAfterMs: 0 })],
+      ],
+      wakes: [WEBSEED_RETRY_FLOOR_MS, WEBSEED_RETRY_FLOOR_MS + B, WEBSEED_RETRY_FLOOR_MS + 3 * B],
+      failures: 3,
+      retryAt: WEBSEED_RETRY_FLOOR_MS + 3 * B,
+    },
+    {
       name: "429/503 without Retry-After back off",
       events: [[0, start], [100, ended({ result: "retry", retryAfterMs: null })]],
       wakes: [100 + B],
