@@ -362,8 +362,13 @@ export function magnetFromMetainfo(meta: Metainfo): string {
   return formatMagnet(magnetInput(meta));
 }
 
+/** The line saying what {@linkcode magnetFromMetainfo} left out of `meta`'s link, or null when it holds it all. */
+export function magnetLeftOutNote(meta: Metainfo): string | null {
+  return magnetLeftOutWords(magnetLeftOut(magnetInput(meta)));
+}
+
 /** What {@linkcode magnetFromMetainfo} puts in a torrent's link: its name, trackers in tier order, web seeds. */
-export function magnetInput(
+function magnetInput(
   meta: Metainfo,
 ): { infoHashHex: string; name: string; trackers: string[]; webSeeds: string[] } {
   return {

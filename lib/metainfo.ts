@@ -272,8 +272,7 @@ function readPath(file: BencodeDict, path: string): { safe: string[]; raw: strin
   if (parts.length + 1 > MAX_PATH_COMPONENTS) {
     throw new MetainfoError("unsafe-path", where, `path has ${parts.length} components, over the limit`);
   }
-  const given = parts;
-  return { safe: given.map((c, k) => safeComponent(c, `${where}[${k}]`)), raw: given };
+  return { safe: parts.map((c, k) => safeComponent(c, `${where}[${k}]`)), raw: parts };
 }
 
 /**

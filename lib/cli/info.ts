@@ -2,7 +2,7 @@
  * `btfetch info`: a torrent's metadata for people, or as one JSON object with `--json`.
  * @module
  */
-import { magnetFromMetainfo, magnetInput, magnetLeftOut, magnetLeftOutWords } from "../magnet.ts";
+import { magnetFromMetainfo, magnetLeftOutNote } from "../magnet.ts";
 import type { Metainfo } from "../metainfo.ts";
 import type { CliOptions } from "./flags.ts";
 import type { Reporter } from "./report.ts";
@@ -77,7 +77,7 @@ export async function runInfo(o: CliOptions, report: Reporter, out: (text: strin
     if (shown.length > 3) lines.push(`            -> ... (${shown.length - 3} more files)`);
   }
   lines.push(`magnet:     ${magnetFromMetainfo(meta)}`);
-  const left = magnetLeftOutWords(magnetLeftOut(magnetInput(meta)));
+  const left = magnetLeftOutNote(meta);
   if (left) lines.push(`            (${left})`);
   lines.push("files:");
   const files = visibleFiles(meta);

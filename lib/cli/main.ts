@@ -11,7 +11,7 @@ import { AddressError } from "../address.ts";
 import { BencodeError } from "../bencode.ts";
 import type { CreateError } from "../create.ts";
 import { FetchError } from "../engine/errors.ts";
-import { MagnetError, magnetFromMetainfo, magnetInput, magnetLeftOut, magnetLeftOutWords } from "../magnet.ts";
+import { MagnetError, magnetFromMetainfo, magnetLeftOutNote } from "../magnet.ts";
 import { MetainfoError } from "../metainfo.ts";
 import { StorageError } from "../storage/storage_error.ts";
 import { errorText } from "./error_text.ts";
@@ -179,7 +179,7 @@ export async function main(args: readonly string[], sinks: ReportSinks = process
         const { meta } = await loadTorrent(o.source ?? "");
         if (o.json) r.json_({ event: "magnet", t: 0, magnet: magnetFromMetainfo(meta) });
         else sinks.stdout(magnetFromMetainfo(meta) + "\n");
-        const left = magnetLeftOutWords(magnetLeftOut(magnetInput(meta)));
+        const left = magnetLeftOutNote(meta);
         if (left) r.say(`Note: ${left}`);
         return EXIT.ok;
       }

@@ -23,6 +23,7 @@ import {
 } from "./node.ts";
 import { ID_BYTES, type NodeInfo, randomBytes } from "./node_id.ts";
 import { loadDhtState, saveDhtState } from "./state_file.ts";
+import { isIpLiteral, resolveAll } from "../resolve.ts";
 
 /** The routers a node bootstraps from when none are named (never used by btfetch's tests). */
 export const DEFAULT_BOOTSTRAP: readonly string[] = [
@@ -33,8 +34,6 @@ export const DEFAULT_BOOTSTRAP: readonly string[] = [
 ];
 /** How often the node's clock ticks. */
 const TICK_MS = 250;
-/** How long a bootstrap host name may take to resolve. */
-const RESOLVE_TIMEOUT_MS = 5_000;
 /** A new bootstrap at most this often, while the routing table is empty. */
 const REBOOTSTRAP_MS = 30_000;
 
@@ -173,7 +172,7 @@ export class Dht {
         this.#o.onNote?.(`DHT bootstrap node ${JSON.stringify(name)} is not HOST:PORT`);
         continue;
       }
-      const hosts = /^[0-9.]+$/.test(a.host) || a.host.includes(":") ? [a.host] : await resolve(a.host);
+      const hosts = isIpLiteral(a.host) ? [a.host] : await resolveAll(a.host);
       if (hosts.length === 0) this.#o.onNote?.(`DHT bootstrap node ${name} did not resolve`);
       for (const host of hosts) {
         // a router's id is unknown: it stands in with an id next to ours, so a lookup of our own id asks it first
@@ -288,20 +287,4 @@ function bind(type: "udp4" | "udp6", host: string, port: number): Promise<dgram.
       resolve(s);
     });
   });
-}
-
-async function resolve(host: string): Promise<string[]> {
-  const out: string[] = [];
-  const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), RESOLVE_TIMEOUT_MS);
-  try {
-    for (const kind of ["A", "AAAA"] as const) {
-      try {
-        out.push(...await Deno.resolveDns(host, kind, { signal: ac.signal }));
-      } catch { /* no such record, or no DNS here */ }
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-  return out;
 }

@@ -22,7 +22,7 @@ import {
   newAssembly,
   stepAssembly,
 } from "./metadata_assembly.ts";
-import { connectTcp, PeerConn, type PeerConnHandler, readHandshake } from "./peer_conn.ts";
+import { connectTcp, KEEPALIVE_MS, PeerConn, type PeerConnHandler, readHandshake } from "./peer_conn.ts";
 import { equalBytes } from "../bytes.ts";
 
 /** The extended-message id we ask peers to use for ut_metadata messages sent to us. */
@@ -66,8 +66,8 @@ export interface MetadataPeer {
   take(handler: PeerConnHandler): { readonly messages: readonly Message[]; readonly running: Promise<void> };
 }
 
-/** How often a handed-over connection not yet taken is checked for a keep-alive (sent after 60 s of silence). */
-const HANDED_KEEPALIVE_CHECK_MS = 30_000;
+/** How often a handed-over connection not yet taken is checked for a keep-alive ({@linkcode KEEPALIVE_MS}). */
+const HANDED_KEEPALIVE_CHECK_MS = 10_000;
 
 /** What {@linkcode fetchMetadata} needs. */
 export interface MetadataFetchOptions {
@@ -153,7 +153,7 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
       // a long check of data already on disk may come before the download takes it: the peer must not time us out
       const keepAlive = setInterval(() => {
         if (link.pc.closed || link.log === null) clearInterval(keepAlive);
-        else if (performance.now() - link.pc.lastWriteAt >= 60_000) link.pc.send({ type: "keep-alive" });
+        else if (performance.now() - link.pc.lastWriteAt >= KEEPALIVE_MS) link.pc.send({ type: "keep-alive" });
       }, HANDED_KEEPALIVE_CHECK_MS);
       Deno.unrefTimer(keepAlive);
       const stop = () => clearInterval(keepAlive);

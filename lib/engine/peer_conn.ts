@@ -27,6 +27,8 @@ const READ_BUFFER_BYTES = 128 * 1024;
 const MAX_READ_BUFFER_BYTES = 1024 * 1024;
 /** The write buffer of a new connection; it grows while a write is in flight. */
 const WRITE_BUFFER_BYTES = 32 * 1024;
+/** A keep-alive goes out after this long without writing (peers drop a connection silent for 2 minutes). */
+export const KEEPALIVE_MS = 90_000;
 
 /** A connection failed or timed out before the handshake completed. */
 export class ConnectError extends Error {
@@ -280,8 +282,8 @@ export class PeerConn {
   }
 
   /**
-   * Reads until the connection closes, feeding `handler` (or the one {@linkcode PeerConn.handOver} gave it). `initial` holds bytes that arrived with the handshake.
-   * Resolves on a clean close (by either side).
+   * Reads until the connection closes, feeding `handler` (or the one {@linkcode PeerConn.handOver} gave it).
+   * `initial` holds bytes that arrived with the handshake. Resolves on a clean close (by either side).
    * @throws {WireError} when the peer sends something malformed (the connection is closed first).
    */
   async run(handler: PeerConnHandler, initial: Uint8Array = new Uint8Array(0)): Promise<void> {

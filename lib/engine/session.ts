@@ -29,6 +29,7 @@ import {
   connectTcp,
   type HandshakeExchange,
   isPeerFault,
+  KEEPALIVE_MS,
   PeerConn,
   type PeerConnHandler,
   readHandshake,
@@ -74,8 +75,6 @@ const TICK_MS = 100;
 const CONNECT_TIMEOUT_MS = 5_000;
 /** How long the peer's handshake may take once connected. */
 const HANDSHAKE_TIMEOUT_MS = 5_000;
-/** We send a keep-alive after this long without writing. */
-const KEEPALIVE_MS = 90_000;
 /** How often progress events are emitted. */
 const PROGRESS_MS = 1_000;
 /** How often the resume record is saved while downloading. */

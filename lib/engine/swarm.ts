@@ -453,7 +453,9 @@ export function greet(sw: Swarm, id: number, io: SwarmIO, opened = false): void 
   const have = sw.picker.have;
   if (opened) {
     // its opening went out already (have-none, or nothing): a bitfield may not come now, a have at any time
-    for (let i = 0; i < have.size && have.count > 0; i++) if (have.has(i)) io.send(peer.id, { type: "have", index: i });
+    if (have.count > 0) {
+      for (let i = 0; i < have.size; i++) if (have.has(i)) io.send(peer.id, { type: "have", index: i });
+    }
     return;
   }
   if (peer.state.fast && have.count === 0) io.send(peer.id, { type: "have-none" });

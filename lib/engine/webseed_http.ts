@@ -8,7 +8,8 @@
  */
 import { bodyLength, encodeRangeRequest, HttpError, keepsAlive, parseResponseHead } from "../webseed/http1.ts";
 import { rangeHeader } from "../webseed/plan.ts";
-import { hostScope } from "../webseed/redirect.ts";
+import { mostPublic } from "../webseed/redirect.ts";
+import { bareHost, isIpLiteral, resolveAll } from "../resolve.ts";
 import { writeAll } from "./peer_conn.ts";
 
 /** A range response being read, from a connection of ours or from `fetch()`. */
@@ -74,9 +75,10 @@ export class RangeClient {
 
   /**
    * Requests bytes `[start, end]` of `url` (`redirect: "manual"`: a redirect is answered as it is). With
-   * `mayReach`, the address is checked before anything is sent: over a connection of ours, the address it connected
-   * to; through `fetch()`, which does not tell, every address the host name resolves to now (a name that resolves
-   * to nothing here is left to `fetch()`).
+   * `mayReach` (after a redirect), the address is checked before anything is sent: over a connection of ours, the
+   * address it connected to (an answer not framed by `Content-Length` is then refused, not asked again through
+   * `fetch()`, which would look the name up afresh); through `fetch()`, which does not tell, every address the host
+   * name resolves to now (a name that resolves to nothing here is refused).
    * @throws what connecting, writing or reading throws, {@linkcode HttpError} for a malformed answer,
    *   {@linkcode AddressRefused} when `mayReach` refuses the address.
    */
@@ -96,7 +98,7 @@ export class RangeClient {
         throw new AddressRefused(u.hostname, null, `${u.host} answered without Content-Length after a redirect`);
       }
     }
-    if (mayReach) await checkResolved(u.hostname.replace(/^\[|\]$/g, ""), mayReach, signal);
+    if (mayReach) await checkResolved(bareHost(u.hostname), mayReach, signal);
     return await fetchRange(url, start, end, signal);
   }
 
@@ -105,11 +107,8 @@ export class RangeClient {
    * where a `fetch()` answer, which does not say where it came from, most likely came from.
    */
   async addressOf(host: string, signal: AbortSignal): Promise<string | null> {
-    const h = host.replace(/^\[|\]$/g, "");
-    if (/^[0-9.]+$/.test(h) || h.includes(":")) return h;
-    const all = await resolveAll(h, signal);
-    const rank = (a: string) => ({ public: 0, private: 1, loopback: 2, unusable: 3 })[hostScope(a)];
-    return all.length === 0 ? null : all.reduce((best, a) => (rank(a) < rank(best) ? a : best));
+    const h = bareHost(host);
+    return isIpLiteral(h) ? h : mostPublic(await resolveAll(h, signal));
   }
 
   /** A body read buffer of {@linkcode BODY_READ_BYTES}, reused across runs (a fresh megabyte per run was garbage). */
@@ -145,7 +144,7 @@ export class RangeClient {
       signal.throwIfAborted();
       const pooled = this.#takeIdle(origin);
       const conn = pooled ??
-        await Deno.connect({ hostname: u.hostname.replace(/^\[|\]$/g, ""), port: Number(u.port || 80), signal });
+        await Deno.connect({ hostname: bareHost(u.hostname), port: Number(u.port || 80), signal });
       const onAbort = () => closeQuietly(conn);
       signal.addEventListener("abort", onAbort, { once: true });
       let handedOver = false;
@@ -323,41 +322,17 @@ function closeQuietly(conn: Deno.Conn): void {
   } catch { /* already closed */ }
 }
 
-/** How long resolving a host name for {@linkcode checkResolved} may take. */
-const RESOLVE_TIMEOUT_MS = 5_000;
-
 /**
- * Refuses `host` when any address it resolves to now is one `mayReach` refuses, or when it resolves to nothing
- * (`Deno.resolveDns` reads /etc/hosts too): after a redirect, a name that cannot be checked is not asked. An IP
- * literal is checked as it is.
+ * Refuses `host` when any address it resolves to now is one `mayReach` refuses, or when it resolves to nothing: after
+ * a redirect, a name that cannot be checked is not asked. An IP literal is checked as it is.
  * @throws {AddressRefused}
  */
 async function checkResolved(host: string, mayReach: AddressCheck, signal: AbortSignal): Promise<void> {
-  if (/^[0-9.]+$/.test(host) || host.includes(":")) {
+  if (isIpLiteral(host)) {
     if (!mayReach(host)) throw new AddressRefused(host, host);
     return;
   }
   const all = await resolveAll(host, signal);
   if (all.length === 0) throw new AddressRefused(host, null, `${host} does not resolve here, so it cannot be checked`);
   for (const a of all) if (!mayReach(a)) throw new AddressRefused(host, a);
-}
-
-/** Every A and AAAA address of `host` now (none when it does not resolve within {@linkcode RESOLVE_TIMEOUT_MS}). */
-async function resolveAll(host: string, signal: AbortSignal): Promise<string[]> {
-  const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), RESOLVE_TIMEOUT_MS);
-  const both = AbortSignal.any([signal, ac.signal]);
-  const out: string[] = [];
-  try {
-    for (const kind of ["A", "AAAA"] as const) {
-      try {
-        out.push(...await Deno.resolveDns(host, kind, { signal: both }));
-      } catch {
-        signal.throwIfAborted();
-      }
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-  return out;
 }

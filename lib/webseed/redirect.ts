@@ -168,6 +168,24 @@ export function followRedirect(chain: RedirectChain, location: string, fromAddre
 }
 
 /**
+ * The most public of `addresses` (IPs; see {@linkcode hostScope}), or null when there are none: where an answer most
+ * likely came from when only the name it was asked of is known.
+ * @example
+ * ```ts
+ * import { strictEqual as eq } from "node:assert/strict";
+ * eq(mostPublic(["127.0.0.1", "192.168.1.5", "203.0.113.9"]), "203.0.113.9");
+ * eq(mostPublic([]), null);
+ * ```
+ */
+export function mostPublic(addresses: readonly string[]): string | null {
+  const rank = (a: string) => {
+    const s = hostScope(a);
+    return s === "unusable" ? Infinity : RANK[s];
+  };
+  return addresses.length === 0 ? null : addresses.reduce((best, a) => (rank(a) < rank(best) ? a : best));
+}
+
+/**
  * Whether the runtime may talk to `address` (the IP it actually connected to, or is about to) for the chain's
  * current URL: no more local than the chain's trust. Always true before any redirect.
  * @example

@@ -1,0 +1,52 @@
+/**
+ * Host-name lookups for the runtime (the DHT's bootstrap routers, web-seed redirects): every A and AAAA address of a
+ * name, bounded in time, through `Deno.resolveDns` (which reads /etc/hosts too). IP literals need no lookup.
+ * @module
+ */
+
+/** How long a lookup may take. */
+export const RESOLVE_TIMEOUT_MS = 5_000;
+
+/**
+ * Whether `host` is an IPv4 or IPv6 literal (brackets stripped first), which needs no lookup.
+ * @example
+ * ```ts
+ * import { strictEqual as eq } from "node:assert/strict";
+ * eq(isIpLiteral("127.0.0.1"), true);
+ * eq(isIpLiteral("[::1]"), true);
+ * eq(isIpLiteral("mirror.example"), false);
+ * ```
+ */
+export function isIpLiteral(host: string): boolean {
+  const h = bareHost(host);
+  return /^[0-9.]+$/.test(h) || h.includes(":");
+}
+
+/** `host` without the brackets of an IPv6 literal in a URL (`[::1]` -> `::1`). */
+export function bareHost(host: string): string {
+  return host.replace(/^\[|\]$/g, "");
+}
+
+/**
+ * Every A and AAAA address of `host` now: none when it does not resolve within {@linkcode RESOLVE_TIMEOUT_MS} (or
+ * has no such records, or there is no DNS here).
+ * @throws the signal's reason when `signal` aborts.
+ */
+export async function resolveAll(host: string, signal?: AbortSignal): Promise<string[]> {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), RESOLVE_TIMEOUT_MS);
+  const both = signal ? AbortSignal.any([signal, ac.signal]) : ac.signal;
+  const out: string[] = [];
+  try {
+    for (const kind of ["A", "AAAA"] as const) {
+      try {
+        out.push(...await Deno.resolveDns(host, kind, { signal: both }));
+      } catch {
+        signal?.throwIfAborted(); // else no such record, no DNS here, or the time-out
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  return out;
+}
