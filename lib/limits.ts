@@ -155,6 +155,18 @@ export const DHT_MAX_PEERS_PER_INFOHASH = 100;
 /** DHT: info-hashes whose announced peers we store: 1000 × 100 peers stays within a few MiB. */
 export const DHT_MAX_STORED_INFOHASHES = 1000;
 
+/**
+ * DHT: stored peers of one info-hash that share an IP address (ports): users behind one NAT keep their place, while
+ * one host announcing port after port cannot push the swarm's other peers out.
+ */
+export const DHT_MAX_PORTS_PER_IP = 8;
+
+/**
+ * DHT: stored peers of one IP address over every info-hash: a client seeding many torrents announces each to the few
+ * nodes closest to it, so a node holds a handful of one host's torrents; one host cannot fill the store.
+ */
+export const DHT_MAX_STORED_PER_IP = 64;
+
 /** DHT: peers (`values`) in one get_peers reply: 50 IPv6 peers (about 1 KiB) still fit one UDP packet. */
 export const DHT_MAX_PEERS_PER_REPLY = 50;
 

@@ -8,13 +8,24 @@
  * the peer announced longest ago goes; when the store is full the info-hash announced to longest ago goes. A peer is
  * its address and port; an announce from it again refreshes its entry.
  *
+ * One host cannot crowd others out. An info-hash lists at most {@linkcode DHT_MAX_PORTS_PER_IP} ports of one IP
+ * address (a new one replaces that address's oldest), and the whole store at most {@linkcode DHT_MAX_STORED_PER_IP}
+ * entries of one address (past that, its new announces are not stored; its entries expire as any do). Announces need a
+ * token we gave that address, and queries are rate-limited per address, but a token serves any number of announces.
+ *
  * Answers. {@linkcode getPeers} returns a random sample of one address family (BEP 32: `values` of an IPv4 answer
  * hold IPv4 peers) of at most {@linkcode DHT_MAX_PEERS_PER_REPLY}, which fits one UDP packet.
  * @module
  */
 import { formatAddress, type PeerAddress } from "../address.ts";
 import { toHex } from "../bytes.ts";
-import { DHT_MAX_PEERS_PER_INFOHASH, DHT_MAX_PEERS_PER_REPLY, DHT_MAX_STORED_INFOHASHES } from "../limits.ts";
+import {
+  DHT_MAX_PEERS_PER_INFOHASH,
+  DHT_MAX_PEERS_PER_REPLY,
+  DHT_MAX_PORTS_PER_IP,
+  DHT_MAX_STORED_INFOHASHES,
+  DHT_MAX_STORED_PER_IP,
+} from "../limits.ts";
 import { ipFamily } from "./_ip.ts";
 import { ID_BYTES } from "./node_id.ts";
 
@@ -29,17 +40,25 @@ export interface StoredPeer {
   readonly at: number;
 }
 
-/** The store. `hashes` is keyed by info-hash hex, each map by `formatAddress`; both oldest announce first. */
+/**
+ * The store. `hashes` is keyed by info-hash hex, each map by `formatAddress`; both oldest announce first. `perHost`
+ * counts the entries of each IP address (its `host` as stored) over every info-hash.
+ */
 export interface PeerStore {
   readonly maxPeersPerHash: number;
   readonly maxHashes: number;
+  readonly maxPortsPerHost: number;
+  readonly maxPerHost: number;
   readonly hashes: Map<string, Map<string, StoredPeer>>;
+  readonly perHost: Map<string, number>;
 }
 
 /** Options for {@linkcode createPeerStore} (the defaults are the limits). */
 export interface PeerStoreOptions {
   readonly maxPeersPerHash?: number;
   readonly maxHashes?: number;
+  readonly maxPortsPerHost?: number;
+  readonly maxPerHost?: number;
 }
 
 /**
@@ -54,7 +73,10 @@ export function createPeerStore(o: PeerStoreOptions = {}): PeerStore {
   return {
     maxPeersPerHash: Math.max(1, o.maxPeersPerHash ?? DHT_MAX_PEERS_PER_INFOHASH),
     maxHashes: Math.max(1, o.maxHashes ?? DHT_MAX_STORED_INFOHASHES),
+    maxPortsPerHost: Math.max(1, o.maxPortsPerHost ?? DHT_MAX_PORTS_PER_IP),
+    maxPerHost: Math.max(1, o.maxPerHost ?? DHT_MAX_STORED_PER_IP),
     hashes: new Map(),
+    perHost: new Map(),
   };
 }
 
@@ -66,7 +88,8 @@ export interface Announce {
 
 /**
  * Stores (or refreshes) a peer announced at `now`. Returns false, storing nothing, when the info-hash is not 20 bytes,
- * the port is not 1–65535 or the host is not an IP address.
+ * the port is not 1–65535, the host is not an IP address, or the host already has
+ * {@linkcode DHT_MAX_STORED_PER_IP} entries in the store (and this is not one of them).
  * @example
  * ```ts
  * import { deepStrictEqual as eq } from "node:assert/strict";
@@ -84,19 +107,38 @@ export function storePeer(store: PeerStore, a: Announce, now: number): boolean {
     return false;
   }
   const hash = toHex(a.infoHash);
+  const key = formatAddress(a.address);
   let peers = store.hashes.get(hash);
+  if (peers !== undefined) dropExpired(store, peers, now);
+  const known = peers?.has(key) ?? false;
+  if (!known && (store.perHost.get(host) ?? 0) >= store.maxPerHost) return false;
   if (peers === undefined) {
     peers = new Map();
   } else {
     store.hashes.delete(hash); // re-inserted last: the map stays in order of the latest announce
-    dropExpired(peers, now);
   }
   store.hashes.set(hash, peers);
-  const key = formatAddress(a.address);
-  peers.delete(key);
+  if (known) {
+    peers.delete(key);
+  } else {
+    // this host's oldest port in this swarm makes room for the new one
+    let ports = 0;
+    let oldest: string | undefined;
+    for (const [k, p] of peers) {
+      if (p.address.host !== host) continue;
+      oldest ??= k;
+      ports++;
+    }
+    if (oldest !== undefined && ports >= store.maxPortsPerHost) removePeer(store, peers, oldest);
+    store.perHost.set(host, (store.perHost.get(host) ?? 0) + 1);
+  }
   peers.set(key, { address: { host, port }, family, at: now });
-  while (peers.size > store.maxPeersPerHash) deleteFirst(peers);
-  while (store.hashes.size > store.maxHashes) deleteFirst(store.hashes);
+  while (peers.size > store.maxPeersPerHash) removePeer(store, peers, peers.keys().next().value as string);
+  while (store.hashes.size > store.maxHashes) {
+    const [oldest, gone] = store.hashes.entries().next().value as [string, Map<string, StoredPeer>];
+    for (const k of [...gone.keys()]) removePeer(store, gone, k);
+    store.hashes.delete(oldest);
+  }
   return true;
 }
 
@@ -128,7 +170,7 @@ export function getPeers(store: PeerStore, infoHash: Uint8Array, o: GetPeersOpti
   const hash = toHex(infoHash);
   const peers = store.hashes.get(hash);
   if (peers === undefined) return [];
-  dropExpired(peers, o.now);
+  dropExpired(store, peers, o.now);
   if (peers.size === 0) {
     store.hashes.delete(hash);
     return [];
@@ -159,7 +201,7 @@ export function getPeers(store: PeerStore, infoHash: Uint8Array, o: GetPeersOpti
 export function expirePeers(store: PeerStore, now: number): number {
   let gone = 0;
   for (const [hash, peers] of store.hashes) {
-    gone += dropExpired(peers, now);
+    gone += dropExpired(store, peers, now);
     if (peers.size === 0) store.hashes.delete(hash);
   }
   return gone;
@@ -173,17 +215,22 @@ export function peerStoreSize(store: PeerStore): { infoHashes: number; peers: nu
 }
 
 /** Drops expired peers from the front (the map is in announce order); returns how many. */
-function dropExpired(peers: Map<string, StoredPeer>, now: number): number {
+function dropExpired(store: PeerStore, peers: Map<string, StoredPeer>, now: number): number {
   let gone = 0;
   for (const [key, p] of peers) {
     if (now - p.at < PEER_TTL_MS) break;
-    peers.delete(key);
+    removePeer(store, peers, key);
     gone++;
   }
   return gone;
 }
 
-function deleteFirst<K, V>(m: Map<K, V>): void {
-  const first = m.keys().next();
-  if (!first.done) m.delete(first.value);
+/** Deletes the entry `key` of `peers`, keeping `perHost` true. */
+function removePeer(store: PeerStore, peers: Map<string, StoredPeer>, key: string): void {
+  const p = peers.get(key);
+  if (p === undefined) return;
+  peers.delete(key);
+  const n = (store.perHost.get(p.address.host) ?? 1) - 1;
+  if (n > 0) store.perHost.set(p.address.host, n);
+  else store.perHost.delete(p.address.host);
 }

@@ -9,7 +9,13 @@ import {
   peerStoreSize,
   storePeer,
 } from "../../lib/dht/peer_store.ts";
-import { DHT_MAX_PEERS_PER_INFOHASH, DHT_MAX_PEERS_PER_REPLY, DHT_MAX_STORED_INFOHASHES } from "../../lib/limits.ts";
+import {
+  DHT_MAX_PEERS_PER_INFOHASH,
+  DHT_MAX_PEERS_PER_REPLY,
+  DHT_MAX_PORTS_PER_IP,
+  DHT_MAX_STORED_INFOHASHES,
+  DHT_MAX_STORED_PER_IP,
+} from "../../lib/limits.ts";
 
 const H1 = new Uint8Array(20).fill(1);
 const H2 = new Uint8Array(20).fill(2);
@@ -68,7 +74,7 @@ Deno.test("storePeer() keeps at most N peers per info-hash and M info-hashes, ev
   for (let i = 0; i < DHT_MAX_STORED_INFOHASHES + 1; i++) {
     const infoHash = new Uint8Array(20);
     new DataView(infoHash.buffer).setUint32(0, i + 1000);
-    storePeer(store, { infoHash, address: v4(1) }, 1000 + i);
+    storePeer(store, { infoHash, address: v4(2000 + i) }, 1000 + i);
   }
   assertEquals(peerStoreSize(store).infoHashes, DHT_MAX_STORED_INFOHASHES);
   // H1 was announced to longest ago: gone
@@ -115,4 +121,85 @@ Deno.test("expirePeers() drops every expired entry and empty info-hash", () => {
   assertEquals(peerStoreSize(store), { infoHashes: 1, peers: 1 });
   assertEquals(expirePeers(store, PEER_TTL_MS + 10), 1);
   assertEquals(peerStoreSize(store), { infoHashes: 0, peers: 0 });
+});
+
+Deno.test("storePeer(): one host announcing port after port keeps its newest few and pushes nobody out", () => {
+  const store = createPeerStore();
+  for (let i = 0; i < 50; i++) storePeer(store, { infoHash: H1, address: v4(i) }, i);
+  const flooder = "192.0.2.66";
+  for (let port = 1; port <= 1000; port++) {
+    storePeer(store, { infoHash: H1, address: { host: flooder, port } }, 100 + port);
+  }
+  const held = getPeers(store, H1, { now: 2000, family: 4, random: first, max: 1000 });
+  assertEquals(held.length, DHT_MAX_PEERS_PER_REPLY); // a reply's worth: look at the store itself
+  const all = [...(store.hashes.get("01".repeat(20))?.values() ?? [])].map((p) => p.address);
+  assertEquals(all.length, 50 + DHT_MAX_PORTS_PER_IP);
+  for (let i = 0; i < 50; i++) assert(all.some((a) => a.host === v4(i).host), `peer ${i} was pushed out`);
+  const ports = all.filter((a) => a.host === flooder).map((a) => a.port).sort((a, b) => a - b);
+  assertEquals(ports, Array.from({ length: DHT_MAX_PORTS_PER_IP }, (_, i) => 1001 - DHT_MAX_PORTS_PER_IP + i));
+  assertEquals(store.perHost.get(flooder), DHT_MAX_PORTS_PER_IP);
+  // a known port announcing again is a refresh, not a new port
+  storePeer(store, { infoHash: H1, address: { host: flooder, port: 1000 } }, 5000);
+  assertEquals(store.perHost.get(flooder), DHT_MAX_PORTS_PER_IP);
+});
+
+Deno.test("storePeer(): one host over many info-hashes stops at DHT_MAX_STORED_PER_IP, until its entries expire", () => {
+  const store = createPeerStore();
+  for (let i = 0; i < 100; i++) {
+    const infoHash = new Uint8Array(20).fill(0xaa);
+    new DataView(infoHash.buffer).setUint32(0, i);
+    storePeer(store, { infoHash, address: v4(i) }, 0);
+  }
+  const flooder = { host: "2001:db8::66", port: 6881 };
+  let stored = 0;
+  for (let i = 0; i < 2 * DHT_MAX_STORED_INFOHASHES; i++) {
+    const infoHash = new Uint8Array(20);
+    new DataView(infoHash.buffer).setUint32(0, i);
+    if (storePeer(store, { infoHash, address: flooder }, 10 + i)) stored++;
+  }
+  assertEquals(stored, DHT_MAX_STORED_PER_IP);
+  assertEquals(peerStoreSize(store), { infoHashes: 100 + DHT_MAX_STORED_PER_IP, peers: 100 + DHT_MAX_STORED_PER_IP });
+  // a stored one refreshes at the cap
+  const firstOfFlooder = new Uint8Array(20);
+  assertEquals(storePeer(store, { infoHash: firstOfFlooder, address: flooder }, PEER_TTL_MS), true);
+  // once the others expire, the host may announce again
+  expirePeers(store, PEER_TTL_MS + 10 + 2 * DHT_MAX_STORED_INFOHASHES);
+  assertEquals(store.perHost.get(flooder.host), 1);
+  const fresh = new Uint8Array(20).fill(0xbb);
+  assertEquals(storePeer(store, { infoHash: fresh, address: flooder }, PEER_TTL_MS + 1), true);
+  assertEquals(store.perHost.get(flooder.host), 2);
+});
+
+Deno.test("PeerStore.perHost matches the entries through every kind of removal (seeded, small limits)", () => {
+  for (const seed of [1, 2, 3, 4, 5]) {
+    const rand = seeded(seed);
+    const store = createPeerStore({ maxPeersPerHash: 6, maxHashes: 5, maxPortsPerHost: 2, maxPerHost: 4 });
+    let now = 0;
+    for (let step = 0; step < 3000; step++) {
+      now += Math.floor(rand() * PEER_TTL_MS / 200);
+      const infoHash = new Uint8Array(20).fill(Math.floor(rand() * 8));
+      const r = rand();
+      if (r < 0.8) {
+        const address = { host: `10.0.0.${Math.floor(rand() * 6)}`, port: 1 + Math.floor(rand() * 4) };
+        storePeer(store, { infoHash, address }, now);
+      } else if (r < 0.95) {
+        getPeers(store, infoHash, { now, family: 4, random: rand });
+      } else {
+        expirePeers(store, now);
+      }
+      const counted = new Map<string, number>();
+      for (const peers of store.hashes.values()) {
+        const ports = new Map<string, number>();
+        for (const p of peers.values()) {
+          counted.set(p.address.host, (counted.get(p.address.host) ?? 0) + 1);
+          ports.set(p.address.host, (ports.get(p.address.host) ?? 0) + 1);
+        }
+        for (const [h, n] of ports) assert(n <= 2, `seed ${seed} step ${step}: ${n} ports of ${h} in one swarm`);
+        assert(peers.size <= 6, `seed ${seed} step ${step}: ${peers.size} peers in one swarm`);
+      }
+      assertEquals(store.perHost, counted, `seed ${seed} step ${step}`);
+      for (const n of counted.values()) assert(n <= 4, `seed ${seed} step ${step}: a host has ${n} entries`);
+      assert(store.hashes.size <= 5, `seed ${seed} step ${step}: ${store.hashes.size} info-hashes`);
+    }
+  }
 });
