@@ -75,7 +75,7 @@ export class Dht {
   readonly #t0 = performance.now();
   readonly #timer: ReturnType<typeof setInterval>;
   readonly #waiters = new Map<number, Waiter>();
-  readonly #routers: NodeInfo[] = [];
+  readonly #routers: PeerAddress[] = [];
   readonly #saved: NodeInfo[];
   readonly #o: DhtOptions;
   #lastBootstrap = -Infinity;
@@ -175,16 +175,9 @@ export class Dht {
       const hosts = isIpLiteral(a.host) ? [a.host] : await resolveAll(a.host);
       if (hosts.length === 0) this.#o.onNote?.(`DHT bootstrap node ${name} did not resolve`);
       for (const host of hosts) {
-        // a router's id is unknown: it stands in with an id next to ours, so a lookup of our own id asks it first
-        const id = this.#node.id.slice();
-        id[ID_BYTES - 1] ^= 1;
-        this.#routers.push({ id, address: { host, port: a.port } });
+        this.#routers.push({ host, port: a.port }); // its id is unknown: startLookup gives it a stand-in
       }
     }
-  }
-
-  #seeds(): NodeInfo[] {
-    return [...this.#saved, ...this.#routers];
   }
 
   #bootstrap(): void {
@@ -197,7 +190,8 @@ export class Dht {
           kind: "find_node",
           target: this.#node.id,
           family,
-          seeds: this.#seeds(),
+          seeds: this.#saved,
+          routers: this.#routers,
           internal: true,
         },
         now,
@@ -228,7 +222,8 @@ export class Dht {
               kind: "get_peers",
               target: infoHash,
               family,
-              seeds: this.#seeds(),
+              seeds: this.#saved,
+              routers: this.#routers,
               announcePort: o.announcePort ?? null,
             },
             this.#now(),

@@ -186,12 +186,27 @@ export interface StartLookup {
   readonly kind: LookupKind;
   readonly target: Uint8Array;
   readonly family: 4 | 6;
-  /** Nodes to start from besides the routing table's closest (saved nodes, bootstrap routers by address). */
+  /** Nodes to start from besides the routing table's closest (saved nodes). */
   readonly seeds?: readonly NodeInfo[];
+  /**
+   * Bootstrap routers, known by address only. Until the family's table has a good node, a router stands in next to
+   * the target, so it is asked first: saved nodes may all be gone (a state file from another network, or days old),
+   * and a lookup that asked only them would wait out a short time-out for every three of them. Once the
+   * table has a good node, a router stands in next to our own id: the bootstrap and refreshes of our own id ask it
+   * first, and a lookup of anything else leaves it alone.
+   */
+  readonly routers?: readonly PeerAddress[];
   /** `get_peers` only: announce this TCP port to the closest nodes when the lookup ends. */
   readonly announcePort?: number | null;
   /** A lookup of the node's own (bootstrap, refresh): its results are not reported to the runtime. */
   readonly internal?: boolean;
+}
+
+/** An id at distance 1 from `id`: where a node whose id is unknown stands in to be asked first. */
+function nextTo(id: Uint8Array): Uint8Array {
+  const out = id.slice();
+  out[ID_BYTES - 1] ^= 1;
+  return out;
 }
 
 /**
@@ -201,9 +216,11 @@ export interface StartLookup {
 export function startLookup(n: DhtNode, s: StartLookup, now: number, io: DhtIO): number | null {
   const table = n.tables.get(s.family);
   if (!table || n.lookups.size >= MAX_LOOKUPS) return null;
+  const stand = tableStats(table, now).good > 0 ? n.id : s.target;
   const seeds = [
     ...closest(table, s.target, { k: 16 }),
     ...(s.seeds ?? []).filter((x) => familyOf(x.address) === s.family),
+    ...(s.routers ?? []).filter((a) => familyOf(a) === s.family).map((address) => ({ id: nextTo(stand), address })),
   ];
   const id = n.nextLookup++;
   const [lookup, actions] = createLookup(s.target, seeds, { kind: s.kind, now, ownId: n.id });

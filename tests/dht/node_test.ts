@@ -920,3 +920,32 @@ Deno.test("node.ts on a simulated network of 300 nodes", async (t) => {
 function assertNever(): never {
   throw new Error("unreachable");
 }
+
+// last in the file: it adds members to the shared network (taken offline again at the end)
+Deno.test("a start from saved nodes that are all gone: the router is asked first, peers come before a short time-out", () => {
+  const sim = network();
+  const infoHash = randomBytes(sim.rand, 20);
+  const seeder = sim.members[1 + sim.rand.int(NODES - 1)];
+  const port = 51413;
+  lookup(sim, seeder, infoHash, port);
+  runUntil(sim, sim.now + 1_000); // the announces land
+  // a node starting from a state file of another network: a dozen saved nodes, none there any more
+  const gone: NodeInfo[] = Array.from({ length: 12 }, (_, i) => ({
+    id: randomBytes(sim.rand, 20),
+    address: { host: `10.250.0.${i + 1}`, port: 6881 },
+  }));
+  // its own id in the other half of the id space from the target, as it is for half of all lookups
+  const own = randomBytes(sim.rand, 20);
+  own[0] = (infoHash[0] ^ 0x80) & 0x80 | own[0] & 0x7f;
+  const m = addMember(sim, own);
+  const start = sim.now;
+  const routers = [sim.members[0].address];
+  const id = startLookup(m.node, { kind: "get_peers", target: infoHash, family: 4, seeds: gone, routers }, start, m.io);
+  assert(id !== null);
+  assert(runUntilTrue(sim, () => (m.found.get(id)?.length ?? 0) > 0, start + 30_000), "no peer found");
+  const at = sim.now - start;
+  assertEquals(m.found.get(id), [{ host: seeder.address.host, port }]);
+  assert(at < SHORT_TIMEOUT_MS, `first peers after ${at} virtual ms: the dead saved nodes were waited out`);
+  runUntilTrue(sim, () => m.done.has(id), sim.now + 60_000);
+  m.online = false;
+});
