@@ -24,6 +24,7 @@ import {
 } from "./metadata_assembly.ts";
 import { connectTcp, KEEPALIVE_MS, PeerConn, type PeerConnHandler, readHandshake } from "./peer_conn.ts";
 import { equalBytes } from "../bytes.ts";
+import { MAX_PIECES } from "../limits.ts";
 
 /** The extended-message id we ask peers to use for ut_metadata messages sent to us. */
 export const OUR_UT_METADATA_ID = 2;
@@ -41,6 +42,9 @@ const CHECK_EVERY_MS = 1_000;
 /**
  * A peer's messages kept for the download while its connection waits to be handed over, at most (and
  * {@linkcode MAX_LOGGED_BYTES} of their payloads): one that sends more is closed at the hand-over and dialled afresh.
+ * `have`s are not among them: they are kept as a set of pieces (at most {@linkcode MAX_PIECES}, a bit each) and
+ * replayed after the other messages, so a leecher announcing its pieces while the download checks the data on disk
+ * cannot fill the log.
  */
 const MAX_LOGGED_MESSAGES = 1024;
 const MAX_LOGGED_BYTES = 1024 * 1024;
@@ -99,9 +103,11 @@ interface Link {
   readonly pc: PeerConn;
   readonly address: PeerAddress;
   readonly theirs: Handshake;
-  /** Its messages for a hand-over; null once there were too many. */
+  /** Its messages for a hand-over, `have`s aside; null once there were too many. */
   log: Message[] | null;
   logBytes: number;
+  /** The pieces its `have`s named, a bit each (grown as needed, at most MAX_PIECES bits); null before the first. */
+  haves: Uint8Array | null;
   running: Promise<void> | null;
   handedOver: boolean;
   /** The id the peer wants for ut_metadata messages it receives (0 until its extended handshake). */
@@ -168,8 +174,9 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
           if (taken) throw new Error("a metadata peer can be taken once");
           taken = true;
           clearInterval(keepAlive);
-          const messages = link.log ?? [];
+          const messages = link.log === null ? [] : [...link.log, ...havesOf(link.haves)];
           link.log = null; // the download has them now
+          link.haves = null;
           link.pc.handOver(handler);
           return { messages, running };
         },
@@ -289,6 +296,7 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
         theirs,
         log: [],
         logBytes: 0,
+        haves: null,
         running: null,
         handedOver: false,
         theirId: 0,
@@ -408,6 +416,17 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
 /** Keeps a copy of message `m` in `link`'s log for a hand-over, within the bounds (past them the log is dropped). */
 function keep(link: Link, m: Message): void {
   if (link.log === null || m.type === "piece" || m.type === "keep-alive") return;
+  if (m.type === "have" && m.index < MAX_PIECES) {
+    // a set, not a list: the same piece twice costs nothing, and every piece of the largest torrent fits
+    const at = m.index >>> 3;
+    if (link.haves === null || at >= link.haves.length) {
+      const grown = new Uint8Array(Math.min(MAX_PIECES / 8, Math.max(64, 2 * (link.haves?.length ?? 0), at + 1)));
+      if (link.haves !== null) grown.set(link.haves);
+      link.haves = grown;
+    }
+    link.haves[at] |= 0x80 >>> (m.index & 7);
+    return;
+  }
   const bytes = m.type === "bitfield"
     ? m.bits.length
     : m.type === "extended" || m.type === "unknown"
@@ -416,6 +435,7 @@ function keep(link: Link, m: Message): void {
   link.logBytes += bytes;
   if (link.log.length >= MAX_LOGGED_MESSAGES || link.logBytes > MAX_LOGGED_BYTES) {
     link.log = null;
+    link.haves = null;
     // handed over and not yet taken (taking clears the log first): what it sends from now on would be lost, so it
     // is closed, and the download dials it afresh
     if (link.handedOver) link.pc.close();
@@ -429,6 +449,17 @@ function keep(link: Link, m: Message): void {
       ? { ...m, payload: m.payload.slice() }
       : m,
   );
+}
+
+/** One `have` for each piece set in `bits`, lowest first. */
+function havesOf(bits: Uint8Array | null): Message[] {
+  const out: Message[] = [];
+  if (bits === null) return out;
+  for (let i = 0; i < bits.length; i++) {
+    if (bits[i] === 0) continue;
+    for (let b = 0; b < 8; b++) if (bits[i] & (0x80 >>> b)) out.push({ type: "have", index: i * 8 + b });
+  }
+  return out;
 }
 
 /** "1 peer", "3 peers". */

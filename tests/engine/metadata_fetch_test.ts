@@ -216,10 +216,12 @@ Deno.test("fetchMetadata() closes every connection when nobody takes one over", 
 });
 
 Deno.test("fetchMetadata(): a handed-over peer that floods messages before the download takes it is closed", async () => {
-  // once the metadata is complete: more than the hand-over keeps
+  // once the metadata is complete: more than the hand-over keeps (haves would not do: they are kept as a set)
   const peer = handOverPeer({
     afterMetadata: async (w) => {
-      for (let i = 0; i < 3000; i++) if (!await w.send({ type: "have", index: i })) return;
+      for (let i = 0; i < 3000; i++) {
+        if (!await w.send({ type: i % 2 ? "interested" : "not-interested" })) return;
+      }
     },
   });
   let handed: MetadataPeer | null = null;
@@ -232,6 +234,55 @@ Deno.test("fetchMetadata(): a handed-over peer that floods messages before the d
     while (!h.pc.closed && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     assert(h.pc.closed, "the connection is still open 3 s after the flood");
     await h.take({ onMessage: () => {}, onDrain: () => {} }).running;
+  } finally {
+    (handed as MetadataPeer | null)?.pc.close();
+    await peer.close();
+  }
+});
+
+Deno.test("fetchMetadata(): a handed-over leecher's haves, however many, are kept as a set and stay open", async () => {
+  // a leecher announces its pieces while the download checks the data on disk, before it takes the connection
+  let sent = () => {};
+  const allSent = new Promise<void>((resolve) => sent = resolve);
+  const peer = handOverPeer({
+    fast: true,
+    opening: [{ type: "have-none" }],
+    afterMetadata: async (w) => {
+      for (let round = 0; round < 2; round++) {
+        for (let i = 0; i < 3000; i++) if (!await w.send({ type: "have", index: i })) return;
+      }
+      await w.send({ type: "unchoke" });
+      sent();
+    },
+  });
+  let handed: MetadataPeer | null = null;
+  try {
+    await fetchHandingOver(peer, (p) => handed = p);
+    const h = handed as MetadataPeer | null;
+    assert(h !== null);
+    await allSent;
+    await new Promise((r) => setTimeout(r, 1000)); // read by the waiting connection, 6,001 small messages
+    assert(!h.pc.closed, "the connection was closed over its haves");
+    const later: Message[] = [];
+    let gotUnchoke = () => {};
+    const unchoked = new Promise<void>((resolve) => gotUnchoke = resolve);
+    const { messages, running } = h.take({
+      onMessage: (m) => {
+        later.push(m);
+        if (m.type === "unchoke") gotUnchoke();
+      },
+      onDrain: () => {},
+    });
+    if (!messages.some((m) => m.type === "unchoke")) await Promise.race([unchoked, running.catch(() => {})]);
+    const all = [...messages, ...later];
+    assertEquals(all[0], { type: "have-none" });
+    const haves = all.flatMap((m) => m.type === "have" ? [m.index] : []);
+    assertEquals(new Set(haves).size, 3000);
+    assert(haves.every((i) => i >= 0 && i < 3000));
+    // the ones kept before the take: each piece once, lowest first, after the other messages
+    const kept = messages.flatMap((m) => m.type === "have" ? [m.index] : []);
+    assertEquals(kept, [...new Set(kept)].sort((a, b) => a - b));
+    assertEquals(h.pc.closed, false);
   } finally {
     (handed as MetadataPeer | null)?.pc.close();
     await peer.close();
