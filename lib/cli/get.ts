@@ -113,6 +113,7 @@ export async function runGet(o: CliOptions, report: Reporter, seedOnly = false):
         maxDownloadRate: o.maxDownloadRate,
         maxUploadRate: o.maxUploadRate,
         requireComplete: seedOnly,
+        dropRecordWhenComplete: !seedOnly && !seeding, // removeState below
         signal: AbortSignal.any([interrupt.signal, stop.signal]),
         onEvent: (e) => report.event(e),
       });

@@ -642,3 +642,21 @@ function encodeRequests(reqs: readonly Req[]): Uint8Array {
   });
   return bytes;
 }
+
+Deno.test("runSession(): a complete download whose caller drops the record saves none (no flush for it)", async (t) => {
+  const tor = single(31);
+  const recordOf = (dir: string) => `${dir}/.btfetch/${tor.meta.infoHashHex}/resume.json`;
+  const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
+  for (const drop of [false, true]) {
+    await t.step(`dropRecordWhenComplete: ${drop}`, async () => {
+      await withTemp(async (dir) => {
+        const good = new FakePeer(seeder({ meta: tor.meta, payload: tor.payload }));
+        const run = await using([good], () => fetchFrom(tor.meta, dir, [good], { dropRecordWhenComplete: drop }));
+        assertEquals(run.result.complete, true);
+        sameBytes(await readBack(tor.meta, dir), tor.payload, "file");
+        // without the option the record is saved at completion (and its data flushed first); with it, none is
+        assertEquals(await exists(recordOf(dir)), !drop);
+      });
+    });
+  }
+});
