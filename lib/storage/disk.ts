@@ -317,14 +317,18 @@ export class PieceStore {
     return into.subarray(0, length);
   }
 
-  /** Reads the spans into `buf` at their piece offsets; returns -1, or the index of a missing or short file. */
-  #readSpans(spans: readonly FileSpan[], buf: Uint8Array, missing?: Set<number>): number {
+  /**
+   * Reads the spans into `buf` at their piece offsets; returns -1, or the index of a missing or short file (then
+   * `got.bytes` says how many bytes of its span were read: 0 for a missing file).
+   */
+  #readSpans(spans: readonly FileSpan[], buf: Uint8Array, missing?: Set<number>, got?: { bytes: number }): number {
     const files = this.#meta.files;
     for (const s of spans) {
       if (files[s.fileIndex].padding) {
         buf.fill(0, s.pieceOffset, s.pieceOffset + s.length);
         continue;
       }
+      if (got) got.bytes = 0;
       if (missing?.has(s.fileIndex)) return s.fileIndex;
       const fd = this.#fds.get(s.fileIndex, false);
       if (fd === null) {
@@ -337,7 +341,10 @@ export class PieceStore {
       } catch (e) {
         throw wrap("read", this.filePath(s.fileIndex), e);
       }
-      if (n < s.length) return s.fileIndex;
+      if (n < s.length) {
+        if (got) got.bytes = n;
+        return s.fileIndex;
+      }
     }
     return -1;
   }
@@ -372,10 +379,12 @@ export class PieceStore {
       const start = p * pl;
       const length = Math.min(q * pl, m.totalLength) - start;
       bad.fill(0);
+      const got = { bytes: 0 };
       for (const s of payloadSpans(m, start, length)) {
-        if (this.#readSpans([s], buf, missing) >= 0) {
+        if (this.#readSpans([s], buf, missing, got) >= 0) {
+          // a short file: the pieces it covers in full still count; bad from the first one it cuts short
           const last = Math.floor((s.pieceOffset + s.length - 1) / pl);
-          for (let k = Math.floor(s.pieceOffset / pl); k <= last; k++) bad[k] = 1;
+          for (let k = Math.floor((s.pieceOffset + got.bytes) / pl); k <= last; k++) bad[k] = 1;
         }
       }
       let hashedAny = false;

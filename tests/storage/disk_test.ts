@@ -160,6 +160,29 @@ Deno.test("PieceStore.verify() finds exactly the pieces written, and a corrupt b
   }
 });
 
+Deno.test("PieceStore.verify() of a file shorter than the torrent says keeps the pieces it holds in full", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const g = sample(3);
+    const store = PieceStore.open(g.meta, dir);
+    const b = g.meta.files[2]; // sub/b.bin, 3000 bytes
+    for (const keep of [1700, 1024 + 256 - (b.offset % 256), 0]) {
+      for (let p = 0; p < g.meta.pieceCount; p++) store.writePiece(p, g.piece(p));
+      store.close();
+      fs.truncateSync(join(dir, "t", "sub", "b.bin"), keep);
+      const have = await store.verify();
+      // bad: the pieces holding a byte of b.bin at or past `keep`; every other piece verifies
+      const firstBad = Math.floor((b.offset + keep) / 256);
+      const lastBad = Math.floor((b.offset + b.length - 1) / 256);
+      const want = Array.from({ length: g.meta.pieceCount }, (_, i) => i).filter((i) => i < firstBad || i > lastBad);
+      assertEquals([...have.indexes()], want, `b.bin cut to ${keep} bytes`);
+      store.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("PieceStore.verify() of missing files finds nothing and stops on abort", async () => {
   const dir = await Deno.makeTempDir();
   try {
