@@ -21,7 +21,7 @@ import type { Reporter } from "./report.ts";
 import { selectFiles } from "./select.ts";
 import { osWords, plainOsText } from "./os_words.ts";
 import { loadTorrent, openSource } from "./source.ts";
-import { FileStream } from "./stream.ts";
+import { FileStream, ReaderGone } from "./stream.ts";
 import { UsageError } from "./usage_error.ts";
 import type { PeerAddress } from "../address.ts";
 
@@ -85,8 +85,9 @@ export async function runGet(o: CliOptions, report: Reporter, seedOnly = false):
     }
     const seeding = seedOnly || o.seed || o.seedRatio !== undefined || o.seedTimeMs !== undefined;
     const stream = o.stdout ? streamTo(meta, o.out, selected) : null;
-    const stop = new AbortController(); // a --stdout reader that went away ends the download, quietly
-    stream?.done.then((end) => end === "closed" && stop.abort(new StdoutClosed()), () => {});
+    // a --stdout reader that went away ends the download, quietly; a stream that failed ends it with its error
+    const stop = new AbortController();
+    stream?.done.then((end) => end === "closed" && stop.abort(new StdoutClosed()), (e) => stop.abort(e));
     let result: SessionResult;
     try {
       result = await runSession({
@@ -117,11 +118,13 @@ export async function runGet(o: CliOptions, report: Reporter, seedOnly = false):
         signal: AbortSignal.any([interrupt.signal, stop.signal]),
         onEvent: (e) => report.event(e),
       });
-      if (stream && (await stream.done) === "closed") return result;
+      // the download is done; the reader may not be: a signal still ends the run (130), a failed write is an error
+      if (stream && (await untilAborted(stream.done, interrupt.signal)) === "closed" && !result.complete) return result;
     } catch (e) {
       if (e instanceof StdoutClosed) return resultOf(report); // `| head -c 100`: the reader has what it wanted
-      // a signal while seeding ends seeding, which has no other end: that is success, not an interrupted fetch
-      if (!(e instanceof Interrupted) || !report.seeding) throw e;
+      // a signal while seeding ends seeding, which has no other end: that is success, not an interrupted fetch, unless
+      // the reader has not had the whole file yet
+      if (!(e instanceof Interrupted) || !report.seeding || (stream !== null && !stream.written)) throw e;
       report.stoppedSeeding();
       return resultOf(report);
     }
@@ -162,7 +165,34 @@ function streamTo(meta: Metainfo, out: string, selected: ReadonlySet<number> | u
   }
   return new FileStream(meta, out, files[0].index, async (bytes) => {
     let off = 0;
-    while (off < bytes.length) off += await Deno.stdout.write(bytes.subarray(off));
+    let wait = 1;
+    while (off < bytes.length) {
+      try {
+        off += await Deno.stdout.write(bytes.subarray(off));
+        wait = 1;
+      } catch (e) {
+        // a non-blocking pipe (another process sharing it may have made it so) that is full: wait for the reader
+        if (e instanceof Deno.errors.WouldBlock) {
+          await new Promise((r) => setTimeout(r, wait));
+          wait = Math.min(2 * wait, 100);
+          continue;
+        }
+        if (e instanceof Deno.errors.BrokenPipe || e instanceof Deno.errors.ConnectionReset) {
+          throw new ReaderGone({ cause: e });
+        }
+        throw StorageError.fromOs("write", "standard output", e); // a full disk behind `> file`, ...
+      }
+    }
+  });
+}
+
+/** `p`, unless `signal` aborts first: then its reason. */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
   });
 }
 

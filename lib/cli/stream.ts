@@ -5,11 +5,22 @@
  * The file is also kept under `-o` (the data on disk is the buffer: memory stays bounded however slow the reader is,
  * and a second run resumes). Bytes are read back from disk after their piece verified, a chunk at a time, and each
  * write to the pipe is awaited, so a slow reader slows only this loop, never the download. A reader that goes away
- * (`| head -c 100`) ends the stream with `closed`; the caller stops the download and exits 0.
+ * (`| head -c 100`: the write throws {@linkcode ReaderGone}) ends the stream with `closed`; the caller stops the
+ * download and exits 0. Any other failure, reading the file back or writing (a full disk behind `> file`), rejects
+ * `done` with a {@linkcode StorageError}: the output is incomplete, and that is an error.
  * @module
  */
 import * as fs from "node:fs";
 import type { Metainfo } from "../metainfo.ts";
+import { StorageError } from "../storage/storage_error.ts";
+
+/** What a {@linkcode PipeWrite} throws when the reader has gone away (a broken pipe): not an error of the stream. */
+export class ReaderGone extends Error {
+  override readonly name = "ReaderGone";
+  constructor(options?: ErrorOptions) {
+    super("the reader of standard output went away", options);
+  }
+}
 
 /** Bytes read from disk and written to the pipe at once. */
 const CHUNK_BYTES = 1024 * 1024;
@@ -17,7 +28,7 @@ const CHUNK_BYTES = 1024 * 1024;
 /** What {@linkcode FileStream.done} resolves with: everything written, or the reader went away. */
 export type StreamEnd = "written" | "closed";
 
-/** Writes a byte run to the pipe; rejects when the reader is gone. */
+/** Writes a byte run to the pipe; rejects with {@linkcode ReaderGone} when the reader is gone, else with the error. */
 export type PipeWrite = (bytes: Uint8Array) => Promise<void>;
 
 /** Streams one file of a torrent, in order, as its pieces verify. */
@@ -32,6 +43,7 @@ export class FileStream {
   #have: { has(i: number): boolean } | null = null;
   #running = false;
   #ended = false;
+  #written = false;
   #resolve!: (e: StreamEnd) => void;
   #reject!: (e: unknown) => void;
   /** Settles when the whole file is written, the reader went away, or reading the disk failed. */
@@ -51,6 +63,11 @@ export class FileStream {
       this.#reject = reject;
     });
     if (f.length === 0) this.#finish("written");
+  }
+
+  /** Whether the whole file has been written. */
+  get written(): boolean {
+    return this.#written;
   }
 
   /** The verified pieces changed (or are known for the first time): write what is now contiguous. */
@@ -80,19 +97,25 @@ export class FileStream {
       for (;;) {
         const until = this.#verifiedEnd();
         if (until <= this.#pos) break;
-        fd ??= fs.openSync(this.#path, "r");
+        fd ??= this.#open();
         while (this.#pos < until) {
           const n = Math.min(CHUNK_BYTES, until - this.#pos);
           const buf = new Uint8Array(n);
           let got = 0;
           while (got < n) {
-            const r = fs.readSync(fd, buf, got, n - got, this.#pos - this.#start + got);
-            if (r <= 0) throw new Error(`${this.#path} is shorter than its verified pieces`);
+            let r: number;
+            try {
+              r = fs.readSync(fd, buf, got, n - got, this.#pos - this.#start + got);
+            } catch (e) {
+              throw StorageError.fromOs("read", this.#path, e);
+            }
+            if (r <= 0) throw new StorageError("read", this.#path, "the file is shorter than its verified pieces");
             got += r;
           }
           try {
             await this.#write(buf);
-          } catch {
+          } catch (e) {
+            if (!(e instanceof ReaderGone)) throw e;
             this.#finish("closed");
             return;
           }
@@ -102,7 +125,7 @@ export class FileStream {
       if (this.#pos >= this.#end) this.#finish("written");
     } catch (e) {
       this.#ended = true;
-      this.#reject(e);
+      this.#reject(e instanceof StorageError ? e : StorageError.fromOs("write", "standard output", e));
     } finally {
       if (fd !== null) fs.closeSync(fd);
       this.#running = false;
@@ -111,9 +134,18 @@ export class FileStream {
     if (!this.#ended && this.#verifiedEnd() > this.#pos) void this.#pump();
   }
 
+  #open(): number {
+    try {
+      return fs.openSync(this.#path, "r");
+    } catch (e) {
+      throw StorageError.fromOs("read", this.#path, e);
+    }
+  }
+
   #finish(e: StreamEnd): void {
     if (this.#ended) return;
     this.#ended = true;
+    this.#written = e === "written";
     this.#resolve(e);
   }
 }

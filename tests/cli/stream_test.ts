@@ -1,7 +1,8 @@
-import { assert, assertEquals } from "../_assert.ts";
+import { assert, assertEquals, assertRejects } from "../_assert.ts";
 import { seeded } from "../_gen.ts";
 import { makeTorrent } from "../_torrent.ts";
-import { FileStream } from "../../lib/cli/stream.ts";
+import { FileStream, ReaderGone } from "../../lib/cli/stream.ts";
+import { StorageError } from "../../lib/storage/storage_error.ts";
 import { Bitfield } from "../../lib/bitfield.ts";
 
 /** A 3-file torrent whose middle file spans pieces shared with its neighbours, written to disk at `dir`. */
@@ -63,9 +64,10 @@ Deno.test("FileStream ends with closed when the reader goes away, and at once fo
   const dir = await Deno.makeTempDir({ prefix: "btfetch-stream-" });
   try {
     const { tor } = await setup(dir);
-    const s = new FileStream(tor.meta, dir, 1, () => Promise.reject(new Deno.errors.BrokenPipe("gone")));
+    const s = new FileStream(tor.meta, dir, 1, () => Promise.reject(new ReaderGone()));
     s.update(Bitfield.full(tor.meta.pieceCount));
     assertEquals(await s.done, "closed");
+    assertEquals(s.written, false);
     const empty = makeTorrent({
       name: "e",
       pieceLength: 16384,
@@ -73,6 +75,30 @@ Deno.test("FileStream ends with closed when the reader goes away, and at once fo
     });
     const e = new FileStream(empty.meta, dir, 1, () => Promise.resolve());
     assertEquals(await e.done, "written");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("FileStream rejects with a StorageError when a write fails other than by the reader going, or the file is gone", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "btfetch-stream-" });
+  try {
+    const { tor } = await setup(dir);
+    const full = Object.assign(new Error("No space left on device (os error 28)"), { code: "ENOSPC" });
+    const s = new FileStream(tor.meta, dir, 1, () => Promise.reject(full));
+    s.update(Bitfield.full(tor.meta.pieceCount));
+    const e = await assertRejects(() => s.done, StorageError);
+    assertEquals([e.code, e.path], ["no-space", "standard output"]);
+    assertEquals(s.written, false);
+    await Deno.remove(`${dir}/t/b.bin`);
+    const gone = new FileStream(tor.meta, dir, 1, () => Promise.resolve());
+    gone.update(Bitfield.full(tor.meta.pieceCount));
+    const r = await assertRejects(() => gone.done, StorageError);
+    assertEquals(r.code, "read");
+    assert(r.path.endsWith("t/b.bin"), r.path);
+    const ok = new FileStream(tor.meta, dir, 0, () => Promise.resolve());
+    ok.update(Bitfield.full(tor.meta.pieceCount));
+    assertEquals([await ok.done, ok.written], ["written", true]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

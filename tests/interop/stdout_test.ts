@@ -153,3 +153,185 @@ Deno.test({
     }
   },
 });
+
+/** Reads `stream` (stderr) as text lines into `lines` until it ends; `until(re, ms)` waits for a line matching `re`. */
+function watchLines(stream: ReadableStream<Uint8Array>) {
+  const lines: string[] = [];
+  const done = (async () => {
+    let rest = "";
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      rest += chunk;
+      const parts = rest.split("\n");
+      rest = parts.pop() ?? "";
+      lines.push(...parts);
+    }
+    if (rest) lines.push(rest);
+  })();
+  const until = async (re: RegExp, ms: number) => {
+    const by = Date.now() + ms;
+    while (!lines.some((l) => re.test(l))) {
+      if (Date.now() > by) throw new Error(`no line matching ${re} within ${ms} ms:\n${lines.join("\n")}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  return { lines, done, until };
+}
+
+/** The child's exit status, or null when it is still running after `ms`. */
+async function statusWithin(child: Deno.ChildProcess, ms: number): Promise<Deno.CommandStatus | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<null>((r) => timer = setTimeout(() => r(null), ms));
+  try {
+    return await Promise.race([child.status, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test("interop: --stdout ends right: signals after the download, a failed write, --seed, no state left", async (t) => {
+  const tmp = await Deno.makeTempDir({ prefix: "btfetch-stdout-end-" });
+  const p = await writeSingleFilePayload(`${tmp}/seed`, "s.bin", 4 * MiB + 7, 44);
+  const tor = await makeBtTorrent(p.path, `${tmp}/s.torrent`, { pieceLength: 64 * 1024 });
+  const seed = await startBtSeed(tor.path, p.dir);
+  const want = await Deno.readFile(p.path);
+  const argv = (out: string, extra: string[] = []) =>
+    btfetchArgv([
+      "get",
+      tor.path,
+      "-o",
+      out,
+      "--stdout",
+      "--peer",
+      `127.0.0.1:${seed.port}`,
+      "--port",
+      String(freePort()),
+      "--timeout",
+      "60s",
+      ...extra,
+    ]);
+  const spawn = (out: string, extra: string[] = []) => {
+    const [cmd, args] = argv(out, extra);
+    return new Deno.Command(cmd, { args, cwd: REPO_ROOT, stdout: "piped", stderr: "piped", stdin: "null" }).spawn();
+  };
+  const kill = (c: Deno.ChildProcess) => {
+    try {
+      c.kill("SIGKILL");
+    } catch { /* gone */ }
+  };
+  try {
+    await t.step("a SIGTERM while the reader lags behind a finished download: exit 130 at once", async () => {
+      const child = spawn(`${tmp}/o1`); // nobody reads stdout: the stream waits on a full pipe
+      const err = watchLines(child.stderr);
+      try {
+        await err.until(/complete, .* verified/, 30_000);
+        child.kill("SIGTERM");
+        const st = await statusWithin(child, 10_000);
+        assert(st !== null, `still running 10 s after SIGTERM:\n${err.lines.join("\n")}`);
+        assertEquals(st.code, 130, err.lines.join("\n"));
+      } finally {
+        kill(child);
+        await child.stdout.cancel();
+        await err.done;
+      }
+    });
+
+    await t.step("a write that fails (stdout is /dev/full): exit 5 and one error line", async () => {
+      const [cmd, args] = argv(`${tmp}/o2`);
+      const out = await new Deno.Command("sh", {
+        args: ["-c", 'exec "$@" > /dev/full', "sh", cmd, ...args],
+        cwd: REPO_ROOT,
+        stdout: "null",
+        stderr: "piped",
+        stdin: "null",
+      }).output();
+      const err = new TextDecoder().decode(out.stderr);
+      assertEquals(out.code, 5, err);
+      assert(/standard output/.test(err), err);
+      assert(!/Uncaught|Internal error/.test(err), err);
+    });
+
+    await t.step("--seed: the whole file, then seeding goes on; a signal then stops seeding, exit 0", async () => {
+      const child = spawn(`${tmp}/o3`, ["--seed"]);
+      const err = watchLines(child.stderr);
+      try {
+        // Deno cannot close file descriptor 1 (Deno.stdout.close() leaves it open): the end of stdout comes at exit
+        const reader = child.stdout.getReader();
+        const parts: Uint8Array[] = [];
+        let n = 0;
+        while (n < want.length) {
+          const r = await reader.read();
+          if (r.done) break;
+          parts.push(r.value);
+          n += r.value.length;
+        }
+        const got = new Uint8Array(n);
+        n = 0;
+        for (const part of parts) {
+          got.set(part, n);
+          n += part.length;
+        }
+        assertEquals(got.length, want.length);
+        assert(got.every((b, i) => b === want[i]), "the streamed bytes differ from the file");
+        assertEquals(await statusWithin(child, 300), null, "btfetch exited instead of seeding on");
+        child.kill("SIGINT");
+        const st = await statusWithin(child, 10_000);
+        assert(st !== null, "still running 10 s after SIGINT");
+        assertEquals(st.code, 0, err.lines.join("\n"));
+        assert((await reader.read()).done, "more bytes than the file");
+      } finally {
+        kill(child);
+        await err.done;
+      }
+    });
+
+    await t.step("--seed and a signal before the reader has the whole file: exit 130", async () => {
+      const child = spawn(`${tmp}/o4`, ["--seed"]);
+      const err = watchLines(child.stderr);
+      try {
+        await err.until(/complete, .* verified/, 30_000);
+        child.kill("SIGTERM");
+        const st = await statusWithin(child, 10_000);
+        assert(st !== null, "still running 10 s after SIGTERM");
+        assertEquals(st.code, 130, err.lines.join("\n"));
+      } finally {
+        kill(child);
+        await child.stdout.cancel();
+        await err.done;
+      }
+    });
+
+    await t.step("a reader that goes after the download completed: exit 0, the state folder removed", async () => {
+      const out = `${tmp}/o5`;
+      // first a partial run, stopped by a signal, so a resume record is there
+      const first = spawn(out, ["--max-download-rate", "1M"]);
+      const ferr = watchLines(first.stderr);
+      await new Promise((r) => setTimeout(r, 1500));
+      first.kill("SIGINT");
+      assertEquals((await first.status).code, 130, ferr.lines.join("\n"));
+      await first.stdout.cancel();
+      await ferr.done;
+      const state = `${out}/.btfetch`;
+      assert(await Deno.stat(state).then(() => true, () => false), "the partial run left no state");
+      const child = spawn(out);
+      const err = watchLines(child.stderr);
+      try {
+        const reader = child.stdout.getReader();
+        const r = await reader.read(); // a first chunk, then the reader waits for the download to finish
+        assert(!r.done);
+        await err.until(/complete, .* verified/, 30_000);
+        await reader.cancel();
+        const st = await statusWithin(child, 10_000);
+        assert(st !== null, "still running 10 s after the reader went");
+        assertEquals(st.code, 0, err.lines.join("\n"));
+        assert(!await Deno.stat(state).then(() => true, () => false), "the state folder is still there");
+        assert(err.lines.some((l) => /^Done in/.test(l)), err.lines.join("\n"));
+      } finally {
+        kill(child);
+        await err.done;
+      }
+    });
+  } finally {
+    await killAll([seed.handle]);
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
