@@ -165,20 +165,17 @@ function streamTo(meta: Metainfo, out: string, selected: ReadonlySet<number> | u
   }
   return new FileStream(meta, out, files[0].index, async (bytes) => {
     let off = 0;
-    let wait = 1;
     while (off < bytes.length) {
       try {
         off += await Deno.stdout.write(bytes.subarray(off));
-        wait = 1;
       } catch (e) {
-        // a non-blocking pipe (another process sharing it may have made it so) that is full: wait for the reader
-        if (e instanceof Deno.errors.WouldBlock) {
-          await new Promise((r) => setTimeout(r, wait));
-          wait = Math.min(2 * wait, 100);
-          continue;
-        }
         if (e instanceof Deno.errors.BrokenPipe || e instanceof Deno.errors.ConnectionReset) {
           throw new ReaderGone({ cause: e });
+        }
+        // a pipe that another process sharing it made non-blocking: Deno's write then loses count of what it wrote
+        // (tried: retrying sends bytes twice), so the output cannot be trusted and the run ends with an error
+        if (e instanceof Deno.errors.WouldBlock) {
+          throw new StorageError("write", "standard output", "it is a non-blocking pipe, which btfetch cannot write");
         }
         throw StorageError.fromOs("write", "standard output", e); // a full disk behind `> file`, ...
       }
