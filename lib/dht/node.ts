@@ -123,8 +123,12 @@ export interface DhtNode {
   readonly id: Uint8Array;
   readonly random: () => number;
   readonly tables: Map<4 | 6, RoutingTable>;
+  /**
+   * Queries awaiting an answer, by transaction id: 4 random bytes each (BEP 5 lets a querier choose), so an attacker
+   * who sees one of our queries cannot guess the next, and a forged answer from a spoofed address must hit one of the
+   * few thousand ids in flight out of 2^32.
+   */
   readonly pending: Map<number, Pending>;
-  nextTid: number;
   readonly lookups: Map<number, LookupRun>;
   nextLookup: number;
   tokens: TokenSecrets;
@@ -160,7 +164,6 @@ export function createDhtNode(o: DhtNodeOptions): DhtNode {
     random: o.random,
     tables,
     pending: new Map(),
-    nextTid: Math.floor(o.random() * 0x10000),
     lookups: new Map(),
     nextLookup: 1,
     tokens: createTokenSecrets(randomBytes(o.random, 16), o.now),
@@ -293,11 +296,10 @@ function takeTid(n: DhtNode, p: Pending): Uint8Array {
     n.pending.delete(oldest);
     if (old) onQueryFailed(n, old, old.sentAt, null);
   }
-  let tid = n.nextTid;
-  while (n.pending.has(tid)) tid = (tid + 1) & 0xffff;
-  n.nextTid = (tid + 1) & 0xffff;
+  let tid: number;
+  do tid = Math.floor(n.random() * 0x1_0000_0000) >>> 0; while (n.pending.has(tid));
   n.pending.set(tid, p);
-  return new Uint8Array([tid >> 8, tid & 0xff]);
+  return new Uint8Array([tid >>> 24, (tid >>> 16) & 0xff, (tid >>> 8) & 0xff, tid & 0xff]);
 }
 
 function sendQuery(
@@ -365,8 +367,8 @@ export function receive(n: DhtNode, from: PeerAddress, bytes: Uint8Array, now: n
     }
     return;
   }
-  if (msg.t.length !== 2) return;
-  const tid = (msg.t[0] << 8) | msg.t[1];
+  if (msg.t.length !== 4) return;
+  const tid = ((msg.t[0] << 24) | (msg.t[1] << 16) | (msg.t[2] << 8) | msg.t[3]) >>> 0;
   const p = n.pending.get(tid);
   if (!p || p.key !== formatAddress(from)) return; // not ours, or not from where it went
   n.pending.delete(tid);

@@ -184,7 +184,7 @@ function outside(i: number, port = 7000): PeerAddress {
 }
 
 function tid(n: number): Uint8Array {
-  return new Uint8Array([(n >> 8) & 255, n & 255]);
+  return new Uint8Array([(n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);
 }
 
 /** A well-formed query, as bytes. */
@@ -206,7 +206,6 @@ function snapshot(n: DhtNode): unknown {
   return structuredClone({
     tables: n.tables,
     pending: n.pending,
-    nextTid: n.nextTid,
     lookups: n.lookups,
     nextLookup: n.nextLookup,
     tokens: n.tokens,
@@ -521,6 +520,27 @@ Deno.test("node.ts on a simulated network of 300 nodes", async (t) => {
       }
     });
 
+    await t.step("transaction ids are 4 random bytes: one query seen says nothing of the next", () => {
+      const before = h.node.pending.size;
+      const ids: number[] = [];
+      for (let i = 0; i < 200; i++) {
+        const lookup = startLookup(
+          h.node,
+          { kind: "find_node", target: randomBytes(sim.rand, 20), family: 4 },
+          sim.now,
+          h.io,
+        );
+        assert(lookup !== null || h.node.lookups.size >= MAX_LOOKUPS);
+      }
+      for (const t of h.node.pending.keys()) ids.push(t);
+      assert(ids.length > before + 50, `${ids.length} queries in flight`);
+      let sequential = 0;
+      for (let i = 1; i < ids.length; i++) if (ids[i] - ids[i - 1] >= 0 && ids[i] - ids[i - 1] < 16) sequential++;
+      assert(sequential <= 2, `${sequential} of ${ids.length} ids follow the one before`);
+      assert(ids.some((x) => x >= 0x10000), "every id fits in 2 bytes");
+      runUntil(sim, sim.now + 2 * LONG_TIMEOUT_MS); // let them end
+    });
+
     await t.step("forged replies change nothing", async (t) => {
       const target = randomBytes(sim.rand, 20);
       const id = startLookup(h.node, { kind: "get_peers", target, family: 4 }, sim.now, h.io);
@@ -550,9 +570,14 @@ Deno.test("node.ts on a simulated network of 300 nodes", async (t) => {
           forged(tid(tid2)),
         ],
         [
-          "our transaction id in 4 bytes, from the queried address",
+          "our transaction id and 2 bytes more, from the queried address",
           q0.to,
           forged(new Uint8Array([...tid(tid0), 0, 0])),
+        ],
+        [
+          "the low 2 bytes of our transaction id, from the queried address",
+          q0.to,
+          forged(tid(tid0).subarray(2)),
         ],
         [
           "an error with a transaction id not in flight",
