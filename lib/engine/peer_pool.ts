@@ -15,6 +15,9 @@
  *   {@linkcode MAX_DIAL_FAILURES} failures in a row the address is forgotten. A peer that disconnects is retried after
  *   {@linkcode RECONNECT_MS}.
  * - A banned address is never dialled or accepted again.
+ * - Who is dialled first: addresses never tried before those that failed, and within each, those from a tracker, the
+ *   DHT, the user or a web seed before those a peer told us of (PEX, unverified by anyone else); then the order they
+ *   came in. So a peer that names a thousand dead addresses cannot keep a seed the DHT found waiting behind them.
  * - Eviction: a connected peer that has sent nothing at all since its handshake for {@linkcode SILENT_GRACE_MS}, or
  *   nothing useful (a block we asked for, a request we served) for {@linkcode USELESS_GRACE_MS}, gives up its slot
  *   to an incoming peer or a waiting candidate; the one idle longest goes first.
@@ -168,14 +171,22 @@ function isReady(c: Candidate, now: number): boolean {
  */
 export function takeDials(pool: PeerPool, now: number): Candidate[] {
   const out: Candidate[] = [];
-  for (const c of pool.candidates.values()) {
-    if (!hasRoom(pool) || pool.dialing >= pool.maxDialing) break;
-    if (!isReady(c, now)) continue;
-    c.state = "dialing";
-    pool.dialing++;
-    out.push(c);
+  // four passes in order of trust: untried and vouched for, untried from PEX, failed before, failed from PEX
+  for (let tier = 0; tier < 4; tier++) {
+    for (const c of pool.candidates.values()) {
+      if (!hasRoom(pool) || pool.dialing >= pool.maxDialing) return out;
+      if (!isReady(c, now) || dialTier(c) !== tier) continue;
+      c.state = "dialing";
+      pool.dialing++;
+      out.push(c);
+    }
   }
   return out;
+}
+
+/** 0: never failed, not from PEX; 1: never failed, from PEX; 2: failed before; 3: failed before, from PEX. */
+function dialTier(c: Candidate): number {
+  return (c.failures > 0 ? 2 : 0) + (c.source === "pex" ? 1 : 0);
 }
 
 /** A dial (or its handshake) failed: back off, or forget the address after too many failures. */

@@ -627,3 +627,28 @@ Deno.test("createPool(), addCandidate() and peerConnected() count what was found
     assertEquals(pool.candidates.get(key(0))?.nextDialAt, RECONNECT_MS);
   });
 });
+
+Deno.test("takeDials(): untried addresses before failed ones, and PEX's after the others of the same standing", () => {
+  const pool = createPool({ maxPeers: 50, maxDialing: 4 });
+  const at = (i: number) => ({ host: `10.9.${i >> 8}.${i & 255}`, port: 6881 });
+  // a peer names a thousand addresses first (none of which will answer), then the DHT finds the seed
+  for (let i = 0; i < 1000; i++) addCandidate(pool, at(i), "pex");
+  const seed = { host: "192.0.2.1", port: 51413 };
+  addCandidate(pool, seed, "dht");
+  const first = takeDials(pool, 0);
+  assertEquals(first.map((c) => c.address), [seed, at(0), at(1), at(2)]);
+  // PEX addresses that failed go behind the untried ones; a tracker's failed one still goes behind untried PEX ones
+  for (const c of first.slice(1)) dialFailed(pool, c.key, 0);
+  const tracker = { host: "192.0.2.2", port: 6881 };
+  addCandidate(pool, tracker, "tracker");
+  const later = RETRY_MAX_MS;
+  const second = takeDials(pool, later);
+  assertEquals(second.map((c) => c.address), [tracker, at(3), at(4)]);
+  for (const c of second) dialFailed(pool, c.key, later);
+  // with every untried PEX address gone, failed ones come back: the tracker's first
+  const p = createPool({ maxPeers: 10, maxDialing: 2 });
+  addCandidate(p, at(1), "pex");
+  addCandidate(p, tracker, "tracker");
+  for (const c of takeDials(p, 0)) dialFailed(p, c.key, 0);
+  assertEquals(takeDials(p, later).map((c) => c.address), [tracker, at(1)]);
+});
