@@ -161,7 +161,7 @@ export interface GetPeersOptions {
  * import { strictEqual as eq } from "node:assert/strict";
  * const store = createPeerStore();
  * const infoHash = new Uint8Array(20);
- * for (let i = 1; i <= 80; i++) storePeer(store, { infoHash, address: { host: "10.0.0.1", port: i } }, 0);
+ * for (let i = 1; i <= 80; i++) storePeer(store, { infoHash, address: { host: `10.0.0.${i}`, port: 6881 } }, 0);
  * eq(getPeers(store, infoHash, { now: 0, family: 4, random: () => 0.5 }).length, 50); // DHT_MAX_PEERS_PER_REPLY
  * eq(getPeers(store, infoHash, { now: PEER_TTL_MS, family: 4, random: () => 0.5 }).length, 0);
  * ```
