@@ -77,8 +77,8 @@ const CONNECT_TIMEOUT_MS = 5_000;
 const HANDSHAKE_TIMEOUT_MS = 5_000;
 /** How often progress events are emitted. */
 const PROGRESS_MS = 1_000;
-/** How often the resume record is saved while downloading. */
-const RESUME_SAVE_MS = 30_000;
+/** How often the resume record is saved while a download runs. */
+export const RESUME_SAVE_MS = 30_000;
 /** Ask trackers for more peers when fewer than this many are connected. */
 const LOW_PEERS = 5;
 
@@ -156,6 +156,8 @@ export interface SessionOptions {
    * disk, `fdatasync` of a fresh GiB takes most of a second). Records saved while the download ran stay as they are.
    */
   readonly dropRecordWhenComplete?: boolean;
+  /** How often the resume record is saved while the download runs (default {@linkcode RESUME_SAVE_MS}; tests). */
+  readonly resumeSaveMs?: number;
   /**
    * The largest block we serve (default {@linkcode BLOCK_BYTES}, 16 KiB): larger requests up to
    * `MAX_BLOCK_BYTES` are rejected, beyond it the peer is dropped.
@@ -220,6 +222,10 @@ class Session implements SwarmIO {
   announcer: Announcer | null = null;
   lastProgressEventAt = 0;
   lastResumeSaveAt = 0;
+  /** A periodic resume save under way (its data flush runs off the main thread); awaited before the store closes. */
+  checkpoint: Promise<void> | null = null;
+  /** Bumped when a newer record is saved at once (completion): a checkpoint still flushing then writes nothing. */
+  recordGeneration = 0;
   lastListenerWarningAt = -Infinity;
   discovery: DiscoverySchedule = { lastLookupAt: null, lastAnnounceAt: null, running: false };
   tickTimer: ReturnType<typeof setInterval> | undefined;
@@ -320,6 +326,7 @@ class Session implements SwarmIO {
 
   completed(): void {
     this.store.ensureFiles();
+    this.recordGeneration++; // a checkpoint under way holds fewer pieces than what completion saves
     if (this.sw && !this.o.dropRecordWhenComplete) saveResume(this.store, this.meta, this.sw.picker.have);
     this.lastResumeSaveAt = this.now();
     this.announcer?.completed();
@@ -539,6 +546,7 @@ class Session implements SwarmIO {
     const stopping = this.announcer?.stop(3000);
     await this.writer.drain(10_000); // pieces already received are verified and stored before the state is saved
     this.writer.close();
+    await this.checkpoint; // it settles (a failure already ended the session): the store stays open until then
     try {
       const dropped = this.o.dropRecordWhenComplete && sw?.ts.completeAt !== null;
       if (sw && sw.picker.have.count > 0 && !dropped) saveResume(this.store, this.meta, sw.picker.have);
@@ -746,6 +754,22 @@ class Session implements SwarmIO {
     if (sw.stopped) this.finish({});
   }
 
+  /**
+   * Saves the resume record of the pieces verified now, flushing their data first off the main thread: on a disk the
+   * flush of what was written since the last save can take a second, and peers, timers and the writer thread's replies
+   * must not wait for it. A flush that fails ends the session (that is the data, not the record).
+   */
+  saveCheckpoint(sw: Swarm): void {
+    const have = sw.picker.have.clone();
+    const generation = this.recordGeneration;
+    this.checkpoint = this.store.flushAsync()
+      .then(() => {
+        if (generation === this.recordGeneration) saveResume(this.store, this.meta, have, { flushed: true });
+      })
+      .catch((e) => this.finish({ error: e }))
+      .finally(() => this.checkpoint = null);
+  }
+
   tick(sw: Swarm): void {
     if (this.finished) return;
     const now = this.now();
@@ -759,9 +783,12 @@ class Session implements SwarmIO {
       this.lastProgressEventAt = now;
       this.emit(progressEvent(sw, now));
     }
-    if (sw.ts.completeAt === null && now - this.lastResumeSaveAt >= RESUME_SAVE_MS) {
+    if (
+      sw.ts.completeAt === null && now - this.lastResumeSaveAt >= (this.o.resumeSaveMs ?? RESUME_SAVE_MS) &&
+      this.checkpoint === null
+    ) {
       this.lastResumeSaveAt = now;
-      saveResume(this.store, this.meta, sw.picker.have);
+      this.saveCheckpoint(sw);
     }
     switch (d.kind) {
       case "continue":

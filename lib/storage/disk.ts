@@ -446,6 +446,25 @@ export class PieceStore {
   }
 
   /**
+   * {@linkcode PieceStore.flush} off the calling thread: the event loop runs on while the device writes (on a disk,
+   * flushing a GiB written since the last time takes most of a second). Covers the files open for writing now;
+   * the caller must not {@linkcode PieceStore.close} the store before it settles.
+   * @throws {StorageError} (rejects) when the device reports an error.
+   */
+  flushAsync(): Promise<void> {
+    const runs: Promise<void>[] = [];
+    for (const [i, h] of this.#fds.entries()) {
+      if (!h.writable) continue;
+      runs.push(
+        new Promise<void>((resolve, reject) =>
+          fs.fdatasync(h.fd, (e) => e ? reject(wrap("write", this.filePath(i), e)) : resolve())
+        ),
+      );
+    }
+    return Promise.all(runs).then(() => {});
+  }
+
+  /**
    * Closes every open file; the store stays usable and reopens files on demand.
    * @throws {StorageError} when closing a file reports an error (after trying to close them all).
    */

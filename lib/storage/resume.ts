@@ -83,15 +83,22 @@ function stamps(store: PieceStore, meta: Metainfo): FileStamp[] {
  * `.btfetch` or `.btfetch/<info-hash>` is left alone (`unsafe-path`), a stale temporary file is removed first and
  * the new one is created exclusively, and the temporary file is removed again on any failure (a full disk leaves
  * nothing behind).
+ * With `flushed`, the caller has flushed the data already (with {@linkcode PieceStore.flushAsync}, after `have` was
+ * taken), and the record is written at once.
  * @returns true when the record on disk now holds `have`, false when it could not be saved (and was warned about).
  * @throws {RangeError} when `have` is not sized for the torrent.
  * @throws {StorageError} when flushing the data fails (that is the data, not the record).
  */
-export function saveResume(store: PieceStore, meta: Metainfo, have: Bitfield): boolean {
+export function saveResume(
+  store: PieceStore,
+  meta: Metainfo,
+  have: Bitfield,
+  o: { readonly flushed?: boolean } = {},
+): boolean {
   if (have.size !== meta.pieceCount) {
     throw new RangeError(`Cannot save resume: the have-set has ${have.size} pieces, the torrent ${meta.pieceCount}`);
   }
-  store.flush();
+  if (!o.flushed) store.flush();
   const record: ResumeRecord = {
     version: RESUME_VERSION,
     infoHash: meta.infoHashHex,

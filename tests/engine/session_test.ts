@@ -660,3 +660,38 @@ Deno.test("runSession(): a complete download whose caller drops the record saves
     });
   }
 });
+
+Deno.test("runSession() saves resume records while the download runs (the flush off the main thread), whole at the end", async () => {
+  const tor = single(32, 24);
+  const recordOf = (dir: string) => `${dir}/.btfetch/${tor.meta.infoHashHex}/resume.json`;
+  const countOf = (b64: string) => {
+    let n = 0;
+    for (const byte of Uint8Array.fromBase64(b64)) for (let b = byte; b; b &= b - 1) n++;
+    return n;
+  };
+  await withTemp(async (dir) => {
+    const good = new FakePeer(seeder({ meta: tor.meta, payload: tor.payload }));
+    const seen: number[] = [];
+    const poll = setInterval(() => {
+      try {
+        seen.push(countOf(JSON.parse(Deno.readTextFileSync(recordOf(dir))).have));
+      } catch { /* not yet, or being replaced */ }
+    }, 50);
+    let run: Run;
+    try {
+      // ~780 KB at 400 KB/s: about two seconds, a checkpoint every 200 ms
+      run = await using(
+        [good],
+        () => fetchFrom(tor.meta, dir, [good], { resumeSaveMs: 200, maxDownloadRate: 400_000 }),
+      );
+    } finally {
+      clearInterval(poll);
+    }
+    assertEquals(run.result.complete, true);
+    sameBytes(await readBack(tor.meta, dir), tor.payload, "file");
+    const partial = seen.filter((n) => n > 0 && n < tor.meta.pieceCount);
+    assert(partial.length > 0, `no partial record seen while downloading: ${seen.join(" ")}`);
+    for (let i = 1; i < seen.length; i++) assert(seen[i] >= seen[i - 1], `a record went back: ${seen.join(" ")}`);
+    assertEquals(countOf(JSON.parse(await Deno.readTextFile(recordOf(dir))).have), tor.meta.pieceCount);
+  });
+});

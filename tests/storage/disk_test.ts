@@ -183,6 +183,22 @@ Deno.test("PieceStore.verify() of a file shorter than the torrent says keeps the
   }
 });
 
+Deno.test("PieceStore.flushAsync() flushes the files open for writing, and nothing when none is", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const g = sample(4);
+    const store = PieceStore.open(g.meta, dir);
+    await store.flushAsync(); // nothing open: resolves at once
+    for (let p = 0; p < g.meta.pieceCount; p++) store.writePiece(p, g.piece(p));
+    await store.flushAsync();
+    store.close();
+    assertEquals((await store.verify()).complete, true);
+    store.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("PieceStore.verify() of missing files finds nothing and stops on abort", async () => {
   const dir = await Deno.makeTempDir();
   try {
