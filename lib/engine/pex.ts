@@ -10,6 +10,10 @@
  *   absorbs delays on the way): the first at any time, a later one sooner than that gets the verdict `drop`, as does a
  *   malformed message or one listing more than `PEX_MAX_RECEIVED_ENTRIES` peers (the codec refuses it). libtorrent
  *   also disconnects such peers.
+ * - One host (IP) teaches us peers at most {@linkcode PEX_TEACHINGS_PER_HOST} times per
+ *   {@linkcode PEX_MIN_RECEIVE_INTERVAL_MS}, over all its connections (a few peers may share a NAT's address): past
+ *   that, a message is taken, its `dropped` too, but its `added` are not learnt. So reconnecting does not buy a
+ *   flooder a fresh allowance. The last {@linkcode PEX_MAX_HOSTS_REMEMBERED} hosts are remembered.
  * - Of the peers added, at most {@linkcode PEX_MAX_LEARNT_PER_MESSAGE} go to the pool, first come first kept: never
  *   our own address, nor the sender itself, nor an address without a use (a host name, 0.0.0.0, multicast), no
  *   address twice, no public IP address twice with different ports (BEP 11's defence against being used to flood a
@@ -61,7 +65,14 @@ export interface PexState {
   readonly self: ReadonlySet<string>;
   /** Per connected peer, by the swarm's peer id. */
   readonly peers: Map<number, PexPeerState>;
+  /** Per host (IP), over all its connections: when its current window began and how often it taught us since. */
+  readonly taught: Map<string, { since: number; count: number }>;
 }
+
+/** Hosts {@linkcode PexState.taught} remembers, the most recent kept (a few hundred KiB at most). */
+export const PEX_MAX_HOSTS_REMEMBERED = 4096;
+/** Messages whose `added` one host may teach us per {@linkcode PEX_MIN_RECEIVE_INTERVAL_MS}, over all its connections. */
+export const PEX_TEACHINGS_PER_HOST = 4;
 
 /**
  * Makes the PEX state of a torrent.
@@ -74,7 +85,7 @@ export interface PexState {
  * ```
  */
 export function createPex(o: { readonly self: ReadonlySet<string> }): PexState {
-  return { self: o.self, peers: new Map() };
+  return { self: o.self, peers: new Map(), taught: new Map() };
 }
 
 /** Forgets a peer that went away (its state would also go at the next {@linkcode pexTick}). */
@@ -249,8 +260,17 @@ export function pexReceived(pex: PexState, ev: PexArrival, now: number): PexVerd
       learnt.push(flags.length === list.length ? { address: a, flags: flags[i] } : { address: a });
     }
   };
-  consider(m.added, m.addedFlags);
-  consider(m.added6, m.added6Flags);
+  const host = ev.address.host;
+  let w = pex.taught.get(host);
+  if (w === undefined || now - w.since >= PEX_MIN_RECEIVE_INTERVAL_MS) w = { since: now, count: 0 };
+  pex.taught.delete(host); // re-inserted last: the map stays least recent first
+  pex.taught.set(host, w);
+  while (pex.taught.size > PEX_MAX_HOSTS_REMEMBERED) pex.taught.delete(pex.taught.keys().next().value as string);
+  if (w.count < PEX_TEACHINGS_PER_HOST) {
+    w.count++;
+    consider(m.added, m.addedFlags);
+    consider(m.added6, m.added6Flags);
+  }
   const droppedKeys = new Set<string>();
   const dropped: PeerAddress[] = [];
   for (const a of [...m.dropped, ...m.dropped6]) {

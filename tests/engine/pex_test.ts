@@ -7,6 +7,7 @@ import {
   OUR_UT_PEX_ID,
   PEX_MAX_SENT_ENTRIES,
   PEX_SEND_INTERVAL_MS,
+  PEX_TEACHINGS_PER_HOST,
   type PexPeerView,
   pexReceived,
   type PexSend,
@@ -125,6 +126,24 @@ Deno.test("pexReceived() takes one message a peer per PEX_MIN_RECEIVE_INTERVAL_M
     assertEquals(arrive(pex, one, 0).kind, "accept");
     forgetPexPeer(pex, 1);
     assertEquals(arrive(pex, one, 1).kind, "accept");
+  });
+  await t.step(`one host teaches at most ${PEX_TEACHINGS_PER_HOST} times a window, however often it reconnects`, () => {
+    const pex = createPex({ self: new Set() });
+    const learnt: number[] = [];
+    for (let c = 0; c < 10; c++) {
+      // a new connection each time, each from a new source port, each naming 100 new addresses
+      const v = arrive(pex, msg({ added: publicPeers(100, 100 * c) }), c, {
+        peer: 100 + c,
+        address: { host: SENDER.host, port: 40_000 + c },
+      });
+      assertEquals(v.kind, "accept");
+      learnt.push(v.kind === "accept" ? v.learnt.length : -1);
+      forgetPexPeer(pex, 100 + c);
+    }
+    assertEquals(learnt, [100, 100, 100, 100, 0, 0, 0, 0, 0, 0]);
+    // another host is not held back, and the window ends
+    assertEquals(learntKeys(arrive(pex, one, 20, { peer: 200, address: addr("9.9.9.9:1") })), ["1.2.3.4:6881"]);
+    assertEquals(learntKeys(arrive(pex, one, PEX_MIN_RECEIVE_INTERVAL_MS, { peer: 201 })), ["1.2.3.4:6881"]);
   });
 });
 
