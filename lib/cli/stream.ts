@@ -44,6 +44,8 @@ export class FileStream {
   #running = false;
   #ended = false;
   #written = false;
+  /** The file, open from the first write to the end of the stream. */
+  #fd: number | null = null;
   #resolve!: (e: StreamEnd) => void;
   #reject!: (e: unknown) => void;
   /** Settles when the whole file is written, the reader went away, or reading the disk failed. */
@@ -92,12 +94,11 @@ export class FileStream {
 
   async #pump(): Promise<void> {
     this.#running = true;
-    let fd: number | null = null;
     try {
       for (;;) {
         const until = this.#verifiedEnd();
         if (until <= this.#pos) break;
-        fd ??= this.#open();
+        const fd = this.#fd ??= this.#open();
         while (this.#pos < until) {
           const n = Math.min(CHUNK_BYTES, until - this.#pos);
           const buf = new Uint8Array(n);
@@ -125,27 +126,49 @@ export class FileStream {
       if (this.#pos >= this.#end) this.#finish("written");
     } catch (e) {
       this.#ended = true;
+      this.#closeFile();
       this.#reject(e instanceof StorageError ? e : StorageError.fromOs("write", "standard output", e));
     } finally {
-      if (fd !== null) fs.closeSync(fd);
       this.#running = false;
     }
     // pieces may have verified while the last write waited
     if (!this.#ended && this.#verifiedEnd() > this.#pos) void this.#pump();
   }
 
+  /**
+   * Opens the file once, for the whole stream: a file swapped afterwards (for a link, or another file) does not change
+   * what is read, which is the file the download writes into. Never through a link, never a FIFO or a directory.
+   */
   #open(): number {
+    const c = fs.constants;
+    let fd: number;
     try {
-      return fs.openSync(this.#path, "r");
+      fd = fs.openSync(this.#path, c.O_RDONLY | (c.O_NOFOLLOW ?? 0) | (c.O_NONBLOCK ?? 0));
     } catch (e) {
       throw StorageError.fromOs("read", this.#path, e);
     }
+    try {
+      if (!fs.fstatSync(fd).isFile()) throw new StorageError("not-a-file", this.#path, "it is not a regular file");
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e instanceof StorageError ? e : StorageError.fromOs("read", this.#path, e);
+    }
+    return fd;
+  }
+
+  #closeFile(): void {
+    if (this.#fd === null) return;
+    try {
+      fs.closeSync(this.#fd);
+    } catch { /* closed already */ }
+    this.#fd = null;
   }
 
   #finish(e: StreamEnd): void {
     if (this.#ended) return;
     this.#ended = true;
     this.#written = e === "written";
+    this.#closeFile();
     this.#resolve(e);
   }
 }

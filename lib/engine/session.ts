@@ -325,7 +325,8 @@ class Session implements SwarmIO {
   }
 
   completed(): void {
-    this.store.ensureFiles();
+    // seeding complete data opens nothing for writing: ensureFiles would cut a file longer than the torrent says
+    if (!this.o.requireComplete) this.store.ensureFiles();
     this.recordGeneration++; // a checkpoint under way holds fewer pieces than what completion saves
     if (this.sw && !this.o.dropRecordWhenComplete) saveResume(this.store, this.meta, this.sw.picker.have);
     this.lastResumeSaveAt = this.now();

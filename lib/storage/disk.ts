@@ -498,6 +498,9 @@ export class PieceStore {
     try {
       const st = fs.fstatSync(fd);
       if (!st.isFile()) throw new StorageError("not-a-file", path, "it is not a regular file");
+      // reads too: data served to peers or streamed must not come from outside outDir through a directory swapped for
+      // a link after its check (checked directories are remembered; the descriptor is not)
+      if (!write) this.#checkOpenedAt(fd, i, path);
       if (write) {
         if (st.nlink > 1) {
           throw new StorageError(

@@ -272,11 +272,30 @@ export function loadResume(store: PieceStore, meta: Metainfo): Bitfield | null {
   const now = stamps(store, meta);
   if (v.files.length !== now.length) return null;
   for (let k = 0; k < now.length; k++) if (!sameStamp(v.files[k], now[k])) return null;
+  let have: Bitfield;
   try {
-    return Bitfield.fromBytes(Uint8Array.fromBase64(v.have), meta.pieceCount);
+    have = Bitfield.fromBytes(Uint8Array.fromBase64(v.have), meta.pieceCount);
   } catch {
     return null;
   }
+  return claimsOnlyWholeFiles(meta, have, now) ? have : null;
+}
+
+/**
+ * Whether every file holding a byte of a piece in `have` exists at the torrent's length: btfetch never leaves
+ * another state behind (it sizes a file when it first writes it), so a record that says otherwise (a file deleted or
+ * truncated by someone else while btfetch wrote into its open descriptor) is not trusted, whatever its stamps say.
+ */
+function claimsOnlyWholeFiles(meta: Metainfo, have: Bitfield, now: readonly FileStamp[]): boolean {
+  if (have.count === 0) return true;
+  const pl = meta.pieceLength;
+  for (const st of now) {
+    const f = meta.files[st.index];
+    if (f.length === 0 || st.size === f.length) continue;
+    const last = Math.floor((f.offset + f.length - 1) / pl);
+    for (let p = Math.floor(f.offset / pl); p <= last; p++) if (have.has(p)) return false;
+  }
+  return true;
 }
 
 /** Options for {@linkcode loadOrVerify}. */

@@ -103,3 +103,36 @@ Deno.test("FileStream rejects with a StorageError when a write fails other than 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("FileStream keeps reading the file it opened: one swapped for a link meanwhile does not reach the output", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "btfetch-stream-" });
+  try {
+    const { tor, files } = await setup(dir);
+    const out: Uint8Array[] = [];
+    const s = new FileStream(tor.meta, dir, 1, (b) => {
+      out.push(b.slice());
+      return Promise.resolve();
+    });
+    const have = new Bitfield(tor.meta.pieceCount);
+    have.set(0);
+    s.update(have); // b.bin's first bytes go out, through the file opened now
+    for (let i = 0; i < 2000 && out.length === 0; i++) await new Promise((r) => setTimeout(r, 1));
+    assert(out.length > 0, "nothing written for the first piece");
+    // another program swaps the file for a link to a secret of the same size
+    await Deno.writeFile(`${dir}/secret`, new Uint8Array(files[1].data.length).fill(0x5a));
+    await Deno.rename(`${dir}/t/b.bin`, `${dir}/t/b.old`);
+    await Deno.symlink(`${dir}/secret`, `${dir}/t/b.bin`);
+    s.update(Bitfield.full(tor.meta.pieceCount));
+    assertEquals(await s.done, "written");
+    const got = new Uint8Array(out.reduce((n, b) => n + b.length, 0));
+    let o = 0;
+    for (const b of out) {
+      got.set(b, o);
+      o += b.length;
+    }
+    assertEquals(got.length, files[1].data.length);
+    assert(got.every((x, k) => x === files[1].data[k]), "bytes of the link's target reached the output");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

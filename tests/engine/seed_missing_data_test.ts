@@ -57,3 +57,29 @@ Deno.test("runSession() ends with a StorageError (exit 5), not a bug, when seede
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("runSession() seeding complete data opens nothing for writing: a file longer than the torrent keeps its tail", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "btfetch-long-" });
+  const data = new Uint8Array(64 * 1024).map((_, i) => i % 251);
+  const { meta } = makeTorrent({ name: "long.bin", pieceLength: 16384, files: data });
+  const tail = new Uint8Array(5000).fill(7);
+  await Deno.writeFile(`${dir}/long.bin`, new Uint8Array([...data, ...tail]));
+  const stop = new AbortController();
+  try {
+    const run = runSession({
+      meta,
+      outDir: dir,
+      port: null,
+      seed: {},
+      requireComplete: true,
+      signal: stop.signal,
+      onEvent: (e) => e.event === "seeding" && stop.abort(new Error("seen")),
+    });
+    await run.then(() => {}, () => {});
+    const after = await Deno.readFile(`${dir}/long.bin`);
+    assertEquals(after.length, data.length + tail.length, "the file was cut to the torrent's length");
+  } finally {
+    stop.abort(new Error("test over"));
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -199,6 +199,30 @@ Deno.test("PieceStore.flushAsync() flushes the files open for writing, and nothi
   }
 });
 
+Deno.test("PieceStore reads no file through a directory swapped for a link after it was checked", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const g = sample(6);
+    const store = PieceStore.open(g.meta, dir);
+    for (let p = 0; p < g.meta.pieceCount; p++) store.writePiece(p, g.piece(p));
+    store.close();
+    const b = g.meta.files[2]; // sub/b.bin
+    const piece = Math.floor((b.offset + 1000) / 256);
+    assertEquals(store.readBlock(piece, 0, 16), g.piece(piece).subarray(0, 16)); // sub/ checked and remembered
+    store.close(); // descriptors go (as the cache evicts them), the checked directories stay remembered
+    // a local user swaps sub/ for a link to a folder holding a file of the same name
+    await Deno.mkdir(join(dir, "outside"));
+    await Deno.writeFile(join(dir, "outside", "b.bin"), new Uint8Array(3000).fill(0x5a));
+    await Deno.rename(join(dir, "t", "sub"), join(dir, "t", "sub.old"));
+    await Deno.symlink(join(dir, "outside"), join(dir, "t", "sub"));
+    const e = assertThrows(() => store.readBlock(piece, 0, 16), StorageError);
+    assertEquals(e.code, "unsafe-path");
+    store.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("PieceStore.verify() of missing files finds nothing and stops on abort", async () => {
   const dir = await Deno.makeTempDir();
   try {
