@@ -14,8 +14,10 @@
  * - Nothing is written through a link: a file opened for writing is checked on its descriptor (`fstat`, so there is no
  *   window between check and use): one with other hard links (`nlink > 1`) is refused with `unsafe-path`, and on
  *   Linux the path the descriptor really has (`/proc/self/fd`) must be the expected one, so a directory swapped for a
- *   symlink after its `lstat` is refused too. Reading through a hard link is allowed (seeding data that was
- *   hard-linked into place works); bytes read are only trusted once their piece hash matches.
+ *   symlink after its `lstat` is refused too. That last check applies to files opened for reading as well, so data
+ *   served to peers or streamed never comes from outside `outDir` through a directory swapped later. Reading through
+ *   a hard link is allowed (seeding data that was hard-linked into place works); bytes read are only trusted once
+ *   their piece hash matches.
  * - Files are opened for reading until a write needs them: `verify` and a seed of complete data never open a file
  *   for writing, so they work on a read-only mount. Unless the store is opened `readOnly`,
  *   {@linkcode PieceStore.open} first checks that `outDir` can be created and written ({@linkcode checkOutputDir}),
