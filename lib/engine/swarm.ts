@@ -216,7 +216,7 @@ export interface WebSeed {
   readonly queue: RequestQueue;
   readonly sender: number;
   /** Runs in flight, by run id. */
-  readonly runs: Map<number, { readonly first: number; readonly last: number }>;
+  readonly runs: Map<number, { readonly first: number; readonly last: number; readonly skip?: number }>;
   nextRun: number;
   /** Where its next run starts looking (it reads files in order). */
   from: number;

@@ -79,12 +79,14 @@ export function feedWebSeeds(sw: Swarm, now: number, io: SwarmIO): void {
       }
       if (!claim) break;
       const { first, last } = claim.run;
+      // a piece this seed cut short before: ask from its first missing block, not again for what it sent
+      const skip = claim.blocks[0]?.index === first ? claim.blocks[0].begin : 0;
       requestsSent(w.queue, claim.blocks, now);
       const runId = w.nextRun++;
-      w.runs.set(runId, claim.run);
+      w.runs.set(runId, { first, last, skip });
       w.from = last + 1 < sw.meta.pieceCount ? last + 1 : 0;
       [w.state] = stepSeed(w.state, { type: "run-started" }, now);
-      io.fetchRun(w.id, runId, planRun(sw.meta, { first, last, urls: w.state.urls }));
+      io.fetchRun(w.id, runId, planRun(sw.meta, { first, last, skip, urls: w.state.urls }));
     }
   }
 }
@@ -154,10 +156,10 @@ function releaseRun(sw: Swarm, w: WebSeed, r: { readonly first: number; readonly
   return bytes;
 }
 
-/** The payload bytes of a run of pieces. */
-function runBytes(sw: Swarm, r: { readonly first: number; readonly last: number }): number {
+/** The payload bytes of a run of pieces (after the bytes of its first piece it skipped). */
+function runBytes(sw: Swarm, r: { readonly first: number; readonly last: number; readonly skip?: number }): number {
   const m = sw.meta;
-  return Math.min(m.totalLength, (r.last + 1) * m.pieceLength) - r.first * m.pieceLength;
+  return Math.min(m.totalLength, (r.last + 1) * m.pieceLength) - r.first * m.pieceLength - (r.skip ?? 0);
 }
 
 /** Stops the seed's runs that hold a piece it may no longer serve (a file found missing or banned). */
@@ -223,6 +225,8 @@ export function webSeedStep(sw: Swarm, w: WebSeed, ev: SeedEvent, now: number, i
 
 function dropWebSeed(sw: Swarm, w: WebSeed, reason: string, now: number, io: SwarmIO): void {
   if (!sw.webSeeds.delete(w.id)) return;
+  // a web seed banned for bad data counts as a banned peer: a run that ends with only such sources is exit 6, bad data
+  if (reason === "sent bad data") sw.pool.bans++;
   for (const run of w.runs.keys()) io.abortRun(w.id, run);
   for (const o of dropAll(w.queue)) releaseBlock(sw.picker, o.index, o.begin);
   const s = sw.shares.get(w.key);

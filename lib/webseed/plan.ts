@@ -66,6 +66,11 @@ export interface RunRequest {
   readonly first: number;
   readonly last: number;
   readonly urls: readonly (string | null)[];
+  /**
+   * Bytes at the start of piece `first` that are held already (a run cut short before): the run starts after them,
+   * so a seed that answers each range with less than a piece still gets further each time. Default 0.
+   */
+  readonly skip?: number;
 }
 
 /**
@@ -97,8 +102,15 @@ export function planRun(meta: PlanGeometry, run: RunRequest): Segment[] {
   if (!Number.isInteger(first) || !Number.isInteger(last) || first < 0 || last < first || last >= meta.pieceCount) {
     throw new RangeError(`Cannot plan pieces ${first}..${last}: the torrent has ${meta.pieceCount} pieces`);
   }
-  const start = first * meta.pieceLength;
   const end = Math.min(meta.totalLength, (last + 1) * meta.pieceLength);
+  const skip = run.skip ?? 0;
+  if (
+    !Number.isInteger(skip) || skip < 0 ||
+    first * meta.pieceLength + skip >= Math.min(end, (first + 1) * meta.pieceLength)
+  ) {
+    throw new RangeError(`Cannot plan pieces ${first}..${last} from byte ${skip} of the first`);
+  }
+  const start = first * meta.pieceLength + skip;
   const out: Segment[] = [];
   for (const s of payloadSpans(meta, start, end - start)) {
     const payloadOffset = start + s.pieceOffset;

@@ -861,3 +861,72 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "interop webseed: a seed that answers every range with less than a piece still gets the download done",
+  // Regression (was a bug, fixed: RunRequest.skip): a run cut short re-asked for its first piece from the piece's
+  // start, so a seed capping each 206 below a piece sent the same first bytes for ever: no progress, thousands of
+  // requests a second, 11 GB pulled for a 4 MiB torrent in 20 s (red-team report).
+  async fn() {
+    requirePrograms("mktorrent");
+    const tmp = await Deno.makeTempDir({ prefix: "btfetch-ws-cap-" });
+    let srv: TestServer | undefined;
+    try {
+      const c = await plainSingle(tmp, MiB + 333, 77);
+      const CAP = 20_000; // under a 32 KiB piece, and not a whole number of blocks
+      srv = startServer((req) => {
+        if (req.range === null) return serveFile(`${tmp}/www`, req);
+        const end = Math.min(req.range.end ?? Infinity, req.range.start + CAP - 1);
+        return serveFile(`${tmp}/www`, { ...req, range: { start: req.range.start, end } });
+      });
+      const s = srv;
+      const { r } = await fetchWs(c.torrent.path, `${tmp}/out`, [
+        "--web-seed",
+        `${s.origin}/single.bin`,
+        "--stall-timeout",
+        "20s",
+      ]);
+      console.log(`    ${summary(s.served)}`);
+      if (r.code !== 0) fail(`expected exit 0, got ${r.code}`, r);
+      const want = await Deno.readFile(c.data);
+      const got = await Deno.readFile(`${tmp}/out/single.bin`);
+      if (got.length !== want.length || !got.every((b, i) => b === want[i])) fail("the file differs", r);
+      // about a request per 20,000 bytes, a few more where a run ends mid-block
+      if (s.served.length > 4 * Math.ceil((MiB + 333) / CAP)) fail(`${s.served.length} requests for 1 MiB`, r);
+    } finally {
+      await srv?.close();
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "interop webseed: a run whose only source, a web seed, sends only bad data ends with exit 6 (bad data)",
+  // Regression (was a bug, fixed in dropWebSeed): the seed was banned but not counted, so the run ended "Stalled: no
+  // peers found", exit 4, advising to add a tracker (red-team report).
+  async fn() {
+    requirePrograms("mktorrent");
+    const tmp = await Deno.makeTempDir({ prefix: "btfetch-ws-liar-" });
+    let srv: TestServer | undefined;
+    try {
+      const c = await plainSingle(tmp, 256 * 1024 + 5, 78);
+      srv = startServer((req) => {
+        const reply = serveFile(`${tmp}/www`, req);
+        return reply.body ? { ...reply, body: reply.body.map((b) => b ^ 0xff) } : reply;
+      });
+      const s = srv;
+      const { r } = await fetchWs(c.torrent.path, `${tmp}/out`, [
+        "--web-seed",
+        `${s.origin}/single.bin`,
+        "--stall-timeout",
+        "4s",
+      ]);
+      if (r.code !== 6) fail(`expected exit 6 (bad data), got ${r.code}`, r);
+      const err = eventsOf(r, "error").map((e) => String(e.message)).join(" ");
+      if (!/failed their hash/.test(err)) fail(`the error does not say bad data: ${err}`, r);
+    } finally {
+      await srv?.close();
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});

@@ -211,3 +211,19 @@ Deno.test("runSize() sizes runs by the seed's rate, between one piece and WEBSEE
     assertThrows(() => runSize(MiB, 0), RangeError);
   });
 });
+
+Deno.test("planRun() with skip starts after the bytes of the first piece held already, and refuses a skip past it", () => {
+  const meta = geometry(32768, [20000, 50000]);
+  const segs = planRun(meta, { first: 0, last: 1, skip: 16384, urls: urlsOf(meta) });
+  assertEquals(segs.map((s) => [s.fileIndex, s.payloadOffset, s.length, s.piece, s.pieceOffset]), [
+    [0, 16384, 20000 - 16384, 0, 16384],
+    [1, 20000, 65536 - 20000, 0, 20000],
+  ]);
+  assertEquals(segs.reduce((n, s) => n + s.length, 0), 65536 - 16384);
+  for (const skip of [-1, 0.5, 32768, 40000]) {
+    assertThrows(() => planRun(meta, { first: 0, last: 1, skip, urls: urlsOf(meta) }), RangeError);
+  }
+  // the last piece is short: a skip must stay inside it
+  assertThrows(() => planRun(meta, { first: 2, last: 2, skip: 70000 - 65536, urls: urlsOf(meta) }), RangeError);
+  assertEquals(planRun(meta, { first: 2, last: 2, skip: 100, urls: urlsOf(meta) })[0].payloadOffset, 65536 + 100);
+});
