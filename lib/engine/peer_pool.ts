@@ -23,8 +23,9 @@
  *   to an incoming peer or a waiting candidate; the one idle longest goes first.
  * @module
  */
-import { formatAddress, type PeerAddress } from "../address.ts";
+import { formatAddress, ipv4Bytes, ipv6Bytes, type PeerAddress } from "../address.ts";
 import { MAX_KNOWN_PEERS } from "../limits.ts";
+import { addressScope } from "./pex.ts";
 
 /** Where we learnt of a peer. */
 export type PeerSource = "tracker" | "manual" | "incoming" | "dht" | "pex" | "webseed";
@@ -121,14 +122,23 @@ export function addSelf(pool: PeerPool, address: PeerAddress): void {
   if (c && c.state === "idle") pool.candidates.delete(key);
 }
 
-/** Learns an address; returns whether it was new. Bounded by {@linkcode MAX_KNOWN_PEERS}. */
+/**
+ * Learns an address; returns whether it was new. Bounded by {@linkcode MAX_KNOWN_PEERS}. An IP address no connection
+ * can reach (0.0.0.0/8, `::`, multicast, broadcast) is not learnt from a tracker, the DHT or a peer, as PEX already
+ * refuses it; `--peer` takes what the user says.
+ */
 export function addCandidate(pool: PeerPool, address: PeerAddress, source: PeerSource): boolean {
+  if (source !== "manual" && isUnreachableIp(address.host)) return false;
   const key = formatAddress(address);
   if (pool.candidates.has(key) || pool.self.has(key)) return false;
   if (pool.candidates.size >= MAX_KNOWN_PEERS && !forgetOneIdle(pool)) return false;
   pool.candidates.set(key, { key, address, source, state: "idle", failures: 0, nextDialAt: 0, banned: false });
   pool.found[source]++;
   return true;
+}
+
+function isUnreachableIp(host: string): boolean {
+  return (ipv4Bytes(host) !== null || ipv6Bytes(host) !== null) && addressScope(host) === "unusable";
 }
 
 function forgetOneIdle(pool: PeerPool): boolean {

@@ -652,3 +652,17 @@ Deno.test("takeDials(): untried addresses before failed ones, and PEX's after th
   for (const c of takeDials(p, 0)) dialFailed(p, c.key, 0);
   assertEquals(takeDials(p, later).map((c) => c.address), [tracker, at(1)]);
 });
+
+Deno.test("addCandidate() learns no unreachable IP from a tracker, the DHT or a peer; --peer is taken as given", () => {
+  const pool = createPool({ maxPeers: 10 });
+  for (const host of ["0.0.0.0", "0.1.2.3", "::", "224.0.0.1", "255.255.255.255", "ff02::1"]) {
+    for (const source of ["tracker", "dht", "pex", "incoming"] as const) {
+      assertEquals(addCandidate(pool, { host, port: 6881 }, source), false, `${host} from ${source}`);
+    }
+  }
+  assertEquals(pool.candidates.size, 0);
+  assertEquals(addCandidate(pool, { host: "0.0.0.0", port: 6881 }, "manual"), true);
+  assertEquals(addCandidate(pool, { host: "tracker.example", port: 6881 }, "tracker"), true); // a name: dialled as is
+  assertEquals(addCandidate(pool, { host: "127.0.0.1", port: 6881 }, "tracker"), true);
+  assertEquals(addCandidate(pool, { host: "2001:db8::1", port: 6881 }, "dht"), true);
+});
