@@ -64,10 +64,11 @@ export interface MetadataPeer {
   /**
    * Takes the connection over, once: `handler` gets its messages from the next one on. Returns what it sent before
    * (copies, oldest first; ut_metadata messages and blocks left out), to replay at once: its bitfield or have-all, its
-   * extended handshakes, haves, chokes. It had from us our handshake, `have-none` if it speaks the fast extension, and
+   * extended handshakes, chokes, then its haves, one per piece, made as the replay reads them (up to MAX_PIECES of
+   * them: a peer that named two million pieces is dropped at the first one past the torrent, not held in memory). It had from us our handshake, `have-none` if it speaks the fast extension, and
    * an extended handshake offering ut_metadata. `running` is its read loop, which settles when the connection ends.
    */
-  take(handler: PeerConnHandler): { readonly messages: readonly Message[]; readonly running: Promise<void> };
+  take(handler: PeerConnHandler): { readonly messages: Iterable<Message>; readonly running: Promise<void> };
 }
 
 /** How often a handed-over connection not yet taken is checked for a keep-alive ({@linkcode KEEPALIVE_MS}). */
@@ -174,7 +175,7 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
           if (taken) throw new Error("a metadata peer can be taken once");
           taken = true;
           clearInterval(keepAlive);
-          const messages = link.log === null ? [] : [...link.log, ...havesOf(link.haves)];
+          const messages = link.log === null ? [] : replayOf(link.log, link.haves);
           link.log = null; // the download has them now
           link.haves = null;
           link.pc.handOver(handler);
@@ -451,15 +452,14 @@ function keep(link: Link, m: Message): void {
   );
 }
 
-/** One `have` for each piece set in `bits`, lowest first. */
-function havesOf(bits: Uint8Array | null): Message[] {
-  const out: Message[] = [];
-  if (bits === null) return out;
+/** The kept messages, then one `have` for each piece set in `bits`, lowest first, made as they are read. */
+function* replayOf(log: readonly Message[], bits: Uint8Array | null): Generator<Message> {
+  yield* log;
+  if (bits === null) return;
   for (let i = 0; i < bits.length; i++) {
     if (bits[i] === 0) continue;
-    for (let b = 0; b < 8; b++) if (bits[i] & (0x80 >>> b)) out.push({ type: "have", index: i * 8 + b });
+    for (let b = 0; b < 8; b++) if (bits[i] & (0x80 >>> b)) yield { type: "have", index: i * 8 + b };
   }
-  return out;
 }
 
 /** "1 peer", "3 peers". */

@@ -692,7 +692,7 @@ class Session implements SwarmIO {
     theirs: Handshake,
     incoming: boolean,
     opened: boolean,
-    start: (handler: PeerConnHandler) => { readonly replay: readonly Message[]; readonly running: Promise<void> },
+    start: (handler: PeerConnHandler) => { readonly replay: Iterable<Message>; readonly running: Promise<void> },
   ): void {
     let id: number | null = null;
     try {

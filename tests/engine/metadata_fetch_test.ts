@@ -174,13 +174,15 @@ Deno.test("fetchMetadata() hands the connection that sent the metadata over open
     const after: string[] = [];
     let got7 = () => {};
     const seen7 = new Promise<void>((resolve) => got7 = resolve);
-    const { messages, running } = h.take({
+    const taken = h.take({
       onMessage: (m) => {
         after.push(m.type);
         if (m.type === "have") got7();
       },
       onDrain: () => {},
     });
+    const { running } = taken;
+    const messages = [...taken.messages];
     assertEquals(messages.map((m) => m.type), ["have-all", "extended", "unchoke"]);
     assertThrows(() => h.take({ onMessage: () => {}, onDrain: () => {} }), Error); // once only
     h.pc.send({ type: "interested" });
@@ -266,13 +268,15 @@ Deno.test("fetchMetadata(): a handed-over leecher's haves, however many, are kep
     const later: Message[] = [];
     let gotUnchoke = () => {};
     const unchoked = new Promise<void>((resolve) => gotUnchoke = resolve);
-    const { messages, running } = h.take({
+    const taken = h.take({
       onMessage: (m) => {
         later.push(m);
         if (m.type === "unchoke") gotUnchoke();
       },
       onDrain: () => {},
     });
+    const { running } = taken;
+    const messages = [...taken.messages];
     if (!messages.some((m) => m.type === "unchoke")) await Promise.race([unchoked, running.catch(() => {})]);
     const all = [...messages, ...later];
     assertEquals(all[0], { type: "have-none" });
