@@ -4,6 +4,7 @@ import { makeTorrent } from "../_torrent.ts";
 import { FileStream, ReaderGone } from "../../lib/cli/stream.ts";
 import { StorageError } from "../../lib/storage/storage_error.ts";
 import { Bitfield } from "../../lib/bitfield.ts";
+import { concatBytes, equalBytes } from "../../lib/bytes.ts";
 
 /** A 3-file torrent whose middle file spans pieces shared with its neighbours, written to disk at `dir`. */
 async function setup(dir: string) {
@@ -47,12 +48,7 @@ Deno.test("FileStream writes one file in order as pieces verify, whatever their 
       );
     }
     assertEquals(await s.done, "written");
-    const got = new Uint8Array(out.reduce((n, b) => n + b.length, 0));
-    let o = 0;
-    for (const b of out) {
-      got.set(b, o);
-      o += b.length;
-    }
+    const got = concatBytes(out);
     assertEquals(got, files[1].data);
     assert(writes >= 1);
   } finally {
@@ -124,14 +120,9 @@ Deno.test("FileStream keeps reading the file it opened: one swapped for a link m
     await Deno.symlink(`${dir}/secret`, `${dir}/t/b.bin`);
     s.update(Bitfield.full(tor.meta.pieceCount));
     assertEquals(await s.done, "written");
-    const got = new Uint8Array(out.reduce((n, b) => n + b.length, 0));
-    let o = 0;
-    for (const b of out) {
-      got.set(b, o);
-      o += b.length;
-    }
+    const got = concatBytes(out);
     assertEquals(got.length, files[1].data.length);
-    assert(got.every((x, k) => x === files[1].data[k]), "bytes of the link's target reached the output");
+    assert(equalBytes(got, files[1].data), "bytes of the link's target reached the output");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
