@@ -3,7 +3,7 @@
  * itself, found through `x.pe`, `--peer` or a tracker named in the magnet.
  */
 import { assert, assertEquals } from "../_assert.ts";
-import { assertFetchOk, assertSameTree, fetchFlags, runBtfetch } from "./_btfetch.ts";
+import { assertFetchOk, assertSameTree, type BtfetchResult, fetchFlags, runBtfetch } from "./_btfetch.ts";
 import { startBtfetchSeeder } from "./_btfetch_seeder.ts";
 import { startOpentracker } from "./_opentracker.ts";
 import {
@@ -159,6 +159,30 @@ function oneConnectionProxy(target: number): { port: number; accepted: () => num
   };
 }
 
+/**
+ * `get` of the magnet `xt=infoHash&x.pe=` a {@linkcode oneConnectionProxy} to the seeder at `seederPort` (64 KiB
+ * pieces): the only way to the seeder is one connection, so a download that dialled again after the metadata would
+ * stall. Checks the result, the bytes, and that one connection was all it took; returns the run and the proxy's port.
+ */
+async function getOverOneConnection(
+  tmp: string,
+  payload: { path: string; name: string; size: number },
+  infoHash: string,
+  seederPort: number,
+): Promise<{ r: BtfetchResult; port: number }> {
+  const proxy = oneConnectionProxy(seederPort);
+  try {
+    const magnet = `magnet:?xt=urn:btih:${infoHash}&x.pe=127.0.0.1:${proxy.port}`;
+    const r = await runBtfetch(["get", magnet, "-o", `${tmp}/out`, ...fetchFlags()], { timeoutMs: 90_000 });
+    assertFetchOk(r, { size: payload.size, pieceLength: 65536 });
+    await assertSameTree(payload.path, `${tmp}/out/${payload.name}`);
+    assertEquals(proxy.accepted(), 1, "one connection for the metadata and the download");
+    return { r, port: proxy.port };
+  } finally {
+    await proxy.close();
+  }
+}
+
 Deno.test({
   name: "interop: the libtorrent peer that sent a magnet's metadata serves the download on the same connection",
   ignore: ignoreUnless("libtorrent"),
@@ -169,18 +193,11 @@ Deno.test({
       const payload = await writeSingleFilePayload(`${tmp}/seed`, "one.bin", 2 * 1024 * 1024 + 5, 63);
       const t = await makeTorrentWithLibtorrent({ path: payload.path, out: `${tmp}/t.torrent`, pieceLength: 65536 });
       const seeder = await startLibtorrentSeeder({ torrent: t.path, dataDir: payload.dir });
-      const proxy = oneConnectionProxy(seeder.port);
       try {
-        // the only way to the seeder is one connection: a download that dialled again after the metadata would stall
-        const magnet = `magnet:?xt=urn:btih:${t.infoHash}&x.pe=127.0.0.1:${proxy.port}`;
-        const r = await runBtfetch(["get", magnet, "-o", `${tmp}/out`, ...fetchFlags()], { timeoutMs: 90_000 });
-        assertFetchOk(r, { size: payload.size, pieceLength: 65536 });
-        await assertSameTree(payload.path, `${tmp}/out/${payload.name}`);
-        assertEquals(proxy.accepted(), 1, "one connection for the metadata and the download");
+        const { r, port } = await getOverOneConnection(tmp, payload, t.infoHash, seeder.port);
         const connected = r.events.filter((e) => e.event === "peer" && e.action === "connected");
-        assertEquals(connected.map((e) => [e.address, e.source]), [[`127.0.0.1:${proxy.port}`, "manual"]]);
+        assertEquals(connected.map((e) => [e.address, e.source]), [[`127.0.0.1:${port}`, "manual"]]);
       } finally {
-        await proxy.close();
         await seeder.close();
       }
     } finally {
@@ -199,15 +216,9 @@ Deno.test({
       const payload = await writeSingleFilePayload(`${tmp}/seed`, "a2.bin", 3 * 1024 * 1024 + 17, 64);
       const t = await makeTorrentWithMktorrent({ path: payload.path, out: `${tmp}/t.torrent`, pieceLengthLog2: 16 });
       const seeder = await startAria2Seeder({ torrent: t.path, dataDir: payload.dir });
-      const proxy = oneConnectionProxy(seeder.port); // as above: a second connection would be refused
       try {
-        const magnet = `magnet:?xt=urn:btih:${t.infoHash}&x.pe=127.0.0.1:${proxy.port}`;
-        const r = await runBtfetch(["get", magnet, "-o", `${tmp}/out`, ...fetchFlags()], { timeoutMs: 90_000 });
-        assertFetchOk(r, { size: payload.size, pieceLength: 65536 });
-        await assertSameTree(payload.path, `${tmp}/out/${payload.name}`);
-        assertEquals(proxy.accepted(), 1, "one connection for the metadata and the download");
+        await getOverOneConnection(tmp, payload, t.infoHash, seeder.port);
       } finally {
-        await proxy.close();
         await seeder.close();
       }
     } finally {
