@@ -10,7 +10,7 @@ import { defaultDhtStatePath } from "../dht/state_file.ts";
 import { type Listener, openListener } from "../engine/listener.ts";
 import { fetchMetadata, type MetadataPeer } from "../engine/metadata_fetch.ts";
 import { CLIENT_NAME, makePeerId, runSession, type SessionResult } from "../engine/session.ts";
-import { dirname, join } from "node:path";
+import { dirname, join } from "../path.ts";
 import { type Metainfo, parseInfoDict } from "../metainfo.ts";
 import { checkOutputDir, StorageError } from "../storage/disk.ts";
 import { discardWriterThread, prestartWriterThread } from "../storage/piece_writer.ts";

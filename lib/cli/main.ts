@@ -13,6 +13,7 @@ import type { CreateError } from "../create.ts";
 import { FetchError } from "../engine/errors.ts";
 import { MagnetError, magnetFromMetainfo, magnetLeftOutNote } from "../magnet.ts";
 import { MetainfoError } from "../metainfo.ts";
+import { join } from "../path.ts";
 import { StorageError } from "../storage/storage_error.ts";
 import { errorText } from "./error_text.ts";
 import { type CliOptions, parseCli, type Shell } from "./flags.ts";
@@ -121,14 +122,9 @@ function isCreateError(e: unknown): e is CreateError {
   return e instanceof Error && e.name === "CreateError" && "code" in e;
 }
 
-/**
- * The complete line names the data `DIR/<name>` when a data folder other than `.` was given; `node:path` is loaded
- * only then (the commands that take one load it anyway).
- */
-async function reporterOptions(o: CliOptions): Promise<ReporterOptions> {
-  if (o.out === ".") return {};
-  const { join } = await import("node:path");
-  return { dataPath: (name) => join(o.out, name) };
+/** The complete line names the data `DIR/<name>` when a data folder other than `.` was given. */
+function reporterOptions(o: CliOptions): ReporterOptions {
+  return o.out === "." ? {} : { dataPath: (name) => join(o.out, name) };
 }
 
 /** Runs btfetch with `args`; returns the exit code. */
@@ -141,7 +137,7 @@ export async function main(args: readonly string[], sinks: ReportSinks = process
     const o = parseCli(args);
     json = o.json;
     debug = o.debug;
-    const r = new Reporter(sinks, o.json, o.quiet, await reporterOptions(o));
+    const r = new Reporter(sinks, o.json, o.quiet, reporterOptions(o));
     switch (o.command) {
       case "help":
         sinks.stdout(HELP);

@@ -31,7 +31,7 @@
  * @module
  */
 import * as fs from "node:fs";
-import { dirname, join as joinPath, resolve as resolvePath } from "node:path";
+import { dirname, join as joinPath, resolve as resolvePath } from "../path.ts";
 import { createHash } from "node:crypto";
 import type { Metainfo } from "../metainfo.ts";
 import { Bitfield } from "../bitfield.ts";

@@ -17,7 +17,7 @@
  * @module
  */
 import * as fs from "node:fs";
-import { join as joinPath } from "node:path";
+import { join as joinPath } from "../path.ts";
 import type { Metainfo } from "../metainfo.ts";
 import { Bitfield } from "../bitfield.ts";
 import { equalBytes } from "../bytes.ts";
