@@ -1,6 +1,8 @@
 /**
- * SHA-1 (FIPS 180-4) in plain TypeScript, for the info-hash: parsing a torrent then needs no `node:crypto`, whose
- * loading costs more than `btfetch info` does otherwise. Piece hashing, where speed matters, stays on `node:crypto`.
+ * SHA-1 (FIPS 180-4) in plain TypeScript, for the info-hash and the other small hashes of the main thread (a magnet's
+ * fetched metadata, the allowed-fast set, MSE's keys, DHT tokens): parsing a torrent or starting a download then
+ * needs no `node:crypto`, whose loading costs more than `btfetch info` does otherwise. Piece hashing, where speed
+ * matters, stays on `node:crypto`, on the writer thread.
  * @module
  */
 

@@ -13,7 +13,8 @@
  * {@linkcode RECEIVED_TOKEN_TTL_MS}, at most {@linkcode DHT_MAX_RECEIVED_TOKENS}, the oldest evicted first.
  * @module
  */
-import { createHash, timingSafeEqual } from "node:crypto";
+import { concatBytes } from "../bytes.ts";
+import { sha1 } from "../sha1.ts";
 import { formatAddress, type PeerAddress } from "../address.ts";
 import { toHex } from "../bytes.ts";
 import { DHT_MAX_RECEIVED_TOKENS, MAX_KRPC_TOKEN_BYTES } from "../limits.ts";
@@ -130,12 +131,15 @@ function checkSecret(secret: Uint8Array): void {
 }
 
 function derive(secret: Uint8Array, ip: string): Uint8Array {
-  const h = createHash("sha1").update(secret).update(ipBytes(ip) ?? new TextEncoder().encode(ip)).digest();
-  return new Uint8Array(h.buffer, h.byteOffset, TOKEN_BYTES).slice();
+  return sha1(concatBytes([secret, ipBytes(ip) ?? new TextEncoder().encode(ip)])).slice(0, TOKEN_BYTES);
 }
 
+/** Compares in time that depends on the length only, not on where the bytes differ. */
 function same(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i];
+  return diff === 0;
 }
 
 /** Tokens other nodes gave us. Mutated in place by {@linkcode rememberToken} and {@linkcode tokenFor}. */

@@ -15,7 +15,7 @@
  * banned outright: one liar claiming the true size would then lose the true metadata for good.
  * @module
  */
-import { createHash } from "node:crypto";
+import { sha1 } from "../sha1.ts";
 import { MAX_FETCH_METADATA_BYTES } from "../limits.ts";
 import { METADATA_PIECE_BYTES, metadataPieceCount } from "../wire/metadata.ts";
 import { equalBytes } from "../bytes.ts";
@@ -225,12 +225,10 @@ function onData(d: Draft, peer: string, piece: number, totalSize: number, data: 
 }
 
 function finishCandidate(d: Draft, c: NonNullable<Draft["candidate"]>): void {
-  const h = createHash("sha1");
-  for (const p of c.pieces) if (p) h.update(p);
+  const info = new Uint8Array(c.size);
+  c.pieces.forEach((p, i) => p && info.set(p, i * METADATA_PIECE_BYTES));
   d.candidate = null; // whatever the outcome, the pieces are let go
-  if (equalBytes(new Uint8Array(h.digest()), d.infoHash)) {
-    const info = new Uint8Array(c.size);
-    c.pieces.forEach((p, i) => p && info.set(p, i * METADATA_PIECE_BYTES));
+  if (equalBytes(sha1(info), d.infoHash)) {
     d.done = true;
     d.out.push({ type: "done", info });
     return;

@@ -2,7 +2,7 @@
  * The BEP 6 allowed-fast set: the pieces a peer may download from us while choked, derived from its IPv4 address.
  * @module
  */
-import { createHash } from "node:crypto";
+import { sha1 } from "../sha1.ts";
 
 /**
  * The canonical BEP 6 allowed-fast set: mask the IPv4 address to its /24, append the info-hash, then SHA-1 the
@@ -33,11 +33,11 @@ export function allowedFastSet(k: number, infoHash: Uint8Array, ipv4: Uint8Array
   const want = Math.min(k, pieceCount);
   const out: number[] = [];
   const seen = new Set<number>();
-  let x = new Uint8Array(24);
+  let x: Uint8Array = new Uint8Array(24);
   x.set(ipv4.subarray(0, 3), 0); // the last byte stays 0: the /24 mask
   x.set(infoHash, 4);
   while (out.length < want) {
-    x = new Uint8Array(createHash("sha1").update(x).digest());
+    x = sha1(x);
     for (let i = 0; i < 5 && out.length < want; i++) {
       const j = i * 4;
       const y = ((x[j] << 24) | (x[j + 1] << 16) | (x[j + 2] << 8) | x[j + 3]) >>> 0;

@@ -7,7 +7,8 @@
  * (libtorrent and aria2c do by default), so only the handshake itself is encrypted.
  * @module
  */
-import { createHash } from "node:crypto";
+import { concatBytes } from "../bytes.ts";
+import { sha1 as sha1Of } from "../sha1.ts";
 import { WireError } from "./frame.ts";
 import { equalBytes } from "../bytes.ts";
 
@@ -31,9 +32,7 @@ export const CRYPTO_RC4 = 0x02;
 const enc = new TextEncoder();
 
 function sha1(...parts: Uint8Array[]): Uint8Array {
-  const h = createHash("sha1");
-  for (const p of parts) h.update(p);
-  return new Uint8Array(h.digest());
+  return sha1Of(concatBytes(parts));
 }
 
 function toBytes(n: bigint, size: number): Uint8Array {
