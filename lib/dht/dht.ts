@@ -1,12 +1,16 @@
 /**
- * The DHT runtime: one UDP socket per address family (IPv4 on `0.0.0.0`, IPv6 on `::`, both on the TCP listener's
- * port number), one timer, the bootstrap, and the state file. Everything else — answers, routing, lookups, tokens —
- * is the pure node in `node.ts`; this module hands it datagrams and the clock and sends what it asks.
+ * The DHT runtime: the UDP sockets (on the TCP listener's port number), one timer, the bootstrap, and the state file.
+ * Everything else — answers, routing, lookups, tokens — is the pure node in `node.ts`; this module hands it datagrams
+ * and the clock and sends what it asks.
+ *
+ * Sockets are Deno's own (`Deno.listenDatagram`, no `node:dgram`, whose polyfills cost start-up). By default one
+ * socket on `::` carries both families where the system makes such a socket dual-stack (Linux's default): IPv4
+ * peers are then reached at their IPv4-mapped address. Where it is IPv6-only, or IPv6 is missing, IPv4 gets its own
+ * socket on `0.0.0.0`; addresses given with `bind` get one socket each.
  *
  * A process has one `Dht`, shared by the metadata fetch of a magnet and the session that follows.
  * @module
  */
-import dgram from "node:dgram";
 import { formatAddress, parseAddress, type PeerAddress } from "../address.ts";
 import type { LookupResult } from "./lookup.ts";
 import {
@@ -71,7 +75,8 @@ interface Waiter {
 /** A running DHT node. Call {@linkcode Dht.close} to save its state and close its sockets. */
 export class Dht {
   readonly #node: DhtNode;
-  readonly #sockets = new Map<4 | 6, dgram.Socket>();
+  /** The socket of each family (one socket may serve both: see {@linkcode Socket.mapped}). */
+  readonly #sockets = new Map<4 | 6, Socket>();
   readonly #t0 = performance.now();
   readonly #timer: ReturnType<typeof setInterval>;
   readonly #waiters = new Map<number, Waiter>();
@@ -109,32 +114,13 @@ export class Dht {
     const random = o.random ?? (() => crypto.getRandomValues(new Uint32Array(1))[0] / 0x1_0000_0000);
     const state = o.statePath ? loadDhtState(o.statePath) : null;
     const id = state?.id ?? randomBytes(random, ID_BYTES);
-    const sockets = new Map<4 | 6, dgram.Socket>();
     const v4 = o.bind?.v4 === undefined ? "0.0.0.0" : o.bind.v4;
     const v6 = o.bind?.v6 === undefined ? "::" : o.bind.v6;
-    let port = o.port;
-    if (v4 !== null) {
-      const s = await bind("udp4", v4, port);
-      sockets.set(4, s);
-      port = s.address().port;
-    }
-    if (v6 !== null) {
-      try {
-        sockets.set(6, await bind("udp6", v6, port));
-      } catch { /* no IPv6 here: the IPv4 half works alone */ }
-    }
-    if (sockets.size === 0) throw new Error("Cannot start the DHT: no address family to bind");
+    const sockets = bindSockets(v4, v6, o.port);
     const node = createDhtNode({ id, families: [...sockets.keys()], now: 0, random });
     const d = new Dht({ ...o, random }, node, state?.nodes.slice() ?? []);
-    for (const [family, s] of sockets) {
-      d.#sockets.set(family, s);
-      s.on("message", (msg: Uint8Array, r: { address: string; port: number }) => {
-        if (d.#closed) return;
-        const from = { host: r.address.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, "$1"), port: r.port };
-        receive(d.#node, from, msg, d.#now(), d.#io);
-      });
-      s.on("error", () => {}); // a send to an unreachable address: the query times out like any other
-    }
+    for (const [family, s] of sockets) d.#sockets.set(family, s);
+    for (const conn of new Set([...sockets.values()].map((s) => s.conn))) d.#receiveFrom(conn);
     await d.#resolveRouters(o.bootstrap ?? DEFAULT_BOOTSTRAP);
     d.#bootstrap();
     return d;
@@ -143,7 +129,7 @@ export class Dht {
   /** The UDP port bound. */
   get port(): number {
     const s = this.#sockets.get(4) ?? this.#sockets.get(6);
-    return s ? s.address().port : 0;
+    return s ? (s.conn.addr as Deno.NetAddr).port : 0;
   }
 
   /** Our node id. */
@@ -158,9 +144,37 @@ export class Dht {
   #send(to: PeerAddress, bytes: Uint8Array): void {
     const s = this.#sockets.get(familyOf(to));
     if (!s || this.#closed) return;
+    const hostname = s.mapped ? `::ffff:${to.host}` : to.host;
     try {
-      s.send(bytes, to.port, to.host);
-    } catch { /* an unsendable address: the query times out */ }
+      s.conn.send(bytes, { transport: "udp", hostname, port: to.port }).catch(() => {
+        // an unreachable or unsendable address: the query times out like any other
+      });
+    } catch { /* the same, thrown at once */ }
+  }
+
+  /** Hands every datagram `conn` receives to the node, until the node closes. */
+  async #receiveFrom(conn: Deno.DatagramConn): Promise<void> {
+    const buf = new Uint8Array(MAX_DATAGRAM_BYTES); // one buffer: each datagram is copied out of it
+    let errorsInARow = 0;
+    while (!this.#closed) {
+      let got: [Uint8Array, Deno.Addr];
+      try {
+        got = await conn.receive(buf);
+      } catch {
+        if (this.#closed) return;
+        // an ICMP error for an earlier send surfaces here; a socket that only fails is not spun on
+        if (++errorsInARow >= 100) {
+          errorsInARow = 0;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        continue;
+      }
+      errorsInARow = 0;
+      if (this.#closed) return;
+      const r = got[1] as Deno.NetAddr;
+      const from = { host: r.hostname.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, "$1"), port: r.port };
+      receive(this.#node, from, got[0].slice(), this.#now(), this.#io);
+    }
   }
 
   async #resolveRouters(names: readonly string[]): Promise<void> {
@@ -263,23 +277,68 @@ export class Dht {
     }
     for (const w of this.#waiters.values()) w.done({ closest: [], peers: [], queries: 0, answered: 0, failed: 0 });
     this.#waiters.clear();
-    return Promise.all([...this.#sockets.values()].map((s) => new Promise<void>((r) => s.close(() => r()))))
-      .then(() => {});
+    for (const conn of new Set([...this.#sockets.values()].map((s) => s.conn))) {
+      try {
+        conn.close();
+      } catch { /* closed already */ }
+    }
+    return Promise.resolve();
   }
 }
 
-function bind(type: "udp4" | "udp6", host: string, port: number): Promise<dgram.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = dgram.createSocket(type === "udp6" ? { type, ipv6Only: true } : { type });
-    s.once("error", (e) => {
+/** One UDP socket, and whether it reaches IPv4 peers at their IPv4-mapped IPv6 address (a dual-stack `::`). */
+interface Socket {
+  readonly conn: Deno.DatagramConn;
+  readonly mapped: boolean;
+}
+
+/** The largest UDP payload: a datagram is read whole into a buffer of this size. */
+const MAX_DATAGRAM_BYTES = 65_536;
+
+function listen(hostname: string, port: number): Deno.DatagramConn {
+  return Deno.listenDatagram({ hostname, port, transport: "udp" });
+}
+
+/**
+ * The sockets for `v4` and `v6` (null: that family is off) on `port` (0: any, the same for both). Both wildcards:
+ * `::` first; when `0.0.0.0` then cannot take the same port, `::` is dual-stack and serves IPv4 too.
+ * @throws {Deno.errors.AddrInUse} (or another OS error) when no socket can serve IPv4 (or, without IPv4, IPv6).
+ */
+function bindSockets(v4: string | null, v6: string | null, port: number): Map<4 | 6, Socket> {
+  const sockets = new Map<4 | 6, Socket>();
+  if (v4 === "0.0.0.0" && v6 === "::") {
+    let dual: Deno.DatagramConn | null = null;
+    try {
+      dual = listen("::", port);
+    } catch { /* no IPv6 here: IPv4 alone */ }
+    if (dual !== null) {
+      const at = (dual.addr as Deno.NetAddr).port;
+      sockets.set(6, { conn: dual, mapped: false });
       try {
-        s.close();
-      } catch { /* not open */ }
-      reject(e);
-    });
-    s.bind(port, host, () => {
-      s.removeAllListeners("error");
-      resolve(s);
-    });
-  });
+        sockets.set(4, { conn: listen("0.0.0.0", at), mapped: false }); // an IPv6-only system: a socket each
+      } catch (e) {
+        if (!(e instanceof Deno.errors.AddrInUse)) {
+          dual.close();
+          throw e;
+        }
+        sockets.set(4, { conn: dual, mapped: true }); // `::` holds the IPv4 port too: it is dual-stack
+      }
+      return sockets;
+    }
+  }
+  if (v4 !== null) {
+    const conn = listen(v4, port);
+    sockets.set(4, { conn, mapped: false });
+    port = (conn.addr as Deno.NetAddr).port;
+  }
+  if (v6 !== null) {
+    try {
+      sockets.set(6, { conn: listen(v6, port), mapped: false });
+    } catch (e) {
+      if (v4 === null) throw e;
+      // no IPv6 here (or its port is taken): the IPv4 half works alone
+    }
+  }
+  if (sockets.size === 0) throw new Error("Cannot start the DHT: no address family to bind");
+  return sockets;
 }

@@ -7,7 +7,6 @@
  * unreadable or malformed file is no error: the node starts cold with a new id.
  * @module
  */
-import * as fs from "node:fs";
 import { formatAddress, parseAddress } from "../address.ts";
 import { fromHex, toHex } from "../bytes.ts";
 import { ID_BYTES, type NodeInfo } from "./node_id.ts";
@@ -87,9 +86,9 @@ export function defaultDhtStatePath(env: (k: string) => string | undefined, os: 
 /** Reads the state file; null when it is missing, too large, unreadable or malformed. */
 export function loadDhtState(path: string): DhtState | null {
   try {
-    const st = fs.statSync(path);
-    if (!st.isFile() || st.size > MAX_STATE_FILE_BYTES) return null;
-    return decodeDhtState(fs.readFileSync(path, "utf8"));
+    const st = Deno.statSync(path);
+    if (!st.isFile || st.size > MAX_STATE_FILE_BYTES) return null;
+    return decodeDhtState(Deno.readTextFileSync(path));
   } catch {
     return null;
   }
@@ -103,13 +102,13 @@ export function saveDhtState(path: string, s: DhtState): string | null {
   const dir = path.replace(/[\\/][^\\/]*$/, "");
   const tmp = `${path}.${Deno.pid}.tmp`;
   try {
-    if (dir && dir !== path) fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(tmp, encodeDhtState(s), { mode: 0o600 });
-    fs.renameSync(tmp, path);
+    if (dir && dir !== path) Deno.mkdirSync(dir, { recursive: true });
+    Deno.writeTextFileSync(tmp, encodeDhtState(s), { mode: 0o600 });
+    Deno.renameSync(tmp, path);
     return null;
   } catch (e) {
     try {
-      fs.unlinkSync(tmp);
+      Deno.removeSync(tmp);
     } catch { /* never written */ }
     return e instanceof Error ? e.message : String(e);
   }

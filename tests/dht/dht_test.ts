@@ -54,6 +54,34 @@ Deno.test("Dht: a node announced through a loopback DHT of btfetch nodes is foun
   }
 });
 
+Deno.test("Dht: with the default binds (0.0.0.0 and ::) one port answers IPv4 and IPv6 nodes, and both are reached", async () => {
+  // the wildcard node names no bootstrap router at all (an empty list): nothing leaves loopback
+  const wild = await Dht.open({ port: 0, bootstrap: [], statePath: null });
+  const peers: Dht[] = [];
+  try {
+    const v4 = await node([`127.0.0.1:${wild.port}`]);
+    peers.push(v4);
+    let v6: Dht | null = null;
+    try {
+      v6 = await Dht.open({
+        port: 0,
+        bootstrap: [`[::1]:${wild.port}`],
+        statePath: null,
+        bind: { v4: null, v6: "::1" },
+      });
+      peers.push(v6);
+    } catch { /* no IPv6 loopback on this machine: the IPv4 half is still checked */ }
+    await new Promise((r) => setTimeout(r, 300)); // their bootstraps ask the wildcard node
+    assert(v4.stats().good >= 1, `the IPv4 node got no answer from the wildcard node: ${JSON.stringify(v4.stats())}`);
+    if (v6) assert(v6.stats().good >= 1, `the IPv6 node got no answer: ${JSON.stringify(v6.stats())}`);
+    // and the wildcard node reaches each of them in turn (its own lookups query the nodes that pinged it)
+    const found = await wild.findPeers(crypto.getRandomValues(new Uint8Array(20)), { onPeers: () => {} });
+    assert(found.answered >= (v6 ? 2 : 1), `the wildcard node's lookup: ${JSON.stringify(found)}`);
+  } finally {
+    await Promise.all([wild, ...peers].map((n) => n.close()));
+  }
+});
+
 Deno.test("Dht: a node survives hostile datagrams and keeps answering", async () => {
   const a = await node([]);
   const sock = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
