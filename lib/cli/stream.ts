@@ -10,9 +10,13 @@
  * `done` with a {@linkcode StorageError}: the output is incomplete, and that is an error.
  * @module
  */
-import * as fs from "node:fs";
+import type * as NodeFs from "node:fs";
+import { nodeBuiltin } from "../node_builtin.ts";
 import type { Metainfo } from "../metainfo.ts";
 import { StorageError } from "../storage/storage_error.ts";
+
+/** `node:fs`, loaded when a stream first opens its file. */
+const fs = () => nodeBuiltin<typeof NodeFs>("node:fs");
 
 /** What a {@linkcode PipeWrite} throws when the reader has gone away (a broken pipe): not an error of the stream. */
 export class ReaderGone extends Error {
@@ -106,7 +110,7 @@ export class FileStream {
           while (got < n) {
             let r: number;
             try {
-              r = fs.readSync(fd, buf, got, n - got, this.#pos - this.#start + got);
+              r = fs().readSync(fd, buf, got, n - got, this.#pos - this.#start + got);
             } catch (e) {
               throw StorageError.fromOs("read", this.#path, e);
             }
@@ -140,17 +144,17 @@ export class FileStream {
    * what is read, which is the file the download writes into. Never through a link, never a FIFO or a directory.
    */
   #open(): number {
-    const c = fs.constants;
+    const c = fs().constants;
     let fd: number;
     try {
-      fd = fs.openSync(this.#path, c.O_RDONLY | (c.O_NOFOLLOW ?? 0) | (c.O_NONBLOCK ?? 0));
+      fd = fs().openSync(this.#path, c.O_RDONLY | (c.O_NOFOLLOW ?? 0) | (c.O_NONBLOCK ?? 0));
     } catch (e) {
       throw StorageError.fromOs("read", this.#path, e);
     }
     try {
-      if (!fs.fstatSync(fd).isFile()) throw new StorageError("not-a-file", this.#path, "it is not a regular file");
+      if (!fs().fstatSync(fd).isFile()) throw new StorageError("not-a-file", this.#path, "it is not a regular file");
     } catch (e) {
-      fs.closeSync(fd);
+      fs().closeSync(fd);
       throw e instanceof StorageError ? e : StorageError.fromOs("read", this.#path, e);
     }
     return fd;
@@ -159,7 +163,7 @@ export class FileStream {
   #closeFile(): void {
     if (this.#fd === null) return;
     try {
-      fs.closeSync(this.#fd);
+      fs().closeSync(this.#fd);
     } catch { /* closed already */ }
     this.#fd = null;
   }

@@ -9,7 +9,8 @@
  * parameters out of range) is our bug and is passed on unchanged, never relabelled as a network error.
  * @module
  */
-import { lookup } from "node:dns/promises";
+import type * as NodeDns from "node:dns";
+import { nodeBuiltin } from "../node_builtin.ts";
 import { ipv4Bytes, ipv6Bytes } from "../address.ts";
 import { type AnnounceParams, type AnnounceReply, TrackerError } from "./announce.ts";
 import { type Clock, realClock, type TimerId } from "./clock.ts";
@@ -84,7 +85,8 @@ async function resolve(url: string): Promise<Target> {
   if (ipv4Bytes(host)) return { host, port, family: 4 };
   if (ipv6Bytes(host)) return { host, port, family: 6 };
   try {
-    const a = await lookup(host);
+    // node:dns only for a host name, on first use (an address needs no polyfill); it asks getaddrinfo, as curl does
+    const a = await nodeBuiltin<typeof NodeDns>("node:dns").promises.lookup(host);
     return { host: a.address, port, family: a.family === 6 ? 6 : 4 };
   } catch (e) {
     throw new TrackerError("network", url, `Cannot resolve tracker host "${host}"`, { cause: e });
