@@ -1,3 +1,4 @@
+import { lookup } from "node:dns/promises";
 import { assertEquals, assertRejects } from "../_assert.ts";
 import { guard, settled, VirtualClock } from "./_clock.ts";
 import { clearUdpConnectionCache, UDP_CONNECTION_ID_TTL_MS, udpAnnounce } from "../../lib/tracker/udp.ts";
@@ -156,6 +157,26 @@ Deno.test("udpAnnounce() connects, announces and reads peers", async () => {
     assertEquals([a.length, v.getUint32(80), v.getUint16(96)], [98, 2, 6881]);
     assertEquals(a.subarray(16, 36), params.infoHash);
     assertEquals(clock.pending, []); // no timer left behind
+  } finally {
+    await tr.close();
+  }
+});
+
+/** Whether `localhost` names 127.0.0.1 first here (the fake tracker listens there). */
+const localhostIsV4 = (await lookup("localhost")).address === "127.0.0.1";
+
+Deno.test({
+  name: "udpAnnounce() resolves a tracker's host name (localhost) and announces to the address it names",
+  ignore: !localhostIsV4,
+}, async () => {
+  clearUdpConnectionCache();
+  const clock = new VirtualClock();
+  const tr = udpTracker(normal, clock);
+  try {
+    const url = tr.url.replace("127.0.0.1", "localhost");
+    const r = await guard(udpAnnounce(url, params, options(clock)));
+    assertEquals(r.peers, [{ host: "10.0.0.1", port: 80 }]);
+    assertEquals(tr.requests.map((q) => q.action), [0, 1]);
   } finally {
     await tr.close();
   }
