@@ -79,6 +79,8 @@ const HANDSHAKE_TIMEOUT_MS = 5_000;
 const PROGRESS_MS = 1_000;
 /** How often the resume record is saved while a download runs. */
 export const RESUME_SAVE_MS = 30_000;
+/** How long the last flush before the record is saved at exit may take; past it, no record is saved. */
+const SHUTDOWN_FLUSH_MS = 30_000;
 /** Ask trackers for more peers when fewer than this many are connected. */
 const LOW_PEERS = 5;
 
@@ -328,7 +330,7 @@ class Session implements SwarmIO {
     // seeding complete data opens nothing for writing: ensureFiles would cut a file longer than the torrent says
     if (!this.o.requireComplete) this.store.ensureFiles();
     this.recordGeneration++; // a checkpoint under way holds fewer pieces than what completion saves
-    if (this.sw && !this.o.dropRecordWhenComplete) saveResume(this.store, this.meta, this.sw.picker.have);
+    if (this.sw && !this.o.dropRecordWhenComplete) this.saveCheckpoint(this.sw);
     this.lastResumeSaveAt = this.now();
     this.announcer?.completed();
   }
@@ -546,14 +548,32 @@ class Session implements SwarmIO {
     if (sw) { for (const id of [...sw.peers.keys()]) dropPeerById(sw, id, "shutting down", this.now(), this); }
     const stopping = this.announcer?.stop(3000);
     await this.writer.drain(10_000); // pieces already received are verified and stored before the state is saved
-    this.writer.close();
-    await this.checkpoint; // it settles (a failure already ended the session): the store stays open until then
+    await this.checkpoint; // it settles (a failure already ended the session): the writer stays open until then
     try {
       const dropped = this.o.dropRecordWhenComplete && sw?.ts.completeAt !== null;
-      if (sw && sw.picker.have.count > 0 && !dropped) saveResume(this.store, this.meta, sw.picker.have);
+      // the record claims only data on the device: the writer thread flushes what it wrote first
+      if (sw && sw.picker.have.count > 0 && !dropped && await this.flushWithin(SHUTDOWN_FLUSH_MS)) {
+        saveResume(this.store, this.meta, sw.picker.have, { flushed: true });
+      }
     } finally {
+      this.writer.close();
       this.store.close();
       await stopping;
+    }
+  }
+
+  /**
+   * Whether the writer thread flushed its files within `ms`. A device that hangs must not hold the exit: the record
+   * is then not saved, and the next run hashes the data instead of trusting it.
+   * @throws {StorageError} when the device reports an error.
+   */
+  async flushWithin(ms: number): Promise<boolean> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
+    try {
+      return await Promise.race([this.writer.flush().then(() => true as const), late]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -756,19 +776,23 @@ class Session implements SwarmIO {
   }
 
   /**
-   * Saves the resume record of the pieces verified now, flushing their data first off the main thread: on a disk the
+   * Saves the resume record of the pieces verified now, once the writer thread has flushed their data: on a disk the
    * flush of what was written since the last save can take a second, and peers, timers and the writer thread's replies
-   * must not wait for it. A flush that fails ends the session (that is the data, not the record).
+   * must not wait for it on the main thread. A flush that fails ends the session (that is the data, not the record).
+   * A newer save (completion's) makes one still flushing write nothing.
    */
   saveCheckpoint(sw: Swarm): void {
     const have = sw.picker.have.clone();
     const generation = this.recordGeneration;
-    this.checkpoint = this.store.flushAsync()
+    const saving: Promise<void> = this.writer.flush()
       .then(() => {
         if (generation === this.recordGeneration) saveResume(this.store, this.meta, have, { flushed: true });
       })
       .catch((e) => this.finish({ error: e }))
-      .finally(() => this.checkpoint = null);
+      .finally(() => {
+        if (this.checkpoint === saving) this.checkpoint = null;
+      });
+    this.checkpoint = saving;
   }
 
   tick(sw: Swarm): void {

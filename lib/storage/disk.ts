@@ -26,17 +26,21 @@
  * - A piece that spans a file the user did not select is still written whole, like aria2c does: the bytes are verified
  *   and it keeps pieces and files consistent; unselected files may therefore appear, partially filled and sparse.
  * - IO is synchronous `pread`/`pwrite` through `node:fs` on a small LRU of open descriptors
- *   ({@linkcode MAX_OPEN_FILES}), straight from and into the caller's buffer; the LRU and the loops are those of
- *   `file_io.ts`, shared with the writer thread and `create`.
+ *   ({@linkcode MAX_OPEN_FILES}), straight from and into the caller's buffer; the LRU, the loops and the checked open
+ *   for writing are those of `file_io.ts`, shared with the writer thread and `create`.
+ * - `node:fs` and `node:crypto` are loaded on first use (`node_builtin.ts`), not with this module: a download whose
+ *   pieces the writer thread stores ({@linkcode PieceStore.planWrite}) into an empty folder never loads them on the
+ *   main thread. Directories, the output check and `lstat`s go through Deno's own file API.
  * @module
  */
-import * as fs from "node:fs";
+import type * as NodeFs from "node:fs";
+import type * as NodeCrypto from "node:crypto";
 import { dirname, join as joinPath, resolve as resolvePath } from "../path.ts";
-import { createHash } from "node:crypto";
 import type { Metainfo } from "../metainfo.ts";
 import { Bitfield } from "../bitfield.ts";
 import { MAX_OPEN_FILES } from "../limits.ts";
-import { FdCache, readFully, writeFully } from "./file_io.ts";
+import { FdCache, openForWrite, readFully, type Refusal, writeFully } from "./file_io.ts";
+import { nodeBuiltin } from "../node_builtin.ts";
 import { blockSpans, type FileSpan, payloadSpans, pieceSpans } from "./layout.ts";
 import { osCode, StorageError } from "./storage_error.ts";
 import { nextTurn } from "../turns.ts";
@@ -46,6 +50,15 @@ export { StorageError, type StorageErrorCode } from "./storage_error.ts";
 /** Wraps an OS error met while doing `op` on `path` in a {@linkcode StorageError}. */
 const wrap = StorageError.fromOs;
 
+/**
+ * An error of `openForWrite` (`file_io.ts`) as a {@linkcode StorageError}: a refusal under its own code, an OS error
+ * wrapped as met while doing `op`.
+ */
+export function refusalOrWrap(op: "create" | "write", path: string, e: unknown): StorageError {
+  const refusal = typeof e === "object" && e !== null && "refusal" in e ? e.refusal as Refusal : undefined;
+  return refusal === undefined ? wrap(op, path, e) : new StorageError(refusal, path, (e as Error).message);
+}
+
 function isMissing(e: unknown): boolean {
   const c = osCode(e);
   return c === "ENOENT" || c === "ENOTDIR";
@@ -54,12 +67,14 @@ function isMissing(e: unknown): boolean {
 /** Bytes read per `readSync` while verifying; also how often verify yields to the event loop. */
 const VERIFY_CHUNK_BYTES = 8 * 1024 * 1024;
 
-const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
-const O_NONBLOCK = fs.constants.O_NONBLOCK ?? 0;
+/** `node:fs`, loaded on first use. */
+const fs = (): typeof NodeFs => nodeBuiltin<typeof NodeFs>("node:fs");
 
 /**
- * One span of a piece write: write `length` bytes from `pieceOffset` in the piece to `fileOffset` in `path`. `dev` and
- * `ino` (decimal) name the file the store checked, so a writer that opens `path` itself can make sure it got that file.
+ * One span of a piece write: write `length` bytes from `pieceOffset` in the piece to `fileOffset` in `path`, a file
+ * of `fileLength` bytes. The writer opens `path` itself with the store's checks (`openForWrite` of `file_io.ts`);
+ * `expected` is where the kernel must say its descriptor is (outDir's symlinks resolved), or null when that cannot
+ * be known.
  */
 export interface WriteSpan {
   readonly path: string;
@@ -67,8 +82,8 @@ export interface WriteSpan {
   readonly pieceOffset: number;
   readonly length: number;
   readonly fileOffset: number;
-  readonly dev: string;
-  readonly ino: string;
+  readonly fileLength: number;
+  readonly expected: string | null;
 }
 
 /** Where {@linkcode PieceStore.planWrite} says one piece goes. */
@@ -122,18 +137,13 @@ export class PieceStore {
   readonly #meta: Metainfo;
   /** Open descriptors by file index. */
   readonly #fds: FdCache<number>;
-  /**
-   * The device and inode of each file's open writable descriptor, by file index, so a piece's plan needs no `fstat`
-   * (a descriptor's file never changes; the entry goes whenever the file is opened again).
-   */
-  readonly #identity = new Map<number, { readonly fd: number; readonly dev: string; readonly ino: string }>();
   /** Directories under outDir already checked (or made) to be real directories. */
   readonly #safeDirs = new Set<string>();
   readonly #onWarning: (e: StorageError) => void;
   readonly #warned = new Set<string>();
   #outDirMade = false;
-  /** outDir with every symlink resolved, once made; undefined until then, null when it cannot be known. */
-  #realOutDir: string | null | undefined;
+  /** outDir with every symlink resolved, once it exists; undefined until then. */
+  #realOutDir: string | undefined;
 
   private constructor(meta: Metainfo, outDir: string, opts: PieceStoreOptions) {
     this.#meta = meta;
@@ -141,12 +151,9 @@ export class PieceStore {
     this.selected = opts.selected;
     this.#onWarning = opts.onWarning ?? ((e) => console.error(`Warning: ${e.message}`));
     this.#fds = new FdCache<number>(
-      fs,
+      { closeSync: (fd) => fs().closeSync(fd) },
       MAX_OPEN_FILES,
-      (i, write) => {
-        this.#identity.delete(i);
-        return this.#openFile(i, write);
-      },
+      (i, write) => this.#openFile(i, write),
       (i, writable, e) => {
         throw wrap(writable ? "write" : "read", this.filePath(i), e);
       },
@@ -230,7 +237,7 @@ export class PieceStore {
       if (files[s.fileIndex].padding) continue;
       const fd = this.#writable(s.fileIndex);
       try {
-        writeFully(fs, fd, data, s.pieceOffset, s.length, s.fileOffset);
+        writeFully(fs(), fd, data, s.pieceOffset, s.length, s.fileOffset);
       } catch (e) {
         throw wrap("write", this.filePath(s.fileIndex), e);
       }
@@ -238,37 +245,27 @@ export class PieceStore {
   }
 
   /**
-   * Creates (as needed, checked as {@linkcode PieceStore.writePiece} does) every non-padding file that piece `piece`
-   * spans, and returns where each span goes, by path and file identity, for a writer on another thread (descriptors
-   * cannot cross threads in Deno).
-   * @throws {StorageError} when a file cannot be created; `unsafe-path` when it is a link.
+   * Where piece `piece` goes, for a writer on another thread (descriptors cannot cross threads in Deno): each
+   * non-padding span's file, with the checks it must pass when the writer opens it (see {@linkcode WriteSpan}).
+   * Makes (and checks, refusing links) the directories on the way; the writer creates and checks the files.
+   * @throws {StorageError} when a directory cannot be made; `unsafe-path` when one is a link.
    */
   planWrite(piece: number): WritePlan {
     const files = this.#meta.files;
     const spans: WriteSpan[] = [];
     for (const s of pieceSpans(this.#meta, piece)) {
-      if (files[s.fileIndex].padding) continue;
-      const path = this.filePath(s.fileIndex);
-      const fd = this.#writable(s.fileIndex);
-      let id = this.#identity.get(s.fileIndex);
-      if (id === undefined || id.fd !== fd) {
-        let st: fs.BigIntStats;
-        try {
-          st = fs.fstatSync(fd, { bigint: true });
-        } catch (e) {
-          throw wrap("write", path, e);
-        }
-        id = { fd, dev: String(st.dev), ino: String(st.ino) };
-        this.#identity.set(s.fileIndex, id);
-      }
+      const f = files[s.fileIndex];
+      if (f.padding) continue;
+      this.#checkParents(s.fileIndex, true);
+      const real = this.#realOut();
       spans.push({
-        path,
+        path: this.filePath(s.fileIndex),
         fileIndex: s.fileIndex,
         pieceOffset: s.pieceOffset,
         length: s.length,
         fileOffset: s.fileOffset,
-        dev: id.dev,
-        ino: id.ino,
+        fileLength: f.length,
+        expected: real === null ? null : joinPath(real, ...f.path),
       });
     }
     return { piece, spans };
@@ -339,7 +336,7 @@ export class PieceStore {
       }
       let n: number;
       try {
-        n = readFully(fs, fd, buf, s.pieceOffset, s.length, s.fileOffset);
+        n = readFully(fs(), fd, buf, s.pieceOffset, s.length, s.fileOffset);
       } catch (e) {
         throw wrap("read", this.filePath(s.fileIndex), e);
       }
@@ -394,8 +391,8 @@ export class PieceStore {
         if (bad[i - p]) continue;
         hashedAny = true;
         const off = (i - p) * pl;
-        const digest = createHash("sha1").update(buf.subarray(off, off + Math.min(pl, m.totalLength - i * pl)))
-          .digest();
+        const digest = nodeBuiltin<typeof NodeCrypto>("node:crypto").createHash("sha1")
+          .update(buf.subarray(off, off + Math.min(pl, m.totalLength - i * pl))).digest();
         if (equal20(digest, m.pieceHashes, i * 20)) have.set(i);
       }
       checked += q - p;
@@ -410,23 +407,23 @@ export class PieceStore {
 
   /**
    * Creates every selected non-padding file that does not exist yet, including zero-length ones, at its full
-   * (sparse) length, so a completed download has them all; a file that exists at its length is left untouched (not
-   * even opened for writing, so complete data on a read-only mount passes). Call it at completion.
-   * @throws {StorageError} when a file or directory cannot be created.
+   * (sparse) length, so a completed download has them all; a regular file that exists at its length is left
+   * untouched (not even opened, so complete data on a read-only mount passes). Call it at completion.
+   * @throws {StorageError} when a file or directory cannot be created; `unsafe-path` for a link on the way.
    */
   ensureFiles(): void {
     const files = this.#meta.files;
     for (let i = 0; i < files.length; i++) {
       if (files[i].padding || (this.selected !== undefined && !this.selected.has(i))) continue;
-      const fd = this.#fds.get(i, false);
-      if (fd !== null) {
-        let size: number;
+      if (this.#checkParents(i, false)) {
+        const path = this.filePath(i);
+        let st: Deno.FileInfo | null = null;
         try {
-          size = fs.fstatSync(fd).size;
+          st = Deno.lstatSync(path);
         } catch (e) {
-          throw wrap("read", this.filePath(i), e);
+          if (!isMissing(e)) throw wrap("read", path, e);
         }
-        if (size === files[i].length) continue;
+        if (st !== null && st.isFile && st.size === files[i].length) continue;
       }
       this.#writable(i);
     }
@@ -440,30 +437,11 @@ export class PieceStore {
     for (const [i, h] of this.#fds.entries()) {
       if (!h.writable) continue;
       try {
-        fs.fdatasyncSync(h.fd);
+        fs().fdatasyncSync(h.fd);
       } catch (e) {
         throw wrap("write", this.filePath(i), e);
       }
     }
-  }
-
-  /**
-   * {@linkcode PieceStore.flush} off the calling thread: the event loop runs on while the device writes (on a disk,
-   * flushing a GiB written since the last time takes most of a second). Covers the files open for writing now;
-   * the caller must not {@linkcode PieceStore.close} the store before it settles.
-   * @throws {StorageError} (rejects) when the device reports an error.
-   */
-  flushAsync(): Promise<void> {
-    const runs: Promise<void>[] = [];
-    for (const [i, h] of this.#fds.entries()) {
-      if (!h.writable) continue;
-      runs.push(
-        new Promise<void>((resolve, reject) =>
-          fs.fdatasync(h.fd, (e) => e ? reject(wrap("write", this.filePath(i), e)) : resolve())
-        ),
-      );
-    }
-    return Promise.all(runs).then(() => {});
   }
 
   /**
@@ -481,72 +459,68 @@ export class PieceStore {
   #openFile(i: number, write: boolean): number | null {
     const path = this.filePath(i);
     if (!this.#checkParents(i, write)) return null;
-    const op = write ? "create" : "read";
-    try {
-      if (fs.lstatSync(path).isSymbolicLink()) throw new StorageError("unsafe-path", path, "it is a symbolic link");
-    } catch (e) {
-      if (!isMissing(e)) throw wrap(op, path, e);
-      if (!write) return null;
+    if (write) {
+      try {
+        return openForWrite(fs(), path, this.#meta.files[i].length, this.#expectedAt(i));
+      } catch (e) {
+        throw refusalOrWrap("create", path, e);
+      }
     }
-    const flags = (write ? fs.constants.O_RDWR | fs.constants.O_CREAT : fs.constants.O_RDONLY) | O_NOFOLLOW |
-      O_NONBLOCK;
+    try {
+      if (Deno.lstatSync(path).isSymlink) throw new StorageError("unsafe-path", path, "it is a symbolic link");
+    } catch (e) {
+      if (!isMissing(e)) throw wrap("read", path, e);
+      return null;
+    }
+    const c = fs().constants;
     let fd: number;
     try {
-      fd = fs.openSync(path, flags, 0o666);
+      fd = fs().openSync(path, c.O_RDONLY | (c.O_NOFOLLOW ?? 0) | (c.O_NONBLOCK ?? 0));
     } catch (e) {
-      if (!write && isMissing(e)) return null;
-      throw wrap(op, path, e);
+      if (isMissing(e)) return null;
+      throw wrap("read", path, e);
     }
     try {
-      const st = fs.fstatSync(fd);
-      if (!st.isFile()) throw new StorageError("not-a-file", path, "it is not a regular file");
-      // reads too: data served to peers or streamed must not come from outside outDir through a directory swapped for
-      // a link after its check (checked directories are remembered; the descriptor is not)
-      if (!write) this.#checkOpenedAt(fd, i, path);
-      if (write) {
-        if (st.nlink > 1) {
-          throw new StorageError(
-            "unsafe-path",
-            path,
-            `it has ${st.nlink - 1} other hard link${st.nlink > 2 ? "s" : ""}, and btfetch never writes through one`,
-          );
-        }
-        if (st.nlink === 0) throw new StorageError("create", path, "it was removed while being opened");
-        this.#checkOpenedAt(fd, i, path);
-        const want = this.#meta.files[i].length;
-        if (st.size !== want) fs.ftruncateSync(fd, want);
+      if (!fs().fstatSync(fd).isFile()) throw new StorageError("not-a-file", path, "it is not a regular file");
+      // data served to peers or streamed must not come from outside outDir through a directory swapped for a link
+      // after its check (checked directories are remembered; the descriptor is not)
+      const expected = this.#expectedAt(i);
+      let actual: string | null = null;
+      if (expected !== null) {
+        try {
+          actual = Deno.readLinkSync(`/proc/self/fd/${fd}`);
+        } catch { /* no /proc here: the check is skipped */ }
+      }
+      if (actual !== null && actual !== expected) {
+        throw new StorageError("unsafe-path", path, `it resolves to ${actual}: a directory on its path is a link`);
       }
     } catch (e) {
-      fs.closeSync(fd);
-      throw wrap(op, path, e);
+      fs().closeSync(fd);
+      throw wrap("read", path, e);
     }
     return fd;
   }
 
-  /**
-   * Where the kernel says descriptor `fd` really is (Linux `/proc/self/fd`) must be `outDir/<path of file i>` with
-   * outDir's own symlinks resolved: otherwise a directory on the way was swapped for a symlink after it was checked.
-   * Skipped where `/proc` is not available.
-   */
-  #checkOpenedAt(fd: number, i: number, path: string): void {
+  /** outDir with its symlinks resolved (once it exists), or null when that cannot be known. */
+  #realOut(): string | null {
     if (this.#realOutDir === undefined) {
       try {
-        this.#realOutDir = fs.realpathSync(this.outDir);
+        this.#realOutDir = Deno.realPathSync(this.outDir);
       } catch {
-        this.#realOutDir = null;
+        return null; // not made yet: asked again next time
       }
     }
-    if (this.#realOutDir === null) return;
-    let actual: string;
-    try {
-      actual = fs.readlinkSync(`/proc/self/fd/${fd}`);
-    } catch {
-      return;
-    }
-    const expected = joinPath(this.#realOutDir, ...this.#meta.files[i].path);
-    if (actual !== expected) {
-      throw new StorageError("unsafe-path", path, `it resolves to ${actual}: a directory on its path is a link`);
-    }
+    return this.#realOutDir;
+  }
+
+  /**
+   * Where the kernel must say a descriptor of file `i` is (Linux `/proc/self/fd`): `outDir/<path of file i>` with
+   * outDir's own symlinks resolved. Anything else means a directory on the way was swapped for a symlink after it was
+   * checked. Null where that cannot be known.
+   */
+  #expectedAt(i: number): string | null {
+    const real = this.#realOut();
+    return real === null ? null : joinPath(real, ...this.#meta.files[i].path);
   }
 
   /**
@@ -556,7 +530,7 @@ export class PieceStore {
   #checkParents(i: number, create: boolean): boolean {
     if (create && !this.#outDirMade) {
       try {
-        fs.mkdirSync(this.outDir, { recursive: true });
+        Deno.mkdirSync(this.outDir, { recursive: true });
       } catch (e) {
         throw wrap("create", this.outDir, e);
       }
@@ -592,9 +566,9 @@ export function checkOutputDir(outDir: string): void {
   const abs = resolvePath(outDir);
   const missing: string[] = [];
   for (let p = abs;;) {
-    let st: fs.Stats;
+    let st: Deno.FileInfo;
     try {
-      st = fs.statSync(p); // outDir and its parents are the user's choice and may be symlinks
+      st = Deno.statSync(p); // outDir and its parents are the user's choice and may be symlinks
     } catch (e) {
       if (osCode(e) !== "ENOENT") throw wrap("create", abs, e);
       missing.unshift(p);
@@ -603,7 +577,7 @@ export function checkOutputDir(outDir: string): void {
       p = up;
       continue;
     }
-    if (!st.isDirectory()) {
+    if (!st.isDirectory) {
       throw p === abs
         ? new StorageError("not-a-file", abs, "it exists and is not a directory")
         : new StorageError("create", abs, `${p} is a file, not a directory`);
@@ -614,28 +588,28 @@ export function checkOutputDir(outDir: string): void {
   try {
     for (const d of missing) {
       try {
-        fs.mkdirSync(d);
+        Deno.mkdirSync(d);
         made.push(d);
       } catch (e) {
         if (osCode(e) !== "EEXIST") throw wrap("create", abs, e);
       }
     }
     const probe = joinPath(abs, `.btfetch-probe-${Deno.pid}-${Math.random().toString(36).slice(2)}`);
-    const c = fs.constants;
-    let fd: number;
+    let file: Deno.FsFile;
     try {
-      fd = fs.openSync(probe, c.O_WRONLY | c.O_CREAT | c.O_EXCL | O_NOFOLLOW | O_NONBLOCK, 0o600);
+      // O_EXCL: a link planted at the probe's name is never followed
+      file = Deno.openSync(probe, { write: true, createNew: true, mode: 0o600 });
     } catch (e) {
       // say what failed without the probe's name, which means nothing to the user
-      const os = e instanceof Error ? e.message.replace(/, open '.*'$/s, "") : String(e);
+      const os = e instanceof Error ? e.message.replace(/(, |: )open '.*'$/s, "") : String(e);
       throw new StorageError(wrap("create", abs, e).code, abs, `cannot create a file in it: ${os}`, { cause: e });
     }
-    fs.closeSync(fd);
-    fs.unlinkSync(probe);
+    file.close();
+    Deno.removeSync(probe);
   } finally {
     for (const d of made.reverse()) {
       try {
-        fs.rmdirSync(d);
+        Deno.removeSync(d); // only when still empty
       } catch {
         // something else put a file there meanwhile: leave it
       }
@@ -649,22 +623,22 @@ export function checkOutputDir(outDir: string): void {
  */
 export function checkDir(dir: string, create: boolean): boolean {
   for (let attempt = 0; attempt < 2; attempt++) {
-    let st: fs.Stats;
+    let st: Deno.FileInfo;
     try {
-      st = fs.lstatSync(dir);
+      st = Deno.lstatSync(dir);
     } catch (e) {
       if (!isMissing(e)) throw wrap(create ? "create" : "read", dir, e);
       if (!create) return false;
       try {
-        fs.mkdirSync(dir);
+        Deno.mkdirSync(dir);
         return true;
       } catch (e2) {
         if (osCode(e2) === "EEXIST") continue; // made by someone else meanwhile: look again
         throw wrap("create", dir, e2);
       }
     }
-    if (st.isSymbolicLink()) throw new StorageError("unsafe-path", dir, "it is a symbolic link");
-    if (st.isDirectory()) return true;
+    if (st.isSymlink) throw new StorageError("unsafe-path", dir, "it is a symbolic link");
+    if (st.isDirectory) return true;
     if (!create) return false;
     throw new StorageError("create", dir, "it exists and is not a directory");
   }

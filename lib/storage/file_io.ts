@@ -1,6 +1,6 @@
 /**
- * The file-descriptor cache and the full `pread`/`pwrite` loops, defined once and used by the disk module, the piece
- * writer thread and `create`'s hashing threads.
+ * The file-descriptor cache, the full `pread`/`pwrite` loops and the checked open for writing, defined once and used
+ * by the disk module, the piece writer thread and `create`'s hashing threads.
  *
  * Those threads are built from inline module sources (so the bundle stays one file), which embed these definitions
  * by their `toString()`: {@linkcode IO_SOURCE} is that text. So each definition here is self-contained: it uses only
@@ -11,6 +11,15 @@ import type * as fs from "node:fs";
 
 /** The part of `node:fs` these functions use: the module itself, or a stand-in in tests. */
 export type FsLike = Pick<typeof fs, "closeSync" | "readSync" | "writeSync">;
+
+/** The part of `node:fs` {@linkcode openForWrite} uses. */
+export type FsOpenLike = Pick<
+  typeof fs,
+  "constants" | "lstatSync" | "openSync" | "fstatSync" | "closeSync" | "ftruncateSync" | "readlinkSync"
+>;
+
+/** What {@linkcode openForWrite} refuses a file for, named as the store's error codes name it. */
+export type Refusal = "unsafe-path" | "not-a-file" | "create";
 
 /** One cached descriptor. */
 export interface FdEntry {
@@ -183,11 +192,82 @@ export function readFully(
 }
 
 /**
- * JavaScript that defines `FdCache`, `writeFully` and `readFully` in a worker's inline module source: the very
- * definitions above, by their `toString()`, so they exist once.
+ * Opens `path` for writing as the store's policy says (`disk.ts`): creates it when missing and sizes it to `length`
+ * when it has another size, and refuses a symbolic link (also through `O_NOFOLLOW`, so one swapped in after the
+ * check is refused too), anything but a regular file (`O_NONBLOCK`: a FIFO never blocks the open), a file with other
+ * hard links, and, where Linux says where the descriptor really is (`/proc/self/fd`), a file that is not at
+ * `expected` (a directory on its path swapped for a symlink after it was checked). Checks are made on the open
+ * descriptor, so nothing can change between check and use. `expected` null skips that last check.
+ * @returns the descriptor (the caller closes it).
+ * @throws an Error whose `refusal` ({@linkcode Refusal}) says why the file was refused; the OS error (with its
+ * `code`) when the OS failed.
+ * @example
+ * ```ts
+ * import { strictEqual as eq } from "node:assert/strict";
+ * import * as fs from "node:fs";
+ * const dir = Deno.makeTempDirSync();
+ * const fd = openForWrite(fs, `${dir}/a`, 5, null);
+ * eq(fs.fstatSync(fd).size, 5); // created, sparse, at its length
+ * fs.closeSync(fd);
+ * fs.symlinkSync(`${dir}/a`, `${dir}/link`);
+ * let refusal;
+ * try {
+ *   openForWrite(fs, `${dir}/link`, 5, null);
+ * } catch (e) {
+ *   refusal = (e as { refusal?: string }).refusal;
+ * }
+ * eq(refusal, "unsafe-path");
+ * Deno.removeSync(dir, { recursive: true });
+ * ```
+ */
+export function openForWrite(fsm: FsOpenLike, path: string, length: number, expected: string | null): number {
+  const refuse = (refusal: Refusal, message: string) => Object.assign(new Error(message), { refusal });
+  let linked = false;
+  try {
+    linked = fsm.lstatSync(path).isSymbolicLink();
+  } catch (e) {
+    // missing: created below; a part of the path that is a file: the open says so
+    const code = (e as { code?: string }).code;
+    if (code !== "ENOENT" && code !== "ENOTDIR") throw e;
+  }
+  if (linked) throw refuse("unsafe-path", "it is a symbolic link");
+  const c = fsm.constants;
+  const fd = fsm.openSync(path, c.O_RDWR | c.O_CREAT | (c.O_NOFOLLOW ?? 0) | (c.O_NONBLOCK ?? 0), 0o666);
+  try {
+    const st = fsm.fstatSync(fd);
+    if (!st.isFile()) throw refuse("not-a-file", "it is not a regular file");
+    if (st.nlink > 1) {
+      const others = st.nlink - 1;
+      throw refuse(
+        "unsafe-path",
+        `it has ${others} other hard link${others > 1 ? "s" : ""}, and btfetch never writes through one`,
+      );
+    }
+    if (st.nlink === 0) throw refuse("create", "it was removed while being opened");
+    if (expected !== null) {
+      let actual: string | null = null;
+      try {
+        actual = fsm.readlinkSync(`/proc/self/fd/${fd}`);
+      } catch { /* no /proc here: the check is skipped */ }
+      if (actual !== null && actual !== expected) {
+        throw refuse("unsafe-path", `it resolves to ${actual}: a directory on its path is a link`);
+      }
+    }
+    if (st.size !== length) fsm.ftruncateSync(fd, length);
+  } catch (e) {
+    fsm.closeSync(fd);
+    throw e;
+  }
+  return fd;
+}
+
+/**
+ * JavaScript that defines `FdCache`, `writeFully`, `readFully` and `openForWrite` in a worker's inline module source:
+ * the very definitions above, by their `toString()`, so they exist once.
  */
 export const IO_SOURCE: string = `
 const FdCache = ${FdCache.toString()};
 const writeFully = ${writeFully.toString()};
 const readFully = ${readFully.toString()};
+const openForWrite = ${openForWrite.toString()};
 `;

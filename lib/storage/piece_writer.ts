@@ -3,10 +3,11 @@
  * of stalling it. A piece's ArrayBuffer is transferred to the thread and back with the outcome, so nothing is copied
  * between threads (a SharedArrayBuffer would avoid the hand-over, but V8 fills one a byte at a time from unaligned
  * sources, which cost the main thread a quarter of a second per GiB); the piece is hashed from memory (never re-read
- * from disk) and written only if its hash matches, to files the main thread's {@linkcode PieceStore} created and
- * checked. The worker opens them itself (never following a symbolic link) and
- * writes only if what it opened is the very file the store checked (same device and inode) and has no other hard
- * link, so a path swapped in between is refused (`unsafe-path`), never written through.
+ * from disk) and written only if its hash matches. The thread owns the files it writes: it creates, sizes and checks
+ * them itself on first write (`openForWrite` of `file_io.ts`: no symbolic link, no other hard link, the descriptor
+ * where the {@linkcode PieceStore}'s plan expects it), so a path swapped in is refused (`unsafe-path`), never written
+ * through; and it flushes them ({@linkcode PieceWriter.flush}) before a resume record claims their data. The main
+ * thread then opens no file for a download into an empty folder, and loads no `node:fs` for it.
  *
  * For blame, the outcome can carry each 16 KiB block's SHA-1, computed on the worker too: always for a piece that
  * failed, and for one that passed when the submit asks.
@@ -14,7 +15,7 @@
  * The thread itself (its inline module source, and starting it ahead of need) is in `writer_thread.ts`.
  * @module
  */
-import { type PieceStore, StorageError, type WritePlan } from "./disk.ts";
+import { type PieceStore, refusalOrWrap, StorageError, type WritePlan } from "./disk.ts";
 import { takeWriterThread } from "./writer_thread.ts";
 
 export { discardWriterThread, prestartWriterThread } from "./writer_thread.ts";
@@ -33,12 +34,23 @@ interface Reply {
   /** The piece's buffer, handed back. */
   readonly buffer: ArrayBuffer;
   readonly blocks?: Uint8Array;
-  readonly error?: {
-    readonly span: number;
-    readonly code?: string;
-    readonly message: string;
-    readonly unsafe: boolean;
-  };
+  readonly error?: ReplyError;
+}
+
+interface ReplyError {
+  readonly span: number;
+  /** What failed: the checked open (which creates the file) or the write itself. */
+  readonly op: "create" | "write";
+  readonly code?: string;
+  readonly message: string;
+  /** Set when the file was refused (see `openForWrite`). */
+  readonly refusal?: string;
+}
+
+/** The thread's answer to a flush. */
+interface FlushReply {
+  readonly flushed: number;
+  readonly error: { readonly path: string; readonly code?: string; readonly message: string } | null;
 }
 
 /**
@@ -64,6 +76,7 @@ export class PieceWriter {
   readonly #onError: (e: StorageError) => void;
   #nextId = 1;
   #drained: (() => void)[] = [];
+  readonly #flushes = new Map<number, { resolve: () => void; reject: (e: StorageError) => void }>();
   #closed = false;
 
   /** Starts the worker; outcomes arrive in `onOutcome`, write failures in `onError`. */
@@ -72,7 +85,10 @@ export class PieceWriter {
     this.#onOutcome = onOutcome;
     this.#onError = onError;
     this.#worker = takeWriterThread();
-    this.#worker.onmessage = (e: MessageEvent<Reply>) => this.#reply(e.data);
+    this.#worker.onmessage = (e: MessageEvent<Reply | FlushReply>) => {
+      if ("flushed" in e.data) this.#flushed(e.data);
+      else this.#reply(e.data);
+    };
     this.#worker.onerror = (e: ErrorEvent) => {
       e.preventDefault();
       this.#onError(new StorageError("write", this.#store.outDir, `the piece writer failed: ${e.message}`));
@@ -88,7 +104,8 @@ export class PieceWriter {
    * Hashes piece `index` (whose bytes are `data`, a view of an ArrayBuffer) against `expected` and writes it if it
    * matches. `data.buffer` is transferred to the writer thread, so `data` is detached (empty) until the outcome hands
    * the bytes back. With `opts.blockDigests`, a piece that passes is reported with its block digests too.
-   * @throws {StorageError} when a file cannot be opened for the write (`unsafe-path` for a link).
+   * @throws {StorageError} when a directory on the way cannot be made (`unsafe-path` for a link); a file that cannot
+   * be created or written is reported to `onError`.
    * @throws {TypeError} when `data` is a view of a SharedArrayBuffer or of a detached buffer.
    */
   submit(index: number, data: Uint8Array, expected: Uint8Array, opts: SubmitOptions = {}): void {
@@ -105,7 +122,7 @@ export class PieceWriter {
       byteOffset: data.byteOffset,
       length: data.length,
       expected: expected.slice(),
-      spans: plan.spans.map((s) => [s.path, s.pieceOffset, s.length, s.fileOffset, s.dev, s.ino]),
+      spans: plan.spans.map((s) => [s.path, s.pieceOffset, s.length, s.fileOffset, s.fileLength, s.expected]),
       blocks: opts.blockDigests === true,
     }, [buffer]);
   }
@@ -117,12 +134,8 @@ export class PieceWriter {
     if (r.error) {
       const span = job.plan.spans[r.error.span];
       const path = span ? this.#store.filePath(span.fileIndex) : this.#store.outDir;
-      const cause = Object.assign(new Error(r.error.message), { code: r.error.code });
-      this.#onError(
-        r.error.unsafe
-          ? new StorageError("unsafe-path", path, r.error.message, { cause })
-          : StorageError.fromOs("write", path, cause),
-      );
+      const cause = Object.assign(new Error(r.error.message), { code: r.error.code, refusal: r.error.refusal });
+      this.#onError(refusalOrWrap(r.error.op, path, cause));
     } else if (!this.#closed) {
       this.#onOutcome(job.index, r.ok, r.blocks, new Uint8Array(r.buffer, job.byteOffset, job.length));
     }
@@ -130,6 +143,32 @@ export class PieceWriter {
       const waiters = this.#drained;
       this.#drained = [];
       for (const w of waiters) w();
+    }
+  }
+
+  /**
+   * Flushes the data the thread has written (`fdatasync` of the files it has open for writing) once the pieces
+   * submitted before are written; the device works on the thread, not on the caller's.
+   * @throws {StorageError} (rejects) when the device reports an error, or the writer is closed first.
+   */
+  flush(): Promise<void> {
+    if (this.#closed) {
+      return Promise.reject(new StorageError("write", this.#store.outDir, "the piece writer is closed"));
+    }
+    const id = this.#nextId++;
+    return new Promise<void>((resolve, reject) => {
+      this.#flushes.set(id, { resolve, reject });
+      this.#worker.postMessage({ flush: id });
+    });
+  }
+
+  #flushed(r: FlushReply): void {
+    const waiter = this.#flushes.get(r.flushed);
+    if (!waiter) return;
+    this.#flushes.delete(r.flushed);
+    if (r.error === null) waiter.resolve();
+    else {
+      waiter.reject(StorageError.fromOs("write", r.error.path, Object.assign(new Error(r.error.message), r.error)));
     }
   }
 
@@ -153,5 +192,9 @@ export class PieceWriter {
     this.#jobs.clear();
     for (const w of this.#drained) w();
     this.#drained = [];
+    for (const f of this.#flushes.values()) {
+      f.reject(new StorageError("write", this.#store.outDir, "the piece writer was closed before its flush"));
+    }
+    this.#flushes.clear();
   }
 }

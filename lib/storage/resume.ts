@@ -16,13 +16,17 @@
  * read-only mount, a full disk) is a warning, and one under a symlinked `.btfetch` is neither read nor written.
  * @module
  */
-import * as fs from "node:fs";
+import type * as NodeFs from "node:fs";
+import { nodeBuiltin } from "../node_builtin.ts";
 import { join as joinPath } from "../path.ts";
 import type { Metainfo } from "../metainfo.ts";
 import { Bitfield } from "../bitfield.ts";
 import { equalBytes } from "../bytes.ts";
 import { checkDir, type PieceStore, StorageError } from "./disk.ts";
 import { writeFully } from "./file_io.ts";
+
+/** `node:fs`, loaded when a record is first read or written: a download with none loads no `node:` module. */
+const fs = (): typeof NodeFs => nodeBuiltin<typeof NodeFs>("node:fs");
 
 /** The format version written in each record; records of another version are ignored. */
 export const RESUME_VERSION = 1;
@@ -59,7 +63,7 @@ export function resumePath(outDir: string, meta: Pick<Metainfo, "infoHashHex">):
 
 function stamp(store: PieceStore, index: number): FileStamp {
   try {
-    const st = fs.lstatSync(store.filePath(index));
+    const st = fs().lstatSync(store.filePath(index));
     if (!st.isFile()) return { index, size: null, mtimeMs: null };
     return { index, size: st.size, mtimeMs: st.mtimeMs };
   } catch {
@@ -83,8 +87,9 @@ function stamps(store: PieceStore, meta: Metainfo): FileStamp[] {
  * `.btfetch` or `.btfetch/<info-hash>` is left alone (`unsafe-path`), a stale temporary file is removed first and
  * the new one is created exclusively, and the temporary file is removed again on any failure (a full disk leaves
  * nothing behind).
- * With `flushed`, the caller has flushed the data already (with {@linkcode PieceStore.flushAsync}, after `have` was
- * taken), and the record is written at once.
+ * Without `flushed`, the store's own files open for writing are flushed first ({@linkcode PieceStore.flush}); with
+ * it, the caller has flushed the data already (a download's: the writer thread's `PieceWriter.flush`, after `have`
+ * was taken), and the record is written at once.
  * @returns true when the record on disk now holds `have`, false when it could not be saved (and was warned about).
  * @throws {RangeError} when `have` is not sized for the torrent.
  * @throws {StorageError} when flushing the data fails (that is the data, not the record).
@@ -127,7 +132,7 @@ export function saveResume(
 /** Writes `body` as the record at `path` (temporary file, `fsync`, `rename`, directory `fsync`). */
 function writeRecord(outDir: string, meta: Metainfo, path: string, body: Uint8Array): void {
   try {
-    fs.mkdirSync(outDir, { recursive: true });
+    fs().mkdirSync(outDir, { recursive: true });
   } catch (e) {
     throw StorageError.fromOs("create", outDir, e);
   }
@@ -137,45 +142,45 @@ function writeRecord(outDir: string, meta: Metainfo, path: string, body: Uint8Ar
   checkDir(dir, true);
   const tmp = `${path}.tmp`;
   try {
-    fs.unlinkSync(tmp); // a stale one, or a link planted there: never open it, replace it
+    fs().unlinkSync(tmp); // a stale one, or a link planted there: never open it, replace it
   } catch (e) {
     if (!isAbsent(e)) throw StorageError.fromOs("write", tmp, e);
   }
   let fd: number | undefined;
   let renamed = false;
   try {
-    const c = fs.constants;
-    fd = fs.openSync(tmp, c.O_WRONLY | c.O_CREAT | c.O_EXCL | (c.O_NOFOLLOW ?? 0), 0o644);
-    writeFully(fs, fd, body, 0, body.length, 0);
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
+    const c = fs().constants;
+    fd = fs().openSync(tmp, c.O_WRONLY | c.O_CREAT | c.O_EXCL | (c.O_NOFOLLOW ?? 0), 0o644);
+    writeFully(fs(), fd, body, 0, body.length, 0);
+    fs().fsyncSync(fd);
+    fs().closeSync(fd);
     fd = undefined;
-    fs.renameSync(tmp, path);
+    fs().renameSync(tmp, path);
     renamed = true;
   } catch (e) {
     throw StorageError.fromOs("write", tmp, e);
   } finally {
     if (fd !== undefined) {
       try {
-        fs.closeSync(fd);
+        fs().closeSync(fd);
       } catch {
         // the write already failed; that error is the one to report
       }
     }
     if (!renamed) {
       try {
-        fs.unlinkSync(tmp);
+        fs().unlinkSync(tmp);
       } catch {
         // never created, or already gone
       }
     }
   }
   try {
-    const dfd = fs.openSync(dir, fs.constants.O_RDONLY);
+    const dfd = fs().openSync(dir, fs().constants.O_RDONLY);
     try {
-      fs.fsyncSync(dfd); // make the rename itself durable
+      fs().fsyncSync(dfd); // make the rename itself durable
     } finally {
-      fs.closeSync(dfd);
+      fs().closeSync(dfd);
     }
   } catch {
     // best effort: some file systems refuse fsync on a directory
@@ -213,20 +218,20 @@ function sameStamp(a: unknown, b: FileStamp): boolean {
 function readRecordBytes(path: string, bound: number): Uint8Array | null {
   let fd: number;
   try {
-    const c = fs.constants;
-    fd = fs.openSync(path, c.O_RDONLY | (c.O_NOFOLLOW ?? 0) | (c.O_NONBLOCK ?? 0));
+    const c = fs().constants;
+    fd = fs().openSync(path, c.O_RDONLY | (c.O_NOFOLLOW ?? 0) | (c.O_NONBLOCK ?? 0));
   } catch (e) {
     const err = StorageError.fromOs("read", path, e);
     if (err.code === "permission") throw err;
     return null;
   }
   try {
-    const st = fs.fstatSync(fd);
+    const st = fs().fstatSync(fd);
     if (!st.isFile() || st.size > bound) return null;
     const buf = new Uint8Array(st.size);
     let done = 0;
     while (done < buf.length) {
-      const n = fs.readSync(fd, buf, done, buf.length - done, done);
+      const n = fs().readSync(fd, buf, done, buf.length - done, done);
       if (n <= 0) return null;
       done += n;
     }
@@ -236,7 +241,7 @@ function readRecordBytes(path: string, bound: number): Uint8Array | null {
     if (err.code === "permission") throw err;
     return null;
   } finally {
-    fs.closeSync(fd);
+    fs().closeSync(fd);
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * The piece writer's thread: its inline module source and its start. It is built from an inline module so the bundle
- * and the compiled binary need no worker file; its descriptor cache and write loop are the ones of `file_io.ts`,
- * embedded by their source ({@linkcode IO_SOURCE}). This module loads no `node:` module (the thread does, in its own
+ * and the compiled binary need no worker file; its descriptor cache, write loop and checked open for writing (the
+ * thread creates and checks the files it writes) are the ones of `file_io.ts`, embedded by their source
+ * ({@linkcode IO_SOURCE}). This module loads no `node:` module (the thread does, in its own
  * isolate), so the command line can start the thread before it loads anything else: the thread's tens of
  * milliseconds of start-up then overlap the command's own. `PieceWriter` (`piece_writer.ts`) drives it.
  * @module
@@ -13,25 +14,11 @@ const WORKER_SOURCE = `
 import * as fs from "node:fs";
 import { createHash } from "node:crypto";
 ${IO_SOURCE}
-const FLAGS = fs.constants.O_RDWR | (fs.constants.O_NOFOLLOW ?? 0) | (fs.constants.O_NONBLOCK ?? 0);
 const BLOCK = ${BLOCK_BYTES};
-class Unsafe extends Error {}
-/** The span whose file is being opened: [path, pieceOffset, length, fileOffset, dev, ino]. */
+/** The span whose file is being opened: [path, pieceOffset, length, fileOffset, fileLength, expected]. */
 let opening = null;
-const fds = new FdCache(fs, ${MAX_OPEN_FILES}, () => {
-  const fd = fs.openSync(opening[0], FLAGS);
-  try {
-    const st = fs.fstatSync(fd, { bigint: true });
-    if (!st.isFile() || String(st.dev) !== opening[4] || String(st.ino) !== opening[5]) {
-      throw new Unsafe("it is not the file that was checked (replaced since)");
-    }
-    if (st.nlink !== 1n) throw new Unsafe("it has other hard links, and btfetch never writes through one");
-  } catch (err) {
-    fs.closeSync(fd);
-    throw err;
-  }
-  return fd;
-});
+// files are created, sized and checked here, on first write (openForWrite: no link, no other hard link, where expected)
+const fds = new FdCache(fs, ${MAX_OPEN_FILES}, () => openForWrite(fs, opening[0], opening[4], opening[5]));
 function blockDigests(view) {
   const n = Math.ceil(view.length / BLOCK);
   const out = new Uint8Array(n * 20);
@@ -45,14 +32,30 @@ function blockDigests(view) {
 try {
   const fd = fs.openSync(Deno.build.os === "windows" ? "NUL" : "/dev/null", fs.constants.O_RDWR);
   try {
-    fs.fstatSync(fd, { bigint: true });
+    fs.lstatSync(Deno.build.os === "windows" ? "NUL" : "/dev/null");
+    fs.fstatSync(fd);
     writeFully(fs, fd, new Uint8Array(16), 0, 16, 0);
+    if (Deno.build.os === "linux") fs.readlinkSync("/proc/self/fd/" + fd);
   } finally {
     fs.closeSync(fd);
   }
 } catch { /* only a warm-up */ }
 createHash("sha1").update(new Uint8Array(64)).digest();
 self.onmessage = (e) => {
+  if (e.data.flush !== undefined) {
+    // the data written so far, to the device (fdatasync), before a resume record claims it
+    let error = null;
+    for (const [path, entry] of fds.entries()) {
+      if (!entry.writable) continue;
+      try {
+        fs.fdatasyncSync(entry.fd);
+      } catch (err) {
+        error ??= { path, code: err && err.code, message: String(err && err.message || err) };
+      }
+    }
+    self.postMessage({ flushed: e.data.flush, error });
+    return;
+  }
   const { id, buffer, byteOffset, length, expected, spans, blocks } = e.data;
   const view = new Uint8Array(buffer, byteOffset, length);
   const digest = createHash("sha1").update(view).digest();
@@ -67,10 +70,17 @@ self.onmessage = (e) => {
     const s = spans[k];
     try {
       opening = s;
-      const fd = fds.get(s[4] + ":" + s[5] + ":" + s[0], true);
+      const fd = fds.get(s[0], true);
+      opening = null;
       writeFully(fs, fd, view, s[1], s[2], s[3]);
     } catch (err) {
-      const error = { span: k, code: err && err.code, message: String(err && err.message || err), unsafe: err instanceof Unsafe };
+      const error = {
+        span: k,
+        op: opening === null ? "write" : "create",
+        code: err && err.code,
+        message: String(err && err.message || err),
+        refusal: err && err.refusal,
+      };
       self.postMessage({ id, ok: true, error, buffer }, [buffer]);
       return;
     } finally {

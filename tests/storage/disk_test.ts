@@ -183,22 +183,6 @@ Deno.test("PieceStore.verify() of a file shorter than the torrent says keeps the
   }
 });
 
-Deno.test("PieceStore.flushAsync() flushes the files open for writing, and nothing when none is", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const g = sample(4);
-    const store = PieceStore.open(g.meta, dir);
-    await store.flushAsync(); // nothing open: resolves at once
-    for (let p = 0; p < g.meta.pieceCount; p++) store.writePiece(p, g.piece(p));
-    await store.flushAsync();
-    store.close();
-    assertEquals((await store.verify()).complete, true);
-    store.close();
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
-
 Deno.test("PieceStore reads no file through a directory swapped for a link after it was checked", async () => {
   const dir = await Deno.makeTempDir();
   try {
@@ -406,7 +390,6 @@ Deno.test("PieceStore never writes through a hard link at a file's place, but re
     };
     const rows: { name: string; write: (s: PieceStore) => void }[] = [
       { name: "writePiece()", write: (s) => s.writePiece(0, g.piece(0)) },
-      { name: "planWrite()", write: (s) => s.planWrite(0) },
       { name: "ensureFiles() of a file of another size", write: (s) => s.ensureFiles() },
     ];
     for (const [k, row] of rows.entries()) {

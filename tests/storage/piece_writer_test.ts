@@ -109,6 +109,114 @@ Deno.test("PieceWriter's thread refuses a file swapped for a hard link after the
   }
 });
 
+Deno.test("PieceWriter's thread creates the files it writes, and refuses what the store refuses", async (t) => {
+  const g = sample();
+  const hash = (i: number) => g.meta.pieceHashes.subarray(i * 20, i * 20 + 20);
+  const outside = await Deno.makeTempDir();
+  try {
+    await t.step("a missing file is created at its full length and written", async () => {
+      const { outcomes, errors } = await withWriter((w, _store, dir) => {
+        w.submit(0, own(g.piece(0)), hash(0));
+        return w.drain(10_000).then(() => assertEquals(fs.statSync(join(dir, "t", "a.bin")).size, 50_000));
+      });
+      assertEquals([errors.length, outcomes.get(0)?.ok], [0, true]);
+    });
+    const cases: { name: string; plant: (at: string, victim: string) => void; code: string; message: RegExp }[] = [
+      {
+        name: "a symbolic link",
+        plant: (at, victim) => fs.symlinkSync(victim, at),
+        code: "unsafe-path",
+        message: /link/,
+      },
+      {
+        name: "a hard link",
+        plant: (at, victim) => fs.linkSync(victim, at),
+        code: "unsafe-path",
+        message: /hard link/,
+      },
+      {
+        name: "a FIFO (the open does not block)",
+        plant: (at) => new Deno.Command("mkfifo", { args: [at] }).outputSync(),
+        code: "not-a-file",
+        message: /regular file/,
+      },
+    ];
+    for (const [k, c] of cases.entries()) {
+      await t.step(c.name, async () => {
+        const victim = join(outside, `victim-${k}`);
+        fs.writeFileSync(victim, "keep me");
+        const { outcomes, errors } = await withWriter((w, _store, dir) => {
+          fs.mkdirSync(join(dir, "t"));
+          c.plant(join(dir, "t", "a.bin"), victim);
+          w.submit(0, own(g.piece(0)), hash(0));
+        });
+        assertEquals(errors.map((e) => [e.code, e.path.endsWith("/t/a.bin")]), [[c.code, true]]);
+        assert(c.message.test(errors[0].message), errors[0].message);
+        assertEquals(outcomes.size, 0);
+        assertEquals(fs.readFileSync(victim, "utf8"), "keep me");
+      });
+    }
+    await t.step({
+      name: "a directory swapped for a link after the store checked it (Linux: where the descriptor really is)",
+      ignore: Deno.build.os !== "linux",
+      fn: async () => {
+        const { outcomes, errors } = await withWriter((w, store, dir) => {
+          store.planWrite(0); // the store makes and checks t/, and remembers it
+          fs.renameSync(join(dir, "t"), join(dir, "t-moved"));
+          fs.symlinkSync(outside, join(dir, "t"));
+          w.submit(0, own(g.piece(0)), hash(0));
+        });
+        assertEquals(errors.map((e) => e.code), ["unsafe-path"]);
+        assert(/a directory on its path is a link/.test(errors[0].message), errors[0].message);
+        assertEquals(outcomes.size, 0);
+        const written = fs.existsSync(join(outside, "a.bin")) ? fs.statSync(join(outside, "a.bin")).size : 0;
+        assertEquals(written, 0, "nothing was written outside the folder");
+      },
+    });
+  } finally {
+    await Deno.remove(outside, { recursive: true });
+  }
+});
+
+Deno.test("PieceWriter.flush() flushes what the thread wrote, after the pieces submitted before it", async () => {
+  const g = sample();
+  const hash = (i: number) => g.meta.pieceHashes.subarray(i * 20, i * 20 + 20);
+  const dir = await Deno.makeTempDir();
+  const store = PieceStore.open(g.meta, dir);
+  const passed: number[] = [];
+  const errors: StorageError[] = [];
+  const w = new PieceWriter(store, (index, ok) => ok && passed.push(index), (e) => errors.push(e));
+  try {
+    await w.flush(); // nothing written yet: resolves at once
+    for (let p = 0; p < g.meta.pieceCount; p++) w.submit(p, own(g.piece(p)), hash(p));
+    await w.flush();
+    assertEquals(passed.length, g.meta.pieceCount, "the pieces submitted before the flush were stored before it");
+    assertEquals([(await store.verify()).complete, errors.length], [true, 0]);
+  } finally {
+    w.close();
+    store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("PieceWriter.flush() rejects once the writer is closed", async () => {
+  const g = sample();
+  const dir = await Deno.makeTempDir();
+  const store = PieceStore.open(g.meta, dir);
+  const w = new PieceWriter(store, () => {}, () => {});
+  try {
+    const pending = w.flush();
+    w.close();
+    const e = await pending.then(() => null, (e) => e);
+    assert(e !== null && /closed/.test(e.message), String(e));
+    const after = await w.flush().then(() => null, (e) => e);
+    assert(after !== null && /closed/.test(after.message), String(after));
+  } finally {
+    store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("PieceWriter stores a passing piece across files and reports it", async () => {
   const g = sample();
   const hash = (i: number) => g.meta.pieceHashes.subarray(i * 20, i * 20 + 20);
