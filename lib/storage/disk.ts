@@ -406,10 +406,13 @@ export class PieceStore {
   }
 
   /**
-   * Creates every selected non-padding file that does not exist yet, including zero-length ones, at its full
-   * (sparse) length, so a completed download has them all; a regular file that exists at its length is left
-   * untouched (not even opened, so complete data on a read-only mount passes). Call it at completion.
-   * @throws {StorageError} when a file or directory cannot be created; `unsafe-path` for a link on the way.
+   * Makes the selected non-padding files whole at completion: creates the zero-length ones that do not exist yet (no
+   * piece ever writes them) and sizes one that exists at another length to the torrent's; a regular file that
+   * exists at its length is left untouched (not even opened, so complete data on a read-only mount passes). A
+   * non-empty file that is missing is not made again: every piece of it was verified and written, so it was removed
+   * while btfetch ran, and a file of zeros in its place would pass for the data.
+   * @throws {StorageError} when a file or directory cannot be created; `write` for a removed file; `unsafe-path` for a
+   * link on the way.
    */
   ensureFiles(): void {
     const files = this.#meta.files;
@@ -424,6 +427,15 @@ export class PieceStore {
           if (!isMissing(e)) throw wrap("read", path, e);
         }
         if (st !== null && st.isFile && st.size === files[i].length) continue;
+        if (st === null && files[i].length > 0) {
+          throw new StorageError(
+            "write",
+            path,
+            "it is gone (removed while btfetch ran), and its verified data with it",
+          );
+        }
+      } else if (files[i].length > 0) {
+        throw new StorageError("write", this.filePath(i), "its folder is gone (removed while btfetch ran)");
       }
       this.#writable(i);
     }

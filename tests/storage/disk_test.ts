@@ -325,20 +325,41 @@ Deno.test("PieceStore reports unusable output paths with a StorageError code", a
   }
 });
 
-Deno.test("PieceStore.ensureFiles() creates selected files, empty ones included, never padding", async () => {
+Deno.test("PieceStore.ensureFiles() creates selected empty files, sizes the others, never padding", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const g = sample();
+    const t = join(dir, "t");
+    fs.mkdirSync(join(t, "deep", "er"), { recursive: true });
+    fs.writeFileSync(join(t, "a.bin"), g.contents[0]); // whole
+    fs.writeFileSync(join(t, "deep", "er", "d.bin"), new Uint8Array(2600)); // longer than the torrent says
     const store = PieceStore.open(g.meta, dir, { selected: new Set([0, 1, 3, 5]) });
     store.ensureFiles();
     store.close();
-    const t = join(dir, "t");
-    assertEquals(fs.statSync(join(t, "a.bin")).size, 1000);
+    assertEquals(new Uint8Array(fs.readFileSync(join(t, "a.bin"))), g.contents[0]);
     assertEquals(fs.statSync(join(t, "sub", "empty")).size, 0);
     assertEquals(fs.statSync(join(t, "deep", "er", "d.bin")).size, 2500);
     assert(!exists(join(t, ".pad")));
     assert(!exists(join(t, "sub", "b.bin")), "unselected");
     assert(!exists(join(t, "c.bin")), "unselected");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("PieceStore.ensureFiles() does not make a removed non-empty file again (zeros would pass for the data)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const g = sample();
+    const store = PieceStore.open(g.meta, dir, { selected: new Set([0]) });
+    const e = assertThrows(() => store.ensureFiles(), StorageError);
+    assertEquals([e.code, e.path], ["write", join(dir, "t", "a.bin")]);
+    assert(/removed while btfetch ran/.test(e.message), e.message);
+    fs.mkdirSync(join(dir, "t"));
+    const e2 = assertThrows(() => store.ensureFiles(), StorageError);
+    assert(/it is gone/.test(e2.message), e2.message);
+    store.close();
+    assert(!exists(join(dir, "t", "a.bin")));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
