@@ -59,7 +59,8 @@ export type TrackerErrorCode =
   | "timeout"
   | "network"
   | "too-large"
-  | "unsupported-scheme";
+  | "unsupported-scheme"
+  | "redirect";
 
 /** An announce that did not produce peers; `url` is the tracker's announce URL. */
 export class TrackerError extends Error {

@@ -2,6 +2,11 @@
  * The HTTP(S) tracker transport: one GET with `fetch`, the body read as a stream and cut off at
  * {@linkcode MAX_TRACKER_RESPONSE_BYTES}, the reply decoded by `announce.ts`.
  *
+ * Redirects follow the web seeds' policy (`webseed/redirect.ts`): at most five, http and https only, and never to an
+ * address more local than any host that chose a hop, so a public tracker (or whoever answers for its name) cannot
+ * turn announces into requests to 127.0.0.1 or the LAN. A name reached after a redirect is resolved first and every
+ * address it gives is checked (`fetch()` does not say where it connected).
+ *
  * Errors: only the IO (`fetch` and reading the body) is caught and turned into `network` or `timeout`; the codec runs
  * outside that net, so a `TrackerError` from it is the tracker's fault and anything else it throws is our bug and
  * passes unchanged.
@@ -11,6 +16,14 @@ import { MAX_TRACKER_RESPONSE_BYTES } from "../limits.ts";
 import { type AnnounceParams, type AnnounceReply, announceUrl, parseAnnounceReply, TrackerError } from "./announce.ts";
 import { concatBytes } from "../bytes.ts";
 import { type Clock, realClock } from "./clock.ts";
+import {
+  followRedirect,
+  mayConnect,
+  type RedirectChain,
+  type RedirectRefusal,
+  startChain,
+} from "../webseed/redirect.ts";
+import { bareHost, isIpLiteral, resolveAll } from "../resolve.ts";
 
 /** Options of {@linkcode httpAnnounce}. */
 export interface HttpAnnounceOptions {
@@ -19,6 +32,26 @@ export interface HttpAnnounceOptions {
   readonly signal?: AbortSignal;
   /** The clock the `timeoutMs` timer runs on; default {@linkcode realClock}. */
   readonly clock?: Clock;
+  /** The HTTP client (tests give a stand-in); default the global `fetch`. */
+  readonly fetch?: typeof fetch;
+  /** Every address a host name resolves to (tests give a stand-in); default `resolve.ts`'s `resolveAll`. */
+  readonly resolve?: (host: string, signal: AbortSignal) => Promise<string[]>;
+}
+
+/** What each refusal of a redirect means, for the error line. */
+const REFUSED: Record<RedirectRefusal | "resolves-local" | "unresolved", string> = {
+  "too-many": "too many redirects",
+  "bad-location": "its Location is not a URL",
+  "unsupported-scheme": "it is not http or https",
+  "too-long": "the URL is too long",
+  "to-local": "a more public server may not send btfetch to a local or private address",
+  "bad-address": "that address reaches nothing",
+  "resolves-local": "its name resolves to a local or private address, where a more public server may not send btfetch",
+  "unresolved": "its name does not resolve here, so it cannot be checked",
+};
+
+function isRedirect(status: number): boolean {
+  return status === 301 || status === 302 || status === 303 || status === 307 || status === 308;
 }
 
 /** Reads at most `limit` bytes of a body; null when it is longer (the rest is not read). */
@@ -57,13 +90,29 @@ export async function httpAnnounce(url: string, p: AnnounceParams, opts: HttpAnn
     throw new TrackerError("unsupported-scheme", url, `Cannot announce to "${url}": expected http:// or https://`);
   }
   const target = announceUrl(url, p);
-  let request: Request;
+  const request = (at: string): Request => {
+    try {
+      return new Request(at, { redirect: "manual", headers: { "accept-encoding": "identity" } });
+    } catch (e) {
+      // the URL came from a torrent, a flag or a redirect: one fetch cannot use (bad host, port, credentials)
+      throw new TrackerError("unsupported-scheme", url, `Cannot announce to "${at}": not a usable URL`, { cause: e });
+    }
+  };
+  let chain: RedirectChain;
   try {
-    request = new Request(target, { redirect: "follow", headers: { "accept-encoding": "identity" } });
+    chain = startChain(target);
   } catch (e) {
-    // the URL came from a torrent or a flag: one fetch cannot use (bad host, port, credentials) is the tracker's
     throw new TrackerError("unsupported-scheme", url, `Cannot announce to "${url}": not a usable URL`, { cause: e });
   }
+  request(chain.url);
+  const fetchImpl = opts.fetch ?? fetch;
+  const resolve = opts.resolve ?? resolveAll;
+  const refused = (why: keyof typeof REFUSED, location: string): TrackerError =>
+    new TrackerError(
+      "redirect",
+      url,
+      `Tracker ${url} redirected to ${location}, which btfetch does not follow: ${REFUSED[why]}`,
+    );
   const clock = opts.clock ?? realClock;
   const ctl = new AbortController();
   let timedOut = false;
@@ -85,11 +134,30 @@ export async function httpAnnounce(url: string, p: AnnounceParams, opts: HttpAnn
   let res: Response;
   let body: Uint8Array | null;
   try {
-    // IO only: whatever fetch or the body stream throws (a TypeError, by the fetch spec) is the network's doing
-    res = await fetch(request, { signal: ctl.signal });
-    body = await readBounded(res, MAX_TRACKER_RESPONSE_BYTES);
-  } catch (e) {
-    throw failed(e);
+    for (;;) {
+      if (chain.hops > 0) {
+        // after a redirect: the name is judged by where it leads now, before anything is sent
+        const host = bareHost(new URL(chain.url).hostname);
+        const addresses = isIpLiteral(host) ? [host] : await resolve(host, ctl.signal).catch((e) => {
+          throw failed(e);
+        });
+        if (addresses.length === 0) throw refused("unresolved", chain.url);
+        if (!addresses.every((a) => mayConnect(chain, a))) throw refused("resolves-local", chain.url);
+      }
+      // IO only: whatever fetch or the body stream throws (a TypeError, by the fetch spec) is the network's doing
+      res = await fetchImpl(request(chain.url), { signal: ctl.signal }).catch((e) => {
+        throw failed(e);
+      });
+      const location = isRedirect(res.status) ? res.headers.get("location") : null;
+      if (location === null) break;
+      await res.body?.cancel().catch(() => {});
+      const v = followRedirect(chain, location);
+      if (v.kind === "refused") throw refused(v.reason, v.location);
+      chain = v.chain;
+    }
+    body = await readBounded(res, MAX_TRACKER_RESPONSE_BYTES).catch((e) => {
+      throw failed(e);
+    });
   } finally {
     clock.clearTimeout(timer);
     opts.signal?.removeEventListener("abort", onAbort);

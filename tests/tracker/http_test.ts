@@ -27,6 +27,9 @@ function cannedTracker() {
   const ok = enc({ interval: 900n, peers: new Uint8Array([127, 0, 0, 1, 0x1a, 0xe1]) });
   const routes: Record<string, () => Response | Promise<Response>> = {
     "/ok": () => new Response(ok),
+    "/moved": () => new Response(null, { status: 302, headers: { location: "/ok?via=moved" } }),
+    "/loop": () => new Response(null, { status: 307, headers: { location: "/loop" } }),
+    "/ftp": () => new Response(null, { status: 301, headers: { location: "ftp://127.0.0.1/announce" } }),
     "/failure": () => new Response(enc({ "failure reason": "unregistered torrent" })),
     "/e500": () => new Response("Internal Server Error", { status: 500 }),
     "/e400": () => new Response(enc({ "failure reason": "bad passkey" }), { status: 400 }),
@@ -179,4 +182,81 @@ Deno.test("httpAnnounce() passes a bug of ours through unchanged, not as a Track
     RangeError,
   );
   assertEquals(e instanceof TrackerError, false);
+});
+
+Deno.test("httpAnnounce() follows a loopback tracker's redirects within loopback, and stops a loop or another scheme", async (t) => {
+  const tr = cannedTracker();
+  try {
+    await t.step("302 to another path: followed, the query kept by the Location", async () => {
+      const r = await httpAnnounce(`${tr.base}/moved`, params, { timeoutMs: 5000 });
+      assertEquals(r.peers, [{ host: "127.0.0.1", port: 6881 }]);
+      assertEquals(tr.seen.at(-1)?.startsWith("/ok?via=moved"), true);
+    });
+    await t.step("a redirect loop ends after five hops", async () => {
+      const before = tr.seen.length;
+      const e = await assertRejects(() => httpAnnounce(`${tr.base}/loop`, params, { timeoutMs: 5000 }), TrackerError);
+      assertEquals([e.code, /too many redirects/.test(e.message)], ["redirect", true]);
+      assertEquals(tr.seen.length - before, 6);
+    });
+    await t.step("a redirect to ftp: is not followed", async () => {
+      const e = await assertRejects(() => httpAnnounce(`${tr.base}/ftp`, params, { timeoutMs: 5000 }), TrackerError);
+      assertEquals([e.code, /not http or https/.test(e.message)], ["redirect", true]);
+    });
+  } finally {
+    await tr.close();
+  }
+});
+
+Deno.test("httpAnnounce(): a public tracker cannot redirect announces to this host or the LAN", async (t) => {
+  const ok = enc({ interval: 900n, peers: new Uint8Array([198, 51, 100, 7, 0x1a, 0xe1]) });
+  /** A stand-in for fetch: what each URL answers, and every URL asked. */
+  const web = (answers: Record<string, string>) => {
+    const asked: string[] = [];
+    const f = (input: Request | URL | string): Promise<Response> => {
+      const at = input instanceof Request ? input.url : String(input);
+      asked.push(at);
+      const key = Object.keys(answers).find((k) => at.startsWith(k));
+      if (key === undefined) return Promise.reject(new TypeError(`nothing at ${at}`));
+      const to = answers[key];
+      return Promise.resolve(
+        to === "ok" ? new Response(ok) : new Response(null, { status: 302, headers: { location: to } }),
+      );
+    };
+    return { asked, fetch: f as typeof fetch };
+  };
+  const names: Record<string, string[]> = {
+    "cdn.example": ["203.0.113.5"],
+    "rebind.example": ["203.0.113.6", "192.168.1.1"],
+    "gone.example": [],
+  };
+  const resolve = (host: string) => Promise.resolve(names[host] ?? []);
+  const announce = (w: ReturnType<typeof web>) =>
+    httpAnnounce("http://tracker.example/announce", params, { timeoutMs: 5000, fetch: w.fetch, resolve });
+  for (
+    const [name, location, why] of [
+      ["to 127.0.0.1", "http://127.0.0.1:8080/admin", /local or private address/],
+      ["to localhost", "http://localhost/announce", /local or private address/],
+      ["to the LAN", "http://192.168.1.1/setup", /local or private address/],
+      ["to a name that resolves to the LAN as well", "http://rebind.example/a", /name resolves to a local/],
+      ["to a name that does not resolve", "http://gone.example/a", /does not resolve here/],
+      ["to 0.0.0.0", "http://0.0.0.0:80/", /reaches nothing/],
+    ] as const
+  ) {
+    await t.step(`${name}: refused, nothing sent there`, async () => {
+      const w = web({ "http://tracker.example/": location });
+      const e = await assertRejects(() => announce(w), TrackerError);
+      assertEquals(e.code, "redirect");
+      assertEquals(why.test(e.message), true, e.message);
+      assertEquals(w.asked.length, 1);
+    });
+  }
+  await t.step("to a public mirror: followed", async () => {
+    const w = web({ "http://tracker.example/": "http://cdn.example/announce?x=1", "http://cdn.example/": "ok" });
+    const r = await announce(w);
+    assertEquals(r.peers, [{ host: "198.51.100.7", port: 6881 }]);
+    assertEquals(w.asked, [
+      "http://tracker.example/announce?" + w.asked[0].split("?")[1],
+      "http://cdn.example/announce?x=1",
+    ]);
+  });
 });
