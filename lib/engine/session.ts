@@ -377,6 +377,7 @@ class Session implements SwarmIO {
         },
       });
       if (this.o.signal?.aborted) throw this.o.signal.reason;
+      this.store.noteHave(have); // its files are never made again or extended with zeros
       this.openListener();
       const sw = this.sw = createSwarm({
         ...this.o,
@@ -770,6 +771,7 @@ class Session implements SwarmIO {
   onPieceOutcome(index: number, ok: boolean, digests: Uint8Array | undefined, data: Uint8Array): void {
     const sw = this.sw;
     if (!sw) return;
+    if (ok) this.store.noteVerified(index); // before completion's checks of the files
     pieceOutcome(sw, index, ok, digests, data, this.now(), this);
     if (ok) this.o.onVerified?.(sw.picker.have);
     if (sw.stopped) this.finish({});

@@ -84,6 +84,8 @@ export interface WriteSpan {
   readonly fileOffset: number;
   readonly fileLength: number;
   readonly expected: string | null;
+  /** The file holds verified data: the writer must not create it or extend it (see `openForWrite`). */
+  readonly holdsData: boolean;
 }
 
 /** Where {@linkcode PieceStore.planWrite} says one piece goes. */
@@ -139,6 +141,8 @@ export class PieceStore {
   readonly #fds: FdCache<number>;
   /** Directories under outDir already checked (or made) to be real directories. */
   readonly #safeDirs = new Set<string>();
+  /** By file index, 1 when the file holds verified data ({@linkcode PieceStore.noteVerified}). */
+  readonly #holds: Uint8Array;
   readonly #onWarning: (e: StorageError) => void;
   readonly #warned = new Set<string>();
   #outDirMade = false;
@@ -147,6 +151,7 @@ export class PieceStore {
 
   private constructor(meta: Metainfo, outDir: string, opts: PieceStoreOptions) {
     this.#meta = meta;
+    this.#holds = new Uint8Array(meta.files.length);
     this.outDir = outDir;
     this.selected = opts.selected;
     this.#onWarning = opts.onWarning ?? ((e) => console.error(`Warning: ${e.message}`));
@@ -242,6 +247,22 @@ export class PieceStore {
         throw wrap("write", this.filePath(s.fileIndex), e);
       }
     }
+    this.noteVerified(piece);
+  }
+
+  /**
+   * Records that piece `piece` is verified and on disk (written, or found there): the files it spans now hold data
+   * that a write must never replace with zeros, so from now on they are never created or extended again (a file
+   * removed or cut while btfetch runs is then an error, not a file of zeros passed off as the data).
+   * @throws {RangeError} when the piece does not exist.
+   */
+  noteVerified(piece: number): void {
+    for (const s of pieceSpans(this.#meta, piece)) this.#holds[s.fileIndex] = 1;
+  }
+
+  /** {@linkcode PieceStore.noteVerified} for every piece of `have` (what a resume record or a hash found). */
+  noteHave(have: Bitfield): void {
+    for (let p = 0; p < this.#meta.pieceCount; p++) if (have.has(p)) this.noteVerified(p);
   }
 
   /**
@@ -266,6 +287,7 @@ export class PieceStore {
         fileOffset: s.fileOffset,
         fileLength: f.length,
         expected: real === null ? null : joinPath(real, ...f.path),
+        holdsData: this.#holds[s.fileIndex] === 1,
       });
     }
     return { piece, spans };
@@ -473,7 +495,7 @@ export class PieceStore {
     if (!this.#checkParents(i, write)) return null;
     if (write) {
       try {
-        return openForWrite(fs(), path, this.#meta.files[i].length, this.#expectedAt(i));
+        return openForWrite(fs(), path, this.#meta.files[i].length, this.#expectedAt(i), this.#holds[i] === 1);
       } catch (e) {
         throw refusalOrWrap("create", path, e);
       }

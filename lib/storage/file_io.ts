@@ -19,7 +19,7 @@ export type FsOpenLike = Pick<
 >;
 
 /** What {@linkcode openForWrite} refuses a file for, named as the store's error codes name it. */
-export type Refusal = "unsafe-path" | "not-a-file" | "create";
+export type Refusal = "unsafe-path" | "not-a-file" | "create" | "write";
 
 /** One cached descriptor. */
 export interface FdEntry {
@@ -197,7 +197,10 @@ export function readFully(
  * check is refused too), anything but a regular file (`O_NONBLOCK`: a FIFO never blocks the open), a file with other
  * hard links, and, where Linux says where the descriptor really is (`/proc/self/fd`), a file that is not at
  * `expected` (a directory on its path swapped for a symlink after it was checked). Checks are made on the open
- * descriptor, so nothing can change between check and use. `expected` null skips that last check.
+ * descriptor, so nothing can change between check and use. `expected` null skips that last check. With `holdsData`
+ * (verified pieces were written to it, or found in it), the file is never created and never extended: missing or
+ * shorter than `length`, it was removed or cut while btfetch ran, and making it whole again with zeros would pass
+ * them off as the verified data (`write` refusal).
  * @returns the descriptor (the caller closes it).
  * @throws an Error whose `refusal` ({@linkcode Refusal}) says why the file was refused; the OS error (with its
  * `code`) when the OS failed.
@@ -220,7 +223,13 @@ export function readFully(
  * Deno.removeSync(dir, { recursive: true });
  * ```
  */
-export function openForWrite(fsm: FsOpenLike, path: string, length: number, expected: string | null): number {
+export function openForWrite(
+  fsm: FsOpenLike,
+  path: string,
+  length: number,
+  expected: string | null,
+  holdsData = false,
+): number {
   const refuse = (refusal: Refusal, message: string) => Object.assign(new Error(message), { refusal });
   let linked = false;
   try {
@@ -232,7 +241,13 @@ export function openForWrite(fsm: FsOpenLike, path: string, length: number, expe
   }
   if (linked) throw refuse("unsafe-path", "it is a symbolic link");
   const c = fsm.constants;
-  const fd = fsm.openSync(path, c.O_RDWR | c.O_CREAT | (c.O_NOFOLLOW ?? 0) | (c.O_NONBLOCK ?? 0), 0o666);
+  let fd: number;
+  try {
+    fd = fsm.openSync(path, c.O_RDWR | (holdsData ? 0 : c.O_CREAT) | (c.O_NOFOLLOW ?? 0) | (c.O_NONBLOCK ?? 0), 0o666);
+  } catch (e) {
+    if (!holdsData || (e as { code?: string }).code !== "ENOENT") throw e;
+    throw refuse("write", "it is gone (removed while btfetch ran), and its verified data with it");
+  }
   try {
     const st = fsm.fstatSync(fd);
     if (!st.isFile()) throw refuse("not-a-file", "it is not a regular file");
@@ -252,6 +267,9 @@ export function openForWrite(fsm: FsOpenLike, path: string, length: number, expe
       if (actual !== null && actual !== expected) {
         throw refuse("unsafe-path", `it resolves to ${actual}: a directory on its path is a link`);
       }
+    }
+    if (holdsData && st.size < length) {
+      throw refuse("write", `it was cut to ${st.size} bytes while btfetch ran, and its verified data with it`);
     }
     if (st.size !== length) fsm.ftruncateSync(fd, length);
   } catch (e) {

@@ -122,7 +122,15 @@ export class PieceWriter {
       byteOffset: data.byteOffset,
       length: data.length,
       expected: expected.slice(),
-      spans: plan.spans.map((s) => [s.path, s.pieceOffset, s.length, s.fileOffset, s.fileLength, s.expected]),
+      spans: plan.spans.map((s) => [
+        s.path,
+        s.pieceOffset,
+        s.length,
+        s.fileOffset,
+        s.fileLength,
+        s.expected,
+        s.holdsData,
+      ]),
       blocks: opts.blockDigests === true,
     }, [buffer]);
   }

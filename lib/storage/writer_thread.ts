@@ -15,10 +15,11 @@ import * as fs from "node:fs";
 import { createHash } from "node:crypto";
 ${IO_SOURCE}
 const BLOCK = ${BLOCK_BYTES};
-/** The span whose file is being opened: [path, pieceOffset, length, fileOffset, fileLength, expected]. */
+/** The span whose file is being opened: [path, pieceOffset, length, fileOffset, fileLength, expected, holdsData]. */
 let opening = null;
-// files are created, sized and checked here, on first write (openForWrite: no link, no other hard link, where expected)
-const fds = new FdCache(fs, ${MAX_OPEN_FILES}, () => openForWrite(fs, opening[0], opening[4], opening[5]));
+// files are created, sized and checked here, on first write (openForWrite: no link, no other hard link, where
+// expected; one that holds verified data is never created or extended again)
+const fds = new FdCache(fs, ${MAX_OPEN_FILES}, () => openForWrite(fs, opening[0], opening[4], opening[5], opening[6]));
 function blockDigests(view) {
   const n = Math.ceil(view.length / BLOCK);
   const out = new Uint8Array(n * 20);

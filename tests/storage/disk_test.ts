@@ -164,9 +164,11 @@ Deno.test("PieceStore.verify() of a file shorter than the torrent says keeps the
   const dir = await Deno.makeTempDir();
   try {
     const g = sample(3);
-    const store = PieceStore.open(g.meta, dir);
     const b = g.meta.files[2]; // sub/b.bin, 3000 bytes
     for (const keep of [1700, 1024 + 256 - (b.offset % 256), 0]) {
+      fs.rmSync(join(dir, "t"), { recursive: true, force: true });
+      // a store of its own each time: one that wrote the data would refuse to extend a file cut since (zeros)
+      const store = PieceStore.open(g.meta, dir);
       for (let p = 0; p < g.meta.pieceCount; p++) store.writePiece(p, g.piece(p));
       store.close();
       fs.truncateSync(join(dir, "t", "sub", "b.bin"), keep);
@@ -345,6 +347,49 @@ Deno.test("PieceStore.ensureFiles() creates selected empty files, sizes the othe
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("PieceStore never makes again, or extends, a file that holds verified data (zeros would pass for it)", async (t) => {
+  const g = sample();
+  for (
+    const [name, harm, message] of [
+      ["removed", (path: string) => fs.rmSync(path), /it is gone/],
+      ["cut short", (path: string) => fs.truncateSync(path, 10), /cut to 10 bytes/],
+    ] as const
+  ) {
+    await t.step(`${name}: writePiece() and ensureFiles() refuse, nothing is made`, async () => {
+      const dir = await Deno.makeTempDir();
+      try {
+        const store = PieceStore.open(g.meta, dir, { selected: new Set([0]) });
+        store.writePiece(0, g.piece(0)); // a.bin holds verified data now
+        store.close(); // its descriptor goes: the next write opens the file again
+        const path = join(dir, "t", "a.bin");
+        harm(path);
+        for (const call of [() => store.writePiece(1, g.piece(1)), () => store.ensureFiles()]) {
+          const e = assertThrows(call, StorageError);
+          assertEquals([e.code, e.path], ["write", path]);
+          assert(message.test(e.message), e.message);
+        }
+        store.close();
+        assertEquals(exists(path) ? fs.statSync(path).size : -1, name === "removed" ? -1 : 10);
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  }
+  await t.step("noteHave(): data a resume record or a hash found counts too", async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const store = PieceStore.open(g.meta, dir, { selected: new Set([0]) });
+      store.noteHave(Bitfield.full(g.meta.pieceCount));
+      const e = assertThrows(() => store.writePiece(0, g.piece(0)), StorageError);
+      assert(/it is gone/.test(e.message), e.message);
+      assert(!exists(join(dir, "t", "a.bin")));
+      store.close();
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
 });
 
 Deno.test("PieceStore.ensureFiles() does not make a removed non-empty file again (zeros would pass for the data)", async () => {

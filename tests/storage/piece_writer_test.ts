@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { assert, assertEquals } from "../_assert.ts";
 import { randomBytes, seeded } from "../_gen.ts";
-import { BLOCK_BYTES } from "../../lib/limits.ts";
+import { BLOCK_BYTES, MAX_OPEN_FILES } from "../../lib/limits.ts";
 import { PieceStore, type StorageError } from "../../lib/storage/disk.ts";
 import { discardWriterThread, PieceWriter, prestartWriterThread } from "../../lib/storage/piece_writer.ts";
 import { makeGeom } from "./_geom.ts";
@@ -175,6 +175,40 @@ Deno.test("PieceWriter's thread creates the files it writes, and refuses what th
     });
   } finally {
     await Deno.remove(outside, { recursive: true });
+  }
+});
+
+Deno.test("PieceWriter's thread never makes again a file that holds verified data, when it opens it anew", async () => {
+  // more files than the thread keeps open: the first ones' descriptors are closed, and opened again by path
+  const rand = seeded(9);
+  const n = MAX_OPEN_FILES + 6;
+  const g = makeGeom(Array.from({ length: n }, (_, i) => ({ name: `f${i}.bin`, data: randomBytes(rand, 1024) })), 1024);
+  const hash = (i: number) => g.meta.pieceHashes.subarray(i * 20, i * 20 + 20);
+  const dir = await Deno.makeTempDir();
+  const store = PieceStore.open(g.meta, dir);
+  const passed: number[] = [];
+  const errors: StorageError[] = [];
+  const w = new PieceWriter(store, (index, ok) => {
+    if (ok) {
+      passed.push(index);
+      store.noteVerified(index); // as the session does
+    }
+  }, (e) => errors.push(e));
+  try {
+    for (let p = 0; p < n; p++) w.submit(p, own(g.piece(p)), hash(p));
+    await w.drain(10_000);
+    assertEquals([passed.length, errors.length], [n, 0]);
+    const first = join(dir, "t", "f0.bin");
+    fs.rmSync(first); // removed while btfetch runs: its data is gone
+    w.submit(0, own(g.piece(0)), hash(0)); // the same piece again (a peer's duplicate, say)
+    await w.drain(10_000);
+    assertEquals(errors.map((e) => [e.code, e.path]), [["write", first]]);
+    assert(/it is gone/.test(errors[0].message), errors[0].message);
+    assert(!fs.existsSync(first), "not made again as a file of zeros");
+  } finally {
+    w.close();
+    store.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });
 
