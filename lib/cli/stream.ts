@@ -39,6 +39,8 @@ export type PipeWrite = (bytes: Uint8Array) => Promise<void>;
 export class FileStream {
   readonly #meta: Metainfo;
   readonly #path: string;
+  readonly #outDir: string;
+  readonly #parts: readonly string[];
   readonly #start: number;
   readonly #end: number;
   readonly #write: PipeWrite;
@@ -60,6 +62,8 @@ export class FileStream {
     const f = meta.files[fileIndex];
     this.#meta = meta;
     this.#path = [outDir, ...f.path].join("/");
+    this.#outDir = outDir;
+    this.#parts = f.path;
     this.#start = f.offset;
     this.#end = f.offset + f.length;
     this.#pos = f.offset;
@@ -141,7 +145,9 @@ export class FileStream {
 
   /**
    * Opens the file once, for the whole stream: a file swapped afterwards (for a link, or another file) does not change
-   * what is read, which is the file the download writes into. Never through a link, never a FIFO or a directory.
+   * what is read, which is the file the download writes into. Never through a link, never a FIFO or a directory, and
+   * (where Linux says where a descriptor is) never a file outside the output folder reached through a directory
+   * swapped for a link.
    */
   #open(): number {
     const c = fs().constants;
@@ -153,6 +159,16 @@ export class FileStream {
     }
     try {
       if (!fs().fstatSync(fd).isFile()) throw new StorageError("not-a-file", this.#path, "it is not a regular file");
+      const actual = whereIs(fd);
+      const real = realPath(this.#outDir);
+      const expected = real === null ? null : [real === "/" ? "" : real, ...this.#parts].join("/");
+      if (actual !== null && expected !== null && actual !== expected) {
+        throw new StorageError(
+          "unsafe-path",
+          this.#path,
+          `it resolves to ${actual}: a directory on its path is a link`,
+        );
+      }
     } catch (e) {
       fs().closeSync(fd);
       throw e instanceof StorageError ? e : StorageError.fromOs("read", this.#path, e);
@@ -174,5 +190,22 @@ export class FileStream {
     this.#written = e === "written";
     this.#closeFile();
     this.#resolve(e);
+  }
+}
+
+/** Where the kernel says descriptor `fd` is (Linux `/proc/self/fd`), or null where it cannot say. */
+function whereIs(fd: number): string | null {
+  try {
+    return Deno.readLinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return null;
+  }
+}
+
+function realPath(path: string): string | null {
+  try {
+    return Deno.realPathSync(path);
+  } catch {
+    return null;
   }
 }

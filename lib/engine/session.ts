@@ -549,12 +549,23 @@ class Session implements SwarmIO {
     if (sw) { for (const id of [...sw.peers.keys()]) dropPeerById(sw, id, "shutting down", this.now(), this); }
     const stopping = this.announcer?.stop(3000);
     await this.writer.drain(10_000); // pieces already received are verified and stored before the state is saved
-    await this.checkpoint; // it settles (a failure already ended the session): the writer stays open until then
+    // a device that hangs must not hold the exit (nor a signal): the checkpoint under way and the last flush share one
+    // bound, past which no record is saved and the next run hashes the data instead of trusting it
+    const deadline = performance.now() + SHUTDOWN_FLUSH_MS;
+    const settled = await this.within(this.checkpoint ?? Promise.resolve(), deadline); // a failure already ended it
     try {
       const dropped = this.o.dropRecordWhenComplete && sw?.ts.completeAt !== null;
-      // the record claims only data on the device: the writer thread flushes what it wrote first
-      if (sw && sw.picker.have.count > 0 && !dropped && await this.flushWithin(SHUTDOWN_FLUSH_MS)) {
-        saveResume(this.store, this.meta, sw.picker.have, { flushed: true });
+      if (sw && sw.picker.have.count > 0 && !dropped) {
+        // the record claims only data on the device: the writer thread flushes what it wrote first
+        if (settled && await this.within(this.writer.flush(), deadline)) {
+          saveResume(this.store, this.meta, sw.picker.have, { flushed: true });
+        } else {
+          this.emit({
+            event: "warning",
+            message: `The disk did not finish writing within ${SHUTDOWN_FLUSH_MS / 1000} s: no resume record saved, ` +
+              "the next run checks the data instead",
+          });
+        }
       }
     } finally {
       this.writer.close();
@@ -564,15 +575,16 @@ class Session implements SwarmIO {
   }
 
   /**
-   * Whether the writer thread flushed its files within `ms`. A device that hangs must not hold the exit: the record
-   * is then not saved, and the next run hashes the data instead of trusting it.
-   * @throws {StorageError} when the device reports an error.
+   * Whether `work` settled before `deadline` (a `performance.now()` time).
+   * @throws what `work` rejects with, when it does in time.
    */
-  async flushWithin(ms: number): Promise<boolean> {
+  async within(work: Promise<unknown>, deadline: number): Promise<boolean> {
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
+    const late = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), Math.max(0, deadline - performance.now()));
+    });
     try {
-      return await Promise.race([this.writer.flush().then(() => true as const), late]);
+      return await Promise.race([work.then(() => true as const), late]);
     } finally {
       clearTimeout(timer);
     }

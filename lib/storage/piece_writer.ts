@@ -41,6 +41,8 @@ interface ReplyError {
   readonly span: number;
   /** What failed: the checked open (which creates the file) or the write itself. */
   readonly op: "create" | "write";
+  /** The file it failed on when it is not the span's (closing another file, to make room). */
+  readonly path?: string;
   readonly code?: string;
   readonly message: string;
   /** Set when the file was refused (see `openForWrite`). */
@@ -91,7 +93,10 @@ export class PieceWriter {
     };
     this.#worker.onerror = (e: ErrorEvent) => {
       e.preventDefault();
-      this.#onError(new StorageError("write", this.#store.outDir, `the piece writer failed: ${e.message}`));
+      const error = new StorageError("write", this.#store.outDir, `the piece writer failed: ${e.message}`);
+      for (const f of this.#flushes.values()) f.reject(error); // a dead thread answers no flush
+      this.#flushes.clear();
+      this.#onError(error);
     };
   }
 
@@ -141,7 +146,7 @@ export class PieceWriter {
     this.#jobs.delete(r.id);
     if (r.error) {
       const span = job.plan.spans[r.error.span];
-      const path = span ? this.#store.filePath(span.fileIndex) : this.#store.outDir;
+      const path = r.error.path || (span ? this.#store.filePath(span.fileIndex) : this.#store.outDir);
       const cause = Object.assign(new Error(r.error.message), { code: r.error.code, refusal: r.error.refusal });
       this.#onError(refusalOrWrap(r.error.op, path, cause));
     } else if (!this.#closed) {

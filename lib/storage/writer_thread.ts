@@ -19,7 +19,33 @@ const BLOCK = ${BLOCK_BYTES};
 let opening = null;
 // files are created, sized and checked here, on first write (openForWrite: no link, no other hard link, where
 // expected; one that holds verified data is never created or extended again)
-const fds = new FdCache(fs, ${MAX_OPEN_FILES}, () => openForWrite(fs, opening[0], opening[4], opening[5], opening[6]));
+// a descriptor closed to make room is flushed first: a resume record may name its data before the next flush, which
+// covers only the descriptors still open
+const syncThenClose = {
+  closeSync(fd) {
+    try {
+      fs.fdatasyncSync(fd);
+    } catch (err) {
+      syncFailed ??= err;
+      throw err;
+    } finally {
+      fs.closeSync(fd);
+    }
+  },
+};
+/**
+ * The first flush that failed. Linux reports a failed writeback once, so a later flush of the same file succeeds
+ * although the data is lost: after one failure, every flush of this run reports it.
+ */
+let syncFailed = null;
+const fds = new FdCache(
+  syncThenClose,
+  ${MAX_OPEN_FILES},
+  () => openForWrite(fs, opening[0], opening[4], opening[5], opening[6]),
+  (path, _writable, err) => {
+    throw Object.assign(err, { closing: path });
+  },
+);
 function blockDigests(view) {
   const n = Math.ceil(view.length / BLOCK);
   const out = new Uint8Array(n * 20);
@@ -51,8 +77,13 @@ self.onmessage = (e) => {
       try {
         fs.fdatasyncSync(entry.fd);
       } catch (err) {
+        syncFailed ??= Object.assign(err, { path });
         error ??= { path, code: err && err.code, message: String(err && err.message || err) };
       }
+    }
+    if (error === null && syncFailed !== null) {
+      const err = syncFailed;
+      error = { path: err.path ?? err.closing ?? "", code: err.code, message: "an earlier flush failed: " + String(err.message || err) };
     }
     self.postMessage({ flushed: e.data.flush, error });
     return;
@@ -73,11 +104,19 @@ self.onmessage = (e) => {
       opening = s;
       const fd = fds.get(s[0], true);
       opening = null;
+      if (s[6]) {
+        // it holds verified data: removed or cut by someone else since it was opened, that data is gone, and writing on
+        // into the descriptor would end in a file of the right size with zeros where the data was
+        const st = fs.fstatSync(fd);
+        const lost = st.nlink === 0 ? "it is gone (removed while btfetch ran)" : st.size < s[4] ? "it was cut to " + st.size + " bytes while btfetch ran" : null;
+        if (lost !== null) throw Object.assign(new Error(lost + ", and its verified data with it"), { refusal: "write" });
+      }
       writeFully(fs, fd, view, s[1], s[2], s[3]);
     } catch (err) {
       const error = {
         span: k,
-        op: opening === null ? "write" : "create",
+        op: opening === null || (err && err.closing) ? "write" : "create",
+        path: err && err.closing,
         code: err && err.code,
         message: String(err && err.message || err),
         refusal: err && err.refusal,

@@ -127,3 +127,33 @@ Deno.test("FileStream keeps reading the file it opened: one swapped for a link m
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test({
+  name:
+    "FileStream never opens its file through a directory swapped for a link (Linux: where the descriptor really is)",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "btfetch-stream-" });
+    const outside = await Deno.makeTempDir({ prefix: "btfetch-secret-" });
+    try {
+      const { tor, files } = await setup(dir);
+      // another program swaps the torrent's folder for a link to a folder of its own, before the stream opens
+      await Deno.writeFile(`${outside}/b.bin`, new Uint8Array(files[1].data.length).fill(0x5a));
+      await Deno.rename(`${dir}/t`, `${dir}/t-moved`);
+      await Deno.symlink(outside, `${dir}/t`);
+      const out: Uint8Array[] = [];
+      const s = new FileStream(tor.meta, dir, 1, (b) => {
+        out.push(b.slice());
+        return Promise.resolve();
+      });
+      s.update(Bitfield.full(tor.meta.pieceCount));
+      const e = await assertRejects(() => s.done, StorageError);
+      assertEquals(e.code, "unsafe-path");
+      assert(/a directory on its path is a link/.test(e.message), e.message);
+      assertEquals(out.length, 0, "bytes from outside the folder reached the output");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+      await Deno.remove(outside, { recursive: true });
+    }
+  },
+});

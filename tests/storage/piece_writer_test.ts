@@ -212,6 +212,29 @@ Deno.test("PieceWriter's thread never makes again a file that holds verified dat
   }
 });
 
+Deno.test("PieceWriter's thread stops writing into a file that holds verified data and was removed or cut since", async (t) => {
+  const g = sample();
+  const hash = (i: number) => g.meta.pieceHashes.subarray(i * 20, i * 20 + 20);
+  for (
+    const [name, harm, message] of [
+      ["removed", (path: string) => fs.rmSync(path), /it is gone/],
+      ["cut", (path: string) => fs.truncateSync(path, 100), /cut to 100 bytes/],
+    ] as const
+  ) {
+    await t.step(name, async () => {
+      const { errors } = await withWriter(async (w, store, dir) => {
+        w.submit(0, own(g.piece(0)), hash(0)); // a.bin: opened, kept open by the thread
+        await w.drain(10_000);
+        store.noteVerified(0); // as the session does on the outcome
+        harm(join(dir, "t", "a.bin"));
+        w.submit(1, own(g.piece(1)), hash(1)); // spans a.bin (50,000 bytes) and b.bin
+      });
+      assertEquals(errors.map((e) => [e.code, e.path.endsWith("/t/a.bin")]), [["write", true]]);
+      assert(message.test(errors[0].message), errors[0].message);
+    });
+  }
+});
+
 Deno.test("PieceWriter.flush() flushes what the thread wrote, after the pieces submitted before it", async () => {
   const g = sample();
   const hash = (i: number) => g.meta.pieceHashes.subarray(i * 20, i * 20 + 20);
