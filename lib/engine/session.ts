@@ -79,7 +79,7 @@ const HANDSHAKE_TIMEOUT_MS = 5_000;
 const PROGRESS_MS = 1_000;
 /** How often the resume record is saved while a download runs. */
 export const RESUME_SAVE_MS = 30_000;
-/** How long the last flush before the record is saved at exit may take; past it, no record is saved. */
+/** How long storing and flushing may take at exit before the record is saved; past it, no record is saved. */
 const SHUTDOWN_FLUSH_MS = 30_000;
 /** Ask trackers for more peers when fewer than this many are connected. */
 const LOW_PEERS = 5;
@@ -548,10 +548,10 @@ class Session implements SwarmIO {
     const sw = this.sw;
     if (sw) { for (const id of [...sw.peers.keys()]) dropPeerById(sw, id, "shutting down", this.now(), this); }
     const stopping = this.announcer?.stop(3000);
-    await this.writer.drain(10_000); // pieces already received are verified and stored before the state is saved
-    // a device that hangs must not hold the exit (nor a signal): the checkpoint under way and the last flush share one
-    // bound, past which no record is saved and the next run hashes the data instead of trusting it
+    // a device that hangs must not hold the exit (nor a signal): the pieces still being stored, the checkpoint under
+    // way and the last flush share one bound, past which no record is saved and the next run hashes the data
     const deadline = performance.now() + SHUTDOWN_FLUSH_MS;
+    await this.writer.drain(10_000); // pieces already received are verified and stored before the state is saved
     const settled = await this.within(this.checkpoint ?? Promise.resolve(), deadline); // a failure already ended it
     try {
       const dropped = this.o.dropRecordWhenComplete && sw?.ts.completeAt !== null;
