@@ -13,7 +13,9 @@
 import type * as NodeFs from "node:fs";
 import { nodeBuiltin } from "../node_builtin.ts";
 import type { Metainfo } from "../metainfo.ts";
-import { StorageError } from "../storage/storage_error.ts";
+import { join } from "../path.ts";
+import { openForRead } from "../storage/file_io.ts";
+import { refusalOrWrap, StorageError } from "../storage/storage_error.ts";
 
 /** `node:fs`, loaded when a stream first opens its file. */
 const fs = () => nodeBuiltin<typeof NodeFs>("node:fs");
@@ -150,30 +152,15 @@ export class FileStream {
    * swapped for a link.
    */
   #open(): number {
-    const c = fs().constants;
-    let fd: number;
+    let real: string | null = null;
     try {
-      fd = fs().openSync(this.#path, c.O_RDONLY | (c.O_NOFOLLOW ?? 0) | (c.O_NONBLOCK ?? 0));
-    } catch (e) {
-      throw StorageError.fromOs("read", this.#path, e);
-    }
+      real = Deno.realPathSync(this.#outDir);
+    } catch { /* unknown: the check of where the descriptor is, is skipped */ }
     try {
-      if (!fs().fstatSync(fd).isFile()) throw new StorageError("not-a-file", this.#path, "it is not a regular file");
-      const actual = whereIs(fd);
-      const real = realPath(this.#outDir);
-      const expected = real === null ? null : [real === "/" ? "" : real, ...this.#parts].join("/");
-      if (actual !== null && expected !== null && actual !== expected) {
-        throw new StorageError(
-          "unsafe-path",
-          this.#path,
-          `it resolves to ${actual}: a directory on its path is a link`,
-        );
-      }
+      return openForRead(fs(), this.#path, real === null ? null : join(real, ...this.#parts));
     } catch (e) {
-      fs().closeSync(fd);
-      throw e instanceof StorageError ? e : StorageError.fromOs("read", this.#path, e);
+      throw refusalOrWrap("read", this.#path, e);
     }
-    return fd;
   }
 
   #closeFile(): void {
@@ -190,22 +177,5 @@ export class FileStream {
     this.#written = e === "written";
     this.#closeFile();
     this.#resolve(e);
-  }
-}
-
-/** Where the kernel says descriptor `fd` is (Linux `/proc/self/fd`), or null where it cannot say. */
-function whereIs(fd: number): string | null {
-  try {
-    return Deno.readLinkSync(`/proc/self/fd/${fd}`);
-  } catch {
-    return null;
-  }
-}
-
-function realPath(path: string): string | null {
-  try {
-    return Deno.realPathSync(path);
-  } catch {
-    return null;
   }
 }

@@ -39,25 +39,16 @@ import { dirname, join as joinPath, resolve as resolvePath } from "../path.ts";
 import type { Metainfo } from "../metainfo.ts";
 import { Bitfield } from "../bitfield.ts";
 import { MAX_OPEN_FILES } from "../limits.ts";
-import { FdCache, openForWrite, readFully, type Refusal, writeFully } from "./file_io.ts";
+import { FdCache, openForRead, openForWrite, readFully, writeFully } from "./file_io.ts";
 import { nodeBuiltin } from "../node_builtin.ts";
 import { blockSpans, type FileSpan, payloadSpans, pieceSpans } from "./layout.ts";
-import { osCode, StorageError } from "./storage_error.ts";
+import { osCode, refusalOrWrap, StorageError } from "./storage_error.ts";
 import { nextTurn } from "../turns.ts";
 
 export { StorageError, type StorageErrorCode } from "./storage_error.ts";
 
 /** Wraps an OS error met while doing `op` on `path` in a {@linkcode StorageError}. */
 const wrap = StorageError.fromOs;
-
-/**
- * An error of `openForWrite` (`file_io.ts`) as a {@linkcode StorageError}: a refusal under its own code, an OS error
- * wrapped as met while doing `op`.
- */
-export function refusalOrWrap(op: "create" | "write", path: string, e: unknown): StorageError {
-  const refusal = typeof e === "object" && e !== null && "refusal" in e ? e.refusal as Refusal : undefined;
-  return refusal === undefined ? wrap(op, path, e) : new StorageError(refusal, path, (e as Error).message);
-}
 
 function isMissing(e: unknown): boolean {
   const c = osCode(e);
@@ -501,38 +492,19 @@ export class PieceStore {
       }
     }
     try {
-      if (Deno.lstatSync(path).isSymlink) throw new StorageError("unsafe-path", path, "it is a symbolic link");
+      Deno.lstatSync(path); // a missing file needs no node:fs to say so (the check of a fresh download)
     } catch (e) {
       if (!isMissing(e)) throw wrap("read", path, e);
       return null;
     }
-    const c = fs().constants;
-    let fd: number;
     try {
-      fd = fs().openSync(path, c.O_RDONLY | (c.O_NOFOLLOW ?? 0) | (c.O_NONBLOCK ?? 0));
+      // data served to peers must not come from outside outDir through a directory swapped for a link after its
+      // check (checked directories are remembered; the descriptor is not)
+      return openForRead(fs(), path, this.#expectedAt(i));
     } catch (e) {
       if (isMissing(e)) return null;
-      throw wrap("read", path, e);
+      throw refusalOrWrap("read", path, e);
     }
-    try {
-      if (!fs().fstatSync(fd).isFile()) throw new StorageError("not-a-file", path, "it is not a regular file");
-      // data served to peers or streamed must not come from outside outDir through a directory swapped for a link
-      // after its check (checked directories are remembered; the descriptor is not)
-      const expected = this.#expectedAt(i);
-      let actual: string | null = null;
-      if (expected !== null) {
-        try {
-          actual = Deno.readLinkSync(`/proc/self/fd/${fd}`);
-        } catch { /* no /proc here: the check is skipped */ }
-      }
-      if (actual !== null && actual !== expected) {
-        throw new StorageError("unsafe-path", path, `it resolves to ${actual}: a directory on its path is a link`);
-      }
-    } catch (e) {
-      fs().closeSync(fd);
-      throw wrap("read", path, e);
-    }
-    return fd;
   }
 
   /** outDir with its symlinks resolved (once it exists), or null when that cannot be known. */

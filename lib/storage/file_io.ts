@@ -1,6 +1,6 @@
 /**
- * The file-descriptor cache, the full `pread`/`pwrite` loops and the checked open for writing, defined once and used
- * by the disk module, the piece writer thread and `create`'s hashing threads.
+ * The file-descriptor cache, the full `pread`/`pwrite` loops and the checked opens, defined once and used by the disk
+ * module, `--stdout`, the piece writer thread and `create`'s hashing threads.
  *
  * Those threads are built from inline module sources (so the bundle stays one file), which embed these definitions
  * by their `toString()`: {@linkcode IO_SOURCE} is that text. So each definition here is self-contained: it uses only
@@ -12,13 +12,13 @@ import type * as fs from "node:fs";
 /** The part of `node:fs` these functions use: the module itself, or a stand-in in tests. */
 export type FsLike = Pick<typeof fs, "closeSync" | "readSync" | "writeSync">;
 
-/** The part of `node:fs` {@linkcode openForWrite} uses. */
+/** The part of `node:fs` {@linkcode openForWrite} and {@linkcode openForRead} use. */
 export type FsOpenLike = Pick<
   typeof fs,
   "constants" | "lstatSync" | "openSync" | "fstatSync" | "closeSync" | "ftruncateSync" | "readlinkSync"
 >;
 
-/** What {@linkcode openForWrite} refuses a file for, named as the store's error codes name it. */
+/** What {@linkcode openForWrite} or {@linkcode openForRead} refuse a file for, named as the store's error codes name it. */
 export type Refusal = "unsafe-path" | "not-a-file" | "create" | "write";
 
 /** One cached descriptor. */
@@ -259,15 +259,7 @@ export function openForWrite(
       );
     }
     if (st.nlink === 0) throw refuse("create", "it was removed while being opened");
-    if (expected !== null) {
-      let actual: string | null = null;
-      try {
-        actual = fsm.readlinkSync(`/proc/self/fd/${fd}`);
-      } catch { /* no /proc here: the check is skipped */ }
-      if (actual !== null && actual !== expected) {
-        throw refuse("unsafe-path", `it resolves to ${actual}: a directory on its path is a link`);
-      }
-    }
+    refuseIfElsewhere(fsm, fd, expected);
     if (holdsData && st.size < length) {
       throw refuse("write", `it was cut to ${st.size} bytes while btfetch ran, and its verified data with it`);
     }
@@ -280,12 +272,69 @@ export function openForWrite(
 }
 
 /**
- * JavaScript that defines `FdCache`, `writeFully`, `readFully` and `openForWrite` in a worker's inline module source:
- * the very definitions above, by their `toString()`, so they exist once.
+ * Opens `path` read-only as the store's policy says: refuses a symbolic link (also through `O_NOFOLLOW`), anything but
+ * a regular file (`O_NONBLOCK`: a FIFO never blocks the open) and, where Linux says where the descriptor really is, a
+ * file that is not at `expected` (null skips that check), so data served or streamed never comes from outside the
+ * output folder through a directory swapped for a link. A file with other hard links is read: bytes read are trusted
+ * only once their piece hash matches.
+ * @returns the descriptor (the caller closes it).
+ * @throws an Error whose `refusal` ({@linkcode Refusal}) says why the file was refused; the OS error (with its
+ * `code`: `ENOENT` for a missing file) when the OS failed.
+ * @example
+ * ```ts
+ * import { strictEqual as eq } from "node:assert/strict";
+ * import * as fs from "node:fs";
+ * const dir = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(`${dir}/a`, "data");
+ * const fd = openForRead(fs, `${dir}/a`, null);
+ * eq(fs.fstatSync(fd).size, 4);
+ * fs.closeSync(fd);
+ * Deno.removeSync(dir, { recursive: true });
+ * ```
+ */
+export function openForRead(fsm: FsOpenLike, path: string, expected: string | null): number {
+  if (fsm.lstatSync(path).isSymbolicLink()) {
+    throw Object.assign(new Error("it is a symbolic link"), { refusal: "unsafe-path" as Refusal });
+  }
+  const c = fsm.constants;
+  const fd = fsm.openSync(path, c.O_RDONLY | (c.O_NOFOLLOW ?? 0) | (c.O_NONBLOCK ?? 0));
+  try {
+    if (!fsm.fstatSync(fd).isFile()) {
+      throw Object.assign(new Error("it is not a regular file"), { refusal: "not-a-file" as Refusal });
+    }
+    refuseIfElsewhere(fsm, fd, expected);
+  } catch (e) {
+    fsm.closeSync(fd);
+    throw e;
+  }
+  return fd;
+}
+
+/**
+ * Refuses (`unsafe-path`) descriptor `fd` when Linux says (`/proc/self/fd`) it is not at `expected`: a directory on its
+ * path was swapped for a symlink after it was checked. Skipped when `expected` is null or there is no `/proc`.
+ */
+export function refuseIfElsewhere(fsm: Pick<FsOpenLike, "readlinkSync">, fd: number, expected: string | null): void {
+  if (expected === null) return;
+  let actual: string | null = null;
+  try {
+    actual = fsm.readlinkSync(`/proc/self/fd/${fd}`);
+  } catch { /* no /proc here: the check is skipped */ }
+  if (actual !== null && actual !== expected) {
+    throw Object.assign(new Error(`it resolves to ${actual}: a directory on its path is a link`), {
+      refusal: "unsafe-path" as Refusal,
+    });
+  }
+}
+
+/**
+ * JavaScript that defines `FdCache`, `writeFully`, `readFully`, `openForWrite` and what it calls in a worker's inline
+ * module source: the very definitions above, by their `toString()`, so they exist once.
  */
 export const IO_SOURCE: string = `
 const FdCache = ${FdCache.toString()};
 const writeFully = ${writeFully.toString()};
 const readFully = ${readFully.toString()};
+const refuseIfElsewhere = ${refuseIfElsewhere.toString()};
 const openForWrite = ${openForWrite.toString()};
 `;

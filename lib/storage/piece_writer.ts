@@ -15,7 +15,8 @@
  * The thread itself (its inline module source, and starting it ahead of need) is in `writer_thread.ts`.
  * @module
  */
-import { type PieceStore, refusalOrWrap, StorageError, type WritePlan } from "./disk.ts";
+import type { PieceStore, WritePlan } from "./disk.ts";
+import { refusalOrWrap, StorageError } from "./storage_error.ts";
 import { takeWriterThread } from "./writer_thread.ts";
 
 export { discardWriterThread, prestartWriterThread } from "./writer_thread.ts";

@@ -75,3 +75,20 @@ export function osCode(e: unknown): string | undefined {
   if (typeof e === "object" && e !== null && "code" in e && typeof e.code === "string") return e.code;
   return undefined;
 }
+
+/**
+ * An error of `openForWrite` or `openForRead` (`file_io.ts`) as a {@linkcode StorageError}: a refusal (an Error with
+ * `refusal` set to a code) under its own code, anything else wrapped as met while doing `op`.
+ * @example
+ * ```ts
+ * import { strictEqual as eq } from "node:assert/strict";
+ * const refused = Object.assign(new Error("it is a symbolic link"), { refusal: "unsafe-path" });
+ * eq(refusalOrWrap("read", "/data/a", refused).message, "Cannot use /data/a: it is a symbolic link");
+ * ```
+ */
+export function refusalOrWrap(op: "create" | "write" | "read", path: string, e: unknown): StorageError {
+  const refusal = typeof e === "object" && e !== null && "refusal" in e ? e.refusal as StorageErrorCode : undefined;
+  return refusal === undefined
+    ? StorageError.fromOs(op, path, e)
+    : new StorageError(refusal, path, (e as Error).message);
+}
