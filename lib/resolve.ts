@@ -50,3 +50,33 @@ export async function resolveAll(host: string, signal?: AbortSignal): Promise<st
   }
   return out;
 }
+
+/** What {@linkcode checkAddresses} found: every address allowed, or the first one refused (null: none resolved). */
+export type AddressVerdict = { readonly ok: true } | { readonly ok: false; readonly address: string | null };
+
+/**
+ * Whether `allowed` accepts every address `host` leads to now: an IP literal as it is, a name by each address it
+ * resolves to (through `resolve`, {@linkcode resolveAll} by default). A name that resolves to nothing is refused
+ * (address null): after a redirect, a name that cannot be checked is not asked.
+ * @throws the signal's reason when `signal` aborts.
+ * @example
+ * ```ts
+ * import { deepStrictEqual as eq } from "node:assert/strict";
+ * const publicOnly = (a: string) => !a.startsWith("127.");
+ * eq(await checkAddresses("127.0.0.1", publicOnly), { ok: false, address: "127.0.0.1" });
+ * eq(await checkAddresses("mirror.example", publicOnly, undefined, async () => ["203.0.113.9"]), { ok: true });
+ * eq(await checkAddresses("gone.example", publicOnly, undefined, async () => []), { ok: false, address: null });
+ * ```
+ */
+export async function checkAddresses(
+  host: string,
+  allowed: (address: string) => boolean,
+  signal?: AbortSignal,
+  resolve: (host: string, signal?: AbortSignal) => Promise<string[]> = resolveAll,
+): Promise<AddressVerdict> {
+  const bare = bareHost(host);
+  const all = isIpLiteral(bare) ? [bare] : await resolve(bare, signal);
+  if (all.length === 0) return { ok: false, address: null };
+  const refused = all.find((a) => !allowed(a));
+  return refused === undefined ? { ok: true } : { ok: false, address: refused };
+}

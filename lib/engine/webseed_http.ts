@@ -9,7 +9,7 @@
 import { bodyLength, encodeRangeRequest, HttpError, keepsAlive, parseResponseHead } from "../webseed/http1.ts";
 import { rangeHeader } from "../webseed/plan.ts";
 import { mostPublic } from "../webseed/redirect.ts";
-import { bareHost, isIpLiteral, resolveAll } from "../resolve.ts";
+import { bareHost, checkAddresses, isIpLiteral, resolveAll } from "../resolve.ts";
 import { writeAll } from "./peer_conn.ts";
 
 /** A range response being read, from a connection of ours or from `fetch()`. */
@@ -328,11 +328,9 @@ function closeQuietly(conn: Deno.Conn): void {
  * @throws {AddressRefused}
  */
 async function checkResolved(host: string, mayReach: AddressCheck, signal: AbortSignal): Promise<void> {
-  if (isIpLiteral(host)) {
-    if (!mayReach(host)) throw new AddressRefused(host, host);
-    return;
-  }
-  const all = await resolveAll(host, signal);
-  if (all.length === 0) throw new AddressRefused(host, null, `${host} does not resolve here, so it cannot be checked`);
-  for (const a of all) if (!mayReach(a)) throw new AddressRefused(host, a);
+  const v = await checkAddresses(host, mayReach, signal);
+  if (v.ok) return;
+  throw v.address === null
+    ? new AddressRefused(host, null, `${host} does not resolve here, so it cannot be checked`)
+    : new AddressRefused(host, v.address);
 }

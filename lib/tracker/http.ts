@@ -23,7 +23,7 @@ import {
   type RedirectRefusal,
   startChain,
 } from "../webseed/redirect.ts";
-import { bareHost, isIpLiteral, resolveAll } from "../resolve.ts";
+import { checkAddresses, resolveAll } from "../resolve.ts";
 
 /** Options of {@linkcode httpAnnounce}. */
 export interface HttpAnnounceOptions {
@@ -35,7 +35,7 @@ export interface HttpAnnounceOptions {
   /** The HTTP client (tests give a stand-in); default the global `fetch`. */
   readonly fetch?: typeof fetch;
   /** Every address a host name resolves to (tests give a stand-in); default `resolve.ts`'s `resolveAll`. */
-  readonly resolve?: (host: string, signal: AbortSignal) => Promise<string[]>;
+  readonly resolve?: (host: string, signal?: AbortSignal) => Promise<string[]>;
 }
 
 /** What each refusal of a redirect means, for the error line. */
@@ -137,12 +137,12 @@ export async function httpAnnounce(url: string, p: AnnounceParams, opts: HttpAnn
     for (;;) {
       if (chain.hops > 0) {
         // after a redirect: the name is judged by where it leads now, before anything is sent
-        const host = bareHost(new URL(chain.url).hostname);
-        const addresses = isIpLiteral(host) ? [host] : await resolve(host, ctl.signal).catch((e) => {
+        const hop = chain;
+        const host = new URL(hop.url).hostname;
+        const v = await checkAddresses(host, (a) => mayConnect(hop, a), ctl.signal, resolve).catch((e) => {
           throw failed(e);
         });
-        if (addresses.length === 0) throw refused("unresolved", chain.url);
-        if (!addresses.every((a) => mayConnect(chain, a))) throw refused("resolves-local", chain.url);
+        if (!v.ok) throw refused(v.address === null ? "unresolved" : "resolves-local", chain.url);
       }
       // IO only: whatever fetch or the body stream throws (a TypeError, by the fetch spec) is the network's doing
       res = await fetchImpl(request(chain.url), { signal: ctl.signal }).catch((e) => {
