@@ -13,10 +13,9 @@
  * {@linkcode RECEIVED_TOKEN_TTL_MS}, at most {@linkcode DHT_MAX_RECEIVED_TOKENS}, the oldest evicted first.
  * @module
  */
-import { concatBytes } from "../bytes.ts";
-import { sha1 } from "../sha1.ts";
 import { formatAddress, type PeerAddress } from "../address.ts";
-import { toHex } from "../bytes.ts";
+import { concatBytes, toHex } from "../bytes.ts";
+import { sha1 } from "../sha1.ts";
 import { DHT_MAX_RECEIVED_TOKENS, MAX_KRPC_TOKEN_BYTES } from "../limits.ts";
 import { ipBytes } from "./_ip.ts";
 

@@ -552,12 +552,12 @@ class Session implements SwarmIO {
     // way and the last flush share one bound, past which no record is saved and the next run hashes the data
     const deadline = performance.now() + SHUTDOWN_FLUSH_MS;
     await this.writer.drain(10_000); // pieces already received are verified and stored before the state is saved
-    const settled = await this.within(this.checkpoint ?? Promise.resolve(), deadline); // a failure already ended it
+    const settled = await settlesBy(this.checkpoint ?? Promise.resolve(), deadline); // a failure already ended it
     try {
       const dropped = this.o.dropRecordWhenComplete && sw?.ts.completeAt !== null;
       if (sw && sw.picker.have.count > 0 && !dropped) {
         // the record claims only data on the device: the writer thread flushes what it wrote first
-        if (settled && await this.within(this.writer.flush(), deadline)) {
+        if (settled && await settlesBy(this.writer.flush(), deadline)) {
           saveResume(this.store, this.meta, sw.picker.have, { flushed: true });
         } else {
           this.emit({
@@ -571,22 +571,6 @@ class Session implements SwarmIO {
       this.writer.close();
       this.store.close();
       await stopping;
-    }
-  }
-
-  /**
-   * Whether `work` settled before `deadline` (a `performance.now()` time).
-   * @throws what `work` rejects with, when it does in time.
-   */
-  async within(work: Promise<unknown>, deadline: number): Promise<boolean> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<false>((resolve) => {
-      timer = setTimeout(() => resolve(false), Math.max(0, deadline - performance.now()));
-    });
-    try {
-      return await Promise.race([work.then(() => true as const), late]);
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -909,4 +893,20 @@ function closeQuietly(conn: Deno.Conn | null): void {
 
 function fmtMs(ms: number): string {
   return ms >= 60_000 && ms % 60_000 === 0 ? `${ms / 60_000} min` : `${Math.round(ms / 1000)} s`;
+}
+
+/**
+ * Whether `work` settled before `deadline` (a `performance.now()` time).
+ * @throws what `work` rejects with, when it does in time.
+ */
+async function settlesBy(work: Promise<unknown>, deadline: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, deadline - performance.now()));
+  });
+  try {
+    return await Promise.race([work.then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
