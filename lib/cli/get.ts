@@ -89,6 +89,7 @@ export async function runGet(o: CliOptions, report: Reporter, seedOnly = false):
     const stop = new AbortController();
     stream?.done.then((end) => end === "closed" && stop.abort(new StdoutClosed()), (e) => stop.abort(e));
     let result: SessionResult;
+    let recordSaved = true; // false once the session says it could not save its resume record
     try {
       result = await runSession({
         meta,
@@ -116,7 +117,10 @@ export async function runGet(o: CliOptions, report: Reporter, seedOnly = false):
         requireComplete: seedOnly,
         dropRecordWhenComplete: !seedOnly && !seeding, // removeState below
         signal: AbortSignal.any([interrupt.signal, stop.signal]),
-        onEvent: (e) => report.event(e),
+        onEvent: (e) => {
+          if (e.event === "warning" && e.code === "no-resume-record") recordSaved = false;
+          report.event(e);
+        },
       });
       // the download is done; the reader may not be: a signal still ends the run (130), a failed write is an error
       if (stream && (await untilAborted(stream.done, interrupt.signal)) === "closed" && !result.complete) return result;
@@ -124,7 +128,9 @@ export async function runGet(o: CliOptions, report: Reporter, seedOnly = false):
       if (e instanceof StdoutClosed) return resultOf(report); // `| head -c 100`: the reader has what it wanted
       // a signal while seeding ends seeding, which has no other end: that is success, not an interrupted fetch, unless
       // the reader has not had the whole file yet
-      if (!(e instanceof Interrupted) || !report.seeding || (stream !== null && !stream.written)) throw e;
+      if (!(e instanceof Interrupted) || !report.seeding || (stream !== null && !stream.written)) {
+        throw e instanceof Interrupted && !recordSaved ? new Interrupted(e.signal, false) : e;
+      }
       report.stoppedSeeding();
       return resultOf(report);
     }

@@ -83,8 +83,12 @@ export type SessionEvent =
     readonly answered: number;
     readonly announced: boolean;
   }
-  /** Something the user should know that did not stop the session (e.g. incoming peers cannot be accepted). */
-  | { readonly event: "warning"; readonly message: string }
+  /**
+   * Something the user should know that did not stop the session (e.g. incoming peers cannot be accepted). `code`
+   * names the warnings a program may act on: `no-resume-record` when the session ended without saving its resume
+   * record (the disk did not finish writing in time), so the next run checks the data on disk instead.
+   */
+  | { readonly event: "warning"; readonly message: string; readonly code?: "no-resume-record" }
   | {
     /** A bug of ours that ended one connection (not the session); `stack` for `--debug`. */
     readonly event: "internal-error";

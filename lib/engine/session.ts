@@ -562,6 +562,7 @@ class Session implements SwarmIO {
         } else {
           this.emit({
             event: "warning",
+            code: "no-resume-record",
             message: `The disk did not finish writing within ${SHUTDOWN_FLUSH_MS / 1000} s: no resume record saved, ` +
               "the next run checks the data instead",
           });
