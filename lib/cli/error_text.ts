@@ -5,7 +5,7 @@
  */
 import { BencodeError } from "../bencode.ts";
 import { FetchError } from "../engine/errors.ts";
-import { StorageError } from "../storage/storage_error.ts";
+import { osCode, StorageError } from "../storage/storage_error.ts";
 import { osWords, plainOsText } from "./os_words.ts";
 import { SourceError } from "./source.ts";
 
@@ -15,8 +15,10 @@ function plainMessage(e: unknown): string {
   let msg = e.message.split("\n")[0];
   const raw = e.cause instanceof Error ? e.cause.message.split("\n")[0] : undefined;
   const words = osWords(e.cause);
-  if (raw && words && msg.endsWith(raw)) {
-    msg = msg.slice(0, msg.length - raw.length).replace(/\b(?:create|write|read) failed: $/, "") + words;
+  if (raw && msg.endsWith(raw)) {
+    // the OS's own text when btfetch has no words for its code, made plain (its "(os error N)" dropped)
+    msg = msg.slice(0, msg.length - raw.length).replace(/\b(?:create|write|read) failed: $/, "") +
+      (words ?? plainOsText(raw));
   }
   return plainOsText(msg);
 }
@@ -26,7 +28,10 @@ function hint(e: unknown): string | undefined {
   if (e instanceof StorageError) {
     switch (e.code) {
       case "permission":
-        return "check its permissions or choose another place";
+        // a file system gone read-only under a download is most often ext4's errors=remount-ro: a failing disk
+        return osCode(e.cause) === "EROFS"
+          ? "make it writable again (or choose another place), then run the same command again to resume"
+          : "check its permissions or choose another place";
       case "no-space":
         return "free some space, then run the same command again";
       case "unsafe-path":
@@ -35,6 +40,11 @@ function hint(e: unknown): string | undefined {
         return "move it out of the way or choose another place";
       case "create":
         return "choose another place";
+      case "write":
+      case "read":
+        return osCode(e.cause) === "EIO"
+          ? "check the disk, then run the same command again to resume (verified pieces are kept)"
+          : undefined;
       default:
         return undefined;
     }

@@ -2,62 +2,22 @@
  * A disk that stops answering (`fdatasync` never returns: a dead network mount, a failing drive) does not hold a fetch
  * hostage: SIGINT ends it within the shutdown bound (30 s), with exit 130, a `no-resume-record` warning and an exit line
  * that says no resume record was saved. The next run checks the data on disk and keeps every piece written before.
- * Linux only; the hang comes from an `LD_PRELOAD` shim built with the system's C compiler (`cc`).
+ * Linux only; the hang comes from the `LD_PRELOAD` shim of `_shim.ts`.
  * @module
  */
 import { assert, assertEquals } from "../_assert.ts";
 import { eventsOf, spawnBtfetch } from "../interop/_btfetch.ts";
-import { freePort, haveProgram } from "../interop/_peers.ts";
+import { freePort } from "../interop/_peers.ts";
+import { buildShim, canShim } from "./_shim.ts";
 import { brief, exitWithin, startSeed, torrentWithData, withTempDir } from "./_cli.ts";
 import { equalBytes } from "../../lib/bytes.ts";
-
-/** `fdatasync` and `fsync` of a file under `$HANG_DIR` wait while the file `$HANG_FLAG` exists. */
-const SHIM = `
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-static int hangs(int fd) {
-  const char *dir = getenv("HANG_DIR"), *flag = getenv("HANG_FLAG");
-  char link[64], path[4096];
-  if (!dir || !flag) return 0;
-  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-  ssize_t n = readlink(link, path, sizeof path - 1);
-  if (n < 0) return 0;
-  path[n] = 0;
-  return strncmp(path, dir, strlen(dir)) == 0 && access(flag, F_OK) == 0;
-}
-static void wait_while(int fd) { while (hangs(fd)) usleep(100000); }
-int fdatasync(int fd) {
-  static int (*real)(int);
-  if (!real) real = dlsym(RTLD_NEXT, "fdatasync");
-  wait_while(fd);
-  return real(fd);
-}
-int fsync(int fd) {
-  static int (*real)(int);
-  if (!real) real = dlsym(RTLD_NEXT, "fsync");
-  wait_while(fd);
-  return real(fd);
-}
-`;
-
-const canShim = Deno.build.os === "linux" && haveProgram("cc");
 
 Deno.test({
   name: "a disk whose flush hangs: SIGINT exits 130 within the bound, says no record was saved, and loses no data",
   ignore: !canShim,
   async fn() {
     await withTempDir("btfetch-hung-disk-", async (tmp) => {
-      await Deno.writeTextFile(`${tmp}/shim.c`, SHIM);
-      const cc = await new Deno.Command("cc", {
-        args: ["-shared", "-fPIC", "-o", `${tmp}/shim.so`, `${tmp}/shim.c`, "-ldl"],
-        stdout: "null",
-        stderr: "piped",
-      }).output();
-      assert(cc.success, new TextDecoder().decode(cc.stderr));
+      const shim = await buildShim(tmp);
       const tor = await torrentWithData(tmp, { size: 4 << 20, pieceLength: 64 * 1024 });
       const seed = await startSeed(tor.path, tor.dataDir);
       const out = `${tmp}/out`;
@@ -67,7 +27,7 @@ Deno.test({
       try {
         const h = spawnBtfetch(
           [tor.path, "-o", out, ...peerArgs, "--port", String(freePort()), "--max-download-rate", "256K"],
-          { timeoutMs: 120_000, env: { LD_PRELOAD: `${tmp}/shim.so`, HANG_DIR: out, HANG_FLAG: flag } },
+          { timeoutMs: 120_000, env: { LD_PRELOAD: shim, SHIM_DIR: out, SHIM_HANG_SYNC: flag } },
         );
         try {
           await h.waitForEvent((e) => e.event === "progress" && (e.verified as number) > 0, 30_000);

@@ -1,0 +1,73 @@
+/**
+ * A disk that misbehaves on demand, for tests: an `LD_PRELOAD` library built with the system's C compiler (`cc`) that,
+ * for files under `SHIM_DIR` only, makes `fdatasync`/`fsync` hang while the file `SHIM_HANG_SYNC` exists, and makes
+ * `pwrite` fail with errno `SHIM_ERRNO` (default EIO) while the file `SHIM_FAIL_WRITE` exists. Linux only.
+ * @module
+ */
+import { haveProgram } from "../interop/_peers.ts";
+
+/** Whether {@linkcode buildShim} can work here. */
+export const canShim: boolean = Deno.build.os === "linux" && haveProgram("cc");
+
+const SOURCE = `
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/types.h>
+static int targeted(int fd) {
+  const char *dir = getenv("SHIM_DIR");
+  char link[64], path[4096];
+  if (!dir) return 0;
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(link, path, sizeof path - 1);
+  if (n < 0) return 0;
+  path[n] = 0;
+  return strncmp(path, dir, strlen(dir)) == 0;
+}
+static int flagged(const char *name) {
+  const char *f = getenv(name);
+  return f && access(f, F_OK) == 0;
+}
+static void hang_while_flagged(int fd) {
+  while (targeted(fd) && flagged("SHIM_HANG_SYNC")) usleep(100000);
+}
+int fdatasync(int fd) {
+  static int (*real)(int);
+  if (!real) real = dlsym(RTLD_NEXT, "fdatasync");
+  hang_while_flagged(fd);
+  return real(fd);
+}
+int fsync(int fd) {
+  static int (*real)(int);
+  if (!real) real = dlsym(RTLD_NEXT, "fsync");
+  hang_while_flagged(fd);
+  return real(fd);
+}
+ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off) {
+  static ssize_t (*real)(int, const void *, size_t, off_t);
+  if (!real) real = dlsym(RTLD_NEXT, "pwrite64");
+  if (targeted(fd) && flagged("SHIM_FAIL_WRITE")) {
+    const char *e = getenv("SHIM_ERRNO");
+    errno = e ? atoi(e) : EIO;
+    return -1;
+  }
+  return real(fd, buf, n, off);
+}
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off) { return pwrite64(fd, buf, n, off); }
+`;
+
+/** Builds the library into `dir`; returns its path. */
+export async function buildShim(dir: string): Promise<string> {
+  await Deno.writeTextFile(`${dir}/shim.c`, SOURCE);
+  const out = await new Deno.Command("cc", {
+    args: ["-shared", "-fPIC", "-o", `${dir}/shim.so`, `${dir}/shim.c`, "-ldl"],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!out.success) throw new Error(`cc failed: ${new TextDecoder().decode(out.stderr)}`);
+  return `${dir}/shim.so`;
+}
