@@ -197,7 +197,8 @@ export function readFully(
  * check is refused too), anything but a regular file (`O_NONBLOCK`: a FIFO never blocks the open), a file with other
  * hard links, and, where Linux says where the descriptor really is (`/proc/self/fd`), a file that is not at
  * `expected` (a directory on its path swapped for a symlink after it was checked). Checks are made on the open
- * descriptor, so nothing can change between check and use. `expected` null skips that last check. With `holdsData`
+ * descriptor, so nothing can change between check and use. There, a file that may be created is created through its
+ * folder's checked descriptor, so such a swap cannot have it made elsewhere, even empty. `expected` null skips that last check. With `holdsData`
  * (verified pieces were written to it, or found in it), the file is never created and never extended: missing or
  * shorter than `length`, it was removed or cut while btfetch ran, and making it whole again with zeros would pass
  * them off as the verified data (`write` refusal).
@@ -241,12 +242,44 @@ export function openForWrite(
   }
   if (linked) throw refuse("unsafe-path", "it is a symbolic link");
   const c = fsm.constants;
+  // Where the file may be made (O_CREAT), Linux makes it in its folder as opened and checked here: through the folder's
+  // descriptor (/proc/self/fd/N/name) rather than its path, so a folder on the path swapped for a link between the
+  // check and the open cannot have the file made elsewhere, not even empty.
+  let at = path;
+  let dirFd: number | null = null;
+  const slash = path.lastIndexOf("/");
+  if (!holdsData && expected !== null && c.O_DIRECTORY !== undefined && slash > 0) {
+    const parent = path.slice(0, slash);
+    try {
+      dirFd = fsm.openSync(parent, c.O_RDONLY | c.O_DIRECTORY | (c.O_NOFOLLOW ?? 0));
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      let parentLinked = false;
+      try {
+        parentLinked = (code === "ENOTDIR" || code === "ELOOP") && fsm.lstatSync(parent).isSymbolicLink();
+      } catch { /* gone: the error below says so */ }
+      if (parentLinked) throw refuse("unsafe-path", "a directory on its path is a link");
+      throw e;
+    }
+    let dirAt: string | null = null;
+    try {
+      dirAt = fsm.readlinkSync(`/proc/self/fd/${dirFd}`);
+    } catch { /* no /proc here: the file is opened by its path, and checked after */ }
+    const expectedDir = expected.slice(0, expected.lastIndexOf("/"));
+    if (dirAt !== null && dirAt !== expectedDir) {
+      fsm.closeSync(dirFd);
+      throw refuse("unsafe-path", `its folder resolves to ${dirAt}: a directory on its path is a link`);
+    }
+    if (dirAt !== null) at = `/proc/self/fd/${dirFd}/${path.slice(slash + 1)}`;
+  }
   let fd: number;
   try {
-    fd = fsm.openSync(path, c.O_RDWR | (holdsData ? 0 : c.O_CREAT) | (c.O_NOFOLLOW ?? 0) | (c.O_NONBLOCK ?? 0), 0o666);
+    fd = fsm.openSync(at, c.O_RDWR | (holdsData ? 0 : c.O_CREAT) | (c.O_NOFOLLOW ?? 0) | (c.O_NONBLOCK ?? 0), 0o666);
   } catch (e) {
     if (!holdsData || (e as { code?: string }).code !== "ENOENT") throw e;
     throw refuse("write", "it is gone (removed while btfetch ran), and its verified data with it");
+  } finally {
+    if (dirFd !== null) fsm.closeSync(dirFd);
   }
   try {
     const st = fsm.fstatSync(fd);
