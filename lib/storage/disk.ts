@@ -545,9 +545,14 @@ export class PieceStore {
     const parts = this.#meta.files[i].path;
     let dir = this.outDir;
     for (let k = 0; k < parts.length - 1; k++) {
+      const parent = dir;
       dir = joinPath(dir, parts[k]);
       if (this.#safeDirs.has(dir)) continue;
-      if (!checkDir(dir, create)) return false;
+      const real = this.#realOut();
+      const made = create && real !== null
+        ? () => makeDirIn(parent, joinPath(real, ...parts.slice(0, k)), parts[k])
+        : undefined;
+      if (!checkDir(dir, create, made)) return false;
       this.#safeDirs.add(dir);
     }
     return true;
@@ -624,10 +629,44 @@ export function checkOutputDir(outDir: string): void {
 }
 
 /**
- * Whether `dir` is a real directory, making it when missing and `create` is set.
+ * Makes directory `name` in `parent` as Linux says `parent` really is (`/proc/self/fd`): through the descriptor of
+ * `parent` once it is found at `expectedParent`, so a folder on the way swapped for a link after it was checked cannot
+ * have the directory made elsewhere. Where there is no `/proc`, by path.
+ * @throws {StorageError} `unsafe-path` when `parent` is elsewhere; the OS error (`EEXIST` when it exists).
+ */
+function makeDirIn(parent: string, expectedParent: string, name: string): void {
+  const nfs = fs();
+  let fd: number;
+  try {
+    fd = nfs.openSync(parent, nfs.constants.O_RDONLY | (nfs.constants.O_DIRECTORY ?? 0));
+  } catch {
+    Deno.mkdirSync(joinPath(parent, name)); // the OS says why, by path
+    return;
+  }
+  try {
+    let at: string | null = null;
+    try {
+      at = nfs.readlinkSync(`/proc/self/fd/${fd}`);
+    } catch { /* no /proc here */ }
+    if (at !== null && at !== expectedParent) {
+      throw new StorageError(
+        "unsafe-path",
+        joinPath(parent, name),
+        `its folder resolves to ${at}: a directory on its path is a link`,
+      );
+    }
+    Deno.mkdirSync(at === null ? joinPath(parent, name) : `/proc/self/fd/${fd}/${name}`);
+  } finally {
+    nfs.closeSync(fd);
+  }
+}
+
+/**
+ * Whether `dir` is a real directory, making it when missing and `create` is set (with `make` when given: see
+ * {@linkcode makeDirIn}).
  * @throws {StorageError} `unsafe-path` for a symlink; with `create`, when it is not a directory or cannot be made.
  */
-export function checkDir(dir: string, create: boolean): boolean {
+export function checkDir(dir: string, create: boolean, make?: () => void): boolean {
   for (let attempt = 0; attempt < 2; attempt++) {
     let st: Deno.FileInfo;
     try {
@@ -636,9 +675,11 @@ export function checkDir(dir: string, create: boolean): boolean {
       if (!isMissing(e)) throw wrap(create ? "create" : "read", dir, e);
       if (!create) return false;
       try {
-        Deno.mkdirSync(dir);
+        if (make) make();
+        else Deno.mkdirSync(dir);
         return true;
       } catch (e2) {
+        if (e2 instanceof StorageError) throw e2;
         if (osCode(e2) === "EEXIST") continue; // made by someone else meanwhile: look again
         throw wrap("create", dir, e2);
       }

@@ -512,6 +512,35 @@ Deno.test("PieceStore refuses a directory swapped for a symlink after it was che
   }
 });
 
+Deno.test({
+  name: "PieceStore makes no directory through a directory swapped for a symlink after it was checked (Linux)",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      const rand = seeded(4);
+      const g = makeGeom(
+        [{ name: "d/x", data: randomBytes(rand, 300) }, { name: "d/e/y", data: randomBytes(rand, 300) }],
+        256,
+      );
+      const out = join(dir, "out");
+      const store = PieceStore.open(g.meta, out);
+      store.writePiece(0, g.piece(0)); // checks (and remembers) t/d
+      const elsewhere = join(dir, "elsewhere");
+      fs.mkdirSync(elsewhere);
+      fs.renameSync(join(out, "t", "d"), join(dir, "old-d"));
+      fs.symlinkSync(elsewhere, join(out, "t", "d"));
+      const err = assertThrows(() => store.writePiece(2, g.piece(2)), StorageError); // wholly inside d/e/y
+      assertEquals([err.code, err.path], ["unsafe-path", join(out, "t", "d", "e")]);
+      assert(/a directory on its path is a link/.test(err.message), err.message);
+      assertEquals(fs.readdirSync(elsewhere), [], "something was made outside the folder");
+      store.close();
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
 Deno.test("checkOutputDir() accepts what can be written, refuses the rest, and leaves nothing behind", async (t) => {
   const dir = await Deno.makeTempDir();
   try {
