@@ -40,6 +40,7 @@ import {
   closest,
   createTable,
   goodNodes,
+  lookupSeeds,
   nodeState,
   refreshDue,
   type RoutingTable,
@@ -221,7 +222,7 @@ export function startLookup(n: DhtNode, s: StartLookup, now: number, io: DhtIO):
   if (!table || n.lookups.size >= MAX_LOOKUPS) return null;
   const stand = tableStats(table, now).good > 0 ? n.id : s.target;
   const seeds = [
-    ...closest(table, s.target, { k: 16 }),
+    ...lookupSeeds(table, s.target, 16),
     ...(s.seeds ?? []).filter((x) => familyOf(x.address) === s.family),
     ...(s.routers ?? []).filter((a) => familyOf(a) === s.family).map((address) => ({ id: nextTo(stand), address })),
   ];

@@ -234,6 +234,37 @@ export function closest(t: RoutingTable, target: Uint8Array, o: ClosestOptions =
   return all.slice(0, k).map(info);
 }
 
+/**
+ * Where a lookup for `target` starts: the `k` closest nodes that have answered one of our queries at some time, closest
+ * first. Only when fewer than {@linkcode BUCKET_SIZE} of those are known is the list topped up with nodes that only
+ * queried us: anyone can send a query with a made-up id from a forged address, and each such node queried costs the
+ * lookup a slot and a time-out.
+ * @example
+ * ```ts
+ * import { deepStrictEqual as eq } from "node:assert/strict";
+ * let t = createTable(new Uint8Array(20), { family: 4, now: 0 });
+ * const a = { id: new Uint8Array(20).fill(1), address: { host: "10.0.0.1", port: 1 } };
+ * const b = { id: new Uint8Array(20).fill(2), address: { host: "10.0.0.2", port: 1 } };
+ * [t] = stepTable(t, { type: "response", node: a }, 0);
+ * [t] = stepTable(t, { type: "query", node: b }, 0);
+ * eq(lookupSeeds(t, b.id, 16), [b, a]); // fewer than 8 answered: b is tried too
+ * ```
+ */
+export function lookupSeeds(t: RoutingTable, target: Uint8Array, k: number): NodeInfo[] {
+  const answered: TableNode[] = [];
+  const others: TableNode[] = [];
+  for (const b of t.buckets) {
+    for (const n of b.nodes) {
+      if (n.failures >= BAD_AFTER_FAILURES) continue;
+      (n.lastResponse !== null ? answered : others).push(n);
+    }
+  }
+  const byDistance = (x: TableNode, y: TableNode) => compareDistance(target, x.id, y.id);
+  answered.sort(byDistance);
+  if (answered.length >= BUCKET_SIZE) return answered.slice(0, k).map(info);
+  return [...answered, ...others].sort(byDistance).slice(0, k).map(info);
+}
+
 /** A bucket due for a refresh, and the id to look up for it. */
 export interface Refresh {
   readonly bucket: number;

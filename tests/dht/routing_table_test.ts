@@ -8,6 +8,7 @@ import {
   createTable,
   GOOD_FOR_MS,
   goodNodes,
+  lookupSeeds,
   MAX_BUCKETS,
   nodeState,
   PING_PENDING_MS,
@@ -348,4 +349,37 @@ Deno.test("stepTable(): a query from a known node's address with another id does
   assertEquals(ids(t1.buckets.flatMap((b) => b.nodes)), ids([a]), "one spoofed query empties nothing");
   const [t2] = run(t1, [[response(spoof), 20]]); // the new id answered our query from that address: it is the node now
   assertEquals(ids(t2.buckets.flatMap((b) => b.nodes)), ids([spoof]));
+});
+
+Deno.test("lookupSeeds(): nodes that answered us go first; nodes that only queried us only fill in when few answered", () => {
+  const own = new Uint8Array(20);
+  const target = new Uint8Array(20).fill(0xf0);
+  // queried us only: ids right next to the target (a forger picks them so), all in bucket 0
+  const forged = Array.from({ length: 12 }, (_, i): NodeInfo => {
+    const id = new Uint8Array(20).fill(i + 1);
+    id[0] = 0xf0;
+    return { id, address: { host: `10.0.240.${i + 1}`, port: 6881 } };
+  });
+  // answered us: farther from the target, one in each of buckets 1 to 12 (i + 1 leading zero bits)
+  const real = Array.from({ length: 12 }, (_, i): NodeInfo => {
+    const id = new Uint8Array(20).fill(0x55);
+    id[0] = 0;
+    id[1] = 0;
+    id[(i + 1) >> 3] = 0x80 >> ((i + 1) & 7);
+    return { id, address: { host: `10.0.1.${i + 1}`, port: 6881 } };
+  });
+  let t = createTable(own, { family: 4, now: 0 });
+  for (const n of forged) [t] = stepTable(t, { type: "query", node: n }, 0);
+  for (const n of real.slice(0, 3)) [t] = stepTable(t, { type: "response", node: n }, 0);
+  // 3 answered: too few, so the query-only nodes fill in, closest first
+  const few = lookupSeeds(t, target, 16);
+  assertEquals(few.length, Math.min(16, tableSize(t)));
+  assert(few.some((n) => n.address.host.startsWith("10.0.240.")), "with few answered, the others are tried too");
+  for (const n of real.slice(3)) [t] = stepTable(t, { type: "response", node: n }, 0);
+  // enough answered: only they seed the lookup
+  const seeds = lookupSeeds(t, target, 16);
+  assert(seeds.length >= BUCKET_SIZE, `${seeds.length} seeds`);
+  assertEquals(seeds.filter((n) => n.address.host.startsWith("10.0.240.")), [], "a query-only node seeds the lookup");
+  const answeredInTable = closest(t, target, { k: 160 }).filter((n) => !n.address.host.startsWith("10.0.240."));
+  assertEquals(seeds.map((n) => n.address.host), answeredInTable.slice(0, 16).map((n) => n.address.host));
 });
