@@ -630,19 +630,19 @@ export function checkOutputDir(outDir: string): void {
 
 /**
  * Makes directory `name` in `parent` as Linux says `parent` really is (`/proc/self/fd`): through the descriptor of
- * `parent` once it is found at `expectedParent`, so a folder on the way swapped for a link after it was checked cannot
- * have the directory made elsewhere. Where there is no `/proc`, by path.
+ * `parent` (opened with `O_PATH`, links on its way followed) once it is found at `expectedParent`, so a folder on the
+ * way swapped for a link after it was checked cannot have the directory made elsewhere. Elsewhere, or with no `/proc`
+ * mounted, by path.
  * @throws {StorageError} `unsafe-path` when `parent` is elsewhere; the OS error (`EEXIST` when it exists).
  */
 function makeDirIn(parent: string, expectedParent: string, name: string): void {
-  const nfs = fs();
-  let fd: number;
-  try {
-    fd = nfs.openSync(parent, nfs.constants.O_RDONLY | (nfs.constants.O_DIRECTORY ?? 0));
-  } catch {
-    Deno.mkdirSync(joinPath(parent, name)); // the OS says why, by path
+  if (Deno.build.os !== "linux") {
+    Deno.mkdirSync(joinPath(parent, name));
     return;
   }
+  const nfs = fs();
+  const O_PATH = 0o10000000; // the folder needs no read permission to be opened so
+  const fd = nfs.openSync(parent, O_PATH | nfs.constants.O_DIRECTORY); // never by path instead: that is the hole
   try {
     let at: string | null = null;
     try {
@@ -655,7 +655,14 @@ function makeDirIn(parent: string, expectedParent: string, name: string): void {
         `its folder resolves to ${at}: a directory on its path is a link`,
       );
     }
-    Deno.mkdirSync(at === null ? joinPath(parent, name) : `/proc/self/fd/${fd}/${name}`);
+    const where = `/proc/self/fd/${fd}/${name}`;
+    try {
+      Deno.mkdirSync(at === null ? joinPath(parent, name) : where);
+    } catch (e) {
+      // the OS names the path it was given: name the folder's own
+      if (e instanceof Error) e.message = e.message.split(where).join(joinPath(parent, name));
+      throw e;
+    }
   } finally {
     nfs.closeSync(fd);
   }

@@ -244,27 +244,19 @@ export function openForWrite(
   const c = fsm.constants;
   // Where the file may be made (O_CREAT), Linux makes it in its folder as opened and checked here: through the folder's
   // descriptor (/proc/self/fd/N/name) rather than its path, so a folder on the path swapped for a link between the
-  // check and the open cannot have the file made elsewhere, not even empty.
+  // check and the open cannot have the file made elsewhere, not even empty. The folder is opened with O_PATH (no read
+  // permission needed) and links on its way are followed: the user's -o may be one, and /proc/self/fd says where the
+  // folder really is, which must be where the plan expects it.
   let at = path;
   let dirFd: number | null = null;
   const slash = path.lastIndexOf("/");
-  if (!holdsData && expected !== null && c.O_DIRECTORY !== undefined && slash > 0) {
-    const parent = path.slice(0, slash);
-    try {
-      dirFd = fsm.openSync(parent, c.O_RDONLY | c.O_DIRECTORY | (c.O_NOFOLLOW ?? 0));
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      let parentLinked = false;
-      try {
-        parentLinked = (code === "ENOTDIR" || code === "ELOOP") && fsm.lstatSync(parent).isSymbolicLink();
-      } catch { /* gone: the error below says so */ }
-      if (parentLinked) throw refuse("unsafe-path", "a directory on its path is a link");
-      throw e;
-    }
+  if (!holdsData && expected !== null && slash > 0 && Deno.build.os === "linux") {
+    const O_PATH = 0o10000000;
+    dirFd = fsm.openSync(path.slice(0, slash), O_PATH | c.O_DIRECTORY);
     let dirAt: string | null = null;
     try {
       dirAt = fsm.readlinkSync(`/proc/self/fd/${dirFd}`);
-    } catch { /* no /proc here: the file is opened by its path, and checked after */ }
+    } catch { /* no /proc mounted: the file is opened by its path, and checked after */ }
     const expectedDir = expected.slice(0, expected.lastIndexOf("/"));
     if (dirAt !== null && dirAt !== expectedDir) {
       fsm.closeSync(dirFd);
@@ -276,6 +268,8 @@ export function openForWrite(
   try {
     fd = fsm.openSync(at, c.O_RDWR | (holdsData ? 0 : c.O_CREAT) | (c.O_NOFOLLOW ?? 0) | (c.O_NONBLOCK ?? 0), 0o666);
   } catch (e) {
+    // the OS names the path it was given: name the file's own
+    if (at !== path && e instanceof Error) e.message = e.message.split(at).join(path);
     if (!holdsData || (e as { code?: string }).code !== "ENOENT") throw e;
     throw refuse("write", "it is gone (removed while btfetch ran), and its verified data with it");
   } finally {

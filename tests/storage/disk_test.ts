@@ -541,6 +541,22 @@ Deno.test({
   },
 });
 
+Deno.test("PieceStore writes a single-file torrent into an output folder that is a symlink (the user's choice)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    fs.mkdirSync(join(dir, "real"));
+    fs.symlinkSync(join(dir, "real"), join(dir, "link"));
+    const data = randomBytes(seeded(2), 700);
+    const g = makeGeom([{ data }], 256, { name: "movie.mkv", single: true });
+    const store = PieceStore.open(g.meta, join(dir, "link"));
+    for (let p = 0; p < g.meta.pieceCount; p++) store.writePiece(p, g.piece(p));
+    store.close();
+    assertEquals(new Uint8Array(fs.readFileSync(join(dir, "real", "movie.mkv"))), data);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("checkOutputDir() accepts what can be written, refuses the rest, and leaves nothing behind", async (t) => {
   const dir = await Deno.makeTempDir();
   try {

@@ -354,3 +354,31 @@ Deno.test("PieceWriter takes a thread started ahead by prestartWriterThread(), a
   discardWriterThread();
   discardWriterThread();
 });
+
+Deno.test("PieceWriter's thread writes a single-file torrent into an output folder that is a symlink", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    fs.mkdirSync(join(dir, "real"));
+    fs.symlinkSync(join(dir, "real"), join(dir, "link")); // the user's choice, e.g. ~/Downloads -> /data/dl
+    const data = randomBytes(seeded(2), 700);
+    const g = makeGeom([{ data }], 256, { name: "movie.mkv", single: true });
+    const store = PieceStore.open(g.meta, join(dir, "link"));
+    const passed: number[] = [];
+    const errors: StorageError[] = [];
+    const w = new PieceWriter(store, (index, ok) => ok && passed.push(index), (e) => errors.push(e));
+    try {
+      for (let p = 0; p < g.meta.pieceCount; p++) {
+        w.submit(p, own(g.piece(p)), g.meta.pieceHashes.subarray(p * 20, p * 20 + 20));
+      }
+      await w.drain(10_000);
+    } finally {
+      w.close();
+      store.close();
+    }
+    assertEquals(errors.map((e) => e.message), []);
+    assertEquals(passed.sort(), [0, 1, 2]);
+    assertEquals(new Uint8Array(fs.readFileSync(join(dir, "real", "movie.mkv"))), data);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
