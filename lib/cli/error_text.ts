@@ -30,7 +30,7 @@ function hint(e: unknown): string | undefined {
       case "permission":
         // a file system gone read-only under a download is most often ext4's errors=remount-ro: a failing disk
         return osCode(e.cause) === "EROFS"
-          ? "make it writable again (or choose another place), then run the same command again to resume"
+          ? "make it writable (or choose another place), then run the same command again"
           : "check its permissions or choose another place";
       case "no-space":
         return "free some space, then run the same command again";
@@ -42,9 +42,7 @@ function hint(e: unknown): string | undefined {
         return "choose another place";
       case "write":
       case "read":
-        return osCode(e.cause) === "EIO"
-          ? "check the disk, then run the same command again to resume (verified pieces are kept)"
-          : undefined;
+        return osCode(e.cause) === "EIO" ? "check the disk, then run the same command again" : undefined;
       default:
         return undefined;
     }

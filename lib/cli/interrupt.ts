@@ -8,14 +8,15 @@ export class Interrupted extends Error {
   override readonly name = "Interrupted";
   /**
    * Makes the error for `signal`. `recordSaved` false says that the session could not save its resume record (the
-   * disk did not finish writing in time), so the next run checks the data on disk before it resumes.
+   * disk did not finish writing in time, or the record could not be written), so the next run checks the data on disk
+   * before it resumes.
    */
   constructor(readonly signal: string, readonly recordSaved = true) {
     super(
       recordSaved
         ? `Interrupted by ${signal}: state saved, run the same command again to resume`
-        : `Interrupted by ${signal}: the disk did not finish writing, so no resume record was saved; run the same ` +
-          "command again to resume (it checks the data on disk first)",
+        : `Interrupted by ${signal}: no resume record was saved (see the warning above); run the same command again to ` +
+          "resume (it checks the data on disk first)",
     );
   }
 }

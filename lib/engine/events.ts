@@ -3,6 +3,7 @@
  * `t` (ms since the session started). Field names are snake_case and stable; new fields may be added.
  * @module
  */
+import type { WarningCode } from "../storage/storage_error.ts";
 
 /** A file as events describe it; `index` is 1-based over non-padding files, as `info` prints and `--select` takes. */
 export interface EventFile {
@@ -85,10 +86,11 @@ export type SessionEvent =
   }
   /**
    * Something the user should know that did not stop the session (e.g. incoming peers cannot be accepted). `code`
-   * names the warnings a program may act on: `no-resume-record` when the session ended without saving its resume
-   * record (the disk did not finish writing in time), so the next run checks the data on disk instead.
+   * names the warnings a program may act on ({@linkcode WarningCode}): `no-resume-record` when the session ended without
+   * saving its resume record (the disk did not finish writing in time, or the record could not be written), so the next
+   * run checks the data on disk instead.
    */
-  | { readonly event: "warning"; readonly message: string; readonly code?: "no-resume-record" }
+  | { readonly event: "warning"; readonly message: string; readonly code?: WarningCode }
   | {
     /** A bug of ours that ended one connection (not the session); `stack` for `--debug`. */
     readonly event: "internal-error";

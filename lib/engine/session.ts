@@ -242,7 +242,7 @@ class Session implements SwarmIO {
     this.store = PieceStore.open(o.meta, o.outDir, {
       selected: o.selected,
       readOnly: o.requireComplete, // seeding complete data writes nothing: it works on a read-only mount
-      onWarning: (e) => this.emit({ event: "warning", message: e.message }),
+      onWarning: (e, code) => this.emit({ event: "warning", message: e.message, ...(code ? { code } : {}) }),
     });
     this.writer = new PieceWriter(
       this.store,
@@ -558,7 +558,8 @@ class Session implements SwarmIO {
       if (sw && sw.picker.have.count > 0 && !dropped) {
         // the record claims only data on the device: the writer thread flushes what it wrote first
         if (settled && await settlesBy(this.writer.flush(), deadline)) {
-          saveResume(this.store, this.meta, sw.picker.have, { flushed: true });
+          // a record that cannot be saved is a warning with the code, so the exit line does not say "state saved"
+          saveResume(this.store, this.meta, sw.picker.have, { flushed: true, code: "no-resume-record" });
         } else {
           this.emit({
             event: "warning",

@@ -42,7 +42,7 @@ import { MAX_OPEN_FILES } from "../limits.ts";
 import { FdCache, openForRead, openForWrite, readFully, writeFully } from "./file_io.ts";
 import { nodeBuiltin } from "../node_builtin.ts";
 import { blockSpans, type FileSpan, payloadSpans, pieceSpans } from "./layout.ts";
-import { osCode, refusalOrWrap, StorageError } from "./storage_error.ts";
+import { osCode, refusalOrWrap, StorageError, type WarningCode } from "./storage_error.ts";
 import { nextTurn } from "../turns.ts";
 
 export { StorageError, type StorageErrorCode } from "./storage_error.ts";
@@ -98,7 +98,7 @@ export interface PieceStoreOptions {
    * Receives problems that do not cost the result, each message once: a resume record that could not be saved (a
    * symlinked `.btfetch`, a read-only mount, a full disk). Default: one `Warning: ...` line on stderr.
    */
-  readonly onWarning?: (e: StorageError) => void;
+  readonly onWarning?: (e: StorageError, code?: WarningCode) => void;
 }
 
 /** Options for {@linkcode PieceStore.verify}. */
@@ -134,7 +134,7 @@ export class PieceStore {
   readonly #safeDirs = new Set<string>();
   /** By file index, 1 when the file holds verified data ({@linkcode PieceStore.noteVerified}). */
   readonly #holds: Uint8Array;
-  readonly #onWarning: (e: StorageError) => void;
+  readonly #onWarning: (e: StorageError, code?: WarningCode) => void;
   readonly #warned = new Set<string>();
   #outDirMade = false;
   /** outDir with every symlink resolved, once it exists; undefined until then. */
@@ -176,7 +176,8 @@ export class PieceStore {
   }
 
   /**
-   * Reports a problem that does not cost the result to the `onWarning` option, once per message.
+   * Reports a problem that does not cost the result to the `onWarning` option (with `code` when a program may act on
+   * it), once per message and code.
    * @example
    * ```ts
    * import { strictEqual as eq } from "node:assert/strict";
@@ -191,10 +192,11 @@ export class PieceStore {
    * eq(seen.join(), "unsafe-path");
    * ```
    */
-  warn(e: StorageError): void {
-    if (this.#warned.has(e.message)) return;
-    this.#warned.add(e.message);
-    this.#onWarning(e);
+  warn(e: StorageError, code?: WarningCode): void {
+    const key = `${code ?? ""}|${e.message}`;
+    if (this.#warned.has(key)) return;
+    this.#warned.add(key);
+    this.#onWarning(e, code);
   }
 
   /**

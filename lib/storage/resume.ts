@@ -24,6 +24,7 @@ import { Bitfield } from "../bitfield.ts";
 import { equalBytes } from "../bytes.ts";
 import { checkDir, type PieceStore, StorageError } from "./disk.ts";
 import { writeFully } from "./file_io.ts";
+import type { WarningCode } from "./storage_error.ts";
 
 /** `node:fs`, loaded when a record is first read or written: a download with none loads no `node:` module. */
 const fs = (): typeof NodeFs => nodeBuiltin<typeof NodeFs>("node:fs");
@@ -89,7 +90,7 @@ function stamps(store: PieceStore, meta: Metainfo): FileStamp[] {
  * nothing behind).
  * Without `flushed`, the store's own files open for writing are flushed first ({@linkcode PieceStore.flush}); with
  * it, the caller has flushed the data already (a download's: the writer thread's `PieceWriter.flush`, after `have`
- * was taken), and the record is written at once.
+ * was taken), and the record is written at once. `code` goes with the warning when the record cannot be saved.
  * @returns true when the record on disk now holds `have`, false when it could not be saved (and was warned about).
  * @throws {RangeError} when `have` is not sized for the torrent.
  * @throws {StorageError} when flushing the data fails (that is the data, not the record).
@@ -98,7 +99,7 @@ export function saveResume(
   store: PieceStore,
   meta: Metainfo,
   have: Bitfield,
-  o: { readonly flushed?: boolean } = {},
+  o: { readonly flushed?: boolean; readonly code?: WarningCode } = {},
 ): boolean {
   if (have.size !== meta.pieceCount) {
     throw new RangeError(`Cannot save resume: the have-set has ${have.size} pieces, the torrent ${meta.pieceCount}`);
@@ -124,7 +125,7 @@ export function saveResume(
     return true;
   } catch (e) {
     if (!(e instanceof StorageError)) throw e;
-    store.warn(new StorageError(e.code, e.path, `${e.detail}; the resume record was not saved`, { cause: e }));
+    store.warn(new StorageError(e.code, e.path, `${e.detail}; the resume record was not saved`, { cause: e }), o.code);
     return false;
   }
 }

@@ -4,6 +4,12 @@
  * @module
  */
 
+/**
+ * The warnings a program may act on: `no-resume-record` when a session ends without saving its resume record (the disk
+ * did not finish writing in time, or the record could not be written), so the next run checks the data on disk instead.
+ */
+export type WarningCode = "no-resume-record";
+
 /** What went wrong with a file on disk. */
 export type StorageErrorCode =
   | "unsafe-path"

@@ -1,7 +1,8 @@
 /**
  * A disk that misbehaves on demand, for tests: an `LD_PRELOAD` library built with the system's C compiler (`cc`) that,
  * for files under `SHIM_DIR` only, makes `fdatasync`/`fsync` hang while the file `SHIM_HANG_SYNC` exists, and makes
- * `pwrite` fail with errno `SHIM_ERRNO` (default EIO) while the file `SHIM_FAIL_WRITE` exists. Linux only.
+ * `pwrite` fail with errno `SHIM_ERRNO` (default EIO) once `SHIM_FAIL_AFTER` writes to such files have succeeded.
+ * Linux only.
  * @module
  */
 import { haveProgram } from "../interop/_peers.ts";
@@ -47,13 +48,21 @@ int fsync(int fd) {
   hang_while_flagged(fd);
   return real(fd);
 }
+static int writes_left = -2; /* -2: not read yet; -1: never fail */
 ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off) {
   static ssize_t (*real)(int, const void *, size_t, off_t);
   if (!real) real = dlsym(RTLD_NEXT, "pwrite64");
-  if (targeted(fd) && flagged("SHIM_FAIL_WRITE")) {
-    const char *e = getenv("SHIM_ERRNO");
-    errno = e ? atoi(e) : EIO;
-    return -1;
+  if (writes_left == -2) {
+    const char *after = getenv("SHIM_FAIL_AFTER");
+    writes_left = after ? atoi(after) : -1;
+  }
+  if (writes_left >= 0 && targeted(fd)) {
+    if (__atomic_fetch_sub(&writes_left, 1, __ATOMIC_SEQ_CST) <= 0) {
+      writes_left = 0;
+      const char *e = getenv("SHIM_ERRNO");
+      errno = e ? atoi(e) : EIO;
+      return -1;
+    }
   }
   return real(fd, buf, n, off);
 }

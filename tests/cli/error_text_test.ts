@@ -12,14 +12,13 @@ Deno.test("errorText: a disk error in plain words, with what to do for each caus
     [
       "EIO",
       "Input/output error (os error 5)",
-      `Cannot write ${path}: an input/output error (a failing disk?); check the disk, then run the same command again ` +
-      "to resume (verified pieces are kept)",
+      `Cannot write ${path}: an input/output error (a failing disk?); check the disk, then run the same command again`,
     ],
     [
       "EROFS",
       "Read-only file system (os error 30)",
-      `Cannot access ${path}: the file system is read-only; make it writable again (or choose another place), then ` +
-      "run the same command again to resume",
+      `Cannot access ${path}: the file system is read-only; make it writable (or choose another place), then run the ` +
+      "same command again",
     ],
     [
       "EACCES",

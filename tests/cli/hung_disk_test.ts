@@ -12,6 +12,9 @@ import { buildShim, canShim } from "./_shim.ts";
 import { brief, exitWithin, startSeed, torrentWithData, withTempDir } from "./_cli.ts";
 import { equalBytes } from "../../lib/bytes.ts";
 
+const NO_RECORD_LINE = "btfetch: Interrupted by SIGINT: no resume record was saved (see the warning above); run the " +
+  "same command again to resume (it checks the data on disk first)";
+
 Deno.test({
   name: "a disk whose flush hangs: SIGINT exits 130 within the bound, says no record was saved, and loses no data",
   ignore: !canShim,
@@ -31,22 +34,20 @@ Deno.test({
         );
         try {
           await h.waitForEvent((e) => e.event === "progress" && (e.verified as number) > 0, 30_000);
-        } finally {
-          h.kill("SIGINT");
+        } catch (e) {
+          h.kill("SIGKILL");
+          await h.wait();
+          throw e;
         }
+        h.kill("SIGINT");
         const t0 = performance.now();
         const { result: r, killed } = await exitWithin(h, 60_000);
         const took = performance.now() - t0;
         assert(!killed, `still running 60 s after SIGINT: ${brief(r)}`);
         assert(took > 25_000 && took < 45_000, `exited ${Math.round(took)} ms after SIGINT: ${brief(r)}`);
         assertEquals(r.code, 130, brief(r));
-        assertEquals(eventsOf(r, "warning").map((w) => w.code), ["no-resume-record"], brief(r));
-        assertEquals(
-          r.stderr.trimEnd().split("\n").at(-1),
-          "btfetch: Interrupted by SIGINT: the disk did not finish writing, so no resume record was saved; run the " +
-            "same command again to resume (it checks the data on disk first)",
-          brief(r),
-        );
+        assert(eventsOf(r, "warning").some((w) => w.code === "no-resume-record"), brief(r));
+        assertEquals(r.stderr.trimEnd().split("\n").at(-1), NO_RECORD_LINE, brief(r));
 
         await Deno.remove(flag); // the disk answers again
         const again = spawnBtfetch([tor.path, "-o", out, ...peerArgs, "--port", String(freePort())], {
@@ -63,4 +64,38 @@ Deno.test({
       }
     });
   },
+});
+
+Deno.test("a resume record that cannot be written (.btfetch is a symlink): SIGINT's exit line says no record was saved", async () => {
+  await withTempDir("btfetch-no-record-", async (tmp) => {
+    const tor = await torrentWithData(tmp, { size: 4 << 20, pieceLength: 64 * 1024 });
+    const seed = await startSeed(tor.path, tor.dataDir);
+    const out = `${tmp}/out`;
+    await Deno.mkdir(out);
+    await Deno.mkdir(`${tmp}/elsewhere`);
+    await Deno.symlink(`${tmp}/elsewhere`, `${out}/.btfetch`); // never written through
+    try {
+      const h = spawnBtfetch(
+        [tor.path, "-o", out, "--peer", `127.0.0.1:${seed.port}`, "--json", "--no-dht", "--port", String(freePort())]
+          .concat(["--max-download-rate", "256K"]),
+        { timeoutMs: 60_000 },
+      );
+      try {
+        await h.waitForEvent((e) => e.event === "progress" && (e.verified as number) > 0, 30_000);
+      } catch (e) {
+        h.kill("SIGKILL");
+        await h.wait();
+        throw e;
+      }
+      h.kill("SIGINT");
+      const { result: r, killed } = await exitWithin(h, 30_000);
+      assert(!killed, brief(r));
+      assertEquals(r.code, 130, brief(r));
+      assert(eventsOf(r, "warning").some((w) => w.code === "no-resume-record"), brief(r));
+      assertEquals(r.stderr.trimEnd().split("\n").at(-1), NO_RECORD_LINE, brief(r));
+      assertEquals([...Deno.readDirSync(`${tmp}/elsewhere`)], [], "written through the link");
+    } finally {
+      await seed.stop();
+    }
+  });
 });
