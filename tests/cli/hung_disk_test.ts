@@ -6,11 +6,23 @@
  * @module
  */
 import { assert, assertEquals } from "../_assert.ts";
-import { eventsOf, spawnBtfetch } from "../interop/_btfetch.ts";
+import { type BtfetchHandle, eventsOf, spawnBtfetch } from "../interop/_btfetch.ts";
 import { freePort } from "../interop/_peers.ts";
 import { buildShim, canShim } from "./_shim.ts";
 import { brief, exitWithin, startSeed, torrentWithData, withTempDir } from "./_cli.ts";
 import { equalBytes } from "../../lib/bytes.ts";
+
+/** Sends SIGINT once a piece is verified; a run that never gets there is killed and reaped, and the test fails. */
+async function interruptOnceVerified(h: BtfetchHandle): Promise<void> {
+  try {
+    await h.waitForEvent((e) => e.event === "progress" && (e.verified as number) > 0, 30_000);
+  } catch (e) {
+    h.kill("SIGKILL");
+    await h.wait();
+    throw e;
+  }
+  h.kill("SIGINT");
+}
 
 const NO_RECORD_LINE = "btfetch: Interrupted by SIGINT: no resume record was saved (see the warning above); run the " +
   "same command again to resume (it checks the data on disk first)";
@@ -32,14 +44,7 @@ Deno.test({
           [tor.path, "-o", out, ...peerArgs, "--port", String(freePort()), "--max-download-rate", "256K"],
           { timeoutMs: 120_000, env: { LD_PRELOAD: shim, SHIM_DIR: out, SHIM_HANG_SYNC: flag } },
         );
-        try {
-          await h.waitForEvent((e) => e.event === "progress" && (e.verified as number) > 0, 30_000);
-        } catch (e) {
-          h.kill("SIGKILL");
-          await h.wait();
-          throw e;
-        }
-        h.kill("SIGINT");
+        await interruptOnceVerified(h);
         const t0 = performance.now();
         const { result: r, killed } = await exitWithin(h, 60_000);
         const took = performance.now() - t0;
@@ -80,14 +85,7 @@ Deno.test("a resume record that cannot be written (.btfetch is a symlink): SIGIN
           .concat(["--max-download-rate", "256K"]),
         { timeoutMs: 60_000 },
       );
-      try {
-        await h.waitForEvent((e) => e.event === "progress" && (e.verified as number) > 0, 30_000);
-      } catch (e) {
-        h.kill("SIGKILL");
-        await h.wait();
-        throw e;
-      }
-      h.kill("SIGINT");
+      await interruptOnceVerified(h);
       const { result: r, killed } = await exitWithin(h, 30_000);
       assert(!killed, brief(r));
       assertEquals(r.code, 130, brief(r));
