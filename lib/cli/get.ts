@@ -16,7 +16,7 @@ import { checkOutputDir, StorageError } from "../storage/disk.ts";
 import { discardWriterThread, prestartWriterThread } from "../storage/piece_writer.ts";
 import { torrentFromInfo } from "../wire/metadata.ts";
 import type { CliOptions } from "./flags.ts";
-import { Interrupted, onInterrupt } from "./interrupt.ts";
+import { Interrupted, type InterruptedState, onInterrupt } from "./interrupt.ts";
 import type { Reporter } from "./report.ts";
 import { selectFiles } from "./select.ts";
 import { osWords, plainOsText } from "./os_words.ts";
@@ -89,7 +89,7 @@ export async function runGet(o: CliOptions, report: Reporter, seedOnly = false):
     const stop = new AbortController();
     stream?.done.then((end) => end === "closed" && stop.abort(new StdoutClosed()), (e) => stop.abort(e));
     let result: SessionResult;
-    let recordSaved = true; // false once the session says it could not save its resume record
+    let kept: InterruptedState = "saved"; // what a signal leaves behind, as the session's events tell
     try {
       result = await runSession({
         meta,
@@ -118,7 +118,9 @@ export async function runGet(o: CliOptions, report: Reporter, seedOnly = false):
         dropRecordWhenComplete: !seedOnly && !seeding, // removeState below
         signal: AbortSignal.any([interrupt.signal, stop.signal]),
         onEvent: (e) => {
-          if (e.event === "warning" && e.code === "no-resume-record") recordSaved = false;
+          if (e.event === "checking") kept = "checking";
+          if (e.event === "resume") kept = "saved";
+          if (e.event === "warning" && e.code === "no-resume-record") kept = "no-record";
           report.event(e);
         },
       });
@@ -129,7 +131,7 @@ export async function runGet(o: CliOptions, report: Reporter, seedOnly = false):
       // a signal while seeding ends seeding, which has no other end: that is success, not an interrupted fetch, unless
       // the reader has not had the whole file yet
       if (!(e instanceof Interrupted) || !report.seeding || (stream !== null && !stream.written)) {
-        throw e instanceof Interrupted && !recordSaved ? new Interrupted(e.signal, false) : e;
+        throw e instanceof Interrupted && kept !== "saved" ? new Interrupted(e.signal, kept) : e;
       }
       report.stoppedSeeding();
       return resultOf(report);

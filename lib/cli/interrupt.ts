@@ -3,21 +3,28 @@
  * @module
  */
 
+/**
+ * What a signal left behind: `saved` (the resume record holds what was verified, or there was nothing to keep yet),
+ * `no-record` (the record could not be saved: the disk did not finish writing in time, or the record could not be
+ * written) or `checking` (the signal came while the data already on disk was being checked: nothing of that check is
+ * kept).
+ */
+export type InterruptedState = "saved" | "no-record" | "checking";
+
+const LINES: Record<InterruptedState, string> = {
+  saved: "state saved, run the same command again to resume",
+  "no-record": "no resume record was saved (see the warning above); run the same command again to resume (it checks " +
+    "the data on disk first)",
+  checking: "the data on disk was not fully checked, so nothing was saved; run the same command again to check it " +
+    "and resume",
+};
+
 /** The reason a command was aborted by a signal. */
 export class Interrupted extends Error {
   override readonly name = "Interrupted";
-  /**
-   * Makes the error for `signal`. `recordSaved` false says that the session could not save its resume record (the
-   * disk did not finish writing in time, or the record could not be written), so the next run checks the data on disk
-   * before it resumes.
-   */
-  constructor(readonly signal: string, readonly recordSaved = true) {
-    super(
-      recordSaved
-        ? `Interrupted by ${signal}: state saved, run the same command again to resume`
-        : `Interrupted by ${signal}: no resume record was saved (see the warning above); run the same command again to ` +
-          "resume (it checks the data on disk first)",
-    );
+  /** Makes the error for `signal`, its message saying what was kept ({@linkcode InterruptedState}). */
+  constructor(readonly signal: string, readonly state: InterruptedState = "saved") {
+    super(`Interrupted by ${signal}: ${LINES[state]}`);
   }
 }
 

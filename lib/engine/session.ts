@@ -364,7 +364,7 @@ class Session implements SwarmIO {
     });
     let error: unknown = null;
     try {
-      let lastCheckEvent = 0;
+      let lastCheckEvent = -Infinity; // the first one at once: a check has begun
       const { have, source } = await loadOrVerify(this.store, m, {
         check: this.o.check,
         signal: this.o.signal,

@@ -57,6 +57,8 @@ function isMissing(e: unknown): boolean {
 
 /** Bytes read per `readSync` while verifying; also how often verify yields to the event loop. */
 const VERIFY_CHUNK_BYTES = 8 * 1024 * 1024;
+/** How often a check lets the event loop wait on the OS (a timer turn), so that a signal is seen (ms). */
+const SIGNAL_TURN_MS = 100;
 
 /** `node:fs`, loaded on first use. */
 const fs = (): typeof NodeFs => nodeBuiltin<typeof NodeFs>("node:fs");
@@ -382,6 +384,7 @@ export class PieceStore {
     const missing = new Set<number>();
     let checked = 0;
     let p = 0;
+    let lastWait = performance.now();
     while (p < m.pieceCount) {
       opts.signal?.throwIfAborted();
       if (!want.has(p)) {
@@ -413,8 +416,15 @@ export class PieceStore {
       checked += q - p;
       opts.onProgress?.(checked, total);
       p = q;
-      // yield to the event loop after real work (a missing file costs nothing; a timer would cost ~2 ms a turn)
-      if (hashedAny) await nextTurn();
+      // yield to the event loop after real work (a missing file costs nothing; a timer would cost ~2 ms a turn), and
+      // let it wait on the OS at least every SIGNAL_TURN_MS: a turn through a message alone never polls for signals
+      // (tokio's driver is polled when the loop waits), so SIGINT would go unseen until the whole check ended
+      if (hashedAny) {
+        if (performance.now() - lastWait >= SIGNAL_TURN_MS) {
+          await new Promise<void>((resolve) => setTimeout(resolve, 0));
+          lastWait = performance.now();
+        } else await nextTurn();
+      }
     }
     opts.signal?.throwIfAborted();
     return have;

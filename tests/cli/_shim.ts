@@ -1,8 +1,8 @@
 /**
  * A disk that misbehaves on demand, for tests: an `LD_PRELOAD` library built with the system's C compiler (`cc`) that,
  * for files under `SHIM_DIR` only, makes `fdatasync`/`fsync` hang while the file `SHIM_HANG_SYNC` exists, and makes
- * `pwrite` fail with errno `SHIM_ERRNO` (default EIO) once `SHIM_FAIL_AFTER` writes to such files have succeeded.
- * Linux only.
+ * `pwrite` fail with errno `SHIM_ERRNO` (default EIO) once `SHIM_FAIL_AFTER` writes to such files have succeeded, and
+ * makes each `pread` of them take `SHIM_SLOW_READ_US` microseconds longer. Linux only.
  * @module
  */
 import { haveProgram } from "../interop/_peers.ts";
@@ -67,6 +67,14 @@ ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off) {
   return real(fd, buf, n, off);
 }
 ssize_t pwrite(int fd, const void *buf, size_t n, off_t off) { return pwrite64(fd, buf, n, off); }
+ssize_t pread64(int fd, void *buf, size_t n, off_t off) {
+  static ssize_t (*real)(int, void *, size_t, off_t);
+  if (!real) real = dlsym(RTLD_NEXT, "pread64");
+  const char *slow = getenv("SHIM_SLOW_READ_US");
+  if (slow && targeted(fd)) usleep(atoi(slow));
+  return real(fd, buf, n, off);
+}
+ssize_t pread(int fd, void *buf, size_t n, off_t off) { return pread64(fd, buf, n, off); }
 `;
 
 /** Builds the library into `dir`; returns its path. */

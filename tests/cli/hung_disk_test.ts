@@ -97,3 +97,37 @@ Deno.test("a resume record that cannot be written (.btfetch is a symlink): SIGIN
     }
   });
 });
+
+Deno.test({
+  name: "a signal while the data on disk is checked: exit 130, and the line says the check was not finished",
+  ignore: !canShim,
+  async fn() {
+    await withTempDir("btfetch-check-interrupted-", async (tmp) => {
+      const shim = await buildShim(tmp);
+      const tor = await torrentWithData(tmp, { size: 48 << 20, pieceLength: 256 * 1024 });
+      // the data is all there already: the run checks it (slowly: every read of it takes 0.3 s more)
+      const h = spawnBtfetch(
+        [tor.path, "-o", tor.dataDir, "--json", "--no-dht", "--port", String(freePort())],
+        { timeoutMs: 60_000, env: { LD_PRELOAD: shim, SHIM_DIR: tor.dataDir, SHIM_SLOW_READ_US: "300000" } },
+      );
+      try {
+        await h.waitForEvent((e) => e.event === "checking", 30_000);
+      } catch (e) {
+        h.kill("SIGKILL");
+        await h.wait();
+        throw e;
+      }
+      h.kill("SIGINT");
+      const { result: r, killed } = await exitWithin(h, 30_000);
+      assert(!killed, brief(r));
+      assertEquals(r.code, 130, brief(r));
+      assertEquals(eventsOf(r, "resume"), [], brief(r));
+      assertEquals(
+        r.stderr.trimEnd().split("\n").at(-1),
+        "btfetch: Interrupted by SIGINT: the data on disk was not fully checked, so nothing was saved; run the same " +
+          "command again to check it and resume",
+        brief(r),
+      );
+    });
+  },
+});
