@@ -7,9 +7,9 @@
  * What a signal left behind: `saved` (the resume record holds what was verified, or there was nothing to keep yet),
  * `no-record` (the record could not be saved: the disk did not finish writing in time, or the record could not be
  * written) or `checking` (the signal came while the data already on disk was being checked: nothing of that check is
- * kept).
+ * kept), or `verify` (a `verify` that was stopped: it changes nothing, so there is nothing to keep).
  */
-export type InterruptedState = "saved" | "no-record" | "checking";
+export type InterruptedState = "saved" | "no-record" | "checking" | "verify";
 
 const LINES: Record<InterruptedState, string> = {
   saved: "state saved, run the same command again to resume",
@@ -17,6 +17,7 @@ const LINES: Record<InterruptedState, string> = {
     "the data on disk first)",
   checking: "the data on disk was not fully checked, so nothing was saved; run the same command again to check it " +
     "and resume",
+  verify: "the check was not finished",
 };
 
 /** The reason a command was aborted by a signal. */

@@ -8,7 +8,7 @@ import type { Metainfo } from "../metainfo.ts";
 import { PieceStore } from "../storage/disk.ts";
 import { filePieceRange } from "../storage/layout.ts";
 import type { CliOptions } from "./flags.ts";
-import { onInterrupt } from "./interrupt.ts";
+import { Interrupted, onInterrupt } from "./interrupt.ts";
 import type { Reporter } from "./report.ts";
 import { visibleFiles } from "./select.ts";
 import { loadTorrent } from "./source.ts";
@@ -52,6 +52,8 @@ export async function runVerify(o: CliOptions, report: Reporter, out: (text: str
   const t0 = performance.now();
   try {
     have = await store.verify({ signal: interrupt.signal });
+  } catch (e) {
+    throw e instanceof Interrupted ? new Interrupted(e.signal, "verify") : e; // no state, no resume: say so
   } finally {
     interrupt.dispose();
     store.close();

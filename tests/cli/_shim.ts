@@ -2,7 +2,8 @@
  * A disk that misbehaves on demand, for tests: an `LD_PRELOAD` library built with the system's C compiler (`cc`) that,
  * for files under `SHIM_DIR` only, makes `fdatasync`/`fsync` hang while the file `SHIM_HANG_SYNC` exists, and makes
  * `pwrite` fail with errno `SHIM_ERRNO` (default EIO) once `SHIM_FAIL_AFTER` writes to such files have succeeded, and
- * makes each `pread` of them take `SHIM_SLOW_READ_US` microseconds longer. Linux only.
+ * makes each `pread` of them take `SHIM_SLOW_READ_US` microseconds longer (creating the file `SHIM_READ_MARK`, if set,
+ * as each begins). Linux only.
  * @module
  */
 import { haveProgram } from "../interop/_peers.ts";
@@ -19,6 +20,7 @@ const SOURCE = `
 #include <string.h>
 #include <unistd.h>
 #include <sys/types.h>
+#include <fcntl.h>
 static int targeted(int fd) {
   const char *dir = getenv("SHIM_DIR");
   char link[64], path[4096];
@@ -71,7 +73,11 @@ ssize_t pread64(int fd, void *buf, size_t n, off_t off) {
   static ssize_t (*real)(int, void *, size_t, off_t);
   if (!real) real = dlsym(RTLD_NEXT, "pread64");
   const char *slow = getenv("SHIM_SLOW_READ_US");
-  if (slow && targeted(fd)) usleep(atoi(slow));
+  if (slow && targeted(fd)) {
+    const char *mark = getenv("SHIM_READ_MARK");
+    if (mark) close(open(mark, O_WRONLY | O_CREAT, 0644));
+    usleep(atoi(slow));
+  }
   return real(fd, buf, n, off);
 }
 ssize_t pread(int fd, void *buf, size_t n, off_t off) { return pread64(fd, buf, n, off); }

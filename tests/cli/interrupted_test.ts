@@ -1,8 +1,12 @@
 /**
- * A disk that stops answering (`fdatasync` never returns: a dead network mount, a failing drive) does not hold a fetch
- * hostage: SIGINT ends it within the shutdown bound (30 s), with exit 130, a `no-resume-record` warning and an exit line
- * that says no resume record was saved. The next run checks the data on disk and keeps every piece written before.
- * Linux only; the hang comes from the `LD_PRELOAD` shim of `_shim.ts`.
+ * What a signal leaves behind, and that the exit line says it truly:
+ * - a disk that stops answering (`fdatasync` never returns: a dead network mount, a failing drive) does not hold a
+ *   fetch hostage: SIGINT ends it within the shutdown bound (30 s), exit 130, with a `no-resume-record` warning and a
+ *   line saying no record was saved; the next run checks the data on disk and keeps every piece written before;
+ * - a record that cannot be written (a symlinked `.btfetch`) gets the same line;
+ * - a signal during the check of data already on disk is seen at once (not when the check ends), and the line says
+ *   the check was not finished; `verify` stopped so promises nothing to resume.
+ * Linux only; the hang and the slow reads come from the `LD_PRELOAD` shim of `_shim.ts`.
  * @module
  */
 import { assert, assertEquals } from "../_assert.ts";
@@ -22,6 +26,15 @@ async function interruptOnceVerified(h: BtfetchHandle): Promise<void> {
     throw e;
   }
   h.kill("SIGINT");
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 const NO_RECORD_LINE = "btfetch: Interrupted by SIGINT: no resume record was saved (see the warning above); run the " +
@@ -128,6 +141,29 @@ Deno.test({
           "command again to check it and resume",
         brief(r),
       );
+    });
+  },
+});
+
+Deno.test({
+  name: "a signal stops verify during its check: exit 130, and the line promises nothing to resume",
+  ignore: !canShim,
+  async fn() {
+    await withTempDir("btfetch-verify-interrupted-", async (tmp) => {
+      const shim = await buildShim(tmp);
+      const tor = await torrentWithData(tmp, { size: 48 << 20, pieceLength: 256 * 1024 });
+      const mark = `${tmp}/reading`;
+      const h = spawnBtfetch(["verify", tor.path, "-d", tor.dataDir], {
+        timeoutMs: 60_000,
+        env: { LD_PRELOAD: shim, SHIM_DIR: tor.dataDir, SHIM_SLOW_READ_US: "300000", SHIM_READ_MARK: mark }, // ~2 s
+      });
+      // once the check reads (6 reads of 0.3 s each), bounded: 300 × 100 ms
+      for (let i = 0; i < 300 && !(await exists(mark)); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+      h.kill("SIGINT");
+      const { result: r, killed } = await exitWithin(h, 30_000);
+      assert(!killed, brief(r));
+      assertEquals(r.code, 130, brief(r));
+      assertEquals(r.stderr.trimEnd().split("\n").at(-1), "btfetch: Interrupted by SIGINT: the check was not finished");
     });
   },
 });
