@@ -10,16 +10,16 @@
  * @module
  */
 import { assert, assertEquals } from "../_assert.ts";
-import { type BtfetchHandle, eventsOf, spawnBtfetch } from "../interop/_btfetch.ts";
+import { type BtEvent, type BtfetchHandle, eventsOf, spawnBtfetch } from "../interop/_btfetch.ts";
 import { freePort } from "../interop/_peers.ts";
 import { buildShim, canShim } from "./_shim.ts";
 import { brief, exitWithin, startSeed, torrentWithData, withTempDir } from "./_cli.ts";
 import { equalBytes } from "../../lib/bytes.ts";
 
-/** Sends SIGINT once a piece is verified; a run that never gets there is killed and reaped, and the test fails. */
-async function interruptOnceVerified(h: BtfetchHandle): Promise<void> {
+/** Sends SIGINT once an event matches; a run that never gets there is killed and reaped, and the test fails. */
+async function interruptOnce(h: BtfetchHandle, when: (e: BtEvent) => boolean): Promise<void> {
   try {
-    await h.waitForEvent((e) => e.event === "progress" && (e.verified as number) > 0, 30_000);
+    await h.waitForEvent(when, 30_000);
   } catch (e) {
     h.kill("SIGKILL");
     await h.wait();
@@ -27,6 +27,9 @@ async function interruptOnceVerified(h: BtfetchHandle): Promise<void> {
   }
   h.kill("SIGINT");
 }
+
+/** A piece is verified. */
+const verified = (e: BtEvent) => e.event === "progress" && (e.verified as number) > 0;
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -57,7 +60,7 @@ Deno.test({
           [tor.path, "-o", out, ...peerArgs, "--port", String(freePort()), "--max-download-rate", "256K"],
           { timeoutMs: 120_000, env: { LD_PRELOAD: shim, SHIM_DIR: out, SHIM_HANG_SYNC: flag } },
         );
-        await interruptOnceVerified(h);
+        await interruptOnce(h, verified);
         const t0 = performance.now();
         const { result: r, killed } = await exitWithin(h, 60_000);
         const took = performance.now() - t0;
@@ -98,7 +101,7 @@ Deno.test("a resume record that cannot be written (.btfetch is a symlink): SIGIN
           .concat(["--max-download-rate", "256K"]),
         { timeoutMs: 60_000 },
       );
-      await interruptOnceVerified(h);
+      await interruptOnce(h, verified);
       const { result: r, killed } = await exitWithin(h, 30_000);
       assert(!killed, brief(r));
       assertEquals(r.code, 130, brief(r));
@@ -123,14 +126,7 @@ Deno.test({
         [tor.path, "-o", tor.dataDir, "--json", "--no-dht", "--port", String(freePort())],
         { timeoutMs: 60_000, env: { LD_PRELOAD: shim, SHIM_DIR: tor.dataDir, SHIM_SLOW_READ_US: "300000" } },
       );
-      try {
-        await h.waitForEvent((e) => e.event === "checking", 30_000);
-      } catch (e) {
-        h.kill("SIGKILL");
-        await h.wait();
-        throw e;
-      }
-      h.kill("SIGINT");
+      await interruptOnce(h, (e) => e.event === "checking");
       const { result: r, killed } = await exitWithin(h, 30_000);
       assert(!killed, brief(r));
       assertEquals(r.code, 130, brief(r));
