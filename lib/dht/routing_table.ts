@@ -14,10 +14,9 @@
  * *questionable* otherwise (quiet for 15 minutes, or never answered us at all).
  *
  * Policy. Only events enter nodes: a node that answered us (`response`, verified) or queried us (`query`,
- * unverified: it may sit in a free slot but never displaces anyone, and a verified newcomer displaces it). Nodes merely
- * named in another node's answer are queried by a lookup first and enter when they answer. A newcomer goes into a free
- * slot; in a full bucket it replaces a bad node, or (verified) the least recently seen node that never answered us;
- * failing that, a verified newcomer has the least recently seen questionable node pinged (the
+ * unverified: it may sit in a free slot but never displaces anyone). Nodes merely named in another node's answer are
+ * queried by a lookup first and enter when they answer. A newcomer goes into a free slot; in a full bucket it
+ * replaces a bad node; failing that, a verified newcomer has the least recently seen questionable node pinged (the
  * `ping` action) and waits in the bucket's replacement cache: if the ping fails twice in a row the node is bad and
  * the newcomer takes its place, if it answers the node stays. When every node is good, the newcomer only waits in the
  * cache (bounded, the most recent kept), from which slots freed later are filled.
@@ -442,13 +441,11 @@ function insert(t: RoutingTable, entry: TableNode, verified: boolean, now: numbe
       split(bs, t.ownId, now);
       continue;
     }
-    // Full: a bad node makes room; so, for a node that answered us, does one that never did (it only queried us, and
-    // anyone can send a query with a made-up id from a forged address), as libtorrent replaces unconfirmed nodes
+    // Full: a bad node makes room.
     const bad = worstBad(b.nodes);
-    const room = bad >= 0 ? bad : verified ? leastRecentUnanswered(b.nodes) : -1;
-    if (room >= 0) {
+    if (bad >= 0) {
       const nodes = b.nodes.slice();
-      nodes[room] = entry;
+      nodes[bad] = entry;
       bs[i] = { ...b, nodes, lastChanged: now };
       return [{ ...t, buckets: bs }, []];
     }
@@ -536,15 +533,6 @@ function worstBad(nodes: readonly TableNode[]): number {
     if (worst < 0 || n.failures > nodes[worst].failures) worst = j;
   });
   return worst;
-}
-
-function leastRecentUnanswered(nodes: readonly TableNode[]): number {
-  let q = -1;
-  nodes.forEach((n, j) => {
-    if (n.lastResponse !== null) return;
-    if (q < 0 || lastSeen(n) < lastSeen(nodes[q])) q = j;
-  });
-  return q;
 }
 
 function leastRecentQuestionable(nodes: readonly TableNode[], now: number): number {

@@ -383,32 +383,3 @@ Deno.test("lookupSeeds(): nodes that answered us go first; nodes that only queri
   const answeredInTable = closest(t, target, { k: 160 }).filter((n) => !n.address.host.startsWith("10.0.240."));
   assertEquals(seeds.map((n) => n.address.host), answeredInTable.slice(0, 16).map((n) => n.address.host));
 });
-
-Deno.test("a node that answered us displaces one that only queried us from a full bucket, without a ping", () => {
-  const at = (i: number, answered: boolean): NodeInfo => {
-    const id = new Uint8Array(20).fill(i);
-    id[0] = 0x80 | i; // bucket 0
-    return { id, address: { host: `10.1.${answered ? 1 : 2}.${i}`, port: 6881 } };
-  };
-  let t = createTable(OWN, { family: 4, now: 0 });
-  // every id starts with bit 1: bucket 0, whatever splits the own half goes through
-  const queried = Array.from({ length: BUCKET_SIZE }, (_, i) => at(i + 1, false));
-  for (const n of queried) [t] = stepTable(t, { type: "query", node: n }, 1_000 + n.id[1]);
-  const bucket0 = () => t.buckets[0].nodes.map((n) => n.address.host);
-  assertEquals(bucket0().length, BUCKET_SIZE);
-  const newcomer = at(20, true);
-  let actions: TableAction[];
-  [t, actions] = stepTable(t, { type: "response", node: newcomer }, 5_000);
-  assertEquals(actions, [], "no ping: a node that never answered has nothing to prove");
-  assert(bucket0().includes(newcomer.address.host), "the newcomer is in the bucket");
-  assert(!bucket0().includes(queried[0].address.host), "the least recently seen query-only node went");
-  // another query-only node never displaces anyone
-  const late = at(30, false);
-  [t, actions] = stepTable(t, { type: "query", node: late }, 6_000);
-  assertEquals([actions, bucket0().includes(late.address.host)], [[], false]);
-  // once every node in it answered us, a newcomer has the least recently seen questionable one pinged instead
-  for (const n of queried.slice(1)) [t] = stepTable(t, { type: "response", node: n }, 7_000);
-  const later = 7_000 + GOOD_FOR_MS;
-  [t, actions] = stepTable(t, { type: "response", node: at(40, true) }, later);
-  assertEquals(actions.map((a) => a.type), ["ping"]);
-});
