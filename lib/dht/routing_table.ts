@@ -236,8 +236,8 @@ export function closest(t: RoutingTable, target: Uint8Array, o: ClosestOptions =
 
 /**
  * Where a lookup for `target` starts: the `k` closest nodes that have answered one of our queries at some time, closest
- * first. Only when fewer than {@linkcode BUCKET_SIZE} of those are known is the list topped up with nodes that only
- * queried us: anyone can send a query with a made-up id from a forged address, and each such node queried costs the
+ * first. Only when fewer than {@linkcode BUCKET_SIZE} of those are known is the list topped up, after all of them, with
+ * nodes that only queried us: anyone can send a query with a made-up id from a forged address, and each such node queried costs the
  * lookup a slot and a time-out.
  * @example
  * ```ts
@@ -247,7 +247,7 @@ export function closest(t: RoutingTable, target: Uint8Array, o: ClosestOptions =
  * const b = { id: new Uint8Array(20).fill(2), address: { host: "10.0.0.2", port: 1 } };
  * [t] = stepTable(t, { type: "response", node: a }, 0);
  * [t] = stepTable(t, { type: "query", node: b }, 0);
- * eq(lookupSeeds(t, b.id, 16), [b, a]); // fewer than 8 answered: b is tried too
+ * eq(lookupSeeds(t, b.id, 16), [a, b]); // fewer than 8 answered: b is tried too, after a
  * ```
  */
 export function lookupSeeds(t: RoutingTable, target: Uint8Array, k: number): NodeInfo[] {
@@ -262,7 +262,8 @@ export function lookupSeeds(t: RoutingTable, target: Uint8Array, k: number): Nod
   const byDistance = (x: TableNode, y: TableNode) => compareDistance(target, x.id, y.id);
   answered.sort(byDistance);
   if (answered.length >= BUCKET_SIZE) return answered.slice(0, k).map(info);
-  return [...answered, ...others].sort(byDistance).slice(0, k).map(info);
+  // every node that answered stays; the others only fill the rest, however close their (forgeable) ids are
+  return [...answered, ...others.sort(byDistance)].slice(0, k).map(info);
 }
 
 /** A bucket due for a refresh, and the id to look up for it. */

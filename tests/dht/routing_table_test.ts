@@ -383,3 +383,28 @@ Deno.test("lookupSeeds(): nodes that answered us go first; nodes that only queri
   const answeredInTable = closest(t, target, { k: 160 }).filter((n) => !n.address.host.startsWith("10.0.240."));
   assertEquals(seeds.map((n) => n.address.host), answeredInTable.slice(0, 16).map((n) => n.address.host));
 });
+
+Deno.test("lookupSeeds(): with few nodes that answered, every one of them stays, however many forged ids are closer", () => {
+  const target = new Uint8Array(20).fill(0xf0);
+  // answered: ids with 4 to 6 leading zero bits, far from the target
+  const real = [0x08, 0x04, 0x02].map((first, i): NodeInfo => {
+    const id = new Uint8Array(20).fill(0x11);
+    id[0] = first;
+    return { id, address: { host: `10.2.0.${i + 1}`, port: 6881 } };
+  });
+  // queried us only: 8 each in buckets 0, 1 and 2, all of them closer to the target than any node above
+  const forged = [0x80, 0x40, 0x20].flatMap((first, b) =>
+    Array.from({ length: BUCKET_SIZE }, (_, i): NodeInfo => {
+      const id = new Uint8Array(20).fill(i + 1);
+      id[0] = first | (i + 1);
+      return { id, address: { host: `10.3.${b}.${i + 1}`, port: 6881 } };
+    })
+  );
+  let t = createTable(OWN, { family: 4, now: 0 });
+  for (const n of real) [t] = stepTable(t, { type: "response", node: n }, 0);
+  for (const n of forged) [t] = stepTable(t, { type: "query", node: n }, 0);
+  assert(tableSize(t) > 16, `${tableSize(t)} nodes`);
+  const seeds = lookupSeeds(t, target, 16).map((n) => n.address.host);
+  assertEquals(seeds.length, 16);
+  assertEquals(seeds.slice(0, 3).sort(), real.map((n) => n.address.host).sort(), "the nodes that answered go first");
+});
