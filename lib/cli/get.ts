@@ -117,10 +117,10 @@ export async function runGet(o: CliOptions, report: Reporter, seedOnly = false):
         requireComplete: seedOnly,
         dropRecordWhenComplete: !seedOnly && !seeding, // removeState below
         signal: AbortSignal.any([interrupt.signal, stop.signal]),
+        onRecordLost: () => kept = "no-record",
         onEvent: (e) => {
           if (e.event === "checking") kept = "checking";
           if (e.event === "resume") kept = "saved";
-          if (e.event === "warning" && e.code === "no-resume-record") kept = "no-record";
           report.event(e);
         },
       });

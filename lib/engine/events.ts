@@ -88,7 +88,8 @@ export type SessionEvent =
    * Something the user should know that did not stop the session (e.g. incoming peers cannot be accepted). `code`
    * names the warnings a program may act on ({@linkcode WarningCode}): `no-resume-record` when the session ended without
    * saving its resume record (the disk did not finish writing in time, or the record could not be written), so the next
-   * run checks the data on disk instead.
+   * run checks the data on disk instead. A warning is said once per message: a checkpoint that met the same failure
+   * earlier said it already, without the code.
    */
   | { readonly event: "warning"; readonly message: string; readonly code?: WarningCode }
   | {

@@ -144,6 +144,11 @@ export interface SessionOptions {
   readonly peerId?: Uint8Array;
   /** Receives every event. */
   readonly onEvent?: (e: TimedEvent) => void;
+  /**
+   * Called at the end when verified data is left without a resume record that names it (the disk did not finish
+   * writing in time, or the record could not be written), so the next run checks the data on disk instead.
+   */
+  readonly onRecordLost?: () => void;
   /** Aborting ends the session cleanly (state saved, `stopped` announced). */
   readonly signal?: AbortSignal;
   /** Randomness (default Math.random). */
@@ -558,9 +563,13 @@ class Session implements SwarmIO {
       if (sw && sw.picker.have.count > 0 && !dropped) {
         // the record claims only data on the device: the writer thread flushes what it wrote first
         if (settled && await settlesBy(this.writer.flush(), deadline)) {
-          // a record that cannot be saved is a warning with the code, so the exit line does not say "state saved"
-          saveResume(this.store, this.meta, sw.picker.have, { flushed: true, code: "no-resume-record" });
+          // a record that cannot be saved is a warning with the code (once per message: an earlier checkpoint's may
+          // have said it already), and the caller is told
+          if (!saveResume(this.store, this.meta, sw.picker.have, { flushed: true, code: "no-resume-record" })) {
+            this.o.onRecordLost?.();
+          }
         } else {
+          this.o.onRecordLost?.();
           this.emit({
             event: "warning",
             code: "no-resume-record",

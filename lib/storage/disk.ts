@@ -179,7 +179,7 @@ export class PieceStore {
 
   /**
    * Reports a problem that does not cost the result to the `onWarning` option (with `code` when a program may act on
-   * it), once per message and code.
+   * it), once per message.
    * @example
    * ```ts
    * import { strictEqual as eq } from "node:assert/strict";
@@ -195,9 +195,8 @@ export class PieceStore {
    * ```
    */
   warn(e: StorageError, code?: WarningCode): void {
-    const key = `${code ?? ""}|${e.message}`;
-    if (this.#warned.has(key)) return;
-    this.#warned.add(key);
+    if (this.#warned.has(e.message)) return;
+    this.#warned.add(e.message);
     this.#onWarning(e, code);
   }
 

@@ -121,10 +121,10 @@ Deno.test({
     await withTempDir("btfetch-check-interrupted-", async (tmp) => {
       const shim = await buildShim(tmp);
       const tor = await torrentWithData(tmp, { size: 48 << 20, pieceLength: 256 * 1024 });
-      // the data is all there already: the run checks it (slowly: every read of it takes 0.3 s more)
+      // the data is all there already: the run checks it (slowly: every read of it takes 1 s more)
       const h = spawnBtfetch(
         [tor.path, "-o", tor.dataDir, "--json", "--no-dht", "--port", String(freePort())],
-        { timeoutMs: 60_000, env: { LD_PRELOAD: shim, SHIM_DIR: tor.dataDir, SHIM_SLOW_READ_US: "300000" } },
+        { timeoutMs: 60_000, env: { LD_PRELOAD: shim, SHIM_DIR: tor.dataDir, SHIM_SLOW_READ_US: "1000000" } },
       );
       await interruptOnce(h, (e) => e.event === "checking");
       const { result: r, killed } = await exitWithin(h, 30_000);
@@ -151,15 +151,19 @@ Deno.test({
       const mark = `${tmp}/reading`;
       const h = spawnBtfetch(["verify", tor.path, "-d", tor.dataDir], {
         timeoutMs: 60_000,
-        env: { LD_PRELOAD: shim, SHIM_DIR: tor.dataDir, SHIM_SLOW_READ_US: "300000", SHIM_READ_MARK: mark }, // ~2 s
+        env: { LD_PRELOAD: shim, SHIM_DIR: tor.dataDir, SHIM_SLOW_READ_US: "1000000", SHIM_READ_MARK: mark }, // ~6 s
       });
-      // once the check reads (6 reads of 0.3 s each), bounded: 300 × 100 ms
+      // once the check reads (6 reads of 1 s each), bounded: 300 × 100 ms
       for (let i = 0; i < 300 && !(await exists(mark)); i++) await new Promise((resolve) => setTimeout(resolve, 100));
       h.kill("SIGINT");
       const { result: r, killed } = await exitWithin(h, 30_000);
       assert(!killed, brief(r));
       assertEquals(r.code, 130, brief(r));
-      assertEquals(r.stderr.trimEnd().split("\n").at(-1), "btfetch: Interrupted by SIGINT: the check was not finished");
+      assertEquals(
+        r.stderr.trimEnd().split("\n").at(-1),
+        "btfetch: Interrupted by SIGINT: the check was not finished",
+        brief(r),
+      );
     });
   },
 });

@@ -37,6 +37,7 @@ async function asNobody(src: string, args: string[]): Promise<{ code: number; st
     ],
     stdout: "null",
     stderr: "piped",
+    signal: AbortSignal.timeout(120_000), // a stalled run is killed, not waited on for ever
   }).output();
   return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
 }
@@ -48,14 +49,17 @@ Deno.test({
     await withTempDir("btfetch-nobody-", async (tmp) => {
       await Deno.chmod(tmp, 0o755);
       const src = `${tmp}/src`;
-      await new Deno.Command("cp", { args: ["-r", `${REPO}/lib`, `${REPO}/main.ts`, `${REPO}/deno.json`, tmp] })
+      const cp = await new Deno.Command("cp", {
+        args: ["-r", `${REPO}/lib`, `${REPO}/main.ts`, `${REPO}/deno.json`, tmp],
+      })
         .output();
+      assert(cp.success, "cannot copy the sources");
       await Deno.mkdir(src);
       for (const name of ["lib", "main.ts"]) await Deno.rename(`${tmp}/${name}`, `${src}/${name}`);
       await Deno.remove(`${tmp}/deno.json`);
       await Deno.mkdir(`${src}/deno-dir`);
       await Deno.chown(`${src}/deno-dir`, NOBODY, NOBODY);
-      await new Deno.Command("chmod", { args: ["-R", "a+rX", src] }).output();
+      assert((await new Deno.Command("chmod", { args: ["-R", "a+rX", src] }).output()).success, "chmod failed");
       const tor = await torrentWithData(tmp, { size: 600_000 });
       await Deno.chmod(tor.path, 0o644);
       const seed = await startSeed(tor.path, tor.dataDir);
