@@ -39,7 +39,7 @@ import { dirname, join as joinPath, resolve as resolvePath } from "../path.ts";
 import type { Metainfo } from "../metainfo.ts";
 import { Bitfield } from "../bitfield.ts";
 import { MAX_OPEN_FILES } from "../limits.ts";
-import { FdCache, openForRead, openForWrite, readFully, writeFully } from "./file_io.ts";
+import { FdCache, openDirChecked, openForRead, openForWrite, readFully, writeFully } from "./file_io.ts";
 import { nodeBuiltin } from "../node_builtin.ts";
 import { blockSpans, type FileSpan, payloadSpans, pieceSpans } from "./layout.ts";
 import { osCode, refusalOrWrap, StorageError, type WarningCode } from "./storage_error.ts";
@@ -640,42 +640,31 @@ export function checkOutputDir(outDir: string): void {
 }
 
 /**
- * Makes directory `name` in `parent` as Linux says `parent` really is (`/proc/self/fd`): through the descriptor of
- * `parent` (opened with `O_PATH`, links on its way followed) once it is found at `expectedParent`, so a folder on the
- * way swapped for a link after it was checked cannot have the directory made elsewhere. Elsewhere, or with no `/proc`
- * mounted, by path.
+ * Makes directory `name` in `parent`, on Linux through the descriptor of `parent` once it is found at `expectedParent`
+ * ({@linkcode openDirChecked}: never by path where that check can be made), elsewhere by path.
  * @throws {StorageError} `unsafe-path` when `parent` is elsewhere; the OS error (`EEXIST` when it exists).
  */
 function makeDirIn(parent: string, expectedParent: string, name: string): void {
+  const path = joinPath(parent, name);
   if (Deno.build.os !== "linux") {
-    Deno.mkdirSync(joinPath(parent, name));
+    Deno.mkdirSync(path);
     return;
   }
-  const nfs = fs();
-  const O_PATH = 0o10000000; // the folder needs no read permission to be opened so
-  const fd = nfs.openSync(parent, O_PATH | nfs.constants.O_DIRECTORY); // never by path instead: that is the hole
+  let dir: { fd: number; via: string | null };
   try {
-    let at: string | null = null;
-    try {
-      at = nfs.readlinkSync(`/proc/self/fd/${fd}`);
-    } catch { /* no /proc here */ }
-    if (at !== null && at !== expectedParent) {
-      throw new StorageError(
-        "unsafe-path",
-        joinPath(parent, name),
-        `its folder resolves to ${at}: a directory on its path is a link`,
-      );
-    }
-    const where = `/proc/self/fd/${fd}/${name}`;
-    try {
-      Deno.mkdirSync(at === null ? joinPath(parent, name) : where);
-    } catch (e) {
-      // the OS names the path it was given: name the folder's own
-      if (e instanceof Error) e.message = e.message.split(where).join(joinPath(parent, name));
-      throw e;
-    }
+    dir = openDirChecked(fs(), parent, expectedParent);
+  } catch (e) {
+    throw (e as { refusal?: string }).refusal ? refusalOrWrap("create", path, e) : e;
+  }
+  const at = dir.via === null ? path : `${dir.via}/${name}`;
+  try {
+    Deno.mkdirSync(at);
+  } catch (e) {
+    // the OS names the path it was given: name the folder's own
+    if (e instanceof Error) e.message = e.message.split(at).join(path);
+    throw e;
   } finally {
-    nfs.closeSync(fd);
+    fs().closeSync(dir.fd);
   }
 }
 

@@ -198,8 +198,9 @@ export function readFully(
  * hard links, and, where Linux says where the descriptor really is (`/proc/self/fd`), a file that is not at
  * `expected` (a directory on its path swapped for a symlink after it was checked). Checks are made on the open
  * descriptor, so nothing can change between check and use. There, a file that may be created is created through its
- * folder's checked descriptor, so such a swap cannot have it made elsewhere, even empty. `expected` null skips that last check. With `holdsData`
- * (verified pieces were written to it, or found in it), the file is never created and never extended: missing or
+ * folder's checked descriptor ({@linkcode openDirChecked}), so such a swap cannot have it made elsewhere, even empty.
+ * `expected` null skips that last check. With `holdsData` (verified pieces were written to it, or found in it), the
+ * file is never created and never extended: missing or
  * shorter than `length`, it was removed or cut while btfetch ran, and making it whole again with zeros would pass
  * them off as the verified data (`write` refusal).
  * @returns the descriptor (the caller closes it).
@@ -242,27 +243,14 @@ export function openForWrite(
   }
   if (linked) throw refuse("unsafe-path", "it is a symbolic link");
   const c = fsm.constants;
-  // Where the file may be made (O_CREAT), Linux makes it in its folder as opened and checked here: through the folder's
-  // descriptor (/proc/self/fd/N/name) rather than its path, so a folder on the path swapped for a link between the
-  // check and the open cannot have the file made elsewhere, not even empty. The folder is opened with O_PATH (no read
-  // permission needed) and links on its way are followed: the user's -o may be one, and /proc/self/fd says where the
-  // folder really is, which must be where the plan expects it.
+  // where the file may be made (O_CREAT), it is made in its folder as opened and checked here (Linux)
   let at = path;
   let dirFd: number | null = null;
   const slash = path.lastIndexOf("/");
   if (!holdsData && expected !== null && slash > 0 && Deno.build.os === "linux") {
-    const O_PATH = 0o10000000;
-    dirFd = fsm.openSync(path.slice(0, slash), O_PATH | c.O_DIRECTORY);
-    let dirAt: string | null = null;
-    try {
-      dirAt = fsm.readlinkSync(`/proc/self/fd/${dirFd}`);
-    } catch { /* no /proc mounted: the file is opened by its path, and checked after */ }
-    const expectedDir = expected.slice(0, expected.lastIndexOf("/"));
-    if (dirAt !== null && dirAt !== expectedDir) {
-      fsm.closeSync(dirFd);
-      throw refuse("unsafe-path", `its folder resolves to ${dirAt}: a directory on its path is a link`);
-    }
-    if (dirAt !== null) at = `/proc/self/fd/${dirFd}/${path.slice(slash + 1)}`;
+    const dir = openDirChecked(fsm, path.slice(0, slash), expected.slice(0, expected.lastIndexOf("/")));
+    dirFd = dir.fd;
+    if (dir.via !== null) at = `${dir.via}/${path.slice(slash + 1)}`;
   }
   let fd: number;
   try {
@@ -296,6 +284,37 @@ export function openForWrite(
     throw e;
   }
   return fd;
+}
+
+/**
+ * Opens folder `dir` to create entries in it as Linux says it really is (Linux only): with `O_PATH` (no read
+ * permission needed; links on its way are followed, since the user's output folder may be one), then checks that
+ * `/proc/self/fd/N` shows it at `expected`. Creating `via + "/" + name` then goes through the descriptor, not the path,
+ * so a folder on the way swapped for a link after it was checked cannot have the entry made elsewhere: what `openat`
+ * would do, which neither Deno nor Node offers.
+ * @returns the descriptor (the caller closes it) and `via` (`/proc/self/fd/N`), or a null `via` when `/proc` is not
+ * mounted (the caller then goes by path, and checks after).
+ * @throws an Error with `refusal` `unsafe-path` when the folder is elsewhere (the descriptor closed); the OS error when
+ * it cannot be opened.
+ */
+export function openDirChecked(
+  fsm: Pick<FsOpenLike, "constants" | "openSync" | "readlinkSync" | "closeSync">,
+  dir: string,
+  expected: string,
+): { fd: number; via: string | null } {
+  const O_PATH = 0o10000000;
+  const fd = fsm.openSync(dir, O_PATH | fsm.constants.O_DIRECTORY);
+  let at: string | null = null;
+  try {
+    at = fsm.readlinkSync(`/proc/self/fd/${fd}`);
+  } catch { /* no /proc mounted */ }
+  if (at !== null && at !== expected) {
+    fsm.closeSync(fd);
+    throw Object.assign(new Error(`its folder resolves to ${at}: a directory on its path is a link`), {
+      refusal: "unsafe-path" as Refusal,
+    });
+  }
+  return { fd, via: at === null ? null : `/proc/self/fd/${fd}` };
 }
 
 /**
@@ -363,5 +382,6 @@ const FdCache = ${FdCache.toString()};
 const writeFully = ${writeFully.toString()};
 const readFully = ${readFully.toString()};
 const refuseIfElsewhere = ${refuseIfElsewhere.toString()};
+const openDirChecked = ${openDirChecked.toString()};
 const openForWrite = ${openForWrite.toString()};
 `;
