@@ -89,7 +89,7 @@ export async function runGet(o: CliOptions, report: Reporter, seedOnly = false):
     const stop = new AbortController();
     stream?.done.then((end) => end === "closed" && stop.abort(new StdoutClosed()), (e) => stop.abort(e));
     let result: SessionResult;
-    let kept: InterruptedState = "saved"; // what a signal leaves behind, as the session's events tell
+    let kept: InterruptedState = "saved"; // what a signal leaves behind, as the session tells by events and onRecordLost
     try {
       result = await runSession({
         meta,
