@@ -186,7 +186,7 @@ export class PeerConn {
   blockBytesWritten = 0;
   /** When the last bytes arrived (ms, `performance.now()`), for the idle time-out. */
   lastReadAt: number = performance.now();
-  /** When bytes were last queued, for keep-alives. */
+  /** When a write last started (queued messages go out in the same turn), for keep-alives. */
   lastWriteAt: number = performance.now();
   /** Why the write side failed, if it did. */
   writeError: unknown = null;
@@ -246,7 +246,6 @@ export class PeerConn {
   }
 
   #kick(): void {
-    this.lastWriteAt = performance.now();
     if (!this.#writing) {
       this.#writing = true;
       queueMicrotask(() => this.#flush());
@@ -261,6 +260,7 @@ export class PeerConn {
         const len = this.#wlen;
         this.#wbuf = this.#spare.length >= WRITE_BUFFER_BYTES ? this.#spare : new Uint8Array(WRITE_BUFFER_BYTES);
         this.#wlen = 0;
+        this.lastWriteAt = performance.now(); // once per write, not per message
         await writeAll(this.#conn, out.subarray(0, len));
         this.#spare = out.length <= 4 * 1024 * 1024 ? out : new Uint8Array(WRITE_BUFFER_BYTES);
         if (this.#wlen === 0) this.#handler?.onDrain();
@@ -296,8 +296,9 @@ export class PeerConn {
     try {
       for (;;) {
         // cut every whole frame out of [start, end), each decoded by the wire codec (blocks stay views of buf)
+        const got = buf.subarray(0, end); // one view per read, not per frame
         while (!this.#closed && end - start >= 4) {
-          const f = readFrame(buf.subarray(start, end), 0); // throws the typed error past MAX_MESSAGE_BYTES
+          const f = readFrame(got, start); // throws the typed error past MAX_MESSAGE_BYTES
           if (f.kind === "need") {
             const whole = end - start + f.bytes;
             if (whole > buf.length) {
@@ -310,7 +311,7 @@ export class PeerConn {
             }
             break;
           }
-          start += f.next;
+          start = f.next;
           (this.#handler as PeerConnHandler).onMessage(decodeMessage(f.payload, 0));
         }
         if (this.#closed) return;

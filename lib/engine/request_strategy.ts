@@ -57,7 +57,7 @@ export interface StrategyPeer {
 export function planRequests(
   picker: Picker,
   peer: StrategyPeer,
-  others: Iterable<RequestQueue>,
+  others: Iterable<RequestQueue> | (() => Iterable<RequestQueue>),
   now: number,
   limit?: (wanted: number) => number,
 ): BlockRequest[] {
@@ -70,7 +70,8 @@ export function planRequests(
   if (n <= 0 || (n < REQUEST_BATCH && q.outstanding.size >= REQUEST_BATCH)) return [];
   if (limit) n = limit(n);
   if (n <= 0) return [];
-  const holders = Array.isArray(others) ? others as readonly RequestQueue[] : [...others]; // read more than once
+  const all = typeof others === "function" ? others() : others; // a function: made only when blocks are picked
+  const holders = Array.isArray(all) ? all as readonly RequestQueue[] : [...all]; // read more than once
   return pickBlocks(
     picker,
     s.has,

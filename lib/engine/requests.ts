@@ -98,7 +98,9 @@ export function requestsSent(
   now: number,
 ): void {
   if (q.outstanding.size === 0) q.lastBlockAt = now;
-  for (const r of reqs) q.outstanding.set(blockKey(r.index, r.begin), { ...r, sentAt: now });
+  for (const r of reqs) {
+    q.outstanding.set(blockKey(r.index, r.begin), { index: r.index, begin: r.begin, length: r.length, sentAt: now });
+  }
 }
 
 /** Whether a request for this block is out to the peer. */

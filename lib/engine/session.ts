@@ -214,6 +214,8 @@ class Session implements SwarmIO {
   readonly random: () => number;
   readonly peerId: Uint8Array;
   readonly t0 = performance.now();
+  /** The latest session time handed out ({@linkcode Session.now}), so that the swarm's clock never goes back. */
+  #clock = 0;
   readonly store: PieceStore;
   readonly writer: PieceWriter;
   sw: Swarm | null = null;
@@ -257,7 +259,14 @@ class Session implements SwarmIO {
   }
 
   now(): number {
-    return performance.now() - this.t0;
+    return this.#at(performance.now());
+  }
+
+  /** The session time of `wall` (a `performance.now()` reading), never earlier than a time handed out before. */
+  #at(wall: number): number {
+    const t = wall - this.t0;
+    if (t > this.#clock) this.#clock = t;
+    return this.#clock;
   }
 
   // ---- SwarmIO: what the swarm asks of the runtime -----------------------------------------------------------------
@@ -755,7 +764,14 @@ class Session implements SwarmIO {
     }
     const peerId = id;
     const handler: PeerConnHandler = {
-      onMessage: (msg) => this.forPeer(peerId, () => peerMessage(sw, peerId, msg, this.now(), this)),
+      // a message's time is its read's (one clock reading per read, not per message: thousands of blocks a second)
+      onMessage: (msg) => {
+        try {
+          peerMessage(sw, peerId, msg, this.#at(pc.lastReadAt), this);
+        } catch (e) {
+          this.onPeerFault(peerId, e);
+        }
+      },
       onDrain: () => this.forPeer(peerId, () => serveUploads(sw, peerId, this.now(), this)),
     };
     const { replay, running } = start(handler);

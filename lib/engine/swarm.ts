@@ -504,6 +504,12 @@ export function dropPeerById(sw: Swarm, id: number, reason: string, now: number,
 export function peerMessage(sw: Swarm, id: number, msg: Message, now: number, io: SwarmIO): void {
   const peer = sw.peers.get(id);
   if (!peer) return;
+  if (msg.type === "piece") {
+    // the hot path: what applyMessage does for a block (the time of the last message), without an event object
+    peer.state.lastMessageAt = now;
+    onBlock(sw, peer, msg.index, msg.begin, msg.block, now, io);
+    return;
+  }
   const s = peer.state;
   const e = applyMessage(s, msg, now);
   switch (e.kind) {
@@ -637,7 +643,7 @@ function fillRequests(sw: Swarm, peer: SwarmPeer, now: number, io: SwarmIO): voi
   const reqs = planRequests(
     sw.picker,
     peer,
-    otherQueues(sw, peer),
+    () => otherQueues(sw, peer),
     now,
     sw.o.maxDownloadRate ? (n) => downloadAllowance(sw, n, now) : undefined,
   );

@@ -47,7 +47,7 @@ export type FrameResult =
 export function readFrame(buf: Uint8Array, offset: number): FrameResult {
   const have = buf.length - offset;
   if (have < 4) return { kind: "need", bytes: 4 - have };
-  const len = new DataView(buf.buffer, buf.byteOffset + offset, 4).getUint32(0);
+  const len = ((buf[offset] << 24) | (buf[offset + 1] << 16) | (buf[offset + 2] << 8) | buf[offset + 3]) >>> 0;
   if (len > MAX_MESSAGE_BYTES) {
     throw new WireError("too-long", offset, `length ${len} exceeds the limit of ${MAX_MESSAGE_BYTES}`);
   }

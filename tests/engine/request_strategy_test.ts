@@ -153,8 +153,15 @@ Deno.test("planRequests() asks an unchoked, interesting peer for what its pipeli
     await t.step(r.name, () => {
       const picker = smallPicker(r.peer.state.pieceCount);
       r.setup?.(r.peer, picker);
-      const got = planRequests(picker, r.peer, [], 0, r.limit);
+      // the other queues given as a function: asked for once, and only when blocks are picked
+      let asked = 0;
+      const others = () => {
+        asked++;
+        return [];
+      };
+      const got = planRequests(picker, r.peer, others, 0, r.limit);
       assertEquals(got.length, r.want);
+      assertEquals(asked, r.want > 0 ? 1 : 0);
       if (r.pieces) assertEquals([...new Set(got.map((g) => g.index))], r.pieces);
       for (const g of got) {
         assertEquals(r.peer.queue.outstanding.has(blockKey(g.index, g.begin)), false);
