@@ -47,9 +47,11 @@ import {
   eventFiles,
   filesCompleteAtStart,
   greet,
+  maxStartedPieces,
   MissingPieceError,
   peerMessage,
   peerShares,
+  PIECE_MEMORY_BYTES,
   pieceOutcome,
   progressEvent,
   serveUploads,
@@ -240,6 +242,8 @@ class Session implements SwarmIO {
   tickTimer: ReturnType<typeof setInterval> | undefined;
   finish: (r: { error?: unknown }) => void = () => {};
   finished = false;
+  /** Piece buffers the writer thread made ready before the swarm (and its buffer pool) existed. */
+  prepared: Uint8Array[] = [];
 
   constructor(o: SessionOptions) {
     this.o = o;
@@ -256,6 +260,17 @@ class Session implements SwarmIO {
       (index, ok, digests, data) => this.safely(() => this.onPieceOutcome(index, ok, digests, data)),
       (e) => this.finish({ error: e }),
     );
+    if (!o.requireComplete) {
+      // the first pieces' buffers, their memory mapped in by the writer thread while the download is being set up
+      // (within PIECE_MEMORY_BYTES, and no more than the pieces wanted)
+      const m = o.meta;
+      const wanted = o.selected ? piecesForFiles(m, o.selected).count : m.pieceCount;
+      const count = Math.min(maxStartedPieces(m.pieceLength), Math.floor(PIECE_MEMORY_BYTES / m.pieceLength), wanted);
+      this.writer.prepare(m.pieceLength, count, (buf) => {
+        if (this.sw) this.sw.bufferPool.give(buf);
+        else this.prepared.push(buf);
+      });
+    }
   }
 
   now(): number {
@@ -401,6 +416,8 @@ class Session implements SwarmIO {
         random: this.random,
         now: this.now(),
       });
+      for (const buf of this.prepared) sw.bufferPool.give(buf);
+      this.prepared = [];
       this.emit({
         event: "resume",
         source,

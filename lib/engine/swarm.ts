@@ -96,6 +96,20 @@ export { addWebSeeds, webSeedBlock, type WebSeedRunEnd, webSeedRunEnded } from "
 export const CLIENT_NAME = "btfetch 0.1.0";
 /** Memory for pieces being fetched or verified: bounds how many pieces are started at once (at least 4). */
 export const PIECE_MEMORY_BYTES = 24 * 1024 * 1024;
+/**
+ * How many pieces of `pieceLength` bytes a download keeps started at once: what {@linkcode PIECE_MEMORY_BYTES} holds,
+ * at least 4 and at most 256.
+ * @example
+ * ```ts
+ * import { strictEqual as eq } from "node:assert/strict";
+ * eq(maxStartedPieces(1024 * 1024), 24);
+ * eq(maxStartedPieces(16 * 1024 * 1024), 4);
+ * ```
+ */
+export function maxStartedPieces(pieceLength: number): number {
+  return Math.max(4, Math.min(256, Math.floor(PIECE_MEMORY_BYTES / pieceLength)));
+}
+
 /** Request time-outs in a row after which a peer is dropped. */
 export const MAX_TIMEOUTS = 2;
 /** How often due ut_pex messages are looked for (each peer still gets at most one a minute). */
@@ -286,7 +300,7 @@ export interface Swarm {
  */
 export function createSwarm(o: SwarmOptions): Swarm {
   const m = o.meta;
-  const maxPartial = Math.max(4, Math.min(256, Math.floor(PIECE_MEMORY_BYTES / m.pieceLength)));
+  const maxPartial = maxStartedPieces(m.pieceLength);
   const pool = createPool({ maxPeers: o.maxPeers ?? 50 });
   return {
     o,

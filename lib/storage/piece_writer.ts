@@ -50,6 +50,11 @@ interface ReplyError {
   readonly refusal?: string;
 }
 
+/** A buffer made ready by {@linkcode PieceWriter.prepare}. */
+interface PreparedReply {
+  readonly prepared: readonly ArrayBuffer[];
+}
+
 /** The thread's answer to a flush. */
 interface FlushReply {
   readonly flushed: number;
@@ -81,6 +86,7 @@ export class PieceWriter {
   #drained: (() => void)[] = [];
   readonly #flushes = new Map<number, { resolve: () => void; reject: (e: StorageError) => void }>();
   #closed = false;
+  #onPrepared: ((buf: Uint8Array) => void) | null = null;
 
   /** Starts the worker; outcomes arrive in `onOutcome`, write failures in `onError`. */
   constructor(store: PieceStore, onOutcome: PieceOutcome, onError: (e: StorageError) => void) {
@@ -88,8 +94,10 @@ export class PieceWriter {
     this.#onOutcome = onOutcome;
     this.#onError = onError;
     this.#worker = takeWriterThread();
-    this.#worker.onmessage = (e: MessageEvent<Reply | FlushReply>) => {
-      if ("flushed" in e.data) this.#flushed(e.data);
+    this.#worker.onmessage = (e: MessageEvent<Reply | FlushReply | PreparedReply>) => {
+      if ("prepared" in e.data) {
+        if (!this.#closed) { for (const b of e.data.prepared) this.#onPrepared?.(new Uint8Array(b)); }
+      } else if ("flushed" in e.data) this.#flushed(e.data);
       else this.#reply(e.data);
     };
     this.#worker.onerror = (e: ErrorEvent) => {
@@ -99,6 +107,18 @@ export class PieceWriter {
       this.#flushes.clear();
       this.#onError(error);
     };
+  }
+
+  /**
+   * Asks the thread for `count` buffers of `length` bytes whose memory is mapped in already (each page written once),
+   * handed to `onReady` one by one as they come. Fresh memory costs a page fault per 4 KiB on its first write; made
+   * there while the thread waits for its first piece, those faults are not taken on the caller's thread while the first
+   * blocks arrive (a quarter of a millisecond per MiB on a plain machine, more in a VM).
+   */
+  prepare(length: number, count: number, onReady: (buf: Uint8Array) => void): void {
+    if (this.#closed || count <= 0) return;
+    this.#onPrepared = onReady;
+    this.#worker.postMessage({ prepare: { length, count } });
   }
 
   /** Pieces submitted and not yet reported. */

@@ -69,6 +69,23 @@ try {
 } catch { /* only a warm-up */ }
 createHash("sha1").update(new Uint8Array(64)).digest();
 self.onmessage = (e) => {
+  if (e.data.prepare !== undefined) {
+    // fresh memory is mapped in on its first write: done here, while this thread waits for its first piece, the page
+    // faults are not taken on the main thread as the first blocks arrive; the buffers go back as they are ready, at
+    // least a MiB a message
+    const { length, count } = e.data.prepare;
+    let batch = [];
+    for (let i = 0; i < count; i++) {
+      const b = new Uint8Array(length);
+      for (let j = 0; j < length; j += 4096) b[j] = 0;
+      batch.push(b.buffer);
+      if (batch.length * length >= 1048576 || i === count - 1) {
+        self.postMessage({ prepared: batch }, batch);
+        batch = [];
+      }
+    }
+    return;
+  }
   if (e.data.flush !== undefined) {
     // the data written so far, to the device (fdatasync), before a resume record claims it
     let error = null;

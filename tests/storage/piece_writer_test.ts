@@ -87,6 +87,44 @@ Deno.test("PieceWriter reports block digests for failed pieces always, for passi
   assertEquals(differs, [false, true, false]);
 });
 
+Deno.test("PieceWriter.prepare() hands back buffers made ready on its thread, and they carry pieces like any other", async () => {
+  const g = sample();
+  const rows = [
+    { length: 1 << 20, count: 3 }, // a MiB each
+    { length: 40 * 1024, count: 60 }, // small pieces, several to a message
+  ];
+  for (const r of rows) {
+    const got: Uint8Array[] = [];
+    const { outcomes, errors } = await withWriter(async (w) => {
+      w.prepare(r.length, r.count, (buf) => got.push(buf));
+      const until = Date.now() + 10_000;
+      while (got.length < r.count && Date.now() < until) await new Promise((res) => setTimeout(res, 5));
+      // a prepared buffer carries a piece like any other
+      const piece = got[0].subarray(0, g.piece(0).length);
+      piece.set(g.piece(0));
+      w.submit(0, piece, g.meta.pieceHashes.subarray(0, 20));
+    });
+    assertEquals(errors, []);
+    assertEquals(got.length, r.count);
+    assert(
+      got.slice(1).every((b) => b.length === r.length && b.buffer instanceof ArrayBuffer && b.every((x) => x === 0)),
+    );
+    assertEquals(new Set(got.map((b) => b.buffer)).size, r.count, "each its own buffer");
+    assertEquals(outcomes.get(0)?.ok, true);
+  }
+  // nothing is asked for none, and a closed writer asks for nothing
+  const { errors } = await withWriter((w) => {
+    w.prepare(1024, 0, () => {
+      throw new Error("no buffer expected");
+    });
+    w.close();
+    w.prepare(1024, 2, () => {
+      throw new Error("no buffer expected");
+    });
+  });
+  assertEquals(errors, []);
+});
+
 Deno.test("PieceWriter's thread refuses a file swapped for a hard link after the store checked it", async () => {
   const g = sample();
   const hash = (i: number) => g.meta.pieceHashes.subarray(i * 20, i * 20 + 20);
