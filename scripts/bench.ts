@@ -56,7 +56,7 @@
  */
 import { parseArgs } from "node:util";
 import { createHash, randomFillSync } from "node:crypto";
-import { bundleArgs } from "./build.ts";
+import { bundleArgs, V8_FLAGS } from "./build.ts";
 import { parseMetainfo } from "../lib/metainfo.ts";
 import {
   aria2LoopbackArgs,
@@ -441,11 +441,28 @@ async function bundleBtfetch(work: string, log: (s: string) => void): Promise<vo
   }
   bundled = {
     cmd: Deno.execPath(),
-    pre: ["run", "-A", "--unstable-net", "--no-config", "--cached-only", `${out}/main.js`],
-    what: "deno run -A --unstable-net --no-config main.js (this checkout bundled as deno task bundle does)",
+    // the V8 flags the executable is built with: the bundle stands in for it
+    pre: [
+      "run",
+      "-A",
+      "--unstable-net",
+      "--no-config",
+      "--cached-only",
+      `--v8-flags=${V8_FLAGS.join(",")}`,
+      `${out}/main.js`,
+    ],
+    what: `deno run -A --unstable-net --no-config --v8-flags=${
+      V8_FLAGS.join(",")
+    } main.js (this checkout bundled as deno task bundle does)`,
   };
-  // one start first, so the runs that count find the module and its code cache as a binary's second start would
+  // starts first, so the runs that count find the modules and their code cache as a binary's later starts would: one
+  // that loads the entry, and a `get` (of a file that is no torrent, which it refuses) that loads the download's code
   await new Deno.Command(bundled.cmd, { args: [...bundled.pre, "--version"], stdout: "null", stderr: "null" }).output();
+  const junk = `${work}/not-a-torrent.torrent`;
+  await Deno.writeTextFile(junk, "x");
+  const warm = [...bundled.pre, "get", junk, "-o", `${work}/not-a-download`, "--no-dht", "--quiet"];
+  await new Deno.Command(bundled.cmd, { args: warm, stdout: "null", stderr: "null" }).output();
+  await Deno.remove(junk);
 }
 
 async function sha1OfFile(path: string): Promise<string> {

@@ -4,7 +4,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { binaryName, bundleArgs, compileArgs, noNetworkMessage, TARGETS } from "../../scripts/build.ts";
+import { binaryName, bundleArgs, compileArgs, noNetworkMessage, TARGETS, V8_FLAGS } from "../../scripts/build.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 const TARGET = "x86_64-unknown-linux-gnu";
@@ -41,6 +41,10 @@ Deno.test("build: binary names and compile arguments", () => {
   assert.ok(!a.includes("-A") && !a.includes("--allow-run") && !a.includes("--include"));
   assert.deepEqual(a.slice(a.indexOf("--target"), a.indexOf("--target") + 2), ["--target", TARGET]);
   assert.ok(a[a.length - 1].endsWith("/main.ts"));
+  assert.ok(
+    a.includes(`--v8-flags=${V8_FLAGS.join(",")}`),
+    "built with the V8 flags the benchmark runs its stand-in with",
+  );
 });
 
 Deno.test("build: one target builds, or fails fast with a one-line explanation when the runtime cannot be fetched", async () => {
