@@ -27,7 +27,8 @@
  *   downloaders (`--downloader aria2c|libtorrent|both`, default both; issue 11: "seeding 1 GiB to a libtorrent and to
  *   an aria2c downloader"): aria2c (as in `fetch`; it finds the seeder through a tiny loopback HTTP tracker this script
  *   serves, on a copy of the torrent with the same info-hash) and python3-libtorrent (`_bench_lt.py --mode leech
- *   --connect 127.0.0.1:<seeder port>`, libtorrent's defaults as a downloader, exits the moment it has every piece).
+ *   --connect 127.0.0.1:<seeder port>`, libtorrent's `high_performance_seed()` preset as a downloader too, exits the
+ *   moment it has every piece).
  *   Each round, each downloader in turn (rotated by round) fetches once from each seeder (their order alternating by
  *   round), each time into a fresh empty folder. Rows are "<seeder> seed -> <downloader>"; the ratios compare the two
  *   seeders per downloader. Wall is the downloader's; CPU and RSS the seeder's.
@@ -896,7 +897,9 @@ const fetchScenario: Scenario = async (ctx) => {
   const each = (flag: string) => n === 1 ? `${flag} 127.0.0.1:S` : `${flag} 127.0.0.1:S1 ... ${flag} 127.0.0.1:S${n}`;
   const commands: Record<string, string> = {
     btfetch: `${bt.what} get T -o D ${each("--peer")} --json --quiet --no-dht`,
-    libtorrent: `python3 scripts/_bench_lt.py --mode leech ${each("--connect")} (exits when complete)`,
+    libtorrent: `python3 scripts/_bench_lt.py --mode leech ${
+      each("--connect")
+    } (high_performance_seed(); exits when complete)`,
     aria2c: n === 1
       ? "aria2c --seed-time=0 --file-allocation=none, DHT/LPD/PEX off (the seeder connects to it)"
       : `aria2c --seed-time=0 --file-allocation=none, DHT/LPD/PEX off, T with a loopback tracker added (same ` +
@@ -1138,7 +1141,7 @@ const seedScenario: Scenario = async (ctx) => {
     };
     const fetchers: Record<string, string> = {
       aria2c: "aria2c --seed-time=0 --file-allocation=none, DHT/LPD/PEX off, T with the loopback tracker",
-      libtorrent: "python3 scripts/_bench_lt.py --mode leech --connect 127.0.0.1:P (libtorrent's defaults)",
+      libtorrent: "python3 scripts/_bench_lt.py --mode leech --connect 127.0.0.1:P (high_performance_seed())",
     };
     result.clients = downloaders.flatMap((d) =>
       clients.map((c) =>
@@ -1333,7 +1336,8 @@ const dhtScenario: Scenario = async (ctx) => {
   const commands: Record<string, string> = {
     btfetch: `${bt.what} get MAGNET -o D --dht-bootstrap 127.0.0.1:N --dht-state <new file> --port P --json --quiet`,
     libtorrent: "python3 scripts/_lt_bench_dht.py --mode leech --magnet MAGNET --bootstrap 127.0.0.1:N " +
-      "(a fresh session; add_dht_node(N), force_dht_announce() once its DHT has a node and every 1 s until a peer)",
+      "(a fresh session with high_performance_seed(); add_dht_node(N), force_dht_announce() once its DHT has a node " +
+      "and every 1 s until a peer)",
   };
   const samples: Record<string, Sample[]> = Object.fromEntries(clients.map((c) => [c, []]));
   const figures: Record<string, Array<Record<string, number>>> = Object.fromEntries(clients.map((c) => [c, []]));
@@ -1502,7 +1506,7 @@ const webseedScenario: Scenario = async (ctx) => {
   const bt = btfetchArgv();
   const commands: Record<string, string> = {
     btfetch: `${bt.what} get T -o D --json --quiet --no-dht --port P (the web seed from the torrent's url-list)`,
-    libtorrent: "python3 scripts/_bench_lt.py --mode leech --torrent T (no peer; libtorrent's defaults)",
+    libtorrent: "python3 scripts/_bench_lt.py --mode leech --torrent T (no peer; high_performance_seed())",
     aria2c: "aria2c T --seed-time=0 --file-allocation=none, DHT/LPD/PEX off (the web seed from the url-list)",
   };
   const samples: Record<string, Sample[]> = Object.fromEntries(clients.map((c) => [c, []]));
