@@ -47,11 +47,10 @@ import {
   eventFiles,
   filesCompleteAtStart,
   greet,
-  maxStartedPieces,
+  MIN_PIECE_MEMORY_BYTES,
   MissingPieceError,
   peerMessage,
   peerShares,
-  PIECE_MEMORY_BYTES,
   pieceOutcome,
   progressEvent,
   serveUploads,
@@ -262,10 +261,10 @@ class Session implements SwarmIO {
     );
     if (!o.requireComplete) {
       // the first pieces' buffers, their memory mapped in by the writer thread while the download is being set up
-      // (within PIECE_MEMORY_BYTES, and no more than the pieces wanted)
+      // (what a download starts with, MIN_PIECE_MEMORY_BYTES, and no more than the pieces wanted)
       const m = o.meta;
       const wanted = o.selected ? piecesForFiles(m, o.selected).count : m.pieceCount;
-      const count = Math.min(maxStartedPieces(m.pieceLength), Math.floor(PIECE_MEMORY_BYTES / m.pieceLength), wanted);
+      const count = Math.min(Math.floor(MIN_PIECE_MEMORY_BYTES / m.pieceLength), wanted);
       this.writer.prepare(m.pieceLength, count, (buf) => {
         if (this.sw) this.sw.bufferPool.give(buf);
         else this.prepared.push(buf);

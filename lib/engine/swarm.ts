@@ -94,20 +94,52 @@ export { addWebSeeds, webSeedBlock, type WebSeedRunEnd, webSeedRunEnded } from "
 
 /** The version string peers see (BEP 10 `v`). */
 export const CLIENT_NAME = "btfetch 0.1.0";
-/** Memory for pieces being fetched or verified: bounds how many pieces are started at once (at least 4). */
+/**
+ * The most memory for pieces being fetched or verified: bounds how many pieces are started at once (at least 4). A
+ * download starts with {@linkcode MIN_PIECE_MEMORY_BYTES} and takes more as its peers' bandwidth-delay product needs
+ * ({@linkcode pieceMemory}).
+ */
 export const PIECE_MEMORY_BYTES = 24 * 1024 * 1024;
 /**
- * How many pieces of `pieceLength` bytes a download keeps started at once: what {@linkcode PIECE_MEMORY_BYTES} holds,
- * at least 4 and at most 256.
+ * The memory for started pieces while the peers' bandwidth-delay product needs no more: enough for 80 MB/s from a peer
+ * 100 ms away. More only fills the writer thread's queue when the peers are fast and near (its page faults included).
+ */
+export const MIN_PIECE_MEMORY_BYTES = 8 * 1024 * 1024;
+/** How many times its bandwidth-delay product a peer may have requested (the rate and the latency both vary). */
+export const BDP_FACTOR = 4;
+
+/**
+ * How many pieces of `pieceLength` bytes fit in `memory` bytes of piece buffers: at least 4, at most 256.
  * @example
  * ```ts
  * import { strictEqual as eq } from "node:assert/strict";
  * eq(maxStartedPieces(1024 * 1024), 24);
+ * eq(maxStartedPieces(1024 * 1024, MIN_PIECE_MEMORY_BYTES), 8);
  * eq(maxStartedPieces(16 * 1024 * 1024), 4);
  * ```
  */
-export function maxStartedPieces(pieceLength: number): number {
-  return Math.max(4, Math.min(256, Math.floor(PIECE_MEMORY_BYTES / pieceLength)));
+export function maxStartedPieces(pieceLength: number, memory: number = PIECE_MEMORY_BYTES): number {
+  return Math.max(4, Math.min(256, Math.floor(memory / pieceLength)));
+}
+
+/**
+ * The memory the started pieces may hold now: what the peers' pipelines need, {@linkcode BDP_FACTOR} times each one's
+ * rate by its shortest request latency, within {@linkcode MIN_PIECE_MEMORY_BYTES} and {@linkcode PIECE_MEMORY_BYTES}.
+ * Fast peers far away get room to keep their pipelines full; fast peers nearby (a LAN, loopback) need little, and more
+ * would only queue pieces for the writer.
+ */
+export function pieceMemory(sw: Swarm, now: number): number {
+  let need = 0;
+  for (const p of sw.peers.values()) {
+    const q = p.queue;
+    if (q.minLatency !== Infinity) need += (rateOf(q.rate, now) * q.minLatency / 1000) * BDP_FACTOR;
+  }
+  return Math.min(PIECE_MEMORY_BYTES, Math.max(MIN_PIECE_MEMORY_BYTES, need));
+}
+
+/** Sets the started-pieces cap from {@linkcode pieceMemory} (on each verified piece and each tick). */
+export function updatePieceCap(sw: Swarm, now: number): void {
+  sw.picker.maxPartial = maxStartedPieces(sw.meta.pieceLength, pieceMemory(sw, now));
 }
 
 /** Request time-outs in a row after which a peer is dropped. */
@@ -300,7 +332,7 @@ export interface Swarm {
  */
 export function createSwarm(o: SwarmOptions): Swarm {
   const m = o.meta;
-  const maxPartial = maxStartedPieces(m.pieceLength);
+  const maxPartial = maxStartedPieces(m.pieceLength, MIN_PIECE_MEMORY_BYTES);
   const pool = createPool({ maxPeers: o.maxPeers ?? 50 });
   return {
     o,
@@ -323,7 +355,7 @@ export function createSwarm(o: SwarmOptions): Swarm {
     nextPeerId: 1,
     buffers: new Map(),
     verifying: new Map(),
-    bufferPool: new BufferPool(m.pieceLength, maxPartial),
+    bufferPool: new BufferPool(m.pieceLength, maxStartedPieces(m.pieceLength)),
     cache: new PieceCache(),
     choker: INITIAL_CHOKER,
     downRate: createRateMeter(o.now),
@@ -736,7 +768,10 @@ export function pieceOutcome(
   if (!pb) return;
   sw.verifying.delete(index);
   pb.buf = data;
-  const atCap = sw.picker.partial.size >= sw.picker.maxPartial; // this piece still counts as started
+  const cap = sw.picker.maxPartial;
+  updatePieceCap(sw, now);
+  // this piece still counts as started; a cap that grew lets the peers it held back ask for more too
+  const atCap = sw.picker.partial.size >= cap || sw.picker.maxPartial > cap;
   if (!ok) {
     onHashFail(sw, index, pb, digests, now, io);
     sw.bufferPool.give(pb.buf);
@@ -860,6 +895,7 @@ export function tick(
   io: SwarmIO,
   onPeerFault: (peer: SwarmPeer, e: unknown) => void,
 ): LimitDecision {
+  updatePieceCap(sw, now);
   for (const p of [...sw.peers.values()]) {
     if (p.closed) continue;
     try {

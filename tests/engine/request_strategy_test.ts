@@ -328,7 +328,7 @@ function createSim(seed: number): Sim {
   };
   const sim: Sim = {
     clock: { now: 0, seq: 0, heap: [] },
-    // as swarm.ts: maxPartial from PIECE_MEMORY_BYTES of piece buffers
+    // as swarm.ts at its largest: maxPartial from PIECE_MEMORY_BYTES of piece buffers
     picker: createPicker({
       pieceCount: PIECES,
       pieceLength: PIECE_LEN,
