@@ -40,8 +40,11 @@ export const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--a
  * with. `--no-lazy` compiles every function when its module is compiled, so the V8 code cache (on by default for a
  * compiled program) holds them all: a start then takes each function's bytecode from the cache instead of compiling it
  * on its first call, which is most of the functions a download runs (10 ms less to a magnet's metadata here).
+ * `--always-sparkplug` gives a function baseline machine code on its first call instead of interpreting it until it has
+ * run for a while: a download's hot path runs thousands of times in its first tenth of a second (8-10 ms less to
+ * complete a 64 MiB magnet here).
  */
-export const V8_FLAGS = ["--no-lazy"];
+export const V8_FLAGS = ["--no-lazy", "--always-sparkplug"];
 
 const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 
