@@ -39,11 +39,12 @@
  *   announced before the run starts; btfetch (`get MAGNET --dht-bootstrap 127.0.0.1:N --dht-state <fresh file>`) and a
  *   fresh python3-libtorrent downloader (`_lt_bench_dht.py --mode leech`, given the magnet and the same one node)
  *   alternate. A run that does not complete within the bound (`--timeout`, 60 s here) is counted at the bound in the
- *   median and reported. btfetch's own clock (its JSON events) gives the lookup's figures.
+ *   median and reported. Each client runs once before the rounds, uncounted (a warm-up). btfetch's own clock (its JSON
+ *   events) gives the lookup's figures.
  * - `webseed`: a multi-file torrent (a handful of files, odd sizes) whose `url-list` is ONE nginx on 127.0.0.1
  *   (`/usr/sbin/nginx`, Debian's nginx-light, run in the foreground with a config of its own: `sendfile on`, keep-alive,
- *   no access log), no peer at all: btfetch, python3-libtorrent (`_bench_lt.py --mode leech` with no peer: libtorrent's
- *   defaults) and aria2c (the torrent alone) take turns, the order rotated each round.
+ *   no access log), no peer at all: btfetch, python3-libtorrent (`_bench_lt.py --mode leech` with no peer:
+ *   `high_performance_seed()`) and aria2c (the torrent alone) take turns, the order rotated each round.
  *
  * Measurement: wall time is the downloader's (or creator's) process lifetime, timed here. CPU seconds (user + sys)
  * and peak RSS come from GNU time (`/usr/bin/time -f "%e %U %S %M"`, `apt-get install time`) wrapped around the
@@ -1343,11 +1344,12 @@ const dhtScenario: Scenario = async (ctx) => {
   const figures: Record<string, Array<Record<string, number>>> = Object.fromEntries(clients.map((c) => [c, []]));
   const done = leftovers(ctx.tmpfs);
   try {
-    for (let r = 0; r < o.rounds; r++) {
+    // round -1 warms up each client once, uncounted (its files and the OS's caches, as a later start finds them)
+    for (let r = -1; r < o.rounds; r++) {
       for (const c of r % 2 ? [...clients].reverse() : clients) {
         // a fresh DHT for every run: no client finds the previous one's dead node or stale announce
         const swarm = await startDhtSwarm(payload);
-        const dir = `${ctx.work}/dl-dht-${c}-${r}`;
+        const dir = `${ctx.work}/dl-dht-${c}-${r < 0 ? "warm" : r}`;
         await Deno.mkdir(dir);
         const boot = `127.0.0.1:${swarm.nodes[0]}`;
         let m: Measured;
@@ -1355,16 +1357,16 @@ const dhtScenario: Scenario = async (ctx) => {
         try {
           if (c === "btfetch") {
             const args = [...bt.pre, "get", magnet, "-o", dir, "--dht-bootstrap", boot];
-            args.push("--dht-state", `${ctx.work}/dht-state-${r}.json`, "--port", String(freePort()));
+            args.push("--dht-state", `${ctx.work}/dht-state-${r < 0 ? "warm" : r}.json`, "--port", String(freePort()));
             m = await measure(bt.cmd, [...args, "--json", "--quiet"], { killAfterMs: bound });
             ok = m.code === 0;
-            figures[c].push(btfetchDhtFigures(parseEvents(m.stdout)));
+            if (r >= 0) figures[c].push(btfetchDhtFigures(parseEvents(m.stdout)));
           } else {
             const args = ["-u", LT_DHT_HELPER, "--mode", "leech", "--magnet", magnet, "--dir", dir];
             args.push("--bootstrap", boot, "--max-seconds", String(bound / 1000 + 5));
             m = await measure(SYSTEM_PYTHON, args, { killAfterMs: bound });
             ok = m.code === 0 && /^DONE$/m.test(m.stdout);
-            figures[c].push(libtorrentDhtFigures(m.stdout));
+            if (r >= 0) figures[c].push(libtorrentDhtFigures(m.stdout));
           }
         } finally {
           await swarm.proc.close();
@@ -1374,11 +1376,13 @@ const dhtScenario: Scenario = async (ctx) => {
         } else {
           const why = m.timedOut ? `not complete within ${bound / 1000} s` : `exit ${m.code}`;
           const last = tail(m.stderr, 1) || tail(m.stdout, 1);
-          result.notes.push(`${c} round ${r + 1}: ${why}${last ? ` (last output: ${last.slice(0, 200)})` : ""}`);
+          const round = r < 0 ? "warm-up round" : `round ${r + 1}`;
+          result.notes.push(`${c} ${round}: ${why}${last ? ` (last output: ${last.slice(0, 200)})` : ""}`);
         }
         const sample: Sample = { wallS: m.wallS, cpuS: m.cpuS, rssMiB: m.rssMiB, incomplete: !ok };
-        samples[c].push(sample);
-        ctx.log(`dht round ${r + 1}/${o.rounds} ${c}: ${ok ? "" : "NOT DONE, "}${fmtSample(sample)}`);
+        if (r >= 0) samples[c].push(sample);
+        const label = r < 0 ? "warm-up (not counted)" : `round ${r + 1}/${o.rounds}`;
+        ctx.log(`dht ${label} ${c}: ${ok ? "" : "NOT DONE, "}${fmtSample(sample)}`);
         await done.add(dir);
       }
     }
@@ -1411,6 +1415,8 @@ const dhtScenario: Scenario = async (ctx) => {
     ...figureNotes,
     ...result.notes,
     `a run past ${bound / 1000} s is stopped, counted at that time in the median, and shown as ">" in the runs`,
+    "each client ran once more before the rounds, uncounted (a warm-up: its files and the OS's caches as a later " +
+    "start finds them)",
     await startupNote(bt),
   ];
   return result;
