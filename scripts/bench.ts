@@ -1346,7 +1346,7 @@ const dhtScenario: Scenario = async (ctx) => {
   try {
     // round -1 warms up each client once, uncounted (its files and the OS's caches, as a later start finds them)
     for (let r = -1; r < o.rounds; r++) {
-      for (const c of r % 2 ? [...clients].reverse() : clients) {
+      for (const c of r % 2 === 1 ? [...clients].reverse() : clients) {
         // a fresh DHT for every run: no client finds the previous one's dead node or stale announce
         const swarm = await startDhtSwarm(payload);
         const dir = `${ctx.work}/dl-dht-${c}-${r < 0 ? "warm" : r}`;

@@ -160,7 +160,9 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
       // a long check of data already on disk may come before the download takes it: the peer must not time us out
       const keepAlive = setInterval(() => {
         if (link.pc.closed || link.log === null) clearInterval(keepAlive);
-        else if (performance.now() - link.pc.lastWriteAt >= KEEPALIVE_MS) link.pc.send({ type: "keep-alive" });
+        else if (performance.now() - link.pc.lastWriteAt >= KEEPALIVE_MS && link.pc.backlog === 0) {
+          link.pc.send({ type: "keep-alive" });
+        }
       }, HANDED_KEEPALIVE_CHECK_MS);
       Deno.unrefTimer(keepAlive);
       const stop = () => clearInterval(keepAlive);

@@ -40,11 +40,6 @@ export interface RequestQueue {
   snubbed: boolean;
   /** How many times requests timed out in a row. */
   timeouts: number;
-  /**
-   * The shortest time a block took to arrive after its request (ms; Infinity before the first): the round trip plus the
-   * peer's own delay, without queueing behind other requests, for the bandwidth-delay product.
-   */
-  minLatency: number;
 }
 
 /** The key of a block in {@linkcode RequestQueue.outstanding}. */
@@ -62,7 +57,6 @@ export function createQueue(now: number): RequestQueue {
     rate: createRateMeter(now),
     snubbed: false,
     timeouts: 0,
-    minLatency: Infinity,
   };
 }
 
@@ -133,7 +127,6 @@ export function blockArrived(q: RequestQueue, index: number, begin: number, leng
   const o = q.outstanding.get(k);
   if (!o || o.length !== length) return false;
   q.outstanding.delete(k);
-  if (now - o.sentAt < q.minLatency) q.minLatency = Math.max(0, now - o.sentAt);
   addBytes(q.rate, length, now);
   q.lastBlockAt = now;
   q.timeouts = 0;

@@ -840,7 +840,10 @@ class Session implements SwarmIO {
     if (this.finished) return;
     const now = this.now();
     const wall = performance.now();
-    for (const pc of this.conns.values()) if (wall - pc.lastWriteAt > KEEPALIVE_MS) pc.send({ type: "keep-alive" });
+    // a keep-alive after 90 s without a write; none while bytes still wait to be written (a write that hangs)
+    for (const pc of this.conns.values()) {
+      if (wall - pc.lastWriteAt > KEEPALIVE_MS && pc.backlog === 0) pc.send({ type: "keep-alive" });
+    }
     const d = tick(sw, now, this, (p, e) => this.onPeerFault(p.id, e));
     this.connectMore(sw);
     if (sw.peers.size < LOW_PEERS && sw.ts.completeAt === null) this.announcer?.needPeers();

@@ -96,17 +96,17 @@ export { addWebSeeds, webSeedBlock, type WebSeedRunEnd, webSeedRunEnded } from "
 export const CLIENT_NAME = "btfetch 0.1.0";
 /**
  * The most memory for pieces being fetched or verified: bounds how many pieces are started at once (at least 4). A
- * download starts with {@linkcode MIN_PIECE_MEMORY_BYTES} and takes more as its peers' bandwidth-delay product needs
- * ({@linkcode pieceMemory}).
+ * download starts with {@linkcode MIN_PIECE_MEMORY_BYTES} and grows towards this while the network, not the writer
+ * thread, is what holds it back ({@linkcode updatePieceCap}).
  */
 export const PIECE_MEMORY_BYTES = 24 * 1024 * 1024;
 /**
- * The memory for started pieces while the peers' bandwidth-delay product needs no more: enough for 80 MB/s from a peer
- * 100 ms away. More only fills the writer thread's queue when the peers are fast and near (its page faults included).
+ * The memory for started pieces a download starts with. When the peers deliver faster than the writer thread hashes and
+ * stores (near peers: a LAN, loopback), more would only queue pieces, and their fresh memory, for the writer.
  */
 export const MIN_PIECE_MEMORY_BYTES = 8 * 1024 * 1024;
-/** How many times its bandwidth-delay product a peer may have requested (the rate and the latency both vary). */
-export const BDP_FACTOR = 4;
+/** Pieces waiting for the writer thread, at most, for the started-pieces cap to grow (the writer keeps up). */
+export const WRITER_KEEPS_UP = 2;
 
 /**
  * How many pieces of `pieceLength` bytes fit in `memory` bytes of piece buffers: at least 4, at most 256.
@@ -123,23 +123,16 @@ export function maxStartedPieces(pieceLength: number, memory: number = PIECE_MEM
 }
 
 /**
- * The memory the started pieces may hold now: what the peers' pipelines need, {@linkcode BDP_FACTOR} times each one's
- * rate by its shortest request latency, within {@linkcode MIN_PIECE_MEMORY_BYTES} and {@linkcode PIECE_MEMORY_BYTES}.
- * Fast peers far away get room to keep their pipelines full; fast peers nearby (a LAN, loopback) need little, and more
- * would only queue pieces for the writer.
+ * Grows the started-pieces cap by one piece, up to {@linkcode PIECE_MEMORY_BYTES}, when it is full while the writer
+ * thread keeps up (at most {@linkcode WRITER_KEEPS_UP} pieces wait for it): then the peers' pipelines, not the disk,
+ * are what the cap holds back (far peers, whose requests take long to answer). Called on each verified piece and each
+ * tick; the cap never shrinks (a piece once started stays started until it is verified).
  */
-export function pieceMemory(sw: Swarm, now: number): number {
-  let need = 0;
-  for (const p of sw.peers.values()) {
-    const q = p.queue;
-    if (q.minLatency !== Infinity) need += (rateOf(q.rate, now) * q.minLatency / 1000) * BDP_FACTOR;
+export function updatePieceCap(sw: Swarm): void {
+  const p = sw.picker;
+  if (p.partial.size >= p.maxPartial && sw.verifying.size <= WRITER_KEEPS_UP) {
+    p.maxPartial = Math.min(p.maxPartial + 1, maxStartedPieces(sw.meta.pieceLength));
   }
-  return Math.min(PIECE_MEMORY_BYTES, Math.max(MIN_PIECE_MEMORY_BYTES, need));
-}
-
-/** Sets the started-pieces cap from {@linkcode pieceMemory} (on each verified piece and each tick). */
-export function updatePieceCap(sw: Swarm, now: number): void {
-  sw.picker.maxPartial = maxStartedPieces(sw.meta.pieceLength, pieceMemory(sw, now));
 }
 
 /** Request time-outs in a row after which a peer is dropped. */
@@ -621,8 +614,7 @@ export function peerMessage(sw: Swarm, id: number, msg: Message, now: number, io
       if (e.id === OUR_UT_METADATA_ID) serveMetadata(sw, peer, e.payload, io);
       else if (e.id === OUR_UT_PEX_ID && sw.pex) receivePex(sw, sw.pex, peer, e.payload, now, io);
       return;
-    case "block":
-      onBlock(sw, peer, e.index, e.begin, e.data, now, io);
+    case "block": // not reached: a block takes the fast path above
       return;
   }
 }
@@ -769,7 +761,7 @@ export function pieceOutcome(
   sw.verifying.delete(index);
   pb.buf = data;
   const cap = sw.picker.maxPartial;
-  updatePieceCap(sw, now);
+  updatePieceCap(sw);
   // this piece still counts as started; a cap that grew lets the peers it held back ask for more too
   const atCap = sw.picker.partial.size >= cap || sw.picker.maxPartial > cap;
   if (!ok) {
@@ -895,7 +887,7 @@ export function tick(
   io: SwarmIO,
   onPeerFault: (peer: SwarmPeer, e: unknown) => void,
 ): LimitDecision {
-  updatePieceCap(sw, now);
+  updatePieceCap(sw);
   for (const p of [...sw.peers.values()]) {
     if (p.closed) continue;
     try {

@@ -215,18 +215,3 @@ Deno.test("blockArrived() ignores a block nobody asked for, or of the wrong leng
     });
   }
 });
-
-Deno.test("blockArrived() keeps the shortest request-to-block time (minLatency): the round trip without queueing", () => {
-  const q = createQueue(0);
-  assertEquals(q.minLatency, Infinity);
-  requestsSent(q, [{ index: 0, begin: 0, length: B }, { index: 0, begin: B, length: B }], 100);
-  requestsSent(q, [{ index: 0, begin: 2 * B, length: B }], 130);
-  blockArrived(q, 0, 0, B, 140); // 40 ms after its request
-  assertEquals(q.minLatency, 40);
-  blockArrived(q, 0, 2 * B, B, 145); // 15 ms
-  assertEquals(q.minLatency, 15);
-  blockArrived(q, 0, B, B, 200); // 100 ms: queued behind others, not the path's latency
-  assertEquals(q.minLatency, 15);
-  blockArrived(q, 5, 0, B, 201); // not asked for: no sample
-  assertEquals(q.minLatency, 15);
-});

@@ -13,18 +13,16 @@ import { BAN_STRIKES } from "../../lib/engine/blame.ts";
 import { isBanned, SILENT_GRACE_MS, USELESS_GRACE_MS } from "../../lib/engine/peer_pool.ts";
 import { CHOKE_ROUND_MS, OPTIMISTIC_ROUND_MS } from "../../lib/engine/choker.ts";
 import {
-  addPeer,
   maxStartedPieces,
   MIN_PIECE_MEMORY_BYTES,
   MissingPieceError,
   peerMessage,
   peerShares,
   PIECE_MEMORY_BYTES,
-  pieceMemory,
   tick,
   updatePieceCap,
+  WRITER_KEEPS_UP,
 } from "../../lib/engine/swarm.ts";
-import { RATE_TAU_MS } from "../../lib/engine/rate.ts";
 import { UPLOAD_BACKLOG_BYTES } from "../../lib/engine/uploads.ts";
 import { type Behaviour, type Finish, Sim, type SimOptions, TICK_MS } from "./_sim.ts";
 
@@ -702,7 +700,8 @@ Deno.test("swarm: a piece verified while the started-piece cap is full lets held
   // no housekeeping tick: only events drive requests, so a pipeline that drained against the cap must be refilled by
   // the verification itself
   const sim = new Sim({ ...MAIN, ticks: false });
-  sim.sw.picker.maxPartial = 2;
+  // pinned at 2 (the cap would grow while the writer keeps up)
+  Object.defineProperty(sim.sw.picker, "maxPartial", { get: () => 2, set: () => {} });
   // a seeder so fast that both started pieces are in before the first is hashed (the writer thread is behind)
   sim.connect({ ...SEEDER, label: "very fast seeder", rate: 5e9 }, 0);
   const end = sim.runToEnd(10_000);
@@ -711,82 +710,71 @@ Deno.test("swarm: a piece verified while the started-piece cap is full lets held
   assert(end.at < 1_000, `complete at ${end.at} ms`);
 });
 
-// ---- the started-pieces cap follows the peers' bandwidth-delay product ------------------------------------------------
+// ---- the started-pieces cap grows while the network, not the writer, holds it back --------------------------------------
 
-Deno.test("swarm: the started-pieces cap starts at MIN_PIECE_MEMORY_BYTES and grows with the peers' bandwidth-delay product", async (t) => {
+Deno.test("swarm: the started-pieces cap starts at MIN_PIECE_MEMORY_BYTES and grows only while full and the writer keeps up", async (t) => {
   const MiB = 1024 * 1024;
   const { meta } = makeTorrent({ name: "big.bin", pieceLength: MiB, files: new Uint8Array(64 * MiB) });
-  const rows: { name: string; peers: { rate: number; latencyMs: number }[]; cap: number }[] = [
-    { name: "no peer yet: the minimum", peers: [], cap: MIN_PIECE_MEMORY_BYTES / MiB },
-    { name: "a peer not yet measured: the minimum", peers: [{ rate: 0, latencyMs: Infinity }], cap: 8 },
-    // 400 MB/s a millisecond away: 1.6 MB of requests is plenty, more would only queue pieces for the writer
-    { name: "fast and near (loopback): the minimum", peers: [{ rate: 400e6, latencyMs: 1 }], cap: 8 },
-    // 20 MB/s, 100 ms away: 4 x 2 MB = 8 MB, about the minimum
-    { name: "slow and far: the minimum", peers: [{ rate: 20e6, latencyMs: 100 }], cap: 8 },
-    // 40 MB/s, 100 ms away, twice: 2 x 4 x 4 MB = 32 MB, beyond the most
-    {
-      name: "two fast far peers: the most (PIECE_MEMORY_BYTES)",
-      peers: [{ rate: 40e6, latencyMs: 100 }, {
-        rate: 40e6,
-        latencyMs: 100,
-      }],
-      cap: PIECE_MEMORY_BYTES / MiB,
-    },
-    // 30 MB/s, 120 ms away: 4 x 3.6 MB = 14.4 MB
-    { name: "one far peer: its four bandwidth-delay products", peers: [{ rate: 30e6, latencyMs: 120 }], cap: 13 },
+  const min = maxStartedPieces(MiB, MIN_PIECE_MEMORY_BYTES);
+  const rows: { name: string; started: number; waiting: number; cap: number }[] = [
+    { name: "not full: stays", started: min - 1, waiting: 0, cap: min },
+    { name: "full, the writer idle: one more", started: min, waiting: 0, cap: min + 1 },
+    { name: `full, ${WRITER_KEEPS_UP} waiting for the writer: one more`, started: min, waiting: 2, cap: min + 1 },
+    { name: "full, the writer behind: stays (more would only wait for it)", started: min, waiting: 3, cap: min },
   ];
   for (const r of rows) {
     await t.step(r.name, () => {
-      const sim = new Sim({ meta, payload: new Uint8Array(0) });
-      const sw = sim.sw;
-      assertEquals(sw.picker.maxPartial, maxStartedPieces(MiB, MIN_PIECE_MEMORY_BYTES), "a new swarm starts small");
-      for (const [k, p] of r.peers.entries()) {
-        const id = addPeer(
-          sw,
-          {
-            address: { host: "10.0.0." + (k + 1), port: 6881 },
-            source: "manual",
-            incoming: false,
-            client: "x",
-            fast: true,
-            extended: true,
-          },
-          0,
-          sim,
-        );
-        const q = sw.peers.get(id as number)!.queue;
-        // the rate meter reads value * 1000 / RATE_TAU_MS: put in what reads as `rate` at time 0
-        q.rate.value = p.rate * RATE_TAU_MS / 1000;
-        q.minLatency = p.latencyMs;
-      }
-      updatePieceCap(sw, 0);
+      const sw = new Sim({ meta, payload: new Uint8Array(0) }).sw;
+      assertEquals(sw.picker.maxPartial, min, "a new swarm starts small");
+      for (let i = 0; i < r.started; i++) sw.picker.partial.set(i, {} as never);
+      for (let i = 0; i < r.waiting; i++) sw.verifying.set(i, {} as never);
+      updatePieceCap(sw);
       assertEquals(sw.picker.maxPartial, r.cap);
-      assertEquals(pieceMemory(sw, 0) <= PIECE_MEMORY_BYTES, true);
     });
   }
+  await t.step("never past PIECE_MEMORY_BYTES", () => {
+    const sw = new Sim({ meta, payload: new Uint8Array(0) }).sw;
+    for (let i = 0; i < 64; i++) sw.picker.partial.set(i, {} as never);
+    for (let k = 0; k < 40; k++) updatePieceCap(sw);
+    assertEquals(sw.picker.maxPartial, PIECE_MEMORY_BYTES / MiB);
+  });
 });
 
-Deno.test("swarm: a fast seeder 100 ms away has more than MIN_PIECE_MEMORY_BYTES requested, and is no slower for it", () => {
+/** Downloads `meta` from `peers` far peers; `fixedCap` pins the started-pieces cap (as before it could grow). */
+function farRun(
+  o: Pick<SimOptions, "meta" | "payload">,
+  peers: number,
+  peer: Behaviour,
+  fixedCap?: number,
+): { at: number; most: number } {
+  const sim = new Sim(o);
+  if (fixedCap !== undefined) {
+    Object.defineProperty(sim.sw.picker, "maxPartial", { get: () => fixedCap, set: () => {} });
+  }
+  for (let k = 0; k < peers; k++) sim.connect({ ...peer, label: `${peer.label} ${k}` }, 0);
+  let most = sim.sw.picker.maxPartial;
+  for (let t = 10; t <= 30_000 && sim.finished === null; t += 10) {
+    sim.runUntil(t);
+    most = Math.max(most, sim.sw.picker.maxPartial);
+  }
+  const end = sim.runToEnd(120_000);
+  assertEquals(end.kind, "stop");
+  return { at: end.at, most };
+}
+
+Deno.test("swarm: far peers get the started pieces their pipelines need: no slower than with the largest fixed cap", async (t) => {
   const MiB = 1024 * 1024;
-  const { meta, payload } = makeTorrent({ name: "far.bin", pieceLength: MiB, files: randomBytes(seeded(7), 96 * MiB) });
-  /** Runs the download; `fixedCap` pins the started-pieces cap (as it was before it followed the peers). */
-  const run = (fixedCap?: number) => {
-    const sim = new Sim({ meta, payload });
-    if (fixedCap !== undefined) {
-      Object.defineProperty(sim.sw.picker, "maxPartial", { get: () => fixedCap, set: () => {} });
-    }
-    sim.connect({ label: "far fast seeder", oneWayMs: 50, rate: 200e6 }, 0);
-    let most = sim.sw.picker.maxPartial;
-    for (let t = 10; t <= 10_000 && sim.finished === null; t += 10) {
-      sim.runUntil(t);
-      most = Math.max(most, sim.sw.picker.maxPartial);
-    }
-    const end = sim.runToEnd(60_000);
-    assertEquals(end.kind, "stop");
-    return { at: end.at, most };
-  };
-  const bdp = run();
-  assert(bdp.most > maxStartedPieces(MiB, MIN_PIECE_MEMORY_BYTES), `the cap stayed at ${bdp.most} pieces`);
-  const fixed = run(maxStartedPieces(MiB)); // the old fixed cap, PIECE_MEMORY_BYTES
-  assert(bdp.at <= fixed.at * 1.02, `complete at ${bdp.at} ms, against ${fixed.at} ms with the fixed cap`);
+  const o = makeTorrent({ name: "far.bin", pieceLength: MiB, files: randomBytes(seeded(7), 96 * MiB) });
+  const rows: { name: string; peers: number; peer: Behaviour }[] = [
+    { name: "one seeder at 200 MB/s, 100 ms away", peers: 1, peer: { label: "far", oneWayMs: 50, rate: 200e6 } },
+    { name: "ten seeders at 10 MB/s, 100 ms away", peers: 10, peer: { label: "far", oneWayMs: 50, rate: 10e6 } },
+    { name: "six seeders at 20 MB/s, 50 ms away", peers: 6, peer: { label: "far", oneWayMs: 25, rate: 20e6 } },
+  ];
+  for (const r of rows) {
+    await t.step(r.name, () => {
+      const grown = farRun(o, r.peers, r.peer);
+      const fixed = farRun(o, r.peers, r.peer, maxStartedPieces(MiB)); // the old fixed cap, PIECE_MEMORY_BYTES
+      assert(grown.at <= fixed.at * 1.05, `complete at ${grown.at} ms, against ${fixed.at} ms with the fixed cap`);
+    });
+  }
 });
