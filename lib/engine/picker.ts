@@ -76,6 +76,12 @@ export interface Picker {
   cursor: number;
   /** Wanted pieces neither had nor started. */
   remaining: number;
+  /**
+   * Counts changes that may give a peer something new to pick: a block freed, a piece verified, failed, started or newly
+   * wanted, the cap changed. A pick that found nothing at one version finds nothing again at the same version (for the
+   * same peer state), which is how a request top-up skips a futile scan ({@linkcode planRequests}).
+   */
+  version: number;
 }
 
 /** A block to request: piece, offset in the piece and length. */
@@ -131,6 +137,7 @@ export function createPicker(o: PickerOptions): Picker {
     orderBuiltAt: -Infinity,
     cursor: 0,
     remaining,
+    version: 0,
   };
 }
 
@@ -209,6 +216,7 @@ function startPiece(p: Picker, index: number): PartialPiece {
   };
   p.partial.set(index, pp);
   p.remaining--;
+  p.version++; // its blocks are free for every peer
   return pp;
 }
 
@@ -280,9 +288,12 @@ export function pickBlocks(
   // 1. started pieces with free blocks, fewest missing blocks first (most started pieces have none free: every block
   //    is requested, so they are passed over without a scan)
   if (p.partial.size > 0) {
-    let open: PartialPiece[] | null = null;
-    for (const pp of p.partial.values()) if (pp.free > 0 && ok(pp.index)) (open ??= []).push(pp);
-    if (open !== null) {
+    const open: PartialPiece[] = [];
+    // forEach, not for-of: no iterator result per started piece before the code is optimised (this runs per top-up)
+    p.partial.forEach((pp) => {
+      if (pp.free > 0 && ok(pp.index)) open.push(pp);
+    });
+    if (open.length > 0) {
       if (open.length > 1) open.sort((a, b) => (a.blocks.length - a.received) - (b.blocks.length - b.received));
       for (const pp of open) {
         takeFree(pp, out, max, isOutstanding);
@@ -355,6 +366,7 @@ export function releaseBlock(p: Picker, index: number, begin: number): void {
     pp.blocks[b] = FREE;
     pp.free++;
     if (b < pp.firstFree) pp.firstFree = b;
+    p.version++;
   }
 }
 
@@ -393,6 +405,7 @@ export function pieceComplete(p: Picker, index: number): boolean {
 
 /** A complete piece passed its hash: it is ours. */
 export function pieceVerified(p: Picker, index: number): void {
+  p.version++;
   p.partial.delete(index);
   if (!p.have.has(index)) p.have.set(index);
 }
@@ -401,6 +414,7 @@ export function pieceVerified(p: Picker, index: number): void {
 export function pieceFailed(p: Picker, index: number): void {
   const pp = p.partial.get(index);
   if (!pp) return;
+  p.version++;
   p.partial.delete(index);
   p.remaining++;
   p.cursor = 0;
@@ -416,6 +430,7 @@ export function wantPieces(p: Picker, pieces: Iterable<number>): number {
     }
   }
   if (n > 0) {
+    p.version++;
     p.orderDirty = true;
     p.order = new Uint32Array(0);
   }

@@ -22,7 +22,7 @@ import { BLOCK_BYTES } from "../limits.ts";
 import { type BlockRequest, pickBlocks, type Picker, requestsOut } from "./picker.ts";
 import { type PeerState, recentlyRejected } from "./peer_state.ts";
 import { rateOf } from "./rate.ts";
-import { blockKey, type RequestQueue, requestsWanted } from "./requests.ts";
+import { blockKey, DRY_MS, type RequestQueue, requestsWanted } from "./requests.ts";
 
 /** Requests are topped up once at least this many are wanted (unless fewer are out). */
 export const REQUEST_BATCH = 16;
@@ -70,9 +70,13 @@ export function planRequests(
   if (n <= 0 || (n < REQUEST_BATCH && q.outstanding.size >= REQUEST_BATCH)) return [];
   if (limit) n = limit(n);
   if (n <= 0) return [];
+  // a pick that found nothing finds nothing again until the picker or the peer's pieces change: skip the scan (while
+  // the started-pieces cap is full, every block that arrives asks for a top-up)
+  const dry = q.dry;
+  if (!choked && dry.version === picker.version && dry.has === s.has.count && now - dry.at < DRY_MS) return [];
   const all = typeof others === "function" ? others() : others; // a function: made only when blocks are picked
   const holders = Array.isArray(all) ? all as readonly RequestQueue[] : [...all]; // read more than once
-  return pickBlocks(
+  const got = pickBlocks(
     picker,
     s.has,
     n,
@@ -85,6 +89,12 @@ export function planRequests(
     choked ? s.allowedFast : undefined,
     q.outstanding.size,
   );
+  if (got.length === 0 && !choked) {
+    dry.version = picker.version;
+    dry.has = s.has.count;
+    dry.at = now;
+  }
+  return got;
 }
 
 /**

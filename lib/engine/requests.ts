@@ -18,6 +18,11 @@ export const INITIAL_DEPTH = 16;
 export const QUEUE_SECONDS = 1;
 /** How long outstanding requests may go unanswered before they are handed to other peers. */
 export const REQUEST_TIMEOUT_MS = 10_000;
+/**
+ * After a top-up found nothing to ask for, further top-ups for that peer skip the picker's scan for this long unless
+ * the picker or the peer's pieces changed (a bound on what a change the picker did not count could delay).
+ */
+export const DRY_MS = 5;
 /** The request queue most clients accept when they do not say (`reqq` of BEP 10). */
 export const DEFAULT_PEER_REQQ = 250;
 
@@ -40,6 +45,11 @@ export interface RequestQueue {
   snubbed: boolean;
   /** How many times requests timed out in a row. */
   timeouts: number;
+  /**
+   * The last top-up that found nothing to ask for (the picker's version, the peer's piece count and the time), so the
+   * next ones skip the scan until something changed or {@linkcode DRY_MS} passed (`planRequests`).
+   */
+  dry: { version: number; has: number; at: number };
 }
 
 /** The key of a block in {@linkcode RequestQueue.outstanding}. */
@@ -57,6 +67,7 @@ export function createQueue(now: number): RequestQueue {
     rate: createRateMeter(now),
     snubbed: false,
     timeouts: 0,
+    dry: { version: -1, has: -1, at: -Infinity },
   };
 }
 

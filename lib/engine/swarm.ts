@@ -131,7 +131,11 @@ export function maxStartedPieces(pieceLength: number, memory: number = PIECE_MEM
 export function updatePieceCap(sw: Swarm): void {
   const p = sw.picker;
   if (p.partial.size >= p.maxPartial && sw.verifying.size <= WRITER_KEEPS_UP) {
-    p.maxPartial = Math.min(p.maxPartial + 1, maxStartedPieces(sw.meta.pieceLength));
+    const most = maxStartedPieces(sw.meta.pieceLength);
+    if (p.maxPartial < most) {
+      p.maxPartial++;
+      p.version++; // room to start a piece
+    }
   }
 }
 
@@ -695,9 +699,15 @@ function fillRequests(sw: Swarm, peer: SwarmPeer, now: number, io: SwarmIO): voi
   for (const r of reqs) io.send(peer.id, { type: "request", index: r.index, begin: r.begin, length: r.length });
 }
 
-function* otherQueues(sw: Swarm, peer: SwarmPeer): Iterable<RequestQueue> {
-  for (const p of sw.peers.values()) if (p !== peer) yield p.queue;
-  for (const w of sw.webSeeds.values()) yield w.queue; // a slow web seed's blocks go to faster peers in endgame
+/** No other queue: what {@linkcode otherQueues} gives a lone peer, without building anything. */
+const NO_QUEUES: readonly RequestQueue[] = [];
+
+function otherQueues(sw: Swarm, peer: SwarmPeer): readonly RequestQueue[] {
+  if (sw.peers.size <= 1 && sw.webSeeds.size === 0) return NO_QUEUES;
+  const out: RequestQueue[] = [];
+  for (const p of sw.peers.values()) if (p !== peer) out.push(p.queue);
+  for (const w of sw.webSeeds.values()) out.push(w.queue); // a slow web seed's blocks go to faster peers in endgame
+  return out;
 }
 
 function downloadAllowance(sw: Swarm, n: number, now: number): number {

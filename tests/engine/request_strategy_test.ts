@@ -38,6 +38,7 @@ import {
   createQueue,
   dropAll,
   dropRequest,
+  DRY_MS,
   expireRequests,
   INITIAL_DEPTH,
   type RequestQueue,
@@ -730,4 +731,42 @@ Deno.test("planRequests() in endgame leaves a fast holder's committed blocks alo
     const dup = planRequests(picker, idle, [slow.queue], 0);
     assertEquals(dup.map((d) => d.begin / B), [15, 14, 13, 12]); // newest first
   });
+});
+
+Deno.test("planRequests() skips the picker's scan after a pick that found nothing, until something changed or DRY_MS", () => {
+  const picker = smallPicker(8, 2 * B);
+  picker.maxPartial = 1; // one started piece at a time: once its 2 blocks are out, nothing is left to pick
+  const p = peer();
+  let scans = 0;
+  const others = () => {
+    scans++;
+    return [];
+  };
+  const first = planRequests(picker, p, others, 0);
+  assertEquals(first.length, 2);
+  requestsSent(p.queue, first, 0);
+  assertEquals(planRequests(picker, p, others, 1).length, 0, "the cap is full: nothing");
+  assertEquals(scans, 2);
+  assertEquals(planRequests(picker, p, others, 2).length, 0);
+  assertEquals(scans, 2, "nothing changed: no scan");
+  // a block freed (a request given up): the picker's version moves, the next top-up scans and takes it
+  releaseBlock(picker, first[1].index, first[1].begin);
+  p.queue.outstanding.delete(blockKey(first[1].index, first[1].begin));
+  assertEquals(planRequests(picker, p, others, 3).map((r) => r.begin), [first[1].begin]);
+  assertEquals(scans, 3);
+  requestsSent(p.queue, [first[1]], 3);
+  assertEquals(planRequests(picker, p, others, 4).length, 0);
+  assertEquals(planRequests(picker, p, others, 4 + DRY_MS - 1).length, 0);
+  assertEquals(scans, 4, "dry again: no scan within DRY_MS");
+  // DRY_MS later it looks again, even with nothing counted as changed
+  assertEquals(planRequests(picker, p, others, 4 + DRY_MS).length, 0);
+  assertEquals(scans, 5);
+  // the peer's pieces changed: it looks again at once
+  p.state.has.clear(7);
+  assertEquals(planRequests(picker, p, others, 4 + DRY_MS + 1).length, 0);
+  assertEquals(scans, 6);
+  // the cap grew (as updatePieceCap does): a new piece can start
+  picker.maxPartial = 2;
+  picker.version++;
+  assertEquals(planRequests(picker, p, others, 4 + DRY_MS + 2).length, 2);
 });
