@@ -361,12 +361,14 @@ export function releaseBlock(p: Picker, index: number, begin: number): void {
   const pp = p.partial.get(index);
   if (!pp) return;
   const b = begin / BLOCK_BYTES;
-  if (pp.requests[b] > 0) pp.requests[b]--;
+  if (pp.requests[b] > 0) {
+    pp.requests[b]--;
+    p.version++; // free again, or one holder fewer (another peer may duplicate it now)
+  }
   if (pp.blocks[b] === REQUESTED && pp.requests[b] === 0) {
     pp.blocks[b] = FREE;
     pp.free++;
     if (b < pp.firstFree) pp.firstFree = b;
-    p.version++;
   }
 }
 

@@ -19,7 +19,7 @@
  * @module
  */
 import { BLOCK_BYTES } from "../limits.ts";
-import { type BlockRequest, pickBlocks, type Picker, requestsOut } from "./picker.ts";
+import { type BlockRequest, ENDGAME_MAX_OUTSTANDING, pickBlocks, type Picker, requestsOut } from "./picker.ts";
 import { type PeerState, recentlyRejected } from "./peer_state.ts";
 import { rateOf } from "./rate.ts";
 import { blockKey, DRY_MS, type RequestQueue, requestsWanted } from "./requests.ts";
@@ -68,12 +68,17 @@ export function planRequests(
   if (choked && s.allowedFast.size === 0) return [];
   let n = requestsWanted(q, now);
   if (n <= 0 || (n < REQUEST_BATCH && q.outstanding.size >= REQUEST_BATCH)) return [];
+  // a pick that found nothing finds nothing again until the picker or the peer's pieces change: skip the scan (while
+  // the started-pieces cap is full, every block that arrives asks for a top-up). Not in endgame, where what a pick finds
+  // also depends on this peer's outstanding count (duplicates go only to peers with fewer than ENDGAME_MAX_OUTSTANDING
+  // out), which falls as its own blocks arrive without any change to the picker
+  const dry = q.dry;
+  if (
+    !choked && dry.version === picker.version && dry.bits === s.has && dry.has === s.has.count &&
+    now - dry.at < DRY_MS && (picker.remaining > 0 || q.outstanding.size >= ENDGAME_MAX_OUTSTANDING)
+  ) return [];
   if (limit) n = limit(n);
   if (n <= 0) return [];
-  // a pick that found nothing finds nothing again until the picker or the peer's pieces change: skip the scan (while
-  // the started-pieces cap is full, every block that arrives asks for a top-up)
-  const dry = q.dry;
-  if (!choked && dry.version === picker.version && dry.has === s.has.count && now - dry.at < DRY_MS) return [];
   const all = typeof others === "function" ? others() : others; // a function: made only when blocks are picked
   const holders = Array.isArray(all) ? all as readonly RequestQueue[] : [...all]; // read more than once
   const got = pickBlocks(
@@ -91,6 +96,7 @@ export function planRequests(
   );
   if (got.length === 0 && !choked) {
     dry.version = picker.version;
+    dry.bits = s.has;
     dry.has = s.has.count;
     dry.at = now;
   }

@@ -46,10 +46,11 @@ export interface RequestQueue {
   /** How many times requests timed out in a row. */
   timeouts: number;
   /**
-   * The last top-up that found nothing to ask for (the picker's version, the peer's piece count and the time), so the
+   * The last top-up that found nothing to ask for (the picker's version, the peer's bitfield and its count, and the
+   * time), so the
    * next ones skip the scan until something changed or {@linkcode DRY_MS} passed (`planRequests`).
    */
-  dry: { version: number; has: number; at: number };
+  dry: { version: number; bits: unknown; has: number; at: number };
 }
 
 /** The key of a block in {@linkcode RequestQueue.outstanding}. */
@@ -67,7 +68,7 @@ export function createQueue(now: number): RequestQueue {
     rate: createRateMeter(now),
     snubbed: false,
     timeouts: 0,
-    dry: { version: -1, has: -1, at: -Infinity },
+    dry: { version: -1, bits: null, has: -1, at: -Infinity },
   };
 }
 

@@ -778,3 +778,46 @@ Deno.test("swarm: far peers get the started pieces their pipelines need: no slow
     });
   }
 });
+
+Deno.test("swarm: in endgame a fast peer takes a slow peer's last blocks at once, not at the next tick", async (t) => {
+  // regression: a top-up that found nothing skipped the next ones while the picker was unchanged, but in endgame what a
+  // pick finds also depends on the peer's own outstanding count, which falls as its blocks arrive
+  const rows: {
+    name: string;
+    pieceLength: number;
+    size: number;
+    sequential?: boolean;
+    slowServeMs: number;
+    far?: boolean;
+    bound: number;
+  }[] = [
+    { name: "256 KiB pieces", pieceLength: 256 * 1024, size: 8 * 1024 * 1024, slowServeMs: 50, bound: 60 },
+    { name: "1 MiB pieces", pieceLength: 1024 * 1024, size: 8 * 1024 * 1024, slowServeMs: 50, bound: 60 },
+    {
+      name: "streaming (sequential), a slow holder of the head piece and a far peer",
+      pieceLength: 256 * 1024,
+      size: 16 * 1024 * 1024,
+      sequential: true,
+      slowServeMs: 20,
+      far: true,
+      bound: 200,
+    },
+  ];
+  for (const r of rows) {
+    await t.step(r.name, () => {
+      const { meta, payload } = makeTorrent({
+        name: "d",
+        pieceLength: r.pieceLength,
+        files: randomBytes(seeded(1), r.size),
+      });
+      const sim = new Sim({ meta, payload, swarm: { sequential: r.sequential } });
+      sim.connect({ label: "slow", oneWayMs: 0.5, serveMs: r.slowServeMs }, 0); // holds its first blocks long
+      sim.connect({ label: "fast", oneWayMs: 0.5, rate: r.far ? 100e6 : 200e6 }, 0);
+      if (r.far) sim.connect({ label: "far", oneWayMs: 40, rate: 30e6 }, 0);
+      const end = sim.runToEnd(10_000);
+      assertEquals(end.kind, "stop");
+      // the tick comes every TICK_MS: a fast peer left idle until then shows as a completion past it
+      assert(end.at < r.bound, `complete at ${end.at} ms (the tick every ${TICK_MS} ms)`);
+    });
+  }
+});
