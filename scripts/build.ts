@@ -37,14 +37,14 @@ export const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--a
 
 /**
  * The V8 flags the executable is built with (`deno compile --v8-flags`), and that the benchmark's stand-in for it runs
- * with. `--no-lazy` compiles every function when its module is compiled, so the V8 code cache (on by default for a
- * compiled program) holds them all: a start then takes each function's bytecode from the cache instead of compiling it
- * on its first call, which is most of the functions a download runs (10 ms less to a magnet's metadata here).
- * `--always-sparkplug` gives a function baseline machine code on its first call instead of interpreting it until it has
- * run for a while: a download's hot path runs thousands of times in its first tenth of a second (8-10 ms less to
- * complete a 64 MiB magnet here).
+ * with. `--always-sparkplug` gives a function baseline machine code on its first call instead of interpreting it until
+ * it has run for a while: a download's hot path runs thousands of times in its first tenth of a second (8-10 ms less to
+ * complete a 64 MiB magnet here), and a short command starts no slower (a `get` refusing a bad torrent: 67 against 75 ms
+ * with a warm code cache, 139 against 137 with an empty one). Not `--no-lazy`: it puts every function in the code cache,
+ * which brought a magnet's metadata 10-14 ms sooner, but every start then reads the whole cache (that `get`: 91 ms) and
+ * a start with an empty cache, a fresh CI runner's, compiles the whole program (188 ms).
  */
-export const V8_FLAGS = ["--no-lazy", "--always-sparkplug"];
+export const V8_FLAGS = ["--always-sparkplug"];
 
 const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 
