@@ -241,8 +241,6 @@ class Session implements SwarmIO {
   tickTimer: ReturnType<typeof setInterval> | undefined;
   finish: (r: { error?: unknown }) => void = () => {};
   finished = false;
-  /** Piece buffers the writer thread made ready before the swarm (and its buffer pool) existed. */
-  prepared: Uint8Array[] = [];
 
   constructor(o: SessionOptions) {
     this.o = o;
@@ -259,17 +257,6 @@ class Session implements SwarmIO {
       (index, ok, digests, data) => this.safely(() => this.onPieceOutcome(index, ok, digests, data)),
       (e) => this.finish({ error: e }),
     );
-    if (!o.requireComplete) {
-      // the first pieces' buffers, their memory mapped in by the writer thread while the download is being set up
-      // (what a download starts with, MIN_PIECE_MEMORY_BYTES, and no more than the pieces wanted)
-      const m = o.meta;
-      const wanted = o.selected ? piecesForFiles(m, o.selected).count : m.pieceCount;
-      const count = Math.min(Math.floor(MIN_PIECE_MEMORY_BYTES / m.pieceLength), wanted);
-      this.writer.prepare(m.pieceLength, count, (buf) => {
-        if (this.sw) this.sw.bufferPool.give(buf);
-        else this.prepared.push(buf);
-      });
-    }
   }
 
   now(): number {
@@ -415,8 +402,13 @@ class Session implements SwarmIO {
         random: this.random,
         now: this.now(),
       });
-      for (const buf of this.prepared) sw.bufferPool.give(buf);
-      this.prepared = [];
+      // the first pieces' buffers, their memory mapped in by the writer thread while the swarm gets its peers (what a
+      // download starts with, MIN_PIECE_MEMORY_BYTES, and no more than the pieces missing)
+      const missing = sw.picker.remaining;
+      if (!this.o.requireComplete && missing > 0) {
+        const count = Math.min(Math.floor(MIN_PIECE_MEMORY_BYTES / m.pieceLength), missing);
+        this.writer.prepare(m.pieceLength, count, (buf) => sw.bufferPool.give(buf));
+      }
       this.emit({
         event: "resume",
         source,
