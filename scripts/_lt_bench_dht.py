@@ -17,10 +17,9 @@
 Every session: DHT on, bound to 127.0.0.1, no bootstrap routers; local peer discovery, UPnP, NAT-PMP, uTP and PEX off;
 libtorrent's checks that break a DHT on one address (dht_restrict_routing_ips, dht_restrict_search_ips,
 dht_enforce_node_id, dht_prefer_verified_node_ids) off and its per-IP flood block (dht_block_ratelimit) out of reach, as
-in tests/interop/lt_dht.py. A torrent added before its session's
-DHT is up gets no DHT announce for minutes, so the downloader calls force_dht_announce() as soon as its routing table
-holds a node and again every REANNOUNCE_S while it has no peer, and the seeder once the DHT is up: libtorrent is then
-limited by its lookups, not by its announce timer.
+in tests/interop/lt_dht.py. A torrent added before its session's DHT is up gets no DHT announce for minutes, so the
+downloader calls force_dht_announce() as soon as its routing table holds a node and again every REANNOUNCE_S while it
+has no peer, and the seeder once the DHT is up: libtorrent is then limited by its lookups, not by its announce timer.
 """
 
 import argparse

@@ -1349,7 +1349,8 @@ const dhtScenario: Scenario = async (ctx) => {
       for (const c of r % 2 === 1 ? [...clients].reverse() : clients) {
         // a fresh DHT for every run: no client finds the previous one's dead node or stale announce
         const swarm = await startDhtSwarm(payload);
-        const dir = `${ctx.work}/dl-dht-${c}-${r < 0 ? "warm" : r}`;
+        const tag = r < 0 ? "warm" : String(r);
+        const dir = `${ctx.work}/dl-dht-${c}-${tag}`;
         await Deno.mkdir(dir);
         const boot = `127.0.0.1:${swarm.nodes[0]}`;
         let m: Measured;
@@ -1357,7 +1358,7 @@ const dhtScenario: Scenario = async (ctx) => {
         try {
           if (c === "btfetch") {
             const args = [...bt.pre, "get", magnet, "-o", dir, "--dht-bootstrap", boot];
-            args.push("--dht-state", `${ctx.work}/dht-state-${r < 0 ? "warm" : r}.json`, "--port", String(freePort()));
+            args.push("--dht-state", `${ctx.work}/dht-state-${tag}.json`, "--port", String(freePort()));
             m = await measure(bt.cmd, [...args, "--json", "--quiet"], { killAfterMs: bound });
             ok = m.code === 0;
             if (r >= 0) figures[c].push(btfetchDhtFigures(parseEvents(m.stdout)));

@@ -237,8 +237,8 @@ export function closest(t: RoutingTable, target: Uint8Array, o: ClosestOptions =
 /**
  * Where a lookup for `target` starts: the `k` closest nodes that have answered one of our queries at some time, closest
  * first. Only when fewer than {@linkcode BUCKET_SIZE} of those are known is the list topped up, after all of them, with
- * nodes that only queried us: anyone can send a query with a made-up id from a forged address, and each such node queried costs the
- * lookup a slot and a time-out.
+ * nodes that only queried us: anyone can send a query with a made-up id from a forged address, and each such node
+ * queried costs the lookup a slot and a time-out.
  * @example
  * ```ts
  * import { deepStrictEqual as eq } from "node:assert/strict";

@@ -10,6 +10,7 @@
  * @module
  */
 import { BLOCK_BYTES, MAX_OUTSTANDING_REQUESTS } from "../limits.ts";
+import type { Bitfield } from "../bitfield.ts";
 import { addBytes, createRateMeter, type RateMeter, rateOf } from "./rate.ts";
 
 /** The pipeline depth of a new peer. */
@@ -47,10 +48,9 @@ export interface RequestQueue {
   timeouts: number;
   /**
    * The last top-up that found nothing to ask for (the picker's version, the peer's bitfield and its count, and the
-   * time), so the
-   * next ones skip the scan until something changed or {@linkcode DRY_MS} passed (`planRequests`).
+   * time), so the next ones skip the scan until something changed or {@linkcode DRY_MS} passed (`planRequests`).
    */
-  dry: { version: number; bits: unknown; has: number; at: number };
+  dry: { version: number; bits: Bitfield | null; has: number; at: number };
 }
 
 /** The key of a block in {@linkcode RequestQueue.outstanding}. */

@@ -618,8 +618,6 @@ export function peerMessage(sw: Swarm, id: number, msg: Message, now: number, io
       if (e.id === OUR_UT_METADATA_ID) serveMetadata(sw, peer, e.payload, io);
       else if (e.id === OUR_UT_PEX_ID && sw.pex) receivePex(sw, sw.pex, peer, e.payload, now, io);
       return;
-    case "block": // not reached: a block takes the fast path above
-      return;
   }
 }
 

@@ -200,9 +200,8 @@ export function readFully(
  * descriptor, so nothing can change between check and use. There, a file that may be created is created through its
  * folder's checked descriptor ({@linkcode openDirChecked}), so such a swap cannot have it made elsewhere, even empty.
  * `expected` null skips that last check. With `holdsData` (verified pieces were written to it, or found in it), the
- * file is never created and never extended: missing or
- * shorter than `length`, it was removed or cut while btfetch ran, and making it whole again with zeros would pass
- * them off as the verified data (`write` refusal).
+ * file is never created and never extended: missing or shorter than `length`, it was removed or cut while btfetch ran,
+ * and making it whole again with zeros would pass them off as the verified data (`write` refusal).
  * @returns the descriptor (the caller closes it).
  * @throws an Error whose `refusal` ({@linkcode Refusal}) says why the file was refused; the OS error (with its
  * `code`) when the OS failed.

@@ -50,7 +50,7 @@ interface ReplyError {
   readonly refusal?: string;
 }
 
-/** A buffer made ready by {@linkcode PieceWriter.prepare}. */
+/** Buffers made ready by {@linkcode PieceWriter.prepare}, a MiB or more of them a message. */
 interface PreparedReply {
   readonly prepared: readonly ArrayBuffer[];
 }
