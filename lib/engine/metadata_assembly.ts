@@ -4,8 +4,9 @@
  * for a piece, drop a peer, report a mismatch, deliver the checked bytes). `metadata_fetch.ts` does the IO.
  *
  * Memory. Peers may claim any size up to {@linkcode MAX_FETCH_METADATA_BYTES}, and each claim could cost that much.
- * So one claimed size, the candidate, is assembled at a time, into 16 KiB pieces allocated as they arrive: metadata
- * in flight never exceeds one claimed size, however many peers claim sizes. Peers claiming another size wait until
+ * So one claimed size, the candidate, is assembled at a time, into one buffer of that size whose pages the OS commits
+ * only as pieces are written into it: metadata in flight never exceeds one claimed size, however many peers claim
+ * sizes, and the checked bytes are that buffer itself (no copy to put them together). Peers claiming another size wait until
  * the candidate fails (or loses its last peer). Only pieces we asked for are kept; a peer that sends a piece we did
  * not ask for, or another total size than it claimed, is dropped.
  *
@@ -31,16 +32,19 @@ export interface AssemblyPeer {
   readonly asked: ReadonlySet<number>;
 }
 
-/** The size being assembled and what arrived of it. */
+/**
+ * The size being assembled and what arrived of it. Its `buffer` and `from` are written in place by the steps that
+ * follow: an assembly state is stepped once, and its successor replaces it.
+ */
 export interface AssemblyCandidate {
   readonly size: number;
-  /** The pieces that arrived, each a copy; `undefined` while missing. */
-  readonly pieces: readonly (Uint8Array | undefined)[];
-  /** Who sent each piece that arrived. */
+  /** The metadata as it arrives, `size` bytes; a piece's bytes count only once `from` names its sender. */
+  readonly buffer: Uint8Array;
+  /** Who sent each piece that arrived; `undefined` while missing. */
   readonly from: readonly (string | undefined)[];
   /** How many pieces arrived. */
   readonly have: number;
-  /** Bytes held in `pieces`. */
+  /** Bytes of the pieces that arrived. */
   readonly bytes: number;
   /** When set, every piece is asked of this one peer (the size failed before with several senders). */
   readonly source: string | null;
@@ -120,7 +124,7 @@ interface Draft {
   peers: Map<string, AssemblyPeer>;
   candidate: {
     size: number;
-    pieces: (Uint8Array | undefined)[];
+    buffer: Uint8Array;
     from: (string | undefined)[];
     have: number;
     bytes: number;
@@ -152,7 +156,8 @@ export function stepAssembly(s: MetadataAssembly, ev: AssemblyEvent): [MetadataA
   const d: Draft = {
     infoHash: s.infoHash,
     peers: new Map(s.peers),
-    candidate: s.candidate && { ...s.candidate, pieces: s.candidate.pieces.slice(), from: s.candidate.from.slice() },
+    // buffer and from are shared and written in place (a state is stepped once): no copy per piece
+    candidate: s.candidate && { ...s.candidate, from: s.candidate.from as (string | undefined)[] },
     failures: new Map(s.failures),
     singleSource: new Set(s.singleSource),
     banned: new Set(s.banned),
@@ -215,19 +220,18 @@ function onData(d: Draft, peer: string, piece: number, totalSize: number, data: 
   d.peers.set(peer, { size: p.size, asked });
   const c = d.candidate;
   // an answer to an earlier attempt, or from a peer that is not the single source now: not needed, not kept
-  if (c === null || c.size !== p.size || c.pieces[piece] !== undefined) return;
+  if (c === null || c.size !== p.size || c.from[piece] !== undefined) return;
   if (c.source !== null && c.source !== peer) return;
-  c.pieces[piece] = data.slice();
+  c.buffer.set(data, piece * METADATA_PIECE_BYTES);
   c.from[piece] = peer;
   c.have++;
   c.bytes += data.length;
-  if (c.have === c.pieces.length) finishCandidate(d, c);
+  if (c.have === c.from.length) finishCandidate(d, c);
 }
 
 function finishCandidate(d: Draft, c: NonNullable<Draft["candidate"]>): void {
-  const info = new Uint8Array(c.size);
-  c.pieces.forEach((p, i) => p && info.set(p, i * METADATA_PIECE_BYTES));
-  d.candidate = null; // whatever the outcome, the pieces are let go
+  const info = c.buffer;
+  d.candidate = null; // whatever the outcome, the candidate is let go (its buffer becomes the metadata if it checks)
   if (equalBytes(sha1(info), d.infoHash)) {
     d.done = true;
     d.out.push({ type: "done", info });
@@ -279,7 +283,7 @@ function assign(d: Draft): void {
     }
     d.candidate = {
       size: best,
-      pieces: new Array(n).fill(undefined),
+      buffer: new Uint8Array(best),
       from: new Array(n).fill(undefined),
       have: 0,
       bytes: 0,
@@ -295,13 +299,13 @@ function assign(d: Draft): void {
     if (p.asked.size >= METADATA_REQUESTS_PER_PEER) continue;
     const asked = new Set(p.asked);
     while (asked.size < METADATA_REQUESTS_PER_PEER) {
-      while (next < c.pieces.length && (c.pieces[next] !== undefined || taken.has(next))) next++;
-      if (next >= c.pieces.length) break;
+      while (next < c.from.length && (c.from[next] !== undefined || taken.has(next))) next++;
+      if (next >= c.from.length) break;
       asked.add(next);
       taken.add(next);
       d.out.push({ type: "request", peer: key, piece: next });
     }
     d.peers.set(key, { size: p.size, asked });
-    if (next >= c.pieces.length) break;
+    if (next >= c.from.length) break;
   }
 }
