@@ -23,9 +23,8 @@
  *   to an incoming peer or a waiting candidate; the one idle longest goes first.
  * @module
  */
-import { formatAddress, ipv4Bytes, ipv6Bytes, type PeerAddress } from "../address.ts";
+import { addressScope, formatAddress, ipv4Bytes, ipv6Bytes, type PeerAddress } from "../address.ts";
 import { MAX_KNOWN_PEERS } from "../limits.ts";
-import { addressScope } from "./pex.ts";
 
 /** Where we learnt of a peer. */
 export type PeerSource = "tracker" | "manual" | "incoming" | "dht" | "pex" | "webseed";

@@ -37,7 +37,7 @@
  * Private torrents (BEP 27) must not use PEX at all: the swarm neither offers ut_pex nor calls these functions.
  * @module
  */
-import { formatAddress, ipv4Bytes, ipv6Bytes, type PeerAddress } from "../address.ts";
+import { type AddressScope, addressScope, formatAddress, ipv4Bytes, type PeerAddress } from "../address.ts";
 import { PEX_MAX_LEARNT_PER_MESSAGE, PEX_MIN_RECEIVE_INTERVAL_MS } from "../limits.ts";
 import { WireError } from "../wire/frame.ts";
 import { decodePex, encodePex, PexFlag, type PexMessage } from "../wire/pex.ts";
@@ -103,49 +103,6 @@ function peerState(pex: PexState, id: number): PexPeerState {
 }
 
 // ---- address scopes ------------------------------------------------------------------------------------------------
-
-/**
- * Where an address can be reached from: anywhere (`public`), only from this host (`loopback`: 127.0.0.0/8, ::1),
- * only from a local network (`private`: RFC 1918, link-local 169.254.0.0/16 and fe80::/10, unique local fc00::/7),
- * or from nowhere worth telling anyone about (`unusable`: host names, unspecified, 0.0.0.0/8, multicast, reserved
- * 240.0.0.0/4 and broadcast). An IPv4-mapped IPv6 address (::ffff:a.b.c.d) has the scope of its IPv4 address.
- */
-export type AddressScope = "public" | "private" | "loopback" | "unusable";
-
-/**
- * The scope of a host (see {@linkcode AddressScope}).
- * @example
- * ```ts
- * import { strictEqual as eq } from "node:assert/strict";
- * eq(addressScope("192.168.1.9"), "private");
- * eq(addressScope("::1"), "loopback");
- * eq(addressScope("2001:db8::1"), "public");
- * eq(addressScope("example.org"), "unusable");
- * ```
- */
-export function addressScope(host: string): AddressScope {
-  const v4 = ipv4Bytes(host);
-  if (v4) return scope4(v4);
-  const b = ipv6Bytes(host);
-  if (!b) return "unusable";
-  let zeros = 0;
-  while (zeros < 16 && b[zeros] === 0) zeros++;
-  if (zeros === 16) return "unusable"; // ::
-  if (zeros === 15 && b[15] === 1) return "loopback"; // ::1
-  if (zeros >= 10 && b[10] === 0xff && b[11] === 0xff) return scope4(b.subarray(12)); // ::ffff:a.b.c.d
-  if ((b[0] & 0xfe) === 0xfc) return "private"; // fc00::/7
-  if (b[0] === 0xfe && (b[1] & 0xc0) === 0x80) return "private"; // fe80::/10
-  if (b[0] === 0xff) return "unusable"; // multicast
-  return "public";
-}
-
-function scope4(b: Uint8Array): AddressScope {
-  if (b[0] === 0 || b[0] >= 224) return "unusable"; // this network, multicast, reserved, broadcast
-  if (b[0] === 127) return "loopback";
-  if (b[0] === 10 || (b[0] === 172 && (b[1] & 0xf0) === 16) || (b[0] === 192 && b[1] === 168)) return "private";
-  if (b[0] === 169 && b[1] === 254) return "private"; // link-local
-  return "public";
-}
 
 /**
  * Whether an address of scope `address` may be passed to or taken from a peer of scope `peer`: public addresses to

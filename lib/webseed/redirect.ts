@@ -25,8 +25,7 @@
  *   to, or (through `fetch()`, which does not tell) every one the name resolves to (`engine/webseed_http.ts`).
  * @module
  */
-import { ipv4Bytes, ipv6Bytes } from "../address.ts";
-import { addressScope } from "../engine/pex.ts";
+import { addressScope, ipv4Bytes, ipv6Bytes } from "../address.ts";
 import { WEBSEED_MAX_REDIRECTS, WEBSEED_MAX_URL_CHARS } from "../limits.ts";
 import { parseWebSeedUrl } from "./urls.ts";
 
