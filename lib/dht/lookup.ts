@@ -14,7 +14,8 @@
  *   flight; or when nothing is left to ask. At most `maxQueries` ({@linkcode DHT_LOOKUP_MAX_QUERIES}) are sent;
  *   once they are spent, the lookup ends when the queries in flight near the top have answered or failed.
  * - A node is its address: one entry per address (the first id heard for it), so a liar cannot have one address
- *   asked many times under many ids. An answer is taken only from an address with a query in flight. If it answers
+ *   asked many times under many ids; and one entry per IP, the first heard (loopback excepted), so one host cannot
+ *   fill a lookup with itself from many ports. An answer is taken only from an address with a query in flight. If it answers
  *   under another id than the one we were told (a stale entry, or a lie), the entry takes the id it gave: so a seed
  *   whose id is unknown (a bootstrap router) can be given any id, such as the target itself to ask it first.
  * - At most `maxNodes` ({@linkcode DHT_LOOKUP_MAX_NODES}) nodes wait to be asked (the closest kept); peers and tokens
@@ -27,7 +28,7 @@
  * and ids are not checked against addresses (BEP 42).
  * @module
  */
-import { formatAddress, type PeerAddress } from "../address.ts";
+import { addressScope, formatAddress, type PeerAddress } from "../address.ts";
 import { DHT_LOOKUP_MAX_NODES, DHT_LOOKUP_MAX_PEERS, DHT_LOOKUP_MAX_QUERIES, MAX_KRPC_TOKEN_BYTES } from "../limits.ts";
 import { compareDistance, ID_BYTES, type NodeInfo, sameId } from "./node_id.ts";
 import { BUCKET_SIZE } from "./routing_table.ts";
@@ -356,6 +357,8 @@ function addNodes(d: Draft, nodes: readonly NodeInfo[]): void {
     if (d.ownId !== null && sameId(n.id, d.ownId)) continue;
     const key = formatAddress(n.address);
     if (d.nodes.some((e) => e.key === key)) continue; // one entry per address
+    const host = n.address.host;
+    if (addressScope(host) !== "loopback" && d.nodes.some((e) => e.node.address.host === host)) continue;
     const entry: LookupNode = {
       node: { id: n.id.slice(), address: { host: n.address.host, port: p } },
       key,

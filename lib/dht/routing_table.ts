@@ -21,6 +21,9 @@
  * the newcomer takes its place, if it answers the node stays. When every node is good, the newcomer only waits in the
  * cache (bounded, the most recent kept), from which slots freed later are filled.
  *
+ * One node per IP address, loopback excepted: another node at the same IP keeps its place unless it is bad, or only
+ * queried us while the newcomer answered (see `makeRoomForHost`).
+ *
  * Identity. A node is its id at its address. The same address with another id is a new node: the old entry goes. The
  * same id at another address is believed only from an answer, and only if the entry we hold is not good (a good node
  * keeps its place against anyone claiming its id). Our own id, an address of the other family (IPv4 and IPv6 tables
@@ -31,7 +34,7 @@
  * `refreshing` event, which counts as a change.
  * @module
  */
-import { formatAddress } from "../address.ts";
+import { addressScope, formatAddress } from "../address.ts";
 import { DHT_REPLACEMENTS_PER_BUCKET } from "../limits.ts";
 import { ipFamily } from "./_ip.ts";
 import { commonPrefixBits, compareDistance, ID_BYTES, type NodeInfo, randomIdInBucket, sameId } from "./node_id.ts";
@@ -418,9 +421,35 @@ function heard(t: RoutingTable, node: NodeInfo, verified: boolean, now: number):
     bs[j] = { nodes, replacements, lastChanged: nodes.length !== o.nodes.length ? now : o.lastChanged };
   }
 
+  if (!makeRoomForHost(bs, node.address.host, verified, now)) return [t, []];
+
   const entry = prior !== null ? touched(prior, verified, now) : fresh(node, verified, now);
   const [next, actions] = insert({ ownId: t.ownId, family: t.family, buckets: bs }, entry, verified, now);
   return [fillAll(next, now), actions];
+}
+
+/**
+ * One node per IP address (BEP 5 leaves it open; libtorrent restricts its table the same way): whoever controls one
+ * host could otherwise answer from many ports with made-up ids and fill buckets, or whole lookups, with itself.
+ * Loopback addresses are exempt (nodes on this very host, as in a test network). Another entry at `host` keeps its
+ * place and the newcomer is ignored (false), unless that entry is bad, or only queried us while the newcomer answered
+ * us: then it goes from `bs` (in place) and the newcomer may enter (true).
+ */
+function makeRoomForHost(bs: Bucket[], host: string, verified: boolean, now: number): boolean {
+  if (addressScope(host) === "loopback") return true;
+  const yields = (n: TableNode) => n.failures >= BAD_AFTER_FAILURES || (verified && n.lastResponse === null);
+  for (const o of bs) {
+    for (const n of o.nodes) if (n.address.host === host && !yields(n)) return false;
+    for (const n of o.replacements) if (n.address.host === host && !yields(n)) return false;
+  }
+  for (let j = 0; j < bs.length; j++) {
+    const o = bs[j];
+    const nodes = o.nodes.filter((n) => n.address.host !== host);
+    const replacements = o.replacements.filter((n) => n.address.host !== host);
+    if (nodes.length === o.nodes.length && replacements.length === o.replacements.length) continue;
+    bs[j] = { nodes, replacements, lastChanged: nodes.length !== o.nodes.length ? now : o.lastChanged };
+  }
+  return true;
 }
 
 /** Moves waiting replacements into any free slots. */

@@ -170,8 +170,12 @@ Deno.test("stepLookup() collects get_peers values and the tokens of the closest,
 
 Deno.test("stepLookup() keeps at most maxNodes unasked nodes, the closest, and sends at most maxQueries", () => {
   const rand = seeded(3);
+  let hosts = 0; // every node on a host of its own (one entry per IP)
   const many = (n: number) =>
-    Array.from({ length: n }, (_, i) => ({ id: randomBytes(rand, 20), address: { host: "10.9.0.1", port: 1 + i } }));
+    Array.from({ length: n }, () => {
+      const h = ++hosts;
+      return { id: randomBytes(rand, 20), address: { host: `10.9.${h >> 8}.${h & 255}`, port: 6881 } };
+    });
   let [l, actions] = createLookup(TARGET, [at(1)], { kind: "find_node", now: 0, maxQueries: 10 });
   const flood = many(1000);
   [l, actions] = step(l, response(at(1), flood), 1);
@@ -195,6 +199,20 @@ Deno.test("stepLookup() keeps at most maxNodes unasked nodes, the closest, and s
   assertEquals(sent, 10);
   assertEquals(lookupResult(l).queries, 10);
   assert(l.nodes.filter((n) => n.state === "new").length <= DHT_LOOKUP_MAX_NODES);
+});
+
+Deno.test("stepLookup() takes one node per IP, the first heard, except on loopback", () => {
+  const rand = seeded(4);
+  const ports = (host: string, n: number) =>
+    Array.from({ length: n }, (_, i) => ({ id: randomBytes(rand, 20), address: { host, port: 1000 + i } }));
+  const [l0] = createLookup(TARGET, [at(1)], { kind: "find_node", now: 0 });
+  const flood = ports("10.66.0.1", 100);
+  const [l] = step(l0, response(at(1), [...flood, ...ports("127.0.0.1", 3), ...ports("::1", 2)]), 1);
+  const hosts = l.nodes.map((n) => n.node.address.host);
+  assertEquals(hosts.filter((h) => h === "10.66.0.1").length, 1, "one host on 100 ports is one node");
+  assertEquals(l.nodes.find((n) => n.node.address.host === "10.66.0.1")?.key, formatAddress(flood[0].address));
+  assertEquals(hosts.filter((h) => h === "127.0.0.1").length, 3, "loopback nodes are this host's own: all kept");
+  assertEquals(hosts.filter((h) => h === "::1").length, 2);
 });
 
 const sims: { name: string; mix: Mix; maxQueries: number; maxRounds: number; maxElapsed: number }[] = [

@@ -274,6 +274,53 @@ Deno.test("stepTable() believes a known id at a new address only from an answer,
   }
 });
 
+Deno.test("stepTable() keeps one node per IP address, except on loopback", async (t) => {
+  const host = "10.66.0.1";
+  /** A node with an id in bucket `prefix` at `host`:`port`. */
+  const at = (port: number, prefix = 0, h = host): NodeInfo => ({ ...nodeIn(prefix), address: { host: h, port } });
+  const hosts = (tb: RoutingTable) =>
+    tb.buckets.flatMap((b) => [...b.nodes, ...b.replacements]).map((n) => `${n.address.host}:${n.address.port}`);
+  const fresh = () => createTable(OWN, { family: 4, now: 0 });
+  await t.step("one host answering from 50 ports with 50 ids is one node", () => {
+    const [tb] = run(fresh(), Array.from({ length: 50 }, (_, i) => [response(at(2000 + i, i % 6)), i] as const));
+    assertEquals(hosts(tb), [`${host}:2000`]);
+  });
+  await t.step("the same with queries", () => {
+    const [tb] = run(fresh(), Array.from({ length: 50 }, (_, i) => [query(at(2000 + i, i % 6)), i] as const));
+    assertEquals(hosts(tb), [`${host}:2000`]);
+  });
+  await t.step("a node that answered keeps its place against another port of its host", () => {
+    const [tb] = run(fresh(), [[response(at(1)), 0], [response(at(2)), 1], [query(at(3)), 2]]);
+    assertEquals(hosts(tb), [`${host}:1`]);
+  });
+  await t.step("an answer displaces a node of the same host that only queried us", () => {
+    const [tb] = run(fresh(), [[query(at(1)), 0], [response(at(2)), 1]]);
+    assertEquals(hosts(tb), [`${host}:2`]);
+  });
+  await t.step("a query does not displace one that only queried us", () => {
+    const [tb] = run(fresh(), [[query(at(1)), 0], [query(at(2)), 1]]);
+    assertEquals(hosts(tb), [`${host}:1`]);
+  });
+  await t.step("a bad node gives way to another port of its host", () => {
+    const first = at(1);
+    const [tb] = run(fresh(), [[response(first), 0], [failure(first), 1], [failure(first), 2], [query(at(2)), 3]]);
+    assertEquals(hosts(tb), [`${host}:2`]);
+  });
+  await t.step("a node waiting in a replacement cache counts too", () => {
+    let [tb] = fullBucket0(0);
+    const waiting = at(1);
+    [tb] = run(tb, [[response(waiting), 1], [response(at(2, 1)), 2]]);
+    assertEquals(hosts(tb).filter((h) => h.startsWith(`${host}:`)), [`${host}:1`]);
+  });
+  await t.step("loopback nodes are this host's own: every port is kept", () => {
+    const [tb] = run(fresh(), [
+      ...Array.from({ length: 5 }, (_, i) => [response(at(2000 + i, 0, "127.0.0.1")), i] as [TableEvent, number]),
+      [response(at(3000, 0, "127.0.0.2")), 9],
+    ]);
+    assertEquals(tableSize(tb), 6);
+  });
+});
+
 Deno.test("stepTable() moves a replacement into a slot freed by an id change", () => {
   let [t, nodes] = fullBucket0(0);
   const waiting = nodeIn(0);
