@@ -4,9 +4,10 @@
  * for a piece, drop a peer, report a mismatch, deliver the checked bytes). `metadata_fetch.ts` does the IO.
  *
  * Memory. Peers may claim any size up to {@linkcode MAX_FETCH_METADATA_BYTES}, and each claim could cost that much.
- * So one claimed size, the candidate, is assembled at a time, into one buffer of that size whose pages the OS commits
- * only as pieces are written into it: metadata in flight never exceeds one claimed size, however many peers claim
- * sizes, and the checked bytes are that buffer itself (no copy to put them together). Peers claiming another size wait until
+ * So one claimed size, the candidate, is assembled at a time, into one buffer of that size, allocated when its first
+ * piece arrives (a peer that claims a size and sends nothing costs nothing): metadata in memory never exceeds one
+ * claimed size, however many peers claim sizes, and the checked bytes are that buffer itself (no copy to put them
+ * together). Peers claiming another size wait until
  * the candidate fails (or loses its last peer). Only pieces we asked for are kept; a peer that sends a piece we did
  * not ask for, or another total size than it claimed, is dropped.
  *
@@ -34,12 +35,16 @@ export interface AssemblyPeer {
 
 /**
  * The size being assembled and what arrived of it. Its `buffer` and `from` are written in place by the steps that
- * follow: an assembly state is stepped once, and its successor replaces it.
+ * follow: an assembly state is stepped once, and its successor replaces it ({@linkcode stepAssembly} throws on a
+ * second step).
  */
 export interface AssemblyCandidate {
   readonly size: number;
-  /** The metadata as it arrives, `size` bytes; a piece's bytes count only once `from` names its sender. */
-  readonly buffer: Uint8Array;
+  /**
+   * The metadata as it arrives, `size` bytes, or null until the first piece does; a piece's bytes count only once
+   * `from` names its sender.
+   */
+  readonly buffer: Uint8Array | null;
   /** Who sent each piece that arrived; `undefined` while missing. */
   readonly from: readonly (string | undefined)[];
   /** How many pieces arrived. */
@@ -107,7 +112,8 @@ export function newAssembly(infoHash: Uint8Array): MetadataAssembly {
 }
 
 /**
- * Bytes of metadata held in memory: never more than one claimed size.
+ * Bytes of memory the metadata being assembled holds (its buffer, once a piece arrived): never more than one claimed
+ * size.
  * @example
  * ```ts
  * import { strictEqual as eq } from "node:assert/strict";
@@ -115,8 +121,11 @@ export function newAssembly(infoHash: Uint8Array): MetadataAssembly {
  * ```
  */
 export function heldBytes(s: MetadataAssembly): number {
-  return s.candidate?.bytes ?? 0;
+  return s.candidate?.buffer?.byteLength ?? 0;
 }
+
+/** States already stepped (see {@linkcode AssemblyCandidate}). */
+const stepped = new WeakSet<MetadataAssembly>();
 
 /** The mutable copy a step works on. */
 interface Draft {
@@ -124,7 +133,7 @@ interface Draft {
   peers: Map<string, AssemblyPeer>;
   candidate: {
     size: number;
-    buffer: Uint8Array;
+    buffer: Uint8Array | null;
     from: (string | undefined)[];
     have: number;
     bytes: number;
@@ -153,6 +162,9 @@ interface Draft {
  */
 export function stepAssembly(s: MetadataAssembly, ev: AssemblyEvent): [MetadataAssembly, AssemblyAction[]] {
   if (s.done) return [s, []];
+  // the candidate's buffer and senders are shared with the next state: stepping this one again would corrupt them
+  if (stepped.has(s)) throw new Error("A metadata assembly state was stepped twice: step its successor");
+  stepped.add(s);
   const d: Draft = {
     infoHash: s.infoHash,
     peers: new Map(s.peers),
@@ -222,6 +234,7 @@ function onData(d: Draft, peer: string, piece: number, totalSize: number, data: 
   // an answer to an earlier attempt, or from a peer that is not the single source now: not needed, not kept
   if (c === null || c.size !== p.size || c.from[piece] !== undefined) return;
   if (c.source !== null && c.source !== peer) return;
+  c.buffer ??= new Uint8Array(c.size);
   c.buffer.set(data, piece * METADATA_PIECE_BYTES);
   c.from[piece] = peer;
   c.have++;
@@ -230,7 +243,7 @@ function onData(d: Draft, peer: string, piece: number, totalSize: number, data: 
 }
 
 function finishCandidate(d: Draft, c: NonNullable<Draft["candidate"]>): void {
-  const info = c.buffer;
+  const info = c.buffer as Uint8Array; // every piece arrived
   d.candidate = null; // whatever the outcome, the candidate is let go (its buffer becomes the metadata if it checks)
   if (equalBytes(sha1(info), d.infoHash)) {
     d.done = true;
@@ -283,7 +296,7 @@ function assign(d: Draft): void {
     }
     d.candidate = {
       size: best,
-      buffer: new Uint8Array(best),
+      buffer: null,
       from: new Array(n).fill(undefined),
       have: 0,
       bytes: 0,

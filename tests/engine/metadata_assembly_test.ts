@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { assert, assertEquals } from "../_assert.ts";
+import { assert, assertEquals, assertThrows } from "../_assert.ts";
 import { randomBytes, seeded } from "../_gen.ts";
 import {
   type AssemblyAction,
@@ -11,7 +11,7 @@ import {
   stepAssembly,
 } from "../../lib/engine/metadata_assembly.ts";
 import { MAX_FETCH_METADATA_BYTES, MAX_METADATA_BYTES } from "../../lib/limits.ts";
-import { METADATA_PIECE_BYTES, metadataPieceCount } from "../../lib/wire/metadata.ts";
+import { METADATA_PIECE_BYTES } from "../../lib/wire/metadata.ts";
 
 const sha1 = (b: Uint8Array) => new Uint8Array(createHash("sha1").update(b).digest());
 const info = randomBytes(seeded(5), 19 * METADATA_PIECE_BYTES + 1234); // 20 pieces: more than one peer is asked for
@@ -98,7 +98,7 @@ Deno.test("stepAssembly() spreads the pieces over the peers claiming the size an
   assertEquals(s.candidate, null, "the pieces are let go once delivered");
   assertEquals(requests(actions).length, 20, "each piece asked once");
   assertEquals(requests(actions, "b").length, 20 - METADATA_REQUESTS_PER_PEER);
-  assertEquals(maxHeld, info.length - pieceLength(info.length, 19), "the last piece completes the assembly");
+  assertEquals(maxHeld, info.length, "one buffer of the claimed size, which becomes the metadata");
   assertEquals(stepAssembly(s, { type: "offer", peer: "c", size: 9 })[1], [], "nothing happens after done");
 });
 
@@ -108,7 +108,7 @@ Deno.test("stepAssembly() holds one claimed size at a time however many peers cl
   const offers = sizes.map((size, i) => ({ peer: `liar${i}`, size, behaviour: "liar" as const }));
   const { s, actions, maxHeld } = play(newAssembly(infoHash), offers);
   assert(maxHeld <= MAX_FETCH_METADATA_BYTES, `held ${maxHeld} bytes at once`);
-  assertEquals(maxHeld, sizes[0] - pieceLength(sizes[0], metadataPieceCount(sizes[0]) - 1));
+  assertEquals(maxHeld, sizes[0]);
   // each size was tried once, in the order claimed, and its only sender banned
   assertEquals(
     actions.flatMap((a) => a.type === "mismatch" ? [[a.size, a.senders]] : []),
@@ -119,6 +119,27 @@ Deno.test("stepAssembly() holds one claimed size at a time however many peers cl
   // a banned peer that comes back is refused
   const [again, acts] = stepAssembly(s, { type: "offer", peer: "liar3", size: 100 });
   assertEquals([drops(acts), again.peers.size], [["liar3"], 0]);
+});
+
+Deno.test("stepAssembly() holds no memory for a size claimed until its first piece arrives", () => {
+  const [offered] = run(newAssembly(infoHash), [{ type: "offer", peer: "p", size: MAX_FETCH_METADATA_BYTES }]);
+  assertEquals([offered.candidate?.size, heldBytes(offered)], [MAX_FETCH_METADATA_BYTES, 0]);
+  const [next] = stepAssembly(offered, {
+    type: "data",
+    peer: "p",
+    piece: 0,
+    totalSize: MAX_FETCH_METADATA_BYTES,
+    data: garbage,
+  });
+  assertEquals(heldBytes(next), MAX_FETCH_METADATA_BYTES);
+});
+
+Deno.test("stepAssembly() refuses to step a state twice (its candidate is shared with the next)", () => {
+  const [offered] = run(newAssembly(infoHash), [{ type: "offer", peer: "p", size: info.length }]);
+  const [next] = stepAssembly(offered, { type: "data", peer: "p", piece: 0, totalSize: info.length, data: garbage });
+  assertEquals(next.candidate?.have, 1);
+  const e = assertThrows(() => stepAssembly(offered, { type: "gone", peer: "p" }), Error);
+  assert(e.message.includes("stepped twice"), e.message);
 });
 
 Deno.test("stepAssembly() asks nothing of peers claiming another size until the candidate fails", () => {
@@ -143,9 +164,10 @@ Deno.test("stepAssembly() refuses claims over MAX_FETCH_METADATA_BYTES", async (
 
 Deno.test("stepAssembly() drops a peer that sends what was not asked or not as claimed", async (t) => {
   const size = info.length;
-  const offered = run(newAssembly(infoHash), [{ type: "offer", peer: "p", size }])[0];
-  const rows: [string, MetadataAssembly, AssemblyEvent][] = [
-    ["a piece before any offer", newAssembly(infoHash), {
+  // a state is stepped once: each row gets its own
+  const offered = () => run(newAssembly(infoHash), [{ type: "offer", peer: "p", size }])[0];
+  const rows: [string, () => MetadataAssembly, AssemblyEvent][] = [
+    ["a piece before any offer", () => newAssembly(infoHash), {
       type: "data",
       peer: "p",
       piece: 0,
@@ -172,7 +194,7 @@ Deno.test("stepAssembly() drops a peer that sends what was not asked or not as c
   ];
   for (const [name, s, ev] of rows) {
     await t.step(name, () => {
-      const [next, acts] = stepAssembly(s, ev);
+      const [next, acts] = stepAssembly(s(), ev);
       assertEquals(drops(acts), ["p"]);
       assertEquals([next.peers.has("p"), heldBytes(next)], [false, 0]);
     });
@@ -208,7 +230,7 @@ Deno.test("stepAssembly() asks another peer for the pieces of one that went away
     acts.flatMap((a) => a.type === "request" && a.peer === "b" ? [a.piece] : []);
   // a had 0..15 (0 answered, and 16 given to it meanwhile); b had the rest, then takes what a left
   assertEquals(asked(actions), [17, 18, 19, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
-  assertEquals(heldBytes(s), METADATA_PIECE_BYTES, "piece 0 from the peer that left is kept");
+  assertEquals(heldBytes(s), size, "piece 0 from the peer that left is kept, in the candidate's buffer");
   const answers = [...s.peers.get("b")?.asked ?? []].map((piece) => ({
     type: "data" as const,
     peer: "b",
@@ -225,7 +247,7 @@ Deno.test("stepAssembly() lets a candidate go when its last peer leaves, and tak
     { type: "data", peer: "a", piece: 0, totalSize: 3 * METADATA_PIECE_BYTES, data: garbage },
     { type: "offer", peer: "b", size: info.length },
   ]);
-  assertEquals(heldBytes(s), METADATA_PIECE_BYTES);
+  assertEquals(heldBytes(s), 3 * METADATA_PIECE_BYTES);
   const [next, acts] = stepAssembly(s, { type: "gone", peer: "a" });
   assertEquals([heldBytes(next), next.candidate?.size], [0, info.length]);
   assertEquals(requests(acts, "b").length, METADATA_REQUESTS_PER_PEER);
