@@ -14,8 +14,11 @@
  *   flight; or when nothing is left to ask. At most `maxQueries` ({@linkcode DHT_LOOKUP_MAX_QUERIES}) are sent;
  *   once they are spent, the lookup ends when the queries in flight near the top have answered or failed.
  * - A node is its address: one entry per address (the first id heard for it), so a liar cannot have one address
- *   asked many times under many ids; and one entry per IP, the first heard (loopback excepted), so one host cannot
- *   fill a lookup with itself from many ports. An answer is taken only from an address with a query in flight. If it answers
+ *   asked many times under many ids. One answer per host (an IPv4 address, an IPv6 /64; loopback excepted) counts:
+ *   once one of its addresses has answered, its others not yet asked are dropped, no new one is taken, and a later
+ *   answer from another counts as failed; so one host naming itself on many ports costs a lookup at most the queries
+ *   in flight, while a liar naming a real node's host at a dead port cannot keep that node out. Named addresses no one
+ *   can reach are skipped, and loopback ones unless their namer is on loopback too. An answer is taken only from an address with a query in flight. If it answers
  *   under another id than the one we were told (a stale entry, or a lie), the entry takes the id it gave: so a seed
  *   whose id is unknown (a bootstrap router) can be given any id, such as the target itself to ask it first.
  * - At most `maxNodes` ({@linkcode DHT_LOOKUP_MAX_NODES}) nodes wait to be asked (the closest kept); peers and tokens
@@ -28,7 +31,8 @@
  * and ids are not checked against addresses (BEP 42).
  * @module
  */
-import { addressScope, formatAddress, type PeerAddress } from "../address.ts";
+import { type AddressScope, addressScope, formatAddress, type PeerAddress } from "../address.ts";
+import { hostKey } from "./_ip.ts";
 import { DHT_LOOKUP_MAX_NODES, DHT_LOOKUP_MAX_PEERS, DHT_LOOKUP_MAX_QUERIES, MAX_KRPC_TOKEN_BYTES } from "../limits.ts";
 import { compareDistance, ID_BYTES, type NodeInfo, sameId } from "./node_id.ts";
 import { BUCKET_SIZE } from "./routing_table.ts";
@@ -51,6 +55,8 @@ export interface LookupNode {
   readonly node: NodeInfo;
   /** `formatAddress(node.address)`: the node's identity in the lookup. */
   readonly key: string;
+  /** `hostKey` of its address (an IPv4 address, an IPv6 /64), or null on loopback: one answer per host counts. */
+  readonly host: string | null;
   readonly state: LookupNodeState;
   /** When it was queried. */
   readonly sentAt: number | null;
@@ -174,7 +180,7 @@ export function createLookup(
     done: false,
     out: [],
   };
-  addNodes(l, seeds);
+  addNodes(l, seeds, null);
   return advance(l, o.now);
 }
 
@@ -313,6 +319,13 @@ function onResponse(
   ev: { readonly nodes: readonly NodeInfo[]; readonly values?: readonly PeerAddress[]; readonly token?: Uint8Array },
 ): void {
   const entry = d.nodes[at];
+  if (entry.host !== null && d.nodes.some((n) => n.host === entry.host && n.state === "answered")) {
+    d.nodes[at] = { ...entry, state: "failed" }; // its host answered already: one answer per host counts
+    return;
+  }
+  // the host has answered: its other addresses not asked yet are dropped, and their later answers not counted
+  if (entry.host !== null) d.nodes = d.nodes.filter((n, i) => i === at || n.host !== entry.host || n.state !== "new");
+  at = d.nodes.indexOf(entry);
   const token = d.kind === "get_peers" && ev.token !== undefined && ev.token.length <= MAX_KRPC_TOKEN_BYTES
     ? ev.token.slice()
     : null;
@@ -323,11 +336,18 @@ function onResponse(
     d.nodes.splice(at, 1);
     if (d.ownId === null || !sameId(from.id, d.ownId)) {
       const node = { id: from.id.slice(), address: entry.node.address };
-      insertSorted(d, { node, key: entry.key, state: "answered", sentAt: entry.sentAt ?? now, token });
+      insertSorted(d, {
+        node,
+        key: entry.key,
+        host: entry.host,
+        state: "answered",
+        sentAt: entry.sentAt ?? now,
+        token,
+      });
     }
   }
   if (d.kind === "get_peers" && ev.values !== undefined) addPeers(d, ev.values);
-  addNodes(d, ev.nodes);
+  addNodes(d, ev.nodes, addressScope(entry.node.address.host));
 }
 
 function addPeers(d: Draft, values: readonly PeerAddress[]): void {
@@ -350,18 +370,23 @@ function addPeers(d: Draft, values: readonly PeerAddress[]): void {
   if (fresh.length > 0) d.out.push({ type: "peers", peers: fresh });
 }
 
-function addNodes(d: Draft, nodes: readonly NodeInfo[]): void {
+/** Adds the nodes an answer named (`namedBy`: the scope of its sender's address), or the seeds (null). */
+function addNodes(d: Draft, nodes: readonly NodeInfo[], namedBy: AddressScope | null): void {
   for (const n of nodes) {
     const p = n.address.port;
     if (n.id.length !== ID_BYTES || !Number.isInteger(p) || p < 1 || p > 65535) continue;
     if (d.ownId !== null && sameId(n.id, d.ownId)) continue;
     const key = formatAddress(n.address);
     if (d.nodes.some((e) => e.key === key)) continue; // one entry per address
-    const host = n.address.host;
-    if (addressScope(host) !== "loopback" && d.nodes.some((e) => e.node.address.host === host)) continue;
+    const scope = addressScope(n.address.host);
+    // an address no one can reach, or this host's own named by a node elsewhere (its loopback is not ours)
+    if (scope === "unusable" || (scope === "loopback" && namedBy !== null && namedBy !== "loopback")) continue;
+    const host = scope === "loopback" ? null : hostKey(n.address.host);
+    if (host !== null && d.nodes.some((e) => e.host === host && e.state === "answered")) continue; // heard already
     const entry: LookupNode = {
       node: { id: n.id.slice(), address: { host: n.address.host, port: p } },
       key,
+      host,
       state: "new",
       sentAt: null,
       token: null,

@@ -21,8 +21,10 @@
  * the newcomer takes its place, if it answers the node stays. When every node is good, the newcomer only waits in the
  * cache (bounded, the most recent kept), from which slots freed later are filled.
  *
- * One node per IP address, loopback excepted: another node at the same IP keeps its place unless it is bad, or only
- * queried us while the newcomer answered (see `makeRoomForHost`).
+ * One node per host (an IPv4 address, an IPv6 /64), loopback excepted: another node of the same host keeps its place
+ * unless it is bad, or only queried us while the newcomer answered (see `makeRoomForHost`). So a node that restarts
+ * on another port with a new id waits until its old entry has failed twice (pinged once it is questionable, after 15
+ * quiet minutes), and a second node behind the same NAT address does not enter at all; libtorrent does the same.
  *
  * Identity. A node is its id at its address. The same address with another id is a new node: the old entry goes. The
  * same id at another address is believed only from an answer, and only if the entry we hold is not good (a good node
@@ -36,7 +38,7 @@
  */
 import { addressScope, formatAddress } from "../address.ts";
 import { DHT_REPLACEMENTS_PER_BUCKET } from "../limits.ts";
-import { ipFamily } from "./_ip.ts";
+import { hostKey, ipFamily } from "./_ip.ts";
 import { commonPrefixBits, compareDistance, ID_BYTES, type NodeInfo, randomIdInBucket, sameId } from "./node_id.ts";
 
 /** K: nodes per bucket, and the number of closest nodes a lookup or an answer is about (BEP 5). */
@@ -58,6 +60,8 @@ export interface TableNode {
   readonly address: NodeInfo["address"];
   /** `formatAddress(address)`. */
   readonly key: string;
+  /** `hostKey(address.host)`: its host, for the one-node-per-host rule. */
+  readonly host: string;
   /** When it last answered one of our queries, or null if it never did. */
   readonly lastResponse: number | null;
   /** When it last queried us, or null. */
@@ -363,6 +367,7 @@ function fresh(node: NodeInfo, verified: boolean, now: number): TableNode {
     id: node.id.slice(),
     address: { host: node.address.host, port: node.address.port },
     key: formatAddress(node.address),
+    host: hostKey(node.address.host),
     lastResponse: verified ? now : null,
     lastQuery: verified ? null : now,
     failures: 0,
@@ -429,23 +434,25 @@ function heard(t: RoutingTable, node: NodeInfo, verified: boolean, now: number):
 }
 
 /**
- * One node per IP address (BEP 5 leaves it open; libtorrent restricts its table the same way): whoever controls one
- * host could otherwise answer from many ports with made-up ids and fill buckets, or whole lookups, with itself.
- * Loopback addresses are exempt (nodes on this very host, as in a test network). Another entry at `host` keeps its
- * place and the newcomer is ignored (false), unless that entry is bad, or only queried us while the newcomer answered
- * us: then it goes from `bs` (in place) and the newcomer may enter (true).
+ * One node per host, an IPv4 address or an IPv6 /64 ({@linkcode hostKey}; BEP 5 leaves it open, libtorrent restricts
+ * its table likewise): whoever controls one host could otherwise answer from many ports with made-up ids and fill
+ * buckets with itself. Loopback addresses are exempt (nodes on this very host, as in a test network). Another entry of
+ * the host keeps its place and the newcomer is ignored (false), unless that entry is bad, or only queried us while the
+ * newcomer answered us: then it goes from `bs` (in place) and the newcomer may enter (true).
  */
 function makeRoomForHost(bs: Bucket[], host: string, verified: boolean, now: number): boolean {
   if (addressScope(host) === "loopback") return true;
+  const key = hostKey(host);
+  const same = (n: TableNode) => n.host === key;
   const yields = (n: TableNode) => n.failures >= BAD_AFTER_FAILURES || (verified && n.lastResponse === null);
   for (const o of bs) {
-    for (const n of o.nodes) if (n.address.host === host && !yields(n)) return false;
-    for (const n of o.replacements) if (n.address.host === host && !yields(n)) return false;
+    for (const n of o.nodes) if (same(n) && !yields(n)) return false;
+    for (const n of o.replacements) if (same(n) && !yields(n)) return false;
   }
   for (let j = 0; j < bs.length; j++) {
     const o = bs[j];
-    const nodes = o.nodes.filter((n) => n.address.host !== host);
-    const replacements = o.replacements.filter((n) => n.address.host !== host);
+    const nodes = o.nodes.filter((n) => !same(n));
+    const replacements = o.replacements.filter((n) => !same(n));
     if (nodes.length === o.nodes.length && replacements.length === o.replacements.length) continue;
     bs[j] = { nodes, replacements, lastChanged: nodes.length !== o.nodes.length ? now : o.lastChanged };
   }

@@ -201,18 +201,63 @@ Deno.test("stepLookup() keeps at most maxNodes unasked nodes, the closest, and s
   assert(l.nodes.filter((n) => n.state === "new").length <= DHT_LOOKUP_MAX_NODES);
 });
 
-Deno.test("stepLookup() takes one node per IP, the first heard, except on loopback", () => {
-  const rand = seeded(4);
-  const ports = (host: string, n: number) =>
+Deno.test("stepLookup() counts one answer per host: one host on many ports costs at most the queries in flight", () => {
+  // 100 ports of one host, every id nearer the target than any other node
+  const flood = Array.from({ length: 100 }, (_, i) => {
+    const id = new Uint8Array(20);
+    id[19] = 101 + i; // distances 101-200 from the target: nearer than every other node named
+    return { id, address: { host: "10.66.0.1", port: 1000 + i } };
+  });
+  let [l, actions] = createLookup(TARGET, [at(500), at(600)], { kind: "find_node", now: 0 });
+  [l, actions] = step(l, response(at(500), [...flood, at(300), at(400)]), 1);
+  const hostQueries = () => l.nodes.filter((n) => n.node.address.host === "10.66.0.1" && n.state !== "new").length;
+  assertEquals(l.nodes.filter((n) => n.node.address.host === "10.66.0.1").length, 100, "not answered yet: all kept");
+  const asked = actions.flatMap((a) => a.type === "query" ? [a.node] : []);
+  assertEquals(asked.length, 2, "one answer freed one slot, and the new nearest are the host's");
+  // one of its ports answers: its others not asked yet are dropped, and no new one is taken
+  [l, actions] = step(l, response(asked[0], [...flood.slice(50), at(250)]), 2);
+  assertEquals(l.nodes.filter((n) => n.node.address.host === "10.66.0.1").length, hostQueries());
+  assert(hostQueries() <= 3, `${hostQueries()} queries went to the host`);
+  // another of its ports answering counts as failed
+  [l] = step(l, response(asked[1], [at(100)]), 3);
+  assertEquals(l.nodes.find((n) => n.key === formatAddress(asked[1].address))?.state, "failed");
+  assertEquals(l.nodes.some((n) => n.key === formatAddress(at(100).address)), false, "what it named is not taken");
+  assert(l.nodes.some((n) => n.key === formatAddress(at(250).address)), "what the first answer named is");
+});
+
+Deno.test("stepLookup(): a liar naming a real node's host at a dead port does not keep that node out", () => {
+  const real = at(3); // 10.0.0.3:6881, nearest the target
+  const decoy = { id: at(1).id, address: { host: real.address.host, port: 9 } }; // nearer still, never answers
+  let [l] = createLookup(TARGET, [at(700), at(800)], { kind: "get_peers", now: 0 });
+  [l] = step(l, response(at(700), [decoy]), 1);
+  [l] = step(l, response(at(800), [real]), 2);
+  let now = 2;
+  for (let i = 0; i < 10 && !l.done; i++) {
+    now += SHORT_TIMEOUT_MS;
+    [l] = step(l, { type: "timer" }, now);
+    const real1 = l.nodes.find((n) => n.key === formatAddress(real.address));
+    if (real1?.state === "waiting" || real1?.state === "slow") [l] = step(l, response(real), now);
+    if (l.nodes.some((n) => n.key === formatAddress(decoy.address) && n.state === "slow")) {
+      [l] = step(l, { type: "failure", from: decoy }, now);
+    }
+  }
+  assertEquals(l.nodes.find((n) => n.key === formatAddress(real.address))?.state, "answered");
+  assertEquals(lookupResult(l).closest[0]?.node.address, real.address);
+});
+
+Deno.test("stepLookup() skips unreachable addresses, and loopback ones unless named from loopback", () => {
+  const rand = seeded(5);
+  const named = (host: string, n: number) =>
     Array.from({ length: n }, (_, i) => ({ id: randomBytes(rand, 20), address: { host, port: 1000 + i } }));
-  const [l0] = createLookup(TARGET, [at(1)], { kind: "find_node", now: 0 });
-  const flood = ports("10.66.0.1", 100);
-  const [l] = step(l0, response(at(1), [...flood, ...ports("127.0.0.1", 3), ...ports("::1", 2)]), 1);
-  const hosts = l.nodes.map((n) => n.node.address.host);
-  assertEquals(hosts.filter((h) => h === "10.66.0.1").length, 1, "one host on 100 ports is one node");
-  assertEquals(l.nodes.find((n) => n.node.address.host === "10.66.0.1")?.key, formatAddress(flood[0].address));
-  assertEquals(hosts.filter((h) => h === "127.0.0.1").length, 3, "loopback nodes are this host's own: all kept");
-  assertEquals(hosts.filter((h) => h === "::1").length, 2);
+  const [l0] = createLookup(TARGET, [at(1), { ...at(2), address: { host: "127.0.0.1", port: 7000 } }], {
+    kind: "find_node",
+    now: 0,
+  });
+  const [l1] = step(l0, response(at(1), [...named("127.0.0.1", 3), ...named("::1", 2), ...named("0.0.0.0", 2)]), 1);
+  assertEquals(l1.nodes.map((n) => n.node.address.host).filter((h) => h !== "10.0.0.1"), ["127.0.0.1"], "the seed");
+  const fromLoopback = { ...at(2), address: { host: "127.0.0.1", port: 7000 } };
+  const [l2] = step(l1, response(fromLoopback, named("127.0.0.1", 3)), 2);
+  assertEquals(l2.nodes.filter((n) => n.node.address.host === "127.0.0.1").length, 4, "this host's own: all kept");
 });
 
 const sims: { name: string; mix: Mix; maxQueries: number; maxRounds: number; maxElapsed: number }[] = [

@@ -312,6 +312,15 @@ Deno.test("stepTable() keeps one node per IP address, except on loopback", async
     [tb] = run(tb, [[response(waiting), 1], [response(at(2, 1)), 2]]);
     assertEquals(hosts(tb).filter((h) => h.startsWith(`${host}:`)), [`${host}:1`]);
   });
+  await t.step("IPv6: one node per /64 (an ordinary user's whole prefix)", () => {
+    const v6 = createTable(OWN, { family: 6, now: 0 });
+    const [tb] = run(v6, [
+      [response(at(1, 0, "2001:db8:1:2::5")), 0],
+      [response(at(1, 1, "2001:db8:1:2:ffff::9")), 1],
+      [response(at(1, 2, "2001:db8:1:3::5")), 2],
+    ]);
+    assertEquals(hosts(tb), ["2001:db8:1:2::5:1", "2001:db8:1:3::5:1"]);
+  });
   await t.step("loopback nodes are this host's own: every port is kept", () => {
     const [tb] = run(fresh(), [
       ...Array.from({ length: 5 }, (_, i) => [response(at(2000 + i, 0, "127.0.0.1")), i] as [TableEvent, number]),
