@@ -240,3 +240,28 @@ function scope4(b: Uint8Array): AddressScope {
   if (b[0] === 169 && b[1] === 254) return "private"; // link-local
   return "public";
 }
+
+/**
+ * Whether an address of scope `address` may be passed to or taken from a peer of scope `peer`: public addresses to
+ * and from anyone; private ones only between local peers (loopback or private); loopback ones only between loopback
+ * peers (another host's 127.0.0.1 is itself); unusable ones never.
+ * @example
+ * ```ts
+ * import { strictEqual as eq } from "node:assert/strict";
+ * eq(mayShare("private", "public"), false);
+ * eq(mayShare("private", "loopback"), true);
+ * eq(mayShare("loopback", "private"), false);
+ * ```
+ */
+export function mayShare(address: AddressScope, peer: AddressScope): boolean {
+  switch (address) {
+    case "public":
+      return true;
+    case "private":
+      return peer === "private" || peer === "loopback";
+    case "loopback":
+      return peer === "loopback";
+    case "unusable":
+      return false;
+  }
+}

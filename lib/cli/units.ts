@@ -56,6 +56,7 @@ export function parseDuration(text: string, flag: string): number {
  * import { strictEqual as eq } from "node:assert/strict";
  * eq(formatBytes(1536), "1.5 KiB");
  * eq(formatBytes(12), "12 B");
+ * eq(formatBytes(367.15), "367 B"); // a rate
  * ```
  */
 export function formatBytes(n: number): string {
@@ -65,7 +66,7 @@ export function formatBytes(n: number): string {
     n /= 1024;
     i++;
   }
-  return i === 0 ? `${n} B` : `${n >= 100 ? n.toFixed(0) : n.toFixed(1)} ${units[i]}`;
+  return i === 0 ? `${Math.round(n)} B` : `${n >= 100 ? n.toFixed(0) : n.toFixed(1)} ${units[i]}`;
 }
 
 /**

@@ -18,7 +18,9 @@
  *   once one of its addresses has answered, its others not yet asked are dropped, no new one is taken, and a later
  *   answer from another counts as failed; so one host naming itself on many ports costs a lookup at most the queries
  *   in flight, while a liar naming a real node's host at a dead port cannot keep that node out. Named addresses no one
- *   can reach are skipped, and loopback ones unless their namer is on loopback too. An answer is taken only from an address with a query in flight. If it answers
+ *   can reach are skipped, and loopback ones unless their namer is on loopback too; of the peers (`values`), only
+ *   those the answering node may tell of, as PEX decides (`mayShare`: private addresses only from local nodes,
+ *   loopback ones only from loopback). An answer is taken only from an address with a query in flight. If it answers
  *   under another id than the one we were told (a stale entry, or a lie), the entry takes the id it gave: so a seed
  *   whose id is unknown (a bootstrap router) can be given any id, such as the target itself to ask it first.
  * - At most `maxNodes` ({@linkcode DHT_LOOKUP_MAX_NODES}) nodes wait to be asked (the closest kept); peers and tokens
@@ -31,7 +33,7 @@
  * and ids are not checked against addresses (BEP 42).
  * @module
  */
-import { type AddressScope, addressScope, formatAddress, type PeerAddress } from "../address.ts";
+import { type AddressScope, addressScope, formatAddress, mayShare, type PeerAddress } from "../address.ts";
 import { hostKey } from "./_ip.ts";
 import { DHT_LOOKUP_MAX_NODES, DHT_LOOKUP_MAX_PEERS, DHT_LOOKUP_MAX_QUERIES, MAX_KRPC_TOKEN_BYTES } from "../limits.ts";
 import { compareDistance, ID_BYTES, type NodeInfo, sameId } from "./node_id.ts";
@@ -346,15 +348,22 @@ function onResponse(
       });
     }
   }
-  if (d.kind === "get_peers" && ev.values !== undefined) addPeers(d, ev.values);
-  addNodes(d, ev.nodes, addressScope(entry.node.address.host));
+  const namedBy = addressScope(entry.node.address.host);
+  if (d.kind === "get_peers" && ev.values !== undefined) addPeers(d, ev.values, namedBy);
+  addNodes(d, ev.nodes, namedBy);
 }
 
-function addPeers(d: Draft, values: readonly PeerAddress[]): void {
+/**
+ * Adds the peers an answer gave (`from`: the scope of the answering node's address). Like PEX, only those its sender
+ * may tell us of ({@linkcode mayShare}): a node elsewhere naming a loopback or private address would have us dial a
+ * service on this host or its network.
+ */
+function addPeers(d: Draft, values: readonly PeerAddress[], from: AddressScope): void {
   const fresh: PeerAddress[] = [];
   for (const p of values) {
     if (d.peers.length >= d.maxPeers) break;
     if (!Number.isInteger(p.port) || p.port < 1 || p.port > 65535) continue;
+    if (!mayShare(addressScope(p.host), from)) continue;
     const key = formatAddress(p);
     if (d.peerKeys.has(key)) continue;
     // copy on first write: the previous state keeps its arrays

@@ -35,6 +35,8 @@ const PARALLEL = 8;
  * pieces asked of it. A peer waiting because it claims another size than the one being assembled is kept.
  */
 const PEER_TIMEOUT_MS = 20_000;
+/** Addresses waiting to be dialled, at most (a hostile DHT node or tracker may name thousands a minute). */
+const MAX_QUEUED_PEERS = 1_000;
 /** Between DHT lookups while the metadata has not come. */
 export const DHT_RETRY_MS = 15_000;
 /** How often the peers' time-outs are checked. */
@@ -126,6 +128,8 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
   return new Promise<Uint8Array>((resolve, reject) => {
     const tried = new Set<string>();
     const queue: PeerAddress[] = [];
+    /** Peers taken from the queue and dialled. */
+    let dialled = 0;
     const links = new Map<string, Link>();
     let asm: MetadataAssembly = newAssembly(o.infoHash);
     let active = 0;
@@ -191,7 +195,11 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
     const tracker = { peers: 0, errors: new Map<string, string>() };
     const dhtTried = { lookups: 0, peers: 0 };
     const timer = setTimeout(() => {
-      const parts = [tried.size === 0 ? "no peers found" : `none of ${plural(tried.size, "peer")} sent it`];
+      const parts = [
+        tried.size === 0
+          ? "no peers found"
+          : `no peer sent all of it (${plural(tried.size, "peer")} found, ${dialled} dialled)`,
+      ];
       if (o.dht) {
         // counted from the node itself, so lookups still under way (nodes that never answer take 10 s) count too
         const st = o.dht.stats(); // since the DHT started (its bootstrap included)
@@ -253,6 +261,8 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
     const add = (a: PeerAddress, source: MetadataPeer["source"]) => {
       const key = formatAddress(a);
       if (tried.has(key) || done) return;
+      // a bounded queue: an address past it is not remembered, so it may be queued when it is named again
+      if (queue.length >= MAX_QUEUED_PEERS) return;
       tried.add(key);
       sources.set(key, source);
       queue.push(a);
@@ -262,6 +272,7 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
       while (!done && active < PARALLEL && queue.length > 0) {
         const a = queue.shift() as PeerAddress;
         active++;
+        dialled++;
         askPeer(a).catch((e) => {
           if (!isPeerFault(e)) finish(e); // a bug: let it out rather than pass it off as a bad peer
         }).finally(() => {

@@ -37,7 +37,7 @@
  * Private torrents (BEP 27) must not use PEX at all: the swarm neither offers ut_pex nor calls these functions.
  * @module
  */
-import { type AddressScope, addressScope, formatAddress, ipv4Bytes, type PeerAddress } from "../address.ts";
+import { type AddressScope, addressScope, formatAddress, ipv4Bytes, mayShare, type PeerAddress } from "../address.ts";
 import { PEX_MAX_LEARNT_PER_MESSAGE, PEX_MIN_RECEIVE_INTERVAL_MS } from "../limits.ts";
 import { WireError } from "../wire/frame.ts";
 import { decodePex, encodePex, PexFlag, type PexMessage } from "../wire/pex.ts";
@@ -100,33 +100,6 @@ function peerState(pex: PexState, id: number): PexPeerState {
     pex.peers.set(id, s);
   }
   return s;
-}
-
-// ---- address scopes ------------------------------------------------------------------------------------------------
-
-/**
- * Whether an address of scope `address` may be passed to or taken from a peer of scope `peer`: public addresses to
- * and from anyone; private ones only between local peers (loopback or private); loopback ones only between loopback
- * peers (another host's 127.0.0.1 is itself); unusable ones never.
- * @example
- * ```ts
- * import { strictEqual as eq } from "node:assert/strict";
- * eq(mayShare("private", "public"), false);
- * eq(mayShare("private", "loopback"), true);
- * eq(mayShare("loopback", "private"), false);
- * ```
- */
-export function mayShare(address: AddressScope, peer: AddressScope): boolean {
-  switch (address) {
-    case "public":
-      return true;
-    case "private":
-      return peer === "private" || peer === "loopback";
-    case "loopback":
-      return peer === "loopback";
-    case "unusable":
-      return false;
-  }
 }
 
 // ---- receiving -----------------------------------------------------------------------------------------------------

@@ -260,6 +260,29 @@ Deno.test("stepLookup() skips unreachable addresses, and loopback ones unless na
   assertEquals(l2.nodes.filter((n) => n.node.address.host === "127.0.0.1").length, 4, "this host's own: all kept");
 });
 
+Deno.test("stepLookup() takes from each node only the peers it may tell of, as PEX does", () => {
+  const pub = { ...at(1), address: { host: "203.0.113.5", port: 6881 } };
+  const [l0] = createLookup(TARGET, [pub, at(2)], { kind: "get_peers", now: 0 });
+  const named = [
+    { host: "127.0.0.1", port: 22 },
+    { host: "192.168.1.1", port: 80 },
+    { host: "10.0.0.5", port: 8080 },
+    { host: "0.0.0.0", port: 1 },
+    { host: "198.51.100.7", port: 6881 },
+  ];
+  const [l1, a1] = step(l0, response(pub, [], { values: named }), 1);
+  assertEquals(a1.filter((a) => a.type === "peers"), [{
+    type: "peers",
+    peers: [{ host: "198.51.100.7", port: 6881 }],
+  }]);
+  // a node on a private network may name others there
+  const [, a2] = step(l1, response(at(2), [], { values: named }), 2);
+  assertEquals(a2.filter((a) => a.type === "peers"), [{
+    type: "peers",
+    peers: [{ host: "192.168.1.1", port: 80 }, { host: "10.0.0.5", port: 8080 }],
+  }]);
+});
+
 const sims: { name: string; mix: Mix; maxQueries: number; maxRounds: number; maxElapsed: number }[] = [
   // latencies are 10-150 ms: a few round trips
   { name: "all honest", mix: {}, maxQueries: 20, maxRounds: 4, maxElapsed: 800 },

@@ -135,6 +135,38 @@ Deno.test("fetchMetadata() keeps one claimed size in memory while peers claim th
   assertEquals(drops.filter((n) => n.includes("fails the info-hash")).length >= 2, true, drops.join("; "));
 });
 
+Deno.test("fetchMetadata() queues at most 1,000 addresses however many a DHT names, and says how many it dialled", async () => {
+  // 5,000 addresses on a loopback address where nothing listens: each dial is refused at once
+  const many = Array.from({ length: 5_000 }, (_, i) => ({ host: "127.0.0.3", port: 20_000 + i }));
+  let lookups = 0;
+  const dht = {
+    findPeers: (_h: Uint8Array, f: { onPeers: (p: readonly { host: string; port: number }[]) => void }) => {
+      lookups++;
+      f.onPeers(many);
+      return Promise.resolve({ peers: many.length, queries: 1, answered: 1 });
+    },
+    stats: () => ({ nodes: 1, good: 1, queriesOut: 1, answers: 1 }),
+  };
+  const err = await fetchMetadata({
+    infoHash,
+    peers: [],
+    tiers: [],
+    peerId: new TextEncoder().encode("-BF0001-metadatatest"),
+    port: 6881,
+    timeoutMs: 1_500,
+    dht,
+    clientName: "btfetch test",
+  }).then(() => null, (e) => e as Error);
+  assertEquals(lookups, 1);
+  const m = err?.message.match(/\((\d+) peers found, (\d+) dialled\)/);
+  assert(m !== null && m !== undefined, `the line says what was found and dialled: ${err?.message}`);
+  const [found, dialled] = [Number(m[1]), Number(m[2])];
+  assert(
+    found - dialled <= 1_000 && found < 5_000,
+    `${found} found, ${dialled} dialled: the queue holds at most 1,000`,
+  );
+});
+
 Deno.test("fetchMetadata() drops a peer that rejects and asks another for its pieces", async () => {
   const notes: string[] = [];
   await withPeers([{ answer: "reject" }, {}], async (peers) => {

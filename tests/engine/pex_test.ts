@@ -2,7 +2,6 @@ import { assertEquals } from "../_assert.ts";
 import {
   createPex,
   forgetPexPeer,
-  mayShare,
   OUR_UT_PEX_ID,
   PEX_MAX_SENT_ENTRIES,
   PEX_SEND_INTERVAL_MS,
@@ -15,7 +14,7 @@ import {
 } from "../../lib/engine/pex.ts";
 import { OUR_UT_METADATA_ID } from "../../lib/engine/metadata_fetch.ts";
 import { decodePex, encodePex, PexFlag, type PexMessage } from "../../lib/wire/pex.ts";
-import { addressScope, type PeerAddress } from "../../lib/address.ts";
+import { addressScope, mayShare, type PeerAddress } from "../../lib/address.ts";
 import { PEX_MAX_LEARNT_PER_MESSAGE, PEX_MAX_RECEIVED_ENTRIES, PEX_MIN_RECEIVE_INTERVAL_MS } from "../../lib/limits.ts";
 
 const EMPTY: PexMessage = { added: [], addedFlags: [], added6: [], added6Flags: [], dropped: [], dropped6: [] };
