@@ -11,6 +11,12 @@
  * the candidate fails (or loses its last peer). Only pieces we asked for are kept; a peer that sends a piece we did
  * not ask for, or another total size than it claimed, is dropped.
  *
+ * Slow peers. A peer that has pieces asked and has answered none for {@linkcode STALL_MS} is stalled: its pieces are
+ * asked of the other peers of the size as well (the first answer is kept), and a single source that stalls is set
+ * aside for another. A size being assembled while another size waits gets {@linkcode candidateDeadline} to complete,
+ * and no longer once all its peers stall; then it goes behind the other (counted as a failure), so one peer dripping pieces of a size it made up cannot keep the true
+ * size's peers waiting. The runtime sends `tick` events so that these rules run while nothing arrives.
+ *
  * Failures. Assembled bytes that do not hash to the info-hash prove that one of their senders lied, not which. If a
  * single peer sent them all, that peer is banned. If several did, the size is tried again from one peer at a time,
  * so that the next failure names its sender. A size that failed goes behind every size not yet tried. Sizes are not
@@ -24,13 +30,38 @@ import { equalBytes } from "../bytes.ts";
 
 /** Requests outstanding to one peer at once: 16 pieces (256 KiB) keep a fast peer busy without flooding a slow one. */
 export const METADATA_REQUESTS_PER_PEER = 16;
+/** A peer with pieces asked that answers none for this long is stalled (16 KiB in 5 s: 3.2 KB/s). */
+export const STALL_MS = 5_000;
+/** The least time a size is given to complete while another size waits ({@linkcode candidateDeadline}). */
+export const CANDIDATE_MIN_MS = 10_000;
+/** The slowest rate at which a size keeps its turn while another size waits: 1 MiB/s. */
+export const CANDIDATE_MIN_BYTES_PER_S = 1024 * 1024;
+
+/**
+ * How long a size may take to complete while another size waits: {@linkcode CANDIDATE_MIN_MS}, or its length at
+ * {@linkcode CANDIDATE_MIN_BYTES_PER_S} if longer.
+ * @example
+ * ```ts
+ * import { strictEqual as eq } from "node:assert/strict";
+ * eq(candidateDeadline(20_000), 10_000);
+ * eq(candidateDeadline(30 * 1024 * 1024), 30_000);
+ * ```
+ */
+export function candidateDeadline(size: number): number {
+  return Math.max(CANDIDATE_MIN_MS, (size / CANDIDATE_MIN_BYTES_PER_S) * 1000);
+}
 
 /** A peer that offered metadata. */
 export interface AssemblyPeer {
   /** The size it claims (`metadata_size`). */
   readonly size: number;
-  /** Pieces asked of it and not answered yet, of this attempt or an earlier one. */
-  readonly asked: ReadonlySet<number>;
+  /** Pieces asked of it and not answered yet, of this attempt or an earlier one, each with when it was asked. */
+  readonly asked: ReadonlyMap<number, number>;
+  /** When it last answered a piece, or null. */
+  readonly answeredAt: number | null;
+  /** Pieces it answered, and their total time from the ask (ms): its speed, to choose a single source. */
+  readonly answered: number;
+  readonly answerMs: number;
 }
 
 /**
@@ -53,6 +84,8 @@ export interface AssemblyCandidate {
   readonly bytes: number;
   /** When set, every piece is asked of this one peer (the size failed before with several senders). */
   readonly source: string | null;
+  /** When it became the candidate. */
+  readonly startedAt: number;
 }
 
 /** The whole state; peers are named by the runtime (e.g. by address). */
@@ -67,6 +100,8 @@ export interface MetadataAssembly {
   readonly singleSource: ReadonlySet<number>;
   /** Peers caught sending metadata that fails the info-hash, or misbehaving; their offers are refused. */
   readonly banned: ReadonlySet<string>;
+  /** Peers that stalled as a single source: chosen as one again only after every other peer of their size. */
+  readonly slow: ReadonlySet<string>;
   /** Whether the checked metadata was delivered. */
   readonly done: boolean;
 }
@@ -82,13 +117,17 @@ export type AssemblyEvent =
     readonly data: Uint8Array;
   }
   | { readonly type: "reject"; readonly peer: string; readonly piece: number }
-  | { readonly type: "gone"; readonly peer: string };
+  | { readonly type: "gone"; readonly peer: string }
+  /** Time passed: the stall and deadline rules run. */
+  | { readonly type: "tick" };
 
 /** What the runtime should do. After `drop` or `done`, events about that peer (or at all) change nothing. */
 export type AssemblyAction =
   | { readonly type: "request"; readonly peer: string; readonly piece: number }
   | { readonly type: "drop"; readonly peer: string; readonly reason: string }
   | { readonly type: "mismatch"; readonly size: number; readonly senders: readonly string[] }
+  /** The size being assembled was let go unfinished (`reason` says why, for people); another is tried. */
+  | { readonly type: "set-aside"; readonly size: number; readonly reason: string }
   | { readonly type: "done"; readonly info: Uint8Array };
 
 /**
@@ -107,6 +146,7 @@ export function newAssembly(infoHash: Uint8Array): MetadataAssembly {
     failures: new Map(),
     singleSource: new Set(),
     banned: new Set(),
+    slow: new Set(),
     done: false,
   };
 }
@@ -138,16 +178,19 @@ interface Draft {
     have: number;
     bytes: number;
     source: string | null;
+    startedAt: number;
   } | null;
   failures: Map<number, number>;
   singleSource: Set<number>;
   banned: Set<string>;
+  slow: Set<string>;
   done: boolean;
+  readonly now: number;
   readonly out: AssemblyAction[];
 }
 
 /**
- * Advances the assembly by one event.
+ * Advances the assembly by one event at `now` (ms, any origin; the runtime's clock).
  * @example
  * ```ts
  * import { deepStrictEqual as eq } from "node:assert/strict";
@@ -160,7 +203,11 @@ interface Draft {
  * eq([s2.done, a2], [true, [{ type: "done", info }]]);
  * ```
  */
-export function stepAssembly(s: MetadataAssembly, ev: AssemblyEvent): [MetadataAssembly, AssemblyAction[]] {
+export function stepAssembly(
+  s: MetadataAssembly,
+  ev: AssemblyEvent,
+  now = 0,
+): [MetadataAssembly, AssemblyAction[]] {
   if (s.done) return [s, []];
   // the candidate's buffer and senders are shared with the next state: stepping this one again would corrupt them
   if (stepped.has(s)) throw new Error("A metadata assembly state was stepped twice: step its successor");
@@ -173,7 +220,9 @@ export function stepAssembly(s: MetadataAssembly, ev: AssemblyEvent): [MetadataA
     failures: new Map(s.failures),
     singleSource: new Set(s.singleSource),
     banned: new Set(s.banned),
+    slow: new Set(s.slow),
     done: false,
+    now,
     out: [],
   };
   switch (ev.type) {
@@ -189,6 +238,8 @@ export function stepAssembly(s: MetadataAssembly, ev: AssemblyEvent): [MetadataA
     case "gone":
       forget(d, ev.peer);
       break;
+    case "tick":
+      break;
   }
   if (!d.done) assign(d);
   const next: MetadataAssembly = {
@@ -198,6 +249,7 @@ export function stepAssembly(s: MetadataAssembly, ev: AssemblyEvent): [MetadataA
     failures: d.failures,
     singleSource: d.singleSource,
     banned: d.banned,
+    slow: d.slow,
     done: d.done,
   };
   return [next, d.out];
@@ -213,7 +265,7 @@ function onOffer(d: Draft, peer: string, size: number): void {
     return;
   }
   const known = d.peers.get(peer);
-  if (known === undefined) d.peers.set(peer, { size, asked: new Set() });
+  if (known === undefined) d.peers.set(peer, { size, asked: new Map(), answeredAt: null, answered: 0, answerMs: 0 });
   else if (known.size !== size) drop(d, peer, `claimed ${known.size} bytes of metadata, then ${size}`);
 }
 
@@ -227,9 +279,10 @@ function onData(d: Draft, peer: string, piece: number, totalSize: number, data: 
   if (!p.asked.has(piece)) return drop(d, peer, `sent metadata piece ${piece}, which was not asked for`);
   const want = Math.min(METADATA_PIECE_BYTES, p.size - piece * METADATA_PIECE_BYTES);
   if (data.length !== want) return drop(d, peer, `sent ${data.length} bytes for metadata piece ${piece}, not ${want}`);
-  const asked = new Set(p.asked);
+  const asked = new Map(p.asked);
   asked.delete(piece);
-  d.peers.set(peer, { size: p.size, asked });
+  const took = Math.max(0, d.now - (p.asked.get(piece) as number));
+  d.peers.set(peer, { ...p, asked, answeredAt: d.now, answered: p.answered + 1, answerMs: p.answerMs + took });
   const c = d.candidate;
   // an answer to an earlier attempt, or from a peer that is not the single source now: not needed, not kept
   if (c === null || c.size !== p.size || c.from[piece] !== undefined) return;
@@ -274,10 +327,64 @@ function forget(d: Draft, peer: string): void {
   if (c === null) return;
   const left = [...d.peers.values()].some((p) => p.size === c.size);
   if (c.source === peer || !left) d.candidate = null;
+  d.slow.delete(peer);
 }
 
-/** Picks a candidate if there is none, then asks its peers for the pieces nobody is asked for. */
+/**
+ * Whether `p` has pieces asked and has answered none for {@linkcode STALL_MS}: since its last answer, or since the
+ * oldest piece it still has asked, whichever is later.
+ */
+function stalled(p: AssemblyPeer, now: number): boolean {
+  if (p.asked.size === 0) return false;
+  let oldest = Infinity;
+  for (const at of p.asked.values()) oldest = Math.min(oldest, at);
+  return now - Math.max(oldest, p.answeredAt ?? -Infinity) >= STALL_MS;
+}
+
+/** Lets the candidate go unfinished, saying why; with `failed`, its size counts a failure (it goes behind others). */
+function setAside(d: Draft, reason: string, failed: boolean): void {
+  const c = d.candidate as NonNullable<Draft["candidate"]>;
+  if (failed) d.failures.set(c.size, (d.failures.get(c.size) ?? 0) + 1);
+  d.candidate = null;
+  d.out.push({ type: "set-aside", size: c.size, reason });
+}
+
+/** The single source for `size`: the fastest peer that answered, else the first to offer; stalled ones last. */
+function pickSource(d: Draft, size: number): string | null {
+  let best: string | null = null;
+  let bestRank = Infinity;
+  for (const [key, p] of d.peers) {
+    if (p.size !== size) continue;
+    const mean = p.answered > 0 ? p.answerMs / p.answered : STALL_MS;
+    const rank = (d.slow.has(key) ? 2 * STALL_MS : 0) + mean;
+    if (rank < bestRank) {
+      best = key;
+      bestRank = rank;
+    }
+  }
+  return best;
+}
+
+/**
+ * Sets aside a candidate that takes too long while another size waits, or whose single source stalled; picks a
+ * candidate if there is none; then asks its peers for the pieces nobody is asked for, or only a stalled peer.
+ */
 function assign(d: Draft): void {
+  const now = d.now;
+  let c = d.candidate;
+  if (c !== null) {
+    const size = c.size;
+    const waiting = [...d.peers.values()].some((p) => p.size !== size);
+    const own = [...d.peers.values()].filter((p) => p.size === size);
+    if (waiting && now - c.startedAt > candidateDeadline(size)) {
+      setAside(d, `${size} bytes did not come within ${Math.round(candidateDeadline(size) / 1000)} s`, true);
+    } else if (waiting && own.length > 0 && own.every((p) => stalled(p, now))) {
+      setAside(d, `every peer claiming ${size} bytes stalled`, true);
+    } else if (c.source !== null && stalled(d.peers.get(c.source) as AssemblyPeer, now)) {
+      d.slow.add(c.source);
+      setAside(d, `${c.source}, its only source now, stalled`, false);
+    }
+  }
   if (d.candidate === null) {
     let best: number | null = null;
     for (const { size } of d.peers.values()) {
@@ -285,40 +392,36 @@ function assign(d: Draft): void {
     }
     if (best === null) return;
     const n = metadataPieceCount(best);
-    let source: string | null = null;
-    if (d.singleSource.has(best)) {
-      for (const [key, p] of d.peers) {
-        if (p.size === best) {
-          source = key;
-          break;
-        }
-      }
-    }
     d.candidate = {
       size: best,
       buffer: null,
       from: new Array(n).fill(undefined),
       have: 0,
       bytes: 0,
-      source,
+      source: d.singleSource.has(best) ? pickSource(d, best) : null,
+      startedAt: now,
     };
   }
-  const c = d.candidate;
-  const askers = [...d.peers].filter(([key, p]) => p.size === c.size && (c.source === null || c.source === key));
+  c = d.candidate as NonNullable<Draft["candidate"]>;
+  const cand = c;
+  const askers = [...d.peers].filter(([key, p]) =>
+    p.size === cand.size && (cand.source === null || cand.source === key)
+  );
+  // pieces asked of a peer that answers: not to be asked again; those of a stalled peer may go to another as well
   const taken = new Set<number>();
-  for (const [, p] of askers) for (const i of p.asked) taken.add(i);
-  let next = 0;
+  for (const [, p] of askers) if (!stalled(p, now)) { for (const i of p.asked.keys()) taken.add(i); }
+  let first = 0;
   for (const [key, p] of askers) {
-    if (p.asked.size >= METADATA_REQUESTS_PER_PEER) continue;
-    const asked = new Set(p.asked);
-    while (asked.size < METADATA_REQUESTS_PER_PEER) {
-      while (next < c.from.length && (c.from[next] !== undefined || taken.has(next))) next++;
-      if (next >= c.from.length) break;
-      asked.add(next);
-      taken.add(next);
-      d.out.push({ type: "request", peer: key, piece: next });
+    if (p.asked.size >= METADATA_REQUESTS_PER_PEER || stalled(p, now)) continue;
+    while (first < cand.from.length && (cand.from[first] !== undefined || taken.has(first))) first++;
+    if (first >= cand.from.length) break;
+    const asked = new Map(p.asked);
+    for (let i = first; i < cand.from.length && asked.size < METADATA_REQUESTS_PER_PEER; i++) {
+      if (cand.from[i] !== undefined || taken.has(i) || asked.has(i)) continue;
+      asked.set(i, now);
+      taken.add(i);
+      d.out.push({ type: "request", peer: key, piece: i });
     }
-    d.peers.set(key, { size: p.size, asked });
-    if (next >= c.from.length) break;
+    d.peers.set(key, { ...p, asked });
   }
 }

@@ -228,12 +228,13 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
         if (p !== undefined && p.asked.size === 0) l.since = now; // waiting: it claims a size not assembled now
         else if (now - l.since > PEER_TIMEOUT_MS) l.pc.close();
       }
+      apply({ type: "tick" }); // a stalled peer's pieces go to others; a size that takes too long gives way
     }, CHECK_EVERY_MS);
 
     /** Steps the assembly and performs its actions. */
     const apply = (ev: AssemblyEvent) => {
       if (done) return;
-      const [next, actions] = stepAssembly(asm, ev);
+      const [next, actions] = stepAssembly(asm, ev, performance.now());
       asm = next;
       for (const a of actions) act(a);
     };
@@ -251,6 +252,9 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
           return;
         case "mismatch":
           o.onNote?.(`${a.size} bytes of metadata from ${a.senders.join(", ")} do not match the info-hash`);
+          return;
+        case "set-aside":
+          o.onNote?.(`metadata of ${a.size} bytes set aside for now: ${a.reason}`);
           return;
         case "done":
           finish(null, a.info);

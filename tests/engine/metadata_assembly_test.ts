@@ -4,10 +4,12 @@ import { randomBytes, seeded } from "../_gen.ts";
 import {
   type AssemblyAction,
   type AssemblyEvent,
+  candidateDeadline,
   heldBytes,
   METADATA_REQUESTS_PER_PEER,
   type MetadataAssembly,
   newAssembly,
+  STALL_MS,
   stepAssembly,
 } from "../../lib/engine/metadata_assembly.ts";
 import { MAX_FETCH_METADATA_BYTES, MAX_METADATA_BYTES } from "../../lib/limits.ts";
@@ -231,7 +233,7 @@ Deno.test("stepAssembly() asks another peer for the pieces of one that went away
   // a had 0..15 (0 answered, and 16 given to it meanwhile); b had the rest, then takes what a left
   assertEquals(asked(actions), [17, 18, 19, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
   assertEquals(heldBytes(s), size, "piece 0 from the peer that left is kept, in the candidate's buffer");
-  const answers = [...s.peers.get("b")?.asked ?? []].map((piece) => ({
+  const answers = [...s.peers.get("b")?.asked.keys() ?? []].map((piece) => ({
     type: "data" as const,
     peer: "b",
     piece,
@@ -291,13 +293,143 @@ Deno.test("stepAssembly() keeps its memory bound and lets nothing out on random 
         ? { type: "data", peer, piece, totalSize: rand.int(8) === 0 ? size : claimed, data }
         : r < 9
         ? { type: "reject", peer, piece }
-        : { type: "gone", peer };
+        : rand.int(2) === 0
+        ? { type: "gone", peer }
+        : { type: "tick" };
       try {
-        s = stepAssembly(s, ev)[0];
+        s = stepAssembly(s, ev, i * 700)[0]; // time passes: stall and deadline rules fire too
       } catch (e) {
         throw new Error(`seed ${seed} round ${round} step ${i}: ${e}`);
       }
       checkBound(s);
     }
   }
+});
+
+/** How a simulated peer answers a piece asked at `at`: when, and with what; null never. */
+type Answerer = (piece: number, at: number) => { at: number; data: Uint8Array } | null;
+
+/**
+ * Runs the assembly on a virtual clock: the peers offer in order at 0, each answer comes when its answerer says, and
+ * a `tick` comes every second, as the runtime sends it. Returns when it is done, or at `until` ms.
+ */
+function simulate(
+  peers: readonly { name: string; size: number; answer: Answerer }[],
+  until: number,
+): { actions: AssemblyAction[]; s: MetadataAssembly } {
+  let s = newAssembly(infoHash);
+  const actions: AssemblyAction[] = [];
+  const due: { at: number; ev: AssemblyEvent }[] = [];
+  const byName = new Map(peers.map((p) => [p.name, p]));
+  const step = (ev: AssemblyEvent, now: number) => {
+    const [next, acts] = stepAssembly(s, ev, now);
+    checkBound(next);
+    s = next;
+    actions.push(...acts);
+    for (const a of acts) {
+      if (a.type !== "request") continue;
+      const p = byName.get(a.peer) as (typeof peers)[number];
+      const r = p.answer(a.piece, now);
+      if (r !== null) {
+        due.push({ at: r.at, ev: { type: "data", peer: a.peer, piece: a.piece, totalSize: p.size, data: r.data } });
+      }
+    }
+  };
+  for (const p of peers) step({ type: "offer", peer: p.name, size: p.size }, 0);
+  for (let now = 0; now <= until && !s.done; now += 100) {
+    due.sort((x, y) => x.at - y.at);
+    while (due.length > 0 && due[0].at <= now && !s.done) step((due.shift() as { ev: AssemblyEvent }).ev, now);
+    if (now % 1000 === 0 && !s.done) step({ type: "tick" }, now);
+  }
+  return { actions, s };
+}
+
+/** An honest peer answering every piece `delay` ms after it is asked. */
+const honest = (delay = 50): Answerer => (piece, at) => ({ at: at + delay, data: pieceOf(info, piece) });
+/** A peer that answers only the first piece it is asked, with garbage, after `delay` ms, then nothing. */
+const dripOnce = (size: number, delay: number): Answerer => {
+  let sent = false;
+  return (piece, at) => {
+    if (sent) return null;
+    sent = true;
+    return { at: at + delay, data: garbage.subarray(0, pieceLength(size, piece)) };
+  };
+};
+/** A peer that answers each piece with garbage, one every `every` ms. */
+const drip = (size: number, every: number): Answerer => {
+  let next = 0;
+  return (piece, at) => {
+    next = Math.max(next, at) + every;
+    return { at: next, data: garbage.subarray(0, pieceLength(size, piece)) };
+  };
+};
+
+Deno.test("stepAssembly(): a peer dripping pieces of a size it made up cannot keep the true size waiting", () => {
+  // the red team's first case: the liar offers first, its size is assembled, the honest seed waits
+  const bogus = 100 * METADATA_PIECE_BYTES; // deadline: CANDIDATE_MIN_MS
+  const { s, actions } = simulate([
+    { name: "dripper", size: bogus, answer: drip(bogus, STALL_MS - 1000) },
+    { name: "seed", size: info.length, answer: honest() },
+  ], 60_000);
+  assertEquals(doneInfo(actions), info);
+  const aside = actions.filter((a) => a.type === "set-aside");
+  assertEquals(aside.map((a) => a.type === "set-aside" && a.size), [bogus]);
+  assertEquals(s.failures.get(bogus), 1, "the made-up size went behind the true one");
+});
+
+Deno.test("stepAssembly(): a made-up size whose every peer stalled gives way before its deadline", () => {
+  const bogus = 1000 * METADATA_PIECE_BYTES; // a 16 s deadline
+  const { actions } = simulate([
+    { name: "dripper", size: bogus, answer: drip(bogus, 15_000) },
+    { name: "seed", size: info.length, answer: honest() },
+  ], STALL_MS + 2000);
+  assertEquals(doneInfo(actions), info, "done within a second of the stall");
+  const aside = actions.find((a) => a.type === "set-aside");
+  assert(aside?.type === "set-aside" && aside.reason.includes("stalled"), JSON.stringify(aside));
+});
+
+Deno.test("stepAssembly(): when the true size waits, a made-up one is set aside at its deadline, not sooner", () => {
+  const bogus = 100 * METADATA_PIECE_BYTES;
+  const early = simulate([
+    { name: "dripper", size: bogus, answer: drip(bogus, 500) },
+    { name: "seed", size: info.length, answer: honest() },
+  ], candidateDeadline(bogus) - 1000);
+  assertEquals([early.s.done, early.actions.some((a) => a.type === "set-aside")], [false, false]);
+  assertEquals(early.s.candidate?.size, bogus);
+});
+
+Deno.test("stepAssembly(): the pieces of a peer that stalls are asked of another peer of the size", async (t) => {
+  // the red team's second case: the liar claims the true size and offers first, so it holds the first 16 pieces
+  for (
+    const [name, answer] of [["never answers", () => null], ["answers once", dripOnce(info.length, 1000)]] as const
+  ) {
+    await t.step(name, () => {
+      const { s, actions } = simulate([
+        { name: "staller", size: info.length, answer },
+        { name: "seed", size: info.length, answer: honest() },
+      ], 60_000);
+      assertEquals(doneInfo(actions), info);
+      assertEquals(s.done, true);
+      const reasked = actions.filter((a) => a.type === "request" && a.peer === "seed" && a.piece < 16);
+      assert(reasked.length > 0, "the staller's pieces were asked of the seed");
+    });
+  }
+});
+
+Deno.test("stepAssembly(): a single source that stalls is set aside for the fastest other peer of the size", () => {
+  // garbage from the staller in a mixed attempt: the size goes to one source at a time, and the staller is not chosen
+  const { s, actions } = simulate([
+    { name: "staller", size: info.length, answer: dripOnce(info.length, 10) },
+    { name: "seed", size: info.length, answer: honest(200) },
+  ], 60_000);
+  assertEquals(doneInfo(actions), info);
+  assertEquals(actions.filter((a) => a.type === "mismatch").length, 1);
+  assertEquals(s.done, true);
+});
+
+Deno.test("stepAssembly(): a slow peer that keeps answering is neither stalled nor set aside", () => {
+  // 20 pieces, one every 3 s from the only peer: a minute, and no other size waits
+  const { actions } = simulate([{ name: "slow", size: info.length, answer: drip(info.length, 3000) }], 120_000);
+  assertEquals(actions.filter((a) => a.type === "set-aside"), []);
+  assertEquals(actions.filter((a) => a.type === "mismatch").length, 1, "its (garbage) pieces were all assembled");
 });
