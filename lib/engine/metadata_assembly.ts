@@ -11,11 +11,15 @@
  * the candidate fails (or loses its last peer). Only pieces we asked for are kept; a peer that sends a piece we did
  * not ask for, or another total size than it claimed, is dropped.
  *
- * Slow peers. A peer that has pieces asked and has answered none for {@linkcode STALL_MS} is stalled: its pieces are
- * asked of the other peers of the size as well (the first answer is kept), and a single source that stalls is set
- * aside for another. A size being assembled while another size waits gets {@linkcode candidateDeadline} to complete,
- * and no longer once all its peers stall; then it goes behind the other (counted as a failure), so one peer dripping pieces of a size it made up cannot keep the true
- * size's peers waiting. The runtime sends `tick` events so that these rules run while nothing arrives.
+ * Slow peers. A piece asked of a peer more than {@linkcode STALL_MS} ago may be asked of another peer of the size
+ * as well, and once nothing is left that nobody holds, an idle peer is asked for pieces one other peer holds (the first
+ * answer is kept). A peer that has answered nothing for STALL_MS is stalled. Turns: a size fetched from one peer at a
+ * time moves to its next peer when the source stalls or its time is over ({@linkcode candidateDeadline}, doubled for
+ * each round through the size's peers, up to {@linkcode MAX_DOUBLINGS} times); a size assembled while another is on
+ * offer gives way when its time (counted from when the other came, doubled for each turn it lost before) is over or
+ * every peer of it stalled. The next size is the one with the fewest attempts that did not deliver. So a peer dripping
+ * pieces of a made-up size costs the true size a turn, not the fetch, and true metadata that needs longer than a turn
+ * gets a longer one each time. The runtime sends `tick` events so that these rules run while nothing arrives.
  *
  * Failures. Assembled bytes that do not hash to the info-hash prove that one of their senders lied, not which. If a
  * single peer sent them all, that peer is banned. If several did, the size is tried again from one peer at a time,
@@ -36,6 +40,8 @@ export const STALL_MS = 5_000;
 export const CANDIDATE_MIN_MS = 10_000;
 /** The slowest rate at which a size keeps its turn while another size waits: 1 MiB/s. */
 export const CANDIDATE_MIN_BYTES_PER_S = 1024 * 1024;
+/** A size's time, or a single source's, doubles with each attempt, at most this many times (× 8). */
+export const MAX_DOUBLINGS = 3;
 
 /**
  * How long a size may take to complete while another size waits: {@linkcode CANDIDATE_MIN_MS}, or its length at
@@ -59,9 +65,6 @@ export interface AssemblyPeer {
   readonly asked: ReadonlyMap<number, number>;
   /** When it last answered a piece, or null. */
   readonly answeredAt: number | null;
-  /** Pieces it answered, and their total time from the ask (ms): its speed, to choose a single source. */
-  readonly answered: number;
-  readonly answerMs: number;
 }
 
 /**
@@ -86,6 +89,8 @@ export interface AssemblyCandidate {
   readonly source: string | null;
   /** When it became the candidate. */
   readonly startedAt: number;
+  /** When a peer of another size was first seen on offer while it was the candidate, or null. */
+  readonly contestedAt: number | null;
 }
 
 /** The whole state; peers are named by the runtime (e.g. by address). */
@@ -100,8 +105,12 @@ export interface MetadataAssembly {
   readonly singleSource: ReadonlySet<number>;
   /** Peers caught sending metadata that fails the info-hash, or misbehaving; their offers are refused. */
   readonly banned: ReadonlySet<string>;
-  /** Peers that stalled as a single source: chosen as one again only after every other peer of their size. */
-  readonly slow: ReadonlySet<string>;
+  /** Attempts at each size let go unfinished because another size was waiting (each next one is given longer). */
+  readonly turns: ReadonlyMap<number, number>;
+  /** For each size fetched from one peer at a time: the peers tried as its source in this round. */
+  readonly sourcesTried: ReadonlyMap<number, ReadonlySet<string>>;
+  /** For each such size: the rounds through all its peers done so far (each next one gives a source longer). */
+  readonly rounds: ReadonlyMap<number, number>;
   /** Whether the checked metadata was delivered. */
   readonly done: boolean;
 }
@@ -146,7 +155,9 @@ export function newAssembly(infoHash: Uint8Array): MetadataAssembly {
     failures: new Map(),
     singleSource: new Set(),
     banned: new Set(),
-    slow: new Set(),
+    turns: new Map(),
+    sourcesTried: new Map(),
+    rounds: new Map(),
     done: false,
   };
 }
@@ -179,11 +190,14 @@ interface Draft {
     bytes: number;
     source: string | null;
     startedAt: number;
+    contestedAt: number | null;
   } | null;
   failures: Map<number, number>;
   singleSource: Set<number>;
   banned: Set<string>;
-  slow: Set<string>;
+  turns: Map<number, number>;
+  sourcesTried: Map<number, ReadonlySet<string>>;
+  rounds: Map<number, number>;
   done: boolean;
   readonly now: number;
   readonly out: AssemblyAction[];
@@ -220,7 +234,9 @@ export function stepAssembly(
     failures: new Map(s.failures),
     singleSource: new Set(s.singleSource),
     banned: new Set(s.banned),
-    slow: new Set(s.slow),
+    turns: new Map(s.turns),
+    sourcesTried: new Map(s.sourcesTried),
+    rounds: new Map(s.rounds),
     done: false,
     now,
     out: [],
@@ -249,7 +265,9 @@ export function stepAssembly(
     failures: d.failures,
     singleSource: d.singleSource,
     banned: d.banned,
-    slow: d.slow,
+    turns: d.turns,
+    sourcesTried: d.sourcesTried,
+    rounds: d.rounds,
     done: d.done,
   };
   return [next, d.out];
@@ -265,7 +283,7 @@ function onOffer(d: Draft, peer: string, size: number): void {
     return;
   }
   const known = d.peers.get(peer);
-  if (known === undefined) d.peers.set(peer, { size, asked: new Map(), answeredAt: null, answered: 0, answerMs: 0 });
+  if (known === undefined) d.peers.set(peer, { size, asked: new Map(), answeredAt: null });
   else if (known.size !== size) drop(d, peer, `claimed ${known.size} bytes of metadata, then ${size}`);
 }
 
@@ -281,8 +299,7 @@ function onData(d: Draft, peer: string, piece: number, totalSize: number, data: 
   if (data.length !== want) return drop(d, peer, `sent ${data.length} bytes for metadata piece ${piece}, not ${want}`);
   const asked = new Map(p.asked);
   asked.delete(piece);
-  const took = Math.max(0, d.now - (p.asked.get(piece) as number));
-  d.peers.set(peer, { ...p, asked, answeredAt: d.now, answered: p.answered + 1, answerMs: p.answerMs + took });
+  d.peers.set(peer, { ...p, asked, answeredAt: d.now });
   const c = d.candidate;
   // an answer to an earlier attempt, or from a peer that is not the single source now: not needed, not kept
   if (c === null || c.size !== p.size || c.from[piece] !== undefined) return;
@@ -327,7 +344,6 @@ function forget(d: Draft, peer: string): void {
   if (c === null) return;
   const left = [...d.peers.values()].some((p) => p.size === c.size);
   if (c.source === peer || !left) d.candidate = null;
-  d.slow.delete(peer);
 }
 
 /**
@@ -341,55 +357,76 @@ function stalled(p: AssemblyPeer, now: number): boolean {
   return now - Math.max(oldest, p.answeredAt ?? -Infinity) >= STALL_MS;
 }
 
-/** Lets the candidate go unfinished, saying why; with `failed`, its size counts a failure (it goes behind others). */
-function setAside(d: Draft, reason: string, failed: boolean): void {
+/** Lets the candidate go unfinished, saying why; a `turn` lost to another size is counted against its size. */
+function setAside(d: Draft, reason: string, turn: boolean): void {
   const c = d.candidate as NonNullable<Draft["candidate"]>;
-  if (failed) d.failures.set(c.size, (d.failures.get(c.size) ?? 0) + 1);
+  if (turn) d.turns.set(c.size, (d.turns.get(c.size) ?? 0) + 1);
   d.candidate = null;
   d.out.push({ type: "set-aside", size: c.size, reason });
 }
 
-/** The single source for `size`: the fastest peer that answered, else the first to offer; stalled ones last. */
-function pickSource(d: Draft, size: number): string | null {
-  let best: string | null = null;
-  let bestRank = Infinity;
+/** Doubles `ms` for each earlier attempt, up to {@linkcode MAX_DOUBLINGS} times. */
+function longer(ms: number, attempts: number): number {
+  return ms * 2 ** Math.min(attempts, MAX_DOUBLINGS);
+}
+
+/** The next single source for `size`: the first peer of it, in offer order, not yet tried in this round. */
+function nextSource(d: Draft, size: number): string | null {
+  const tried = d.sourcesTried.get(size) ?? new Set<string>();
+  let first: string | null = null;
   for (const [key, p] of d.peers) {
     if (p.size !== size) continue;
-    const mean = p.answered > 0 ? p.answerMs / p.answered : STALL_MS;
-    const rank = (d.slow.has(key) ? 2 * STALL_MS : 0) + mean;
-    if (rank < bestRank) {
-      best = key;
-      bestRank = rank;
+    first ??= key;
+    if (!tried.has(key)) {
+      d.sourcesTried.set(size, new Set([...tried, key]));
+      return key;
     }
   }
-  return best;
+  if (first === null) return null;
+  // every peer of the size had its turn: a new round, each source given longer
+  d.rounds.set(size, (d.rounds.get(size) ?? 0) + 1);
+  d.sourcesTried.set(size, new Set([first]));
+  return first;
 }
 
 /**
- * Sets aside a candidate that takes too long while another size waits, or whose single source stalled; picks a
- * candidate if there is none; then asks its peers for the pieces nobody is asked for, or only a stalled peer.
+ * Sets aside a candidate whose turn is over (below), picks a candidate if there is none, then asks its peers for the
+ * pieces nobody is asked for, or only a peer that has held them for {@linkcode STALL_MS}; when no such piece is left,
+ * an idle peer is asked for pieces one other peer holds as well (the first answer is kept).
+ *
+ * Turns. From one source: the source stalled, or its time ({@linkcode candidateDeadline}, doubled for each round
+ * through the size's peers) is over: the next peer of the size is tried. From several, while another size is on
+ * offer: from when it was first on offer, the size's time is over (doubled for each turn it lost before) or every
+ * peer of it stalled: the other size is tried, and this one goes behind it.
  */
 function assign(d: Draft): void {
   const now = d.now;
-  let c = d.candidate;
+  const c = d.candidate;
   if (c !== null) {
     const size = c.size;
-    const waiting = [...d.peers.values()].some((p) => p.size !== size);
-    const own = [...d.peers.values()].filter((p) => p.size === size);
-    if (waiting && now - c.startedAt > candidateDeadline(size)) {
-      setAside(d, `${size} bytes did not come within ${Math.round(candidateDeadline(size) / 1000)} s`, true);
-    } else if (waiting && own.length > 0 && own.every((p) => stalled(p, now))) {
-      setAside(d, `every peer claiming ${size} bytes stalled`, true);
-    } else if (c.source !== null && stalled(d.peers.get(c.source) as AssemblyPeer, now)) {
-      d.slow.add(c.source);
-      setAside(d, `${c.source}, its only source now, stalled`, false);
+    if (c.contestedAt === null && [...d.peers.values()].some((p) => p.size !== size)) c.contestedAt = now;
+    if (c.source !== null) {
+      const limit = longer(candidateDeadline(size), d.rounds.get(size) ?? 0);
+      const src = d.peers.get(c.source);
+      if (src !== undefined && stalled(src, now)) setAside(d, `${c.source}, its source now, stalled`, false);
+      else if (now - c.startedAt > limit) {
+        setAside(d, `${c.source}, its source now, did not send it within ${Math.round(limit / 1000)} s`, false);
+      }
+    } else if (c.contestedAt !== null) {
+      const limit = longer(candidateDeadline(size), d.turns.get(size) ?? 0);
+      const own = [...d.peers.values()].filter((p) => p.size === size);
+      if (now - c.contestedAt > limit) {
+        setAside(d, `${size} bytes did not come within ${Math.round(limit / 1000)} s while another size waits`, true);
+      } else if (own.length > 0 && own.every((p) => stalled(p, now))) {
+        setAside(d, `every peer claiming ${size} bytes stalled while another size waits`, true);
+      }
     }
   }
   if (d.candidate === null) {
+    // the size with the fewest attempts that did not deliver (failed hashes and lost turns), the first offered on a tie
     let best: number | null = null;
-    for (const { size } of d.peers.values()) {
-      if (best === null || (d.failures.get(size) ?? 0) < (d.failures.get(best) ?? 0)) best = size;
-    }
+    const tries = (size: number) => (d.failures.get(size) ?? 0) + (d.turns.get(size) ?? 0);
+    for (const { size } of d.peers.values()) if (best === null || tries(size) < tries(best)) best = size;
     if (best === null) return;
     const n = metadataPieceCount(best);
     d.candidate = {
@@ -398,30 +435,46 @@ function assign(d: Draft): void {
       from: new Array(n).fill(undefined),
       have: 0,
       bytes: 0,
-      source: d.singleSource.has(best) ? pickSource(d, best) : null,
+      source: d.singleSource.has(best) ? nextSource(d, best) : null,
       startedAt: now,
+      contestedAt: null,
     };
   }
-  c = d.candidate as NonNullable<Draft["candidate"]>;
-  const cand = c;
+  const cand = d.candidate as NonNullable<Draft["candidate"]>;
   const askers = [...d.peers].filter(([key, p]) =>
     p.size === cand.size && (cand.source === null || cand.source === key)
   );
-  // pieces asked of a peer that answers: not to be asked again; those of a stalled peer may go to another as well
-  const taken = new Set<number>();
-  for (const [, p] of askers) if (!stalled(p, now)) { for (const i of p.asked.keys()) taken.add(i); }
+  // a piece asked less than STALL_MS ago is taken; one asked longer ago may be asked of another peer as well
+  const taken = new Map<number, number>(); // piece -> how many peers hold it
+  for (const [, p] of askers) {
+    for (const [i, at] of p.asked) if (now - at < STALL_MS) taken.set(i, (taken.get(i) ?? 0) + 1);
+  }
+  const missing = (i: number) => cand.from[i] === undefined;
   let first = 0;
+  const idle: [string, AssemblyPeer][] = [];
   for (const [key, p] of askers) {
     if (p.asked.size >= METADATA_REQUESTS_PER_PEER || stalled(p, now)) continue;
-    while (first < cand.from.length && (cand.from[first] !== undefined || taken.has(first))) first++;
-    if (first >= cand.from.length) break;
+    while (first < cand.from.length && (!missing(first) || taken.has(first))) first++;
     const asked = new Map(p.asked);
     for (let i = first; i < cand.from.length && asked.size < METADATA_REQUESTS_PER_PEER; i++) {
-      if (cand.from[i] !== undefined || taken.has(i) || asked.has(i)) continue;
+      if (!missing(i) || taken.has(i) || asked.has(i)) continue;
       asked.set(i, now);
-      taken.add(i);
+      taken.set(i, 1);
       d.out.push({ type: "request", peer: key, piece: i });
     }
-    d.peers.set(key, { ...p, asked });
+    const next = { ...p, asked };
+    d.peers.set(key, next);
+    if (asked.size === 0) idle.push([key, next]);
+  }
+  // the end: nothing left to ask that nobody holds, so an idle peer is asked for what others hold (the first answer kept)
+  for (const [key, p] of idle) {
+    const asked = new Map(p.asked);
+    for (let i = 0; i < cand.from.length && asked.size < METADATA_REQUESTS_PER_PEER; i++) {
+      if (!missing(i) || asked.has(i) || taken.get(i) !== 1) continue; // one more holder at most
+      asked.set(i, now);
+      taken.set(i, 2);
+      d.out.push({ type: "request", peer: key, piece: i });
+    }
+    if (asked.size !== p.asked.size) d.peers.set(key, { ...p, asked });
   }
 }

@@ -228,7 +228,11 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
         if (p !== undefined && p.asked.size === 0) l.since = now; // waiting: it claims a size not assembled now
         else if (now - l.since > PEER_TIMEOUT_MS) l.pc.close();
       }
-      apply({ type: "tick" }); // a stalled peer's pieces go to others; a size that takes too long gives way
+      try {
+        apply({ type: "tick" }); // a stalled peer's pieces go to others; a size whose turn is over gives way
+      } catch (e) {
+        finish(e); // a bug of ours: the fetch ends with it (exit 1) rather than the process on an uncaught throw
+      }
     }, CHECK_EVERY_MS);
 
     /** Steps the assembly and performs its actions. */

@@ -95,11 +95,13 @@ Deno.test("stepAssembly() spreads the pieces over the peers claiming the size an
     { peer: "a", size: info.length, behaviour: "honest" },
     { peer: "b", size: info.length, behaviour: "honest" },
   ]);
-  assertEquals(doneInfo(actions), info);
+  assert(delivered(actions), "the true metadata was delivered");
   assertEquals(s.done, true);
   assertEquals(s.candidate, null, "the pieces are let go once delivered");
-  assertEquals(requests(actions).length, 20, "each piece asked once");
-  assertEquals(requests(actions, "b").length, 20 - METADATA_REQUESTS_PER_PEER);
+  // each piece asked once; then a peer that is idle is asked for what the other still holds as well (the end)
+  const asked = requests(actions).map((a) => a.type === "request" ? a.piece : -1);
+  assertEquals(new Set(asked).size, 20, "every piece asked");
+  assert(asked.length <= 40, `${asked.length} requests: a piece is asked of two peers at most`);
   assertEquals(maxHeld, info.length, "one buffer of the claimed size, which becomes the metadata");
   assertEquals(stepAssembly(s, { type: "offer", peer: "c", size: 9 })[1], [], "nothing happens after done");
 });
@@ -152,7 +154,7 @@ Deno.test("stepAssembly() asks nothing of peers claiming another size until the 
   const mismatch = actions.findIndex((a) => a.type === "mismatch");
   const firstGood = actions.findIndex((a) => a.type === "request" && a.peer === "good");
   assert(mismatch >= 0 && firstGood > mismatch, "the honest peer was asked before the liar's size failed");
-  assertEquals(doneInfo(actions), info);
+  assert(delivered(actions), "the true metadata was delivered");
 });
 
 Deno.test("stepAssembly() refuses claims over MAX_FETCH_METADATA_BYTES", async (t) => {
@@ -240,7 +242,7 @@ Deno.test("stepAssembly() asks another peer for the pieces of one that went away
     totalSize: size,
     data: pieceOf(info, piece),
   }));
-  assertEquals(doneInfo(drive(s, answers, new Map([["b", { size, behaviour: "honest" }]])).actions), info);
+  assert(delivered(drive(s, answers, new Map([["b", { size, behaviour: "honest" }]])).actions));
 });
 
 Deno.test("stepAssembly() lets a candidate go when its last peer leaves, and takes the next size", () => {
@@ -265,7 +267,7 @@ Deno.test("stepAssembly() after a failure with several senders tries one sender 
   assertEquals(mismatches, [["liar", "good"], ["liar"]]);
   assertEquals(drops(actions), ["liar"]);
   assertEquals([...s.banned], ["liar"]);
-  assertEquals(doneInfo(actions), info, "the true size was not lost to the liar");
+  assert(delivered(actions), "the true size was not lost to the liar");
 });
 
 Deno.test("stepAssembly() keeps its memory bound and lets nothing out on random events", () => {
@@ -314,7 +316,7 @@ type Answerer = (piece: number, at: number) => { at: number; data: Uint8Array } 
  * a `tick` comes every second, as the runtime sends it. Returns when it is done, or at `until` ms.
  */
 function simulate(
-  peers: readonly { name: string; size: number; answer: Answerer }[],
+  peers: readonly { name: string; size: number; answer: Answerer; offerAt?: number }[],
   until: number,
 ): { actions: AssemblyAction[]; s: MetadataAssembly } {
   let s = newAssembly(infoHash);
@@ -335,7 +337,9 @@ function simulate(
       }
     }
   };
-  for (const p of peers) step({ type: "offer", peer: p.name, size: p.size }, 0);
+  for (const p of peers) {
+    due.push({ at: p.offerAt ?? 0, ev: { type: "offer", peer: p.name, size: p.size } });
+  }
   for (let now = 0; now <= until && !s.done; now += 100) {
     due.sort((x, y) => x.at - y.at);
     while (due.length > 0 && due[0].at <= now && !s.done) step((due.shift() as { ev: AssemblyEvent }).ev, now);
@@ -371,10 +375,10 @@ Deno.test("stepAssembly(): a peer dripping pieces of a size it made up cannot ke
     { name: "dripper", size: bogus, answer: drip(bogus, STALL_MS - 1000) },
     { name: "seed", size: info.length, answer: honest() },
   ], 60_000);
-  assertEquals(doneInfo(actions), info);
+  assert(delivered(actions), "the true metadata was delivered");
   const aside = actions.filter((a) => a.type === "set-aside");
   assertEquals(aside.map((a) => a.type === "set-aside" && a.size), [bogus]);
-  assertEquals(s.failures.get(bogus), 1, "the made-up size went behind the true one");
+  assertEquals(s.turns.get(bogus), 1, "the made-up size went behind the true one");
 });
 
 Deno.test("stepAssembly(): a made-up size whose every peer stalled gives way before its deadline", () => {
@@ -383,7 +387,7 @@ Deno.test("stepAssembly(): a made-up size whose every peer stalled gives way bef
     { name: "dripper", size: bogus, answer: drip(bogus, 15_000) },
     { name: "seed", size: info.length, answer: honest() },
   ], STALL_MS + 2000);
-  assertEquals(doneInfo(actions), info, "done within a second of the stall");
+  assert(delivered(actions), "done within a second of the stall");
   const aside = actions.find((a) => a.type === "set-aside");
   assert(aside?.type === "set-aside" && aside.reason.includes("stalled"), JSON.stringify(aside));
 });
@@ -408,7 +412,7 @@ Deno.test("stepAssembly(): the pieces of a peer that stalls are asked of another
         { name: "staller", size: info.length, answer },
         { name: "seed", size: info.length, answer: honest() },
       ], 60_000);
-      assertEquals(doneInfo(actions), info);
+      assert(delivered(actions), "the true metadata was delivered");
       assertEquals(s.done, true);
       const reasked = actions.filter((a) => a.type === "request" && a.peer === "seed" && a.piece < 16);
       assert(reasked.length > 0, "the staller's pieces were asked of the seed");
@@ -416,13 +420,13 @@ Deno.test("stepAssembly(): the pieces of a peer that stalls are asked of another
   }
 });
 
-Deno.test("stepAssembly(): a single source that stalls is set aside for the fastest other peer of the size", () => {
+Deno.test("stepAssembly(): a single source that stalls is set aside for the next peer of the size", () => {
   // garbage from the staller in a mixed attempt: the size goes to one source at a time, and the staller is not chosen
   const { s, actions } = simulate([
     { name: "staller", size: info.length, answer: dripOnce(info.length, 10) },
     { name: "seed", size: info.length, answer: honest(200) },
   ], 60_000);
-  assertEquals(doneInfo(actions), info);
+  assert(delivered(actions), "the true metadata was delivered");
   assertEquals(actions.filter((a) => a.type === "mismatch").length, 1);
   assertEquals(s.done, true);
 });
@@ -432,4 +436,61 @@ Deno.test("stepAssembly(): a slow peer that keeps answering is neither stalled n
   const { actions } = simulate([{ name: "slow", size: info.length, answer: drip(info.length, 3000) }], 120_000);
   assertEquals(actions.filter((a) => a.type === "set-aside"), []);
   assertEquals(actions.filter((a) => a.type === "mismatch").length, 1, "its (garbage) pieces were all assembled");
+});
+
+/** A peer that answers each piece with the true bytes, one every `every` ms. */
+const steady = (every: number): Answerer => {
+  let next = 0;
+  return (piece, at) => {
+    next = Math.max(next, at) + every;
+    return { at: next, data: pieceOf(info, piece) };
+  };
+};
+/** A peer that answers its first `n` pieces at once with garbage, then one every `every` ms. */
+const fastThenDrip = (size: number, n: number, every: number): Answerer => {
+  let count = 0;
+  const slow = drip(size, every);
+  return (piece, at) =>
+    ++count <= n ? { at: at + 1, data: garbage.subarray(0, pieceLength(size, piece)) } : slow(piece, at);
+};
+/** Whether the run delivered the true metadata (compared without building a diff of 300 KB on failure). */
+const delivered = (actions: readonly AssemblyAction[]) => {
+  const got = doneInfo(actions);
+  return got !== undefined && got.length === info.length && got.every((b, i) => b === info[i]);
+};
+
+Deno.test("stepAssembly(): a peer of the true size answering just under STALL_MS does not hold its pieces", () => {
+  const { actions } = simulate([
+    { name: "dripper", size: info.length, answer: drip(info.length, STALL_MS - 500) },
+    { name: "seed", size: info.length, answer: honest() },
+  ], 3_000);
+  assert(delivered(actions), "the seed was asked for the dripper's pieces once it was idle");
+});
+
+Deno.test("stepAssembly(): a fast liar made the single source by a mixed failure loses the turn to the next peer", () => {
+  const { actions } = simulate([
+    { name: "liar", size: info.length, answer: fastThenDrip(info.length, METADATA_REQUESTS_PER_PEER, STALL_MS - 500) },
+    { name: "seed", size: info.length, answer: honest(200) },
+  ], 40_000);
+  assert(delivered(actions), JSON.stringify(actions.filter((a) => a.type !== "request")));
+});
+
+Deno.test("stepAssembly(): true metadata that needs longer than a turn still comes while a liar of another size stays", () => {
+  // 20 true pieces at one every 600 ms (12 s alone) against a made-up size dripped every 4 s
+  const bogus = 100 * METADATA_PIECE_BYTES;
+  const { actions } = simulate([
+    { name: "seed", size: info.length, answer: steady(600) },
+    { name: "liar", size: bogus, answer: drip(bogus, 4000) },
+  ], 200_000);
+  assert(delivered(actions), JSON.stringify(actions.filter((a) => a.type === "set-aside")));
+});
+
+Deno.test("stepAssembly(): a size's time while another waits counts from when the other came, not from its start", () => {
+  // the seed alone has 19 of 20 pieces at 11.4 s; a liar offering another size then must not cost it its progress
+  const { actions } = simulate([
+    { name: "seed", size: info.length, answer: steady(600) },
+    { name: "liar", size: 5 * METADATA_PIECE_BYTES, answer: drip(5 * METADATA_PIECE_BYTES, 4000), offerAt: 11_400 },
+  ], 13_000);
+  assert(delivered(actions), JSON.stringify(actions.filter((a) => a.type === "set-aside")));
+  assertEquals(actions.filter((a) => a.type === "set-aside"), []);
 });
