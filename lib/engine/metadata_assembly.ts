@@ -11,15 +11,14 @@
  * the candidate fails (or loses its last peer). Only pieces we asked for are kept; a peer that sends a piece we did
  * not ask for, or another total size than it claimed, is dropped.
  *
- * Slow peers. A piece asked of a peer more than {@linkcode STALL_MS} ago may be asked of another peer of the size
- * as well, and once nothing is left that nobody holds, an idle peer is asked for pieces one other peer holds (the first
- * answer is kept). A peer that has answered nothing for STALL_MS is stalled. Turns: a size fetched from one peer at a
- * time moves to its next peer when the source stalls or its time is over ({@linkcode candidateDeadline}, doubled for
- * each round through the size's peers, up to {@linkcode MAX_DOUBLINGS} times); a size assembled while another is on
- * offer gives way when its time (counted from when the other came, doubled for each turn it lost before) is over or
- * every peer of it stalled. The next size is the one with the fewest attempts that did not deliver. So a peer dripping
- * pieces of a made-up size costs the true size a turn, not the fetch, and true metadata that needs longer than a turn
- * gets a longer one each time. The runtime sends `tick` events so that these rules run while nothing arrives.
+ * Slow peers. A peer that has pieces asked and has answered none for {@linkcode STALL_MS} is stalled: its pieces may
+ * be asked of another peer of the size as well; and once nothing is left that nobody holds, an idle peer is asked for
+ * pieces one other peer holds (the first answer is kept). While another size is on offer, a size has a turn
+ * ({@linkcode turnLength}): a first one of {@linkcode TURN_MS}, then one long enough to finish at the rate it came at;
+ * the next size is one not tried yet, else the one that would complete soonest. So a peer dripping pieces of a
+ * made-up size costs the true size a first turn, not the fetch. A size fetched from one peer at a time moves to its
+ * next peer when the source stalls or its time is over. The runtime sends `tick` events so that these rules run
+ * while nothing arrives.
  *
  * Failures. Assembled bytes that do not hash to the info-hash prove that one of their senders lied, not which. If a
  * single peer sent them all, that peer is banned. If several did, the size is tried again from one peer at a time,
@@ -36,25 +35,23 @@ import { equalBytes } from "../bytes.ts";
 export const METADATA_REQUESTS_PER_PEER = 16;
 /** A peer with pieces asked that answers none for this long is stalled (16 KiB in 5 s: 3.2 KB/s). */
 export const STALL_MS = 5_000;
-/** The least time a size is given to complete while another size waits ({@linkcode candidateDeadline}). */
-export const CANDIDATE_MIN_MS = 10_000;
-/** The slowest rate at which a size keeps its turn while another size waits: 1 MiB/s. */
-export const CANDIDATE_MIN_BYTES_PER_S = 1024 * 1024;
-/** A size's time, or a single source's, doubles with each attempt, at most this many times (× 8). */
-export const MAX_DOUBLINGS = 3;
+/** A size's first turn while another size waits, and the least of any turn; a single source's first time. */
+export const TURN_MS = 10_000;
 
 /**
- * How long a size may take to complete while another size waits: {@linkcode CANDIDATE_MIN_MS}, or its length at
- * {@linkcode CANDIDATE_MIN_BYTES_PER_S} if longer.
+ * How long a size's turn lasts while another size waits: {@linkcode TURN_MS} until its rate is known, then twice the
+ * time its whole length takes at the rate measured in its last turn (so a size that was progressing gets to finish).
  * @example
  * ```ts
  * import { strictEqual as eq } from "node:assert/strict";
- * eq(candidateDeadline(20_000), 10_000);
- * eq(candidateDeadline(30 * 1024 * 1024), 30_000);
+ * eq(turnLength(20_000, undefined), 10_000);
+ * eq(turnLength(327_680, 4), 163_840); // 320 KiB at 4 KB/s: 82 s, and as long again
+ * eq(turnLength(327_680, 0), 10_000);
  * ```
  */
-export function candidateDeadline(size: number): number {
-  return Math.max(CANDIDATE_MIN_MS, (size / CANDIDATE_MIN_BYTES_PER_S) * 1000);
+export function turnLength(size: number, bytesPerMs: number | undefined): number {
+  if (bytesPerMs === undefined || bytesPerMs <= 0) return TURN_MS;
+  return Math.max(TURN_MS, (2 * size) / bytesPerMs);
 }
 
 /** A peer that offered metadata. */
@@ -89,7 +86,7 @@ export interface AssemblyCandidate {
   readonly source: string | null;
   /** When it became the candidate. */
   readonly startedAt: number;
-  /** When a peer of another size was first seen on offer while it was the candidate, or null. */
+  /** Since when a peer of another size has been on offer while it was the candidate, or null while none is. */
   readonly contestedAt: number | null;
 }
 
@@ -105,8 +102,10 @@ export interface MetadataAssembly {
   readonly singleSource: ReadonlySet<number>;
   /** Peers caught sending metadata that fails the info-hash, or misbehaving; their offers are refused. */
   readonly banned: ReadonlySet<string>;
-  /** Attempts at each size let go unfinished because another size was waiting (each next one is given longer). */
+  /** Attempts at each size let go unfinished because another size was waiting. */
   readonly turns: ReadonlyMap<number, number>;
+  /** The rate (bytes per ms) each size came at in its last turn that was let go: how soon it would complete. */
+  readonly rates: ReadonlyMap<number, number>;
   /** For each size fetched from one peer at a time: the peers tried as its source in this round. */
   readonly sourcesTried: ReadonlyMap<number, ReadonlySet<string>>;
   /** For each such size: the rounds through all its peers done so far (each next one gives a source longer). */
@@ -156,6 +155,7 @@ export function newAssembly(infoHash: Uint8Array): MetadataAssembly {
     singleSource: new Set(),
     banned: new Set(),
     turns: new Map(),
+    rates: new Map(),
     sourcesTried: new Map(),
     rounds: new Map(),
     done: false,
@@ -196,6 +196,7 @@ interface Draft {
   singleSource: Set<number>;
   banned: Set<string>;
   turns: Map<number, number>;
+  rates: Map<number, number>;
   sourcesTried: Map<number, ReadonlySet<string>>;
   rounds: Map<number, number>;
   done: boolean;
@@ -235,6 +236,7 @@ export function stepAssembly(
     singleSource: new Set(s.singleSource),
     banned: new Set(s.banned),
     turns: new Map(s.turns),
+    rates: new Map(s.rates),
     sourcesTried: new Map(s.sourcesTried),
     rounds: new Map(s.rounds),
     done: false,
@@ -266,6 +268,7 @@ export function stepAssembly(
     singleSource: d.singleSource,
     banned: d.banned,
     turns: d.turns,
+    rates: d.rates,
     sourcesTried: d.sourcesTried,
     rounds: d.rounds,
     done: d.done,
@@ -357,17 +360,18 @@ function stalled(p: AssemblyPeer, now: number): boolean {
   return now - Math.max(oldest, p.answeredAt ?? -Infinity) >= STALL_MS;
 }
 
-/** Lets the candidate go unfinished, saying why; a `turn` lost to another size is counted against its size. */
+/**
+ * Lets the candidate go unfinished, saying why. A `turn` lost to another size is counted against its size, with the
+ * rate its bytes came at, which decides when it is tried again.
+ */
 function setAside(d: Draft, reason: string, turn: boolean): void {
   const c = d.candidate as NonNullable<Draft["candidate"]>;
-  if (turn) d.turns.set(c.size, (d.turns.get(c.size) ?? 0) + 1);
+  if (turn) {
+    d.turns.set(c.size, (d.turns.get(c.size) ?? 0) + 1);
+    d.rates.set(c.size, c.bytes / Math.max(1, d.now - c.startedAt));
+  }
   d.candidate = null;
   d.out.push({ type: "set-aside", size: c.size, reason });
-}
-
-/** Doubles `ms` for each earlier attempt, up to {@linkcode MAX_DOUBLINGS} times. */
-function longer(ms: number, attempts: number): number {
-  return ms * 2 ** Math.min(attempts, MAX_DOUBLINGS);
 }
 
 /** The next single source for `size`: the first peer of it, in offer order, not yet tried in this round. */
@@ -391,31 +395,35 @@ function nextSource(d: Draft, size: number): string | null {
 
 /**
  * Sets aside a candidate whose turn is over (below), picks a candidate if there is none, then asks its peers for the
- * pieces nobody is asked for, or only a peer that has held them for {@linkcode STALL_MS}; when no such piece is left,
- * an idle peer is asked for pieces one other peer holds as well (the first answer is kept).
+ * pieces nobody is asked for, or only a stalled peer; when no such piece is left, an idle peer is asked for pieces one
+ * other peer holds as well (the first answer is kept).
  *
- * Turns. From one source: the source stalled, or its time ({@linkcode candidateDeadline}, doubled for each round
- * through the size's peers) is over: the next peer of the size is tried. From several, while another size is on
- * offer: from when it was first on offer, the size's time is over (doubled for each turn it lost before) or every
- * peer of it stalled: the other size is tried, and this one goes behind it.
+ * Turns. From one source: the source stalled, or its time ({@linkcode TURN_MS}, doubled for each round through the
+ * size's peers) is over: the next peer of the size is tried. From several, while another size is on offer: counted
+ * from when the other came, its {@linkcode turnLength} is over, or every peer of it stalled: it is set aside with the
+ * rate it came at. The next size is one not tried yet (in offer order), else the one that would complete soonest at
+ * its last rate, hash failures breaking ties: a liar's made-up size, slow or silent, goes behind the true one, and true
+ * metadata slower than a first turn gets a turn long enough to finish.
  */
 function assign(d: Draft): void {
   const now = d.now;
   const c = d.candidate;
   if (c !== null) {
     const size = c.size;
-    if (c.contestedAt === null && [...d.peers.values()].some((p) => p.size !== size)) c.contestedAt = now;
+    const contested = [...d.peers.values()].some((p) => p.size !== size);
+    if (!contested) c.contestedAt = null;
+    else if (c.contestedAt === null) c.contestedAt = now;
     if (c.source !== null) {
-      const limit = longer(candidateDeadline(size), d.rounds.get(size) ?? 0);
+      const limit = TURN_MS * 2 ** (d.rounds.get(size) ?? 0);
       const src = d.peers.get(c.source);
       if (src !== undefined && stalled(src, now)) setAside(d, `${c.source}, its source now, stalled`, false);
       else if (now - c.startedAt > limit) {
         setAside(d, `${c.source}, its source now, did not send it within ${Math.round(limit / 1000)} s`, false);
       }
     } else if (c.contestedAt !== null) {
-      const limit = longer(candidateDeadline(size), d.turns.get(size) ?? 0);
+      const limit = turnLength(size, d.rates.get(size));
       const own = [...d.peers.values()].filter((p) => p.size === size);
-      if (now - c.contestedAt > limit) {
+      if (now - Math.max(c.startedAt, c.contestedAt) > limit) {
         setAside(d, `${size} bytes did not come within ${Math.round(limit / 1000)} s while another size waits`, true);
       } else if (own.length > 0 && own.every((p) => stalled(p, now))) {
         setAside(d, `every peer claiming ${size} bytes stalled while another size waits`, true);
@@ -423,10 +431,20 @@ function assign(d: Draft): void {
     }
   }
   if (d.candidate === null) {
-    // the size with the fewest attempts that did not deliver (failed hashes and lost turns), the first offered on a tie
+    // not tried yet first (in offer order), then the soonest to complete at its last rate, then the fewest failures
+    const soonest = (size: number) => {
+      const r = d.rates.get(size);
+      return r === undefined ? -1 : r > 0 ? size / r : Infinity;
+    };
     let best: number | null = null;
-    const tries = (size: number) => (d.failures.get(size) ?? 0) + (d.turns.get(size) ?? 0);
-    for (const { size } of d.peers.values()) if (best === null || tries(size) < tries(best)) best = size;
+    for (const { size } of d.peers.values()) {
+      if (best === null) {
+        best = size;
+        continue;
+      }
+      const [a, b] = [soonest(size), soonest(best)];
+      if (a < b || (a === b && (d.failures.get(size) ?? 0) < (d.failures.get(best) ?? 0))) best = size;
+    }
     if (best === null) return;
     const n = metadataPieceCount(best);
     d.candidate = {
@@ -437,17 +455,17 @@ function assign(d: Draft): void {
       bytes: 0,
       source: d.singleSource.has(best) ? nextSource(d, best) : null,
       startedAt: now,
-      contestedAt: null,
+      contestedAt: [...d.peers.values()].some((p) => p.size !== best) ? now : null,
     };
   }
   const cand = d.candidate as NonNullable<Draft["candidate"]>;
   const askers = [...d.peers].filter(([key, p]) =>
     p.size === cand.size && (cand.source === null || cand.source === key)
   );
-  // a piece asked less than STALL_MS ago is taken; one asked longer ago may be asked of another peer as well
+  // the pieces a peer holds are taken, unless it stalled: then they may be asked of another peer as well
   const taken = new Map<number, number>(); // piece -> how many peers hold it
   for (const [, p] of askers) {
-    for (const [i, at] of p.asked) if (now - at < STALL_MS) taken.set(i, (taken.get(i) ?? 0) + 1);
+    if (!stalled(p, now)) { for (const i of p.asked.keys()) taken.set(i, (taken.get(i) ?? 0) + 1); }
   }
   const missing = (i: number) => cand.from[i] === undefined;
   let first = 0;

@@ -4,13 +4,13 @@ import { randomBytes, seeded } from "../_gen.ts";
 import {
   type AssemblyAction,
   type AssemblyEvent,
-  candidateDeadline,
   heldBytes,
   METADATA_REQUESTS_PER_PEER,
   type MetadataAssembly,
   newAssembly,
   STALL_MS,
   stepAssembly,
+  TURN_MS,
 } from "../../lib/engine/metadata_assembly.ts";
 import { MAX_FETCH_METADATA_BYTES, MAX_METADATA_BYTES } from "../../lib/limits.ts";
 import { METADATA_PIECE_BYTES } from "../../lib/wire/metadata.ts";
@@ -316,10 +316,11 @@ type Answerer = (piece: number, at: number) => { at: number; data: Uint8Array } 
  * a `tick` comes every second, as the runtime sends it. Returns when it is done, or at `until` ms.
  */
 function simulate(
-  peers: readonly { name: string; size: number; answer: Answerer; offerAt?: number }[],
+  peers: readonly { name: string; size: number; answer: Answerer; offerAt?: number; leaveAt?: number }[],
   until: number,
+  hash = infoHash,
 ): { actions: AssemblyAction[]; s: MetadataAssembly } {
-  let s = newAssembly(infoHash);
+  let s = newAssembly(hash);
   const actions: AssemblyAction[] = [];
   const due: { at: number; ev: AssemblyEvent }[] = [];
   const byName = new Map(peers.map((p) => [p.name, p]));
@@ -339,6 +340,7 @@ function simulate(
   };
   for (const p of peers) {
     due.push({ at: p.offerAt ?? 0, ev: { type: "offer", peer: p.name, size: p.size } });
+    if (p.leaveAt !== undefined) due.push({ at: p.leaveAt, ev: { type: "gone", peer: p.name } });
   }
   for (let now = 0; now <= until && !s.done; now += 100) {
     due.sort((x, y) => x.at - y.at);
@@ -397,7 +399,7 @@ Deno.test("stepAssembly(): when the true size waits, a made-up one is set aside 
   const early = simulate([
     { name: "dripper", size: bogus, answer: drip(bogus, 500) },
     { name: "seed", size: info.length, answer: honest() },
-  ], candidateDeadline(bogus) - 1000);
+  ], TURN_MS - 1000);
   assertEquals([early.s.done, early.actions.some((a) => a.type === "set-aside")], [false, false]);
   assertEquals(early.s.candidate?.size, bogus);
 });
@@ -439,11 +441,11 @@ Deno.test("stepAssembly(): a slow peer that keeps answering is neither stalled n
 });
 
 /** A peer that answers each piece with the true bytes, one every `every` ms. */
-const steady = (every: number): Answerer => {
+const steady = (every: number, bytes = info): Answerer => {
   let next = 0;
   return (piece, at) => {
     next = Math.max(next, at) + every;
-    return { at: next, data: pieceOf(info, piece) };
+    return { at: next, data: pieceOf(bytes, piece) };
   };
 };
 /** A peer that answers its first `n` pieces at once with garbage, then one every `every` ms. */
@@ -492,5 +494,49 @@ Deno.test("stepAssembly(): a size's time while another waits counts from when th
     { name: "liar", size: 5 * METADATA_PIECE_BYTES, answer: drip(5 * METADATA_PIECE_BYTES, 4000), offerAt: 11_400 },
   ], 13_000);
   assert(delivered(actions), JSON.stringify(actions.filter((a) => a.type === "set-aside")));
+  assertEquals(actions.filter((a) => a.type === "set-aside"), []);
+});
+
+Deno.test("stepAssembly(): slow honest peers are not asked each other's pieces while they keep answering", () => {
+  // 500 pieces from two peers at 40 KB/s each: 100 s, about one request a piece (a second review's case: 195 s, 975)
+  const big = randomBytes(seeded(8), 500 * METADATA_PIECE_BYTES - 100);
+  const every = Math.round(METADATA_PIECE_BYTES / 40); // ms per piece at 40 KB/s
+  const { s, actions } = simulate(
+    [
+      { name: "a", size: big.length, answer: steady(every, big) },
+      { name: "b", size: big.length, answer: steady(every, big) },
+    ],
+    300_000,
+    sha1(big),
+  );
+  assert(s.done, "done");
+  const asked = actions.filter((a) => a.type === "request").length;
+  assert(asked <= 540, `${asked} requests for 500 pieces`);
+});
+
+Deno.test("stepAssembly(): true metadata slower than a first turn comes while a liar drips a made-up size", async (t) => {
+  const liar = { name: "liar", size: MAX_FETCH_METADATA_BYTES, answer: drip(MAX_FETCH_METADATA_BYTES, STALL_MS - 100) };
+  const rows: [string, number, boolean][] = [
+    ["the true size offered first, a piece every 4.5 s (90 s alone)", 4_500, false],
+    ["the liar offered first, a piece every 3 s (60 s alone)", 3_000, true],
+  ];
+  for (const [name, every, liarFirst] of rows) {
+    await t.step(name, () => {
+      const seed = { name: "seed", size: info.length, answer: steady(every) };
+      const { actions } = simulate(liarFirst ? [liar, seed] : [seed, liar], 300_000);
+      assert(
+        delivered(actions),
+        `within the default metadata time-out: ${JSON.stringify(actions.filter((a) => a.type === "set-aside"))}`,
+      );
+    });
+  }
+});
+
+Deno.test("stepAssembly(): a peer of another size that came and left costs the candidate nothing", () => {
+  const { actions } = simulate([
+    { name: "seed", size: info.length, answer: steady(2_000) },
+    { name: "visitor", size: 5 * METADATA_PIECE_BYTES, answer: () => null, offerAt: 1_000, leaveAt: 2_000 },
+  ], 60_000);
+  assert(delivered(actions), "delivered");
   assertEquals(actions.filter((a) => a.type === "set-aside"), []);
 });
