@@ -15,10 +15,10 @@
  * be asked of another peer of the size as well; and once nothing is left that nobody holds, an idle peer is asked for
  * pieces one other peer holds (the first answer is kept). While another size is on offer, a size has a turn
  * ({@linkcode turnLength}): a first one of {@linkcode TURN_MS}, then one long enough to finish at the rate it came at;
- * the next size is one not tried yet, else the one that would complete soonest. So a peer dripping pieces of a
- * made-up size costs the true size a first turn, not the fetch. A size fetched from one peer at a time moves to its
- * next peer when the source stalls or its time is over. The runtime sends `tick` events so that these rules run
- * while nothing arrives.
+ * the next size is one not tried yet, else the one whose time given so far plus the time it would still take is
+ * least. So a peer dripping pieces of a made-up size costs the true size about one turn of its own, not the fetch. A
+ * size fetched from one peer at a time moves to its next peer when that peer's time is over. The runtime sends `tick`
+ * events so that these rules run while nothing arrives.
  *
  * Failures. Assembled bytes that do not hash to the info-hash prove that one of their senders lied, not which. If a
  * single peer sent them all, that peer is banned. If several did, the size is tried again from one peer at a time,
@@ -106,6 +106,8 @@ export interface MetadataAssembly {
   readonly turns: ReadonlyMap<number, number>;
   /** The rate (bytes per ms) each size came at in its last turn that was let go: how soon it would complete. */
   readonly rates: ReadonlyMap<number, number>;
+  /** The time each size was given in the turns it lost (ms). */
+  readonly granted: ReadonlyMap<number, number>;
   /** For each size fetched from one peer at a time: the peers tried as its source in this round. */
   readonly sourcesTried: ReadonlyMap<number, ReadonlySet<string>>;
   /** For each such size: the rounds through all its peers done so far (each next one gives a source longer). */
@@ -156,6 +158,7 @@ export function newAssembly(infoHash: Uint8Array): MetadataAssembly {
     banned: new Set(),
     turns: new Map(),
     rates: new Map(),
+    granted: new Map(),
     sourcesTried: new Map(),
     rounds: new Map(),
     done: false,
@@ -197,6 +200,7 @@ interface Draft {
   banned: Set<string>;
   turns: Map<number, number>;
   rates: Map<number, number>;
+  granted: Map<number, number>;
   sourcesTried: Map<number, ReadonlySet<string>>;
   rounds: Map<number, number>;
   done: boolean;
@@ -237,6 +241,7 @@ export function stepAssembly(
     banned: new Set(s.banned),
     turns: new Map(s.turns),
     rates: new Map(s.rates),
+    granted: new Map(s.granted),
     sourcesTried: new Map(s.sourcesTried),
     rounds: new Map(s.rounds),
     done: false,
@@ -269,6 +274,7 @@ export function stepAssembly(
     banned: d.banned,
     turns: d.turns,
     rates: d.rates,
+    granted: d.granted,
     sourcesTried: d.sourcesTried,
     rounds: d.rounds,
     done: d.done,
@@ -353,11 +359,11 @@ function forget(d: Draft, peer: string): void {
  * Whether `p` has pieces asked and has answered none for {@linkcode STALL_MS}: since its last answer, or since the
  * oldest piece it still has asked, whichever is later.
  */
-function stalled(p: AssemblyPeer, now: number): boolean {
+function stalled(p: AssemblyPeer, now: number, since = -Infinity): boolean {
   if (p.asked.size === 0) return false;
   let oldest = Infinity;
   for (const at of p.asked.values()) oldest = Math.min(oldest, at);
-  return now - Math.max(oldest, p.answeredAt ?? -Infinity) >= STALL_MS;
+  return now - Math.max(oldest, p.answeredAt ?? -Infinity, since) >= STALL_MS;
 }
 
 /**
@@ -368,6 +374,7 @@ function setAside(d: Draft, reason: string, turn: boolean): void {
   const c = d.candidate as NonNullable<Draft["candidate"]>;
   if (turn) {
     d.turns.set(c.size, (d.turns.get(c.size) ?? 0) + 1);
+    d.granted.set(c.size, (d.granted.get(c.size) ?? 0) + (d.now - c.startedAt));
     d.rates.set(c.size, c.bytes / Math.max(1, d.now - c.startedAt));
   }
   d.candidate = null;
@@ -398,12 +405,13 @@ function nextSource(d: Draft, size: number): string | null {
  * pieces nobody is asked for, or only a stalled peer; when no such piece is left, an idle peer is asked for pieces one
  * other peer holds as well (the first answer is kept).
  *
- * Turns. From one source: the source stalled, or its time ({@linkcode TURN_MS}, doubled for each round through the
- * size's peers) is over: the next peer of the size is tried. From several, while another size is on offer: counted
- * from when the other came, its {@linkcode turnLength} is over, or every peer of it stalled: it is set aside with the
- * rate it came at. The next size is one not tried yet (in offer order), else the one that would complete soonest at
- * its last rate, hash failures breaking ties: a liar's made-up size, slow or silent, goes behind the true one, and true
- * metadata slower than a first turn gets a turn long enough to finish.
+ * Turns. From one source: when its time ({@linkcode TURN_MS}, doubled for each round through the size's peers) is
+ * over, the next peer of the size is tried. From several, while another size is on offer: when its
+ * {@linkcode turnLength}, counted from when the other came, is over, it is set aside with the rate it came at. The
+ * next size is one not tried yet (in offer order), else the one whose time given so far plus the time it would take
+ * at its last rate is least (a size that came at no rate after the others, the fewest turns first), hash failures
+ * breaking ties: a liar's made-up size, slow or silent, goes behind the true one, and true metadata slower than a
+ * first turn gets a turn long enough to finish.
  */
 function assign(d: Draft): void {
   const now = d.now;
@@ -415,36 +423,29 @@ function assign(d: Draft): void {
     else if (c.contestedAt === null) c.contestedAt = now;
     if (c.source !== null) {
       const limit = TURN_MS * 2 ** (d.rounds.get(size) ?? 0);
-      const src = d.peers.get(c.source);
-      if (src !== undefined && stalled(src, now)) setAside(d, `${c.source}, its source now, stalled`, false);
-      else if (now - c.startedAt > limit) {
+      if (now - c.startedAt > limit) {
         setAside(d, `${c.source}, its source now, did not send it within ${Math.round(limit / 1000)} s`, false);
       }
     } else if (c.contestedAt !== null) {
       const limit = turnLength(size, d.rates.get(size));
-      const own = [...d.peers.values()].filter((p) => p.size === size);
       if (now - Math.max(c.startedAt, c.contestedAt) > limit) {
         setAside(d, `${size} bytes did not come within ${Math.round(limit / 1000)} s while another size waits`, true);
-      } else if (own.length > 0 && own.every((p) => stalled(p, now))) {
-        setAside(d, `every peer claiming ${size} bytes stalled while another size waits`, true);
       }
     }
   }
   if (d.candidate === null) {
-    // not tried yet first (in offer order), then the soonest to complete at its last rate, then the fewest failures
-    const soonest = (size: number) => {
+    // not tried yet first (in offer order), then by the time it was given already plus the time it would take at its
+    // last rate (a size that came at no rate waits for the others: then the fewest turns), then the fewest failures
+    const rank = (size: number): [number, number, number] => {
       const r = d.rates.get(size);
-      return r === undefined ? -1 : r > 0 ? size / r : Infinity;
+      if (r === undefined) return [-1, 0, d.failures.get(size) ?? 0];
+      const given = d.granted.get(size) ?? 0;
+      return [r > 0 ? given + size / r : Infinity, d.turns.get(size) ?? 0, d.failures.get(size) ?? 0];
     };
+    const before = (x: [number, number, number], y: [number, number, number]) =>
+      x[0] !== y[0] ? x[0] < y[0] : x[1] !== y[1] ? x[1] < y[1] : x[2] < y[2];
     let best: number | null = null;
-    for (const { size } of d.peers.values()) {
-      if (best === null) {
-        best = size;
-        continue;
-      }
-      const [a, b] = [soonest(size), soonest(best)];
-      if (a < b || (a === b && (d.failures.get(size) ?? 0) < (d.failures.get(best) ?? 0))) best = size;
-    }
+    for (const { size } of d.peers.values()) if (best === null || before(rank(size), rank(best))) best = size;
     if (best === null) return;
     const n = metadataPieceCount(best);
     d.candidate = {
@@ -465,13 +466,13 @@ function assign(d: Draft): void {
   // the pieces a peer holds are taken, unless it stalled: then they may be asked of another peer as well
   const taken = new Map<number, number>(); // piece -> how many peers hold it
   for (const [, p] of askers) {
-    if (!stalled(p, now)) { for (const i of p.asked.keys()) taken.set(i, (taken.get(i) ?? 0) + 1); }
+    if (!stalled(p, now, cand.startedAt)) { for (const i of p.asked.keys()) taken.set(i, (taken.get(i) ?? 0) + 1); }
   }
   const missing = (i: number) => cand.from[i] === undefined;
   let first = 0;
   const idle: [string, AssemblyPeer][] = [];
   for (const [key, p] of askers) {
-    if (p.asked.size >= METADATA_REQUESTS_PER_PEER || stalled(p, now)) continue;
+    if (p.asked.size >= METADATA_REQUESTS_PER_PEER || stalled(p, now, cand.startedAt)) continue;
     while (first < cand.from.length && (!missing(first) || taken.has(first))) first++;
     const asked = new Map(p.asked);
     for (let i = first; i < cand.from.length && asked.size < METADATA_REQUESTS_PER_PEER; i++) {
