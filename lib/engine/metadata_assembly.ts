@@ -108,6 +108,10 @@ export interface MetadataAssembly {
   readonly rates: ReadonlyMap<number, number>;
   /** The time each size was given in the turns it lost (ms). */
   readonly granted: ReadonlyMap<number, number>;
+  /** Sizes that have been the candidate. */
+  readonly tried: ReadonlySet<number>;
+  /** What each peer sent in its last time as a single source (bytes): the order of the next rounds' sources. */
+  readonly sourceBytes: ReadonlyMap<string, number>;
   /** For each size fetched from one peer at a time: the peers tried as its source in this round. */
   readonly sourcesTried: ReadonlyMap<number, ReadonlySet<string>>;
   /** For each such size: the rounds through all its peers done so far (each next one gives a source longer). */
@@ -159,6 +163,8 @@ export function newAssembly(infoHash: Uint8Array): MetadataAssembly {
     turns: new Map(),
     rates: new Map(),
     granted: new Map(),
+    tried: new Set(),
+    sourceBytes: new Map(),
     sourcesTried: new Map(),
     rounds: new Map(),
     done: false,
@@ -201,6 +207,8 @@ interface Draft {
   turns: Map<number, number>;
   rates: Map<number, number>;
   granted: Map<number, number>;
+  tried: Set<number>;
+  sourceBytes: Map<string, number>;
   sourcesTried: Map<number, ReadonlySet<string>>;
   rounds: Map<number, number>;
   done: boolean;
@@ -242,6 +250,8 @@ export function stepAssembly(
     turns: new Map(s.turns),
     rates: new Map(s.rates),
     granted: new Map(s.granted),
+    tried: new Set(s.tried),
+    sourceBytes: new Map(s.sourceBytes),
     sourcesTried: new Map(s.sourcesTried),
     rounds: new Map(s.rounds),
     done: false,
@@ -275,6 +285,8 @@ export function stepAssembly(
     turns: d.turns,
     rates: d.rates,
     granted: d.granted,
+    tried: d.tried,
+    sourceBytes: d.sourceBytes,
     sourcesTried: d.sourcesTried,
     rounds: d.rounds,
     done: d.done,
@@ -372,6 +384,7 @@ function stalled(p: AssemblyPeer, now: number, since = -Infinity): boolean {
  */
 function setAside(d: Draft, reason: string, turn: boolean): void {
   const c = d.candidate as NonNullable<Draft["candidate"]>;
+  if (c.source !== null) d.sourceBytes.set(c.source, c.bytes);
   if (turn) {
     d.turns.set(c.size, (d.turns.get(c.size) ?? 0) + 1);
     d.granted.set(c.size, (d.granted.get(c.size) ?? 0) + (d.now - c.startedAt));
@@ -381,23 +394,29 @@ function setAside(d: Draft, reason: string, turn: boolean): void {
   d.out.push({ type: "set-aside", size: c.size, reason });
 }
 
-/** The next single source for `size`: the first peer of it, in offer order, not yet tried in this round. */
+/**
+ * The next single source for `size`: in the first round, the peers of it in offer order; in later rounds, those that
+ * sent the most in their last time as source first (a liar that sends junk fast completes and is banned; one that
+ * holds back sent little). Each peer once a round.
+ */
 function nextSource(d: Draft, size: number): string | null {
   const tried = d.sourcesTried.get(size) ?? new Set<string>();
-  let first: string | null = null;
-  for (const [key, p] of d.peers) {
-    if (p.size !== size) continue;
-    first ??= key;
-    if (!tried.has(key)) {
-      d.sourcesTried.set(size, new Set([...tried, key]));
-      return key;
-    }
+  const round = d.rounds.get(size) ?? 0;
+  const order = (keys: string[]) =>
+    round === 0 ? keys : keys.sort((a, b) => (d.sourceBytes.get(b) ?? 0) - (d.sourceBytes.get(a) ?? 0));
+  const all = [...d.peers].filter(([, p]) => p.size === size).map(([key]) => key);
+  if (all.length === 0) return null;
+  const left = all.filter((key) => !tried.has(key));
+  if (left.length > 0) {
+    const key = order(left)[0];
+    d.sourcesTried.set(size, new Set([...tried, key]));
+    return key;
   }
-  if (first === null) return null;
-  // every peer of the size had its turn: a new round, each source given longer
-  d.rounds.set(size, (d.rounds.get(size) ?? 0) + 1);
-  d.sourcesTried.set(size, new Set([first]));
-  return first;
+  // every peer of the size had its turn: a new round, each source given longer, the best senders first
+  d.rounds.set(size, round + 1);
+  const key = all.sort((a, b) => (d.sourceBytes.get(b) ?? 0) - (d.sourceBytes.get(a) ?? 0))[0];
+  d.sourcesTried.set(size, new Set([key]));
+  return key;
 }
 
 /**
@@ -421,7 +440,11 @@ function assign(d: Draft): void {
     const contested = [...d.peers.values()].some((p) => p.size !== size);
     if (!contested) c.contestedAt = null;
     else if (c.contestedAt === null) c.contestedAt = now;
-    if (c.source !== null) {
+    const src = c.source === null ? undefined : d.peers.get(c.source);
+    if (src !== undefined && src.answeredAt !== null && src.answeredAt >= c.startedAt && stalled(src, now)) {
+      // it answered in this attempt, then nothing for STALL_MS: it holds the rest back
+      setAside(d, `${c.source}, its source now, stopped answering`, c.contestedAt !== null);
+    } else if (c.source !== null && c.contestedAt === null) {
       const limit = TURN_MS * 2 ** (d.rounds.get(size) ?? 0);
       if (now - c.startedAt > limit) {
         setAside(d, `${c.source}, its source now, did not send it within ${Math.round(limit / 1000)} s`, false);
@@ -437,8 +460,8 @@ function assign(d: Draft): void {
     // not tried yet first (in offer order), then by the time it was given already plus the time it would take at its
     // last rate (a size that came at no rate waits for the others: then the fewest turns), then the fewest failures
     const rank = (size: number): [number, number, number] => {
-      const r = d.rates.get(size);
-      if (r === undefined) return [-1, 0, d.failures.get(size) ?? 0];
+      if (!d.tried.has(size)) return [-1, 0, d.failures.get(size) ?? 0];
+      const r = d.rates.get(size) ?? 0;
       const given = d.granted.get(size) ?? 0;
       return [r > 0 ? given + size / r : Infinity, d.turns.get(size) ?? 0, d.failures.get(size) ?? 0];
     };
@@ -447,6 +470,7 @@ function assign(d: Draft): void {
     let best: number | null = null;
     for (const { size } of d.peers.values()) if (best === null || before(rank(size), rank(best))) best = size;
     if (best === null) return;
+    d.tried.add(best);
     const n = metadataPieceCount(best);
     d.candidate = {
       size: best,

@@ -582,3 +582,32 @@ Deno.test("stepAssembly(): a silent liar does not keep out a true peer whose ans
   assert(delivered(actions), JSON.stringify(actions.filter((a) => a.type === "set-aside").slice(0, 4)));
   assert(actions.filter((a) => a.type === "set-aside").length <= 2, "a turn each at most");
 });
+
+Deno.test("stepAssembly(): two liars of a made-up size cannot keep it first by making it single-source", async (t) => {
+  // a fourth review's case: their size failed with two senders, went to one source at a time and was never rated
+  const x = 200 * METADATA_PIECE_BYTES;
+  const liars = () => [1, 2].map((i) => ({ name: `liar${i}`, size: x, answer: fastThenDrip(x, 150, 15_000) }));
+  for (const every of [1000, 3000]) {
+    await t.step(`the true size at a piece every ${every} ms`, () => {
+      const seed = { name: "seed", size: info.length, answer: steady(every) };
+      assert(delivered(simulate([...liars(), seed], 300_000).actions), "within the default time-out");
+    });
+  }
+});
+
+Deno.test("stepAssembly(): a liar of the true size offered first does not keep the single-source rounds for itself", async (t) => {
+  // a fourth review's case: garbage from two senders, then the liar drips as the source, ahead of the seed each round;
+  // from the second round the source that sent the most goes first. Two or three such liars can still take longer
+  // than the default time-out (left alone, in the README)
+  for (const n of [1]) {
+    await t.step(`${n} liar(s), the seed at a piece every 3 s`, () => {
+      const liars = Array.from({ length: n }, (_, i) => ({
+        name: `liar${i}`,
+        size: info.length,
+        answer: fastThenDrip(info.length, 2, STALL_MS - 100),
+      }));
+      const seed = { name: "seed", size: info.length, answer: steady(3000) };
+      assert(delivered(simulate([...liars, seed], 300_000).actions), "within the default time-out");
+    });
+  }
+});
