@@ -6,9 +6,9 @@
  * Memory. Peers may claim any size up to {@linkcode MAX_FETCH_METADATA_BYTES}, and each claim could cost that much.
  * So one claimed size, the candidate, is assembled at a time, into one buffer of that size, allocated when its first
  * piece arrives (a peer that claims a size and sends nothing costs nothing): metadata in memory never exceeds one
- * claimed size, however many peers claim sizes, and the checked bytes are that buffer itself (no copy to put them
- * together). Peers claiming another size wait until
- * the candidate fails (or loses its last peer). Only pieces we asked for are kept; a peer that sends a piece we did
+ * claimed size, however many peers claim sizes, besides one attempt from a single source set aside to go on with
+ * later ({@linkcode MetadataAssembly.parked}); the checked bytes are that buffer itself (no copy to put them
+ * together). Peers claiming another size wait their turn (below). Only pieces we asked for are kept; a peer that sends a piece we did
  * not ask for, or another total size than it claimed, is dropped.
  *
  * Slow peers. A peer that has pieces asked and has answered none for {@linkcode STALL_MS} is stalled: its pieces may
@@ -90,6 +90,16 @@ export interface AssemblyCandidate {
   readonly contestedAt: number | null;
 }
 
+/** A single-source attempt set aside: its source, size and what arrived (see {@linkcode AssemblyCandidate}). */
+export interface ParkedAttempt {
+  readonly source: string;
+  readonly size: number;
+  readonly buffer: Uint8Array | null;
+  readonly from: readonly (string | undefined)[];
+  readonly have: number;
+  readonly bytes: number;
+}
+
 /** The whole state; peers are named by the runtime (e.g. by address). */
 export interface MetadataAssembly {
   readonly infoHash: Uint8Array;
@@ -112,6 +122,11 @@ export interface MetadataAssembly {
   readonly tried: ReadonlySet<number>;
   /** What each peer sent in its last time as a single source (bytes): the order of the next rounds' sources. */
   readonly sourceBytes: ReadonlyMap<string, number>;
+  /**
+   * The single-source attempt set aside with the most pieces, kept to go on from when its source's turn comes again
+   * (every piece in it came from that one source, so blame stays exact), or null.
+   */
+  readonly parked: ParkedAttempt | null;
   /** For each size fetched from one peer at a time: the peers tried as its source in this round. */
   readonly sourcesTried: ReadonlyMap<number, ReadonlySet<string>>;
   /** For each such size: the rounds through all its peers done so far (each next one gives a source longer). */
@@ -165,6 +180,7 @@ export function newAssembly(infoHash: Uint8Array): MetadataAssembly {
     granted: new Map(),
     tried: new Set(),
     sourceBytes: new Map(),
+    parked: null,
     sourcesTried: new Map(),
     rounds: new Map(),
     done: false,
@@ -172,8 +188,8 @@ export function newAssembly(infoHash: Uint8Array): MetadataAssembly {
 }
 
 /**
- * Bytes of memory the metadata being assembled holds (its buffer, once a piece arrived): never more than one claimed
- * size.
+ * Bytes of memory the metadata being assembled holds (its buffer, once a piece arrived, and a parked attempt's): one
+ * claimed size at most, and one more while an attempt from a single source is parked.
  * @example
  * ```ts
  * import { strictEqual as eq } from "node:assert/strict";
@@ -181,7 +197,7 @@ export function newAssembly(infoHash: Uint8Array): MetadataAssembly {
  * ```
  */
 export function heldBytes(s: MetadataAssembly): number {
-  return s.candidate?.buffer?.byteLength ?? 0;
+  return (s.candidate?.buffer?.byteLength ?? 0) + (s.parked?.buffer?.byteLength ?? 0);
 }
 
 /** States already stepped (see {@linkcode AssemblyCandidate}). */
@@ -209,6 +225,7 @@ interface Draft {
   granted: Map<number, number>;
   tried: Set<number>;
   sourceBytes: Map<string, number>;
+  parked: ParkedAttempt | null;
   sourcesTried: Map<number, ReadonlySet<string>>;
   rounds: Map<number, number>;
   done: boolean;
@@ -252,6 +269,7 @@ export function stepAssembly(
     granted: new Map(s.granted),
     tried: new Set(s.tried),
     sourceBytes: new Map(s.sourceBytes),
+    parked: s.parked,
     sourcesTried: new Map(s.sourcesTried),
     rounds: new Map(s.rounds),
     done: false,
@@ -287,6 +305,7 @@ export function stepAssembly(
     granted: d.granted,
     tried: d.tried,
     sourceBytes: d.sourceBytes,
+    parked: d.parked,
     sourcesTried: d.sourcesTried,
     rounds: d.rounds,
     done: d.done,
@@ -358,8 +377,9 @@ function drop(d: Draft, peer: string, reason: string): void {
   d.out.push({ type: "drop", peer, reason });
 }
 
-/** Forgets a peer; a candidate that loses its single source, or its last peer, is let go. */
+/** Forgets a peer (and an attempt parked from it); a candidate that loses its single source, or its last peer, goes. */
 function forget(d: Draft, peer: string): void {
+  if (d.parked?.source === peer) d.parked = null;
   if (!d.peers.delete(peer)) return;
   const c = d.candidate;
   if (c === null) return;
@@ -384,7 +404,13 @@ function stalled(p: AssemblyPeer, now: number, since = -Infinity): boolean {
  */
 function setAside(d: Draft, reason: string, turn: boolean): void {
   const c = d.candidate as NonNullable<Draft["candidate"]>;
-  if (c.source !== null) d.sourceBytes.set(c.source, c.bytes);
+  if (c.source !== null) {
+    d.sourceBytes.set(c.source, c.bytes);
+    if (c.bytes > 0 && (d.parked === null || c.bytes >= d.parked.bytes)) {
+      const { source, size, buffer, from, have, bytes } = c;
+      d.parked = { source, size, buffer, from, have, bytes };
+    }
+  }
   if (turn) {
     d.turns.set(c.size, (d.turns.get(c.size) ?? 0) + 1);
     d.granted.set(c.size, (d.granted.get(c.size) ?? 0) + (d.now - c.startedAt));
@@ -472,13 +498,16 @@ function assign(d: Draft): void {
     if (best === null) return;
     d.tried.add(best);
     const n = metadataPieceCount(best);
+    const source = d.singleSource.has(best) ? nextSource(d, best) : null;
+    const resumed = d.parked !== null && d.parked.source === source && d.parked.size === best ? d.parked : null;
+    if (resumed !== null) d.parked = null; // its source's turn again: go on from what it sent
     d.candidate = {
       size: best,
-      buffer: null,
-      from: new Array(n).fill(undefined),
-      have: 0,
-      bytes: 0,
-      source: d.singleSource.has(best) ? nextSource(d, best) : null,
+      buffer: resumed?.buffer ?? null,
+      from: (resumed?.from as (string | undefined)[] | undefined) ?? new Array(n).fill(undefined),
+      have: resumed?.have ?? 0,
+      bytes: resumed?.bytes ?? 0,
+      source,
       startedAt: now,
       contestedAt: [...d.peers.values()].some((p) => p.size !== best) ? now : null,
     };
