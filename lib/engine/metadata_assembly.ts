@@ -84,6 +84,8 @@ export interface AssemblyCandidate {
   readonly bytes: number;
   /** When set, every piece is asked of this one peer (the size failed before with several senders). */
   readonly source: string | null;
+  /** Bytes it held when it became the candidate (a resumed attempt's). */
+  readonly startBytes: number;
   /** When it became the candidate. */
   readonly startedAt: number;
   /** Since when a peer of another size has been on offer while it was the candidate, or null while none is. */
@@ -214,6 +216,7 @@ interface Draft {
     have: number;
     bytes: number;
     source: string | null;
+    startBytes: number;
     startedAt: number;
     contestedAt: number | null;
   } | null;
@@ -406,7 +409,8 @@ function setAside(d: Draft, reason: string, turn: boolean): void {
   const c = d.candidate as NonNullable<Draft["candidate"]>;
   if (c.source !== null) {
     d.sourceBytes.set(c.source, c.bytes);
-    if (c.bytes > 0 && (d.parked === null || c.bytes >= d.parked.bytes)) {
+    // parked only if it sent something in this turn: one that holds back cannot keep the slot
+    if (c.bytes > c.startBytes && (d.parked === null || c.bytes >= d.parked.bytes)) {
       const { source, size, buffer, from, have, bytes } = c;
       d.parked = { source, size, buffer, from, have, bytes };
     }
@@ -467,8 +471,9 @@ function assign(d: Draft): void {
     if (!contested) c.contestedAt = null;
     else if (c.contestedAt === null) c.contestedAt = now;
     const src = c.source === null ? undefined : d.peers.get(c.source);
-    if (src !== undefined && src.answeredAt !== null && src.answeredAt >= c.startedAt && stalled(src, now)) {
-      // it answered in this attempt, then nothing for STALL_MS: it holds the rest back
+    const answered = src !== undefined && (c.have > 0 || (src.answeredAt ?? -Infinity) >= c.startedAt);
+    if (src !== undefined && answered && stalled(src, now, c.startedAt)) {
+      // it answered in this attempt (or a parked one it goes on from), then nothing for STALL_MS: it holds back
       setAside(d, `${c.source}, its source now, stopped answering`, c.contestedAt !== null);
     } else if (c.source !== null && c.contestedAt === null) {
       const limit = TURN_MS * 2 ** (d.rounds.get(size) ?? 0);
@@ -507,6 +512,7 @@ function assign(d: Draft): void {
       from: (resumed?.from as (string | undefined)[] | undefined) ?? new Array(n).fill(undefined),
       have: resumed?.have ?? 0,
       bytes: resumed?.bytes ?? 0,
+      startBytes: resumed?.bytes ?? 0,
       source,
       startedAt: now,
       contestedAt: [...d.peers.values()].some((p) => p.size !== best) ? now : null,

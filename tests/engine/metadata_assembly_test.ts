@@ -611,3 +611,17 @@ Deno.test("stepAssembly(): liars of the true size offered first do not keep the 
     });
   }
 });
+
+Deno.test("stepAssembly(): a single source that holds back its last piece cannot keep the parked attempt or long turns", () => {
+  // a fifth review's case: junk for every piece but the last; resumed each round, it sat out whole turns (294 s)
+  const junkButLast: Answerer = (piece, at) =>
+    piece === 19 ? null : { at: at + 1, data: garbage.subarray(0, pieceLength(info.length, piece)) };
+  const { actions } = simulate([
+    { name: "liar", size: info.length, answer: junkButLast },
+    { name: "seed", size: info.length, answer: steady(3_900) },
+  ], 240_000);
+  assert(
+    delivered(actions),
+    JSON.stringify(actions.filter((a) => a.type === "set-aside").map((a) => a.type === "set-aside" && a.reason)),
+  );
+});
