@@ -126,8 +126,8 @@ Deno.test({
         const text = rows.join(" ");
         const want = new RegExp(
           `^payload\\.bin: 3\\.0 MiB in 1 file out${w}/payload\\.bin: complete, 3\\.0 MiB verified ` +
-            // wasted: the four downloads find each other through PEX, so an endgame may duplicate a block
-            `Done in [\\d.]+ s: downloaded 3\\.0 MiB \\([^)]*\\) from \\d+ peers?, uploaded [^,]*, wasted [^;]*; ` +
+            // downloaded and wasted: the four downloads find each other through PEX, so an endgame may duplicate blocks
+            `Done in [\\d.]+ s: downloaded [\\d.]+ [KM]iB \\([^)]*\\) from \\d+ peers?, uploaded [^,]*, wasted [^;]*; ` +
             `peers found: 1 manual[a-z0-9, ]*$`,
         );
         assert(want.test(text), `${w} columns:\n${rows.join("\n")}`);
