@@ -8,8 +8,8 @@
  * piece arrives (a peer that claims a size and sends nothing costs nothing): metadata in memory never exceeds one
  * claimed size, however many peers claim sizes, besides one attempt from a single source set aside to go on with
  * later ({@linkcode MetadataAssembly.parked}); the checked bytes are that buffer itself (no copy to put them
- * together). Peers claiming another size wait their turn (below). Only pieces we asked for are kept; a peer that sends a piece we did
- * not ask for, or another total size than it claimed, is dropped.
+ * together). Peers claiming another size wait their turn (below). Only pieces we asked for are kept; a peer that
+ * sends a piece we did not ask for, or another total size than it claimed, is dropped.
  *
  * Slow peers. A peer that has pieces asked and has answered none for {@linkcode STALL_MS} is stalled: its pieces may
  * be asked of another peer of the size as well; and once nothing is left that nobody holds, an idle peer is asked for
@@ -93,14 +93,9 @@ export interface AssemblyCandidate {
 }
 
 /** A single-source attempt set aside: its source, size and what arrived (see {@linkcode AssemblyCandidate}). */
-export interface ParkedAttempt {
+export type ParkedAttempt = Pick<AssemblyCandidate, "size" | "buffer" | "from" | "have" | "bytes"> & {
   readonly source: string;
-  readonly size: number;
-  readonly buffer: Uint8Array | null;
-  readonly from: readonly (string | undefined)[];
-  readonly have: number;
-  readonly bytes: number;
-}
+};
 
 /** The whole state; peers are named by the runtime (e.g. by address). */
 export interface MetadataAssembly {
@@ -209,17 +204,9 @@ const stepped = new WeakSet<MetadataAssembly>();
 interface Draft {
   readonly infoHash: Uint8Array;
   peers: Map<string, AssemblyPeer>;
-  candidate: {
-    size: number;
-    buffer: Uint8Array | null;
-    from: (string | undefined)[];
-    have: number;
-    bytes: number;
-    source: string | null;
-    startBytes: number;
-    startedAt: number;
-    contestedAt: number | null;
-  } | null;
+  candidate:
+    | ({ -readonly [K in keyof AssemblyCandidate]: AssemblyCandidate[K] } & { from: (string | undefined)[] })
+    | null;
   failures: Map<number, number>;
   singleSource: Set<number>;
   banned: Set<string>;
@@ -260,7 +247,7 @@ export function stepAssembly(
   if (stepped.has(s)) throw new Error("A metadata assembly state was stepped twice: step its successor");
   stepped.add(s);
   const d: Draft = {
-    infoHash: s.infoHash,
+    ...s,
     peers: new Map(s.peers),
     // buffer and from are shared and written in place (a state is stepped once): no copy per piece
     candidate: s.candidate && { ...s.candidate, from: s.candidate.from as (string | undefined)[] },
@@ -272,7 +259,6 @@ export function stepAssembly(
     granted: new Map(s.granted),
     tried: new Set(s.tried),
     sourceBytes: new Map(s.sourceBytes),
-    parked: s.parked,
     sourcesTried: new Map(s.sourcesTried),
     rounds: new Map(s.rounds),
     done: false,
@@ -296,24 +282,8 @@ export function stepAssembly(
       break;
   }
   if (!d.done) assign(d);
-  const next: MetadataAssembly = {
-    infoHash: s.infoHash,
-    peers: d.peers,
-    candidate: d.candidate,
-    failures: d.failures,
-    singleSource: d.singleSource,
-    banned: d.banned,
-    turns: d.turns,
-    rates: d.rates,
-    granted: d.granted,
-    tried: d.tried,
-    sourceBytes: d.sourceBytes,
-    parked: d.parked,
-    sourcesTried: d.sourcesTried,
-    rounds: d.rounds,
-    done: d.done,
-  };
-  return [next, d.out];
+  const { now: _now, out, ...next } = d;
+  return [next, out];
 }
 
 function onOffer(d: Draft, peer: string, size: number): void {
@@ -525,7 +495,8 @@ function assign(d: Draft): void {
   // the pieces a peer holds are taken, unless it stalled: then they may be asked of another peer as well
   const taken = new Map<number, number>(); // piece -> how many peers hold it
   for (const [, p] of askers) {
-    if (!stalled(p, now, cand.startedAt)) { for (const i of p.asked.keys()) taken.set(i, (taken.get(i) ?? 0) + 1); }
+    if (stalled(p, now, cand.startedAt)) continue;
+    for (const i of p.asked.keys()) taken.set(i, (taken.get(i) ?? 0) + 1);
   }
   const missing = (i: number) => cand.from[i] === undefined;
   let first = 0;
@@ -533,26 +504,30 @@ function assign(d: Draft): void {
   for (const [key, p] of askers) {
     if (p.asked.size >= METADATA_REQUESTS_PER_PEER || stalled(p, now, cand.startedAt)) continue;
     while (first < cand.from.length && (!missing(first) || taken.has(first))) first++;
-    const asked = new Map(p.asked);
-    for (let i = first; i < cand.from.length && asked.size < METADATA_REQUESTS_PER_PEER; i++) {
-      if (!missing(i) || taken.has(i) || asked.has(i)) continue;
-      asked.set(i, now);
-      taken.set(i, 1);
-      d.out.push({ type: "request", peer: key, piece: i });
-    }
-    const next = { ...p, asked };
-    d.peers.set(key, next);
-    if (asked.size === 0) idle.push([key, next]);
+    const asked = ask(d, key, p, first, (i) => !taken.has(i));
+    for (const i of asked) taken.set(i, 1);
+    if (p.asked.size === 0 && asked.length === 0) idle.push([key, p]);
   }
-  // the end: nothing left to ask that nobody holds, so an idle peer is asked for what others hold (the first answer kept)
-  for (const [key, p] of idle) {
-    const asked = new Map(p.asked);
-    for (let i = 0; i < cand.from.length && asked.size < METADATA_REQUESTS_PER_PEER; i++) {
-      if (!missing(i) || asked.has(i) || taken.get(i) !== 1) continue; // one more holder at most
-      asked.set(i, now);
-      taken.set(i, 2);
-      d.out.push({ type: "request", peer: key, piece: i });
-    }
-    if (asked.size !== p.asked.size) d.peers.set(key, { ...p, asked });
+  // the end: nothing is left that nobody holds, so an idle peer is asked for what one other holds (first answer kept)
+  for (const [key, p] of idle) for (const i of ask(d, key, p, 0, (i) => taken.get(i) === 1)) taken.set(i, 2);
+}
+
+/**
+ * Asks `p` (named `key`) for missing pieces from `start` on that `may` allows and it is not asked for yet, up to
+ * {@linkcode METADATA_REQUESTS_PER_PEER} outstanding; returns the pieces asked (its record is copied only then).
+ */
+function ask(d: Draft, key: string, p: AssemblyPeer, start: number, may: (piece: number) => boolean): number[] {
+  const c = d.candidate as NonNullable<Draft["candidate"]>;
+  const out: number[] = [];
+  for (let i = start; i < c.from.length && p.asked.size + out.length < METADATA_REQUESTS_PER_PEER; i++) {
+    if (c.from[i] !== undefined || p.asked.has(i) || !may(i)) continue;
+    out.push(i);
+    d.out.push({ type: "request", peer: key, piece: i });
   }
+  if (out.length > 0) {
+    const asked = new Map(p.asked);
+    for (const i of out) asked.set(i, d.now);
+    d.peers.set(key, { ...p, asked });
+  }
+  return out;
 }
