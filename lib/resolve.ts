@@ -3,6 +3,7 @@
  * name, bounded in time, through `Deno.resolveDns` (which reads /etc/hosts too). IP literals need no lookup.
  * @module
  */
+import { clearTimer, setTimer } from "./timers.ts";
 
 /** How long a lookup may take. */
 export const RESOLVE_TIMEOUT_MS = 5_000;
@@ -34,7 +35,7 @@ export function bareHost(host: string): string {
  */
 export async function resolveAll(host: string, signal?: AbortSignal): Promise<string[]> {
   const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), RESOLVE_TIMEOUT_MS);
+  const timer = setTimer(() => ac.abort(), RESOLVE_TIMEOUT_MS);
   const both = signal ? AbortSignal.any([signal, ac.signal]) : ac.signal;
   const out: string[] = [];
   try {
@@ -46,7 +47,7 @@ export async function resolveAll(host: string, signal?: AbortSignal): Promise<st
       }
     }
   } finally {
-    clearTimeout(timer);
+    clearTimer(timer);
   }
   return out;
 }

@@ -16,6 +16,7 @@ import type { CliOptions } from "./flags.ts";
 import { Interrupted, onInterrupt } from "./interrupt.ts";
 import type { Reporter } from "./report.ts";
 import { formatBytes } from "./units.ts";
+import { clearTimer, setRepeat } from "../timers.ts";
 
 /** The demo's payload size by default. */
 export const DEMO_SIZE = 64 * 1024 * 1024;
@@ -139,9 +140,9 @@ export async function runDemo(o: CliOptions, report: Reporter, stderr: (t: strin
     // every leecher seeds until all are complete, then everyone stops
     const complete = runs.slice(1).map((r) =>
       new Promise<void>((resolve) => {
-        const check = setInterval(() => {
+        const check = setRepeat(() => {
           if (progress.get(r.name) === 1 || stop.signal.aborted) {
-            clearInterval(check);
+            clearTimer(check);
             resolve();
           }
         }, 50);

@@ -7,6 +7,7 @@ import { type Magnet, parseInfoHash, parseMagnet } from "../magnet.ts";
 import { type Metainfo, parseMetainfo } from "../metainfo.ts";
 import { concatBytes, toHex } from "../bytes.ts";
 import { osCode, osWords, plainOsText } from "./os_words.ts";
+import { clearTimer, setTimer } from "../timers.ts";
 
 /** The source could not be read: a missing file (`unreadable`), a URL that failed (`network`), or a magnet. */
 export class SourceError extends Error {
@@ -153,7 +154,7 @@ function unreadable(source: string, e: unknown): SourceError {
 
 async function fetchTorrent(url: string): Promise<Uint8Array> {
   const ctl = new AbortController();
-  const timer = setTimeout(() => ctl.abort(), TORRENT_FETCH_TIMEOUT_MS);
+  const timer = setTimer(() => ctl.abort(), TORRENT_FETCH_TIMEOUT_MS);
   try {
     const res = await fetch(url, { signal: ctl.signal });
     if (!res.ok || !res.body) {
@@ -181,6 +182,6 @@ async function fetchTorrent(url: string): Promise<Uint8Array> {
       },
     );
   } finally {
-    clearTimeout(timer);
+    clearTimer(timer);
   }
 }

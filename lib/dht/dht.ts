@@ -28,6 +28,7 @@ import {
 import { ID_BYTES, type NodeInfo, randomBytes } from "./node_id.ts";
 import { loadDhtState, saveDhtState } from "./state_file.ts";
 import { isIpLiteral, resolveAll } from "../resolve.ts";
+import { clearTimer, setRepeat, sleep, type TimerHandle } from "../timers.ts";
 
 /** The routers a node bootstraps from when none are named (never used by btfetch's tests). */
 export const DEFAULT_BOOTSTRAP: readonly string[] = [
@@ -78,7 +79,7 @@ export class Dht {
   /** The socket of each family (one socket may serve both: see {@linkcode Socket.mapped}). */
   readonly #sockets = new Map<4 | 6, Socket>();
   readonly #t0 = performance.now();
-  readonly #timer: ReturnType<typeof setInterval>;
+  readonly #timer: TimerHandle;
   readonly #waiters = new Map<number, Waiter>();
   readonly #routers: PeerAddress[] = [];
   readonly #saved: NodeInfo[];
@@ -100,7 +101,7 @@ export class Dht {
         w?.done(result);
       },
     };
-    this.#timer = setInterval(() => {
+    this.#timer = setRepeat(() => {
       if (!this.#closed) tick(this.#node, this.#now(), this.#io);
     }, TICK_MS);
   }
@@ -165,7 +166,7 @@ export class Dht {
         // an ICMP error for an earlier send surfaces here; a socket that only fails is not spun on
         if (++errorsInARow >= 100) {
           errorsInARow = 0;
-          await new Promise((r) => setTimeout(r, 100));
+          await sleep(100);
         }
         continue;
       }
@@ -269,7 +270,7 @@ export class Dht {
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
-    clearInterval(this.#timer);
+    clearTimer(this.#timer);
     if (this.#o.statePath) {
       const nodes = nodesToSave(this.#node, this.#now());
       const err = saveDhtState(this.#o.statePath, { id: this.#node.id, nodes: nodes.length > 0 ? nodes : this.#saved });

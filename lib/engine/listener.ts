@@ -27,6 +27,7 @@ import {
 import { FetchError } from "./errors.ts";
 import { isPeerFault, readHandshake, readUntil, writeAll } from "./peer_conn.ts";
 import { fromHex, toHex } from "../bytes.ts";
+import { clearTimer, setTimer, type TimerHandle } from "../timers.ts";
 
 /** How long an incoming peer has for its whole handshake, MSE included. */
 export const INCOMING_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -204,12 +205,12 @@ export class Listener {
 
   /** Waits `ms`, or less if `close()` comes first. */
   async #sleep(ms: number): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timer: TimerHandle | undefined;
     await new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, ms);
+      timer = setTimer(resolve, ms);
       this.#wake = resolve;
     });
-    clearTimeout(timer);
+    clearTimer(timer);
     this.#wake = null;
   }
 

@@ -25,6 +25,7 @@ import {
 import { connectTcp, KEEPALIVE_MS, PeerConn, type PeerConnHandler, readHandshake } from "./peer_conn.ts";
 import { equalBytes } from "../bytes.ts";
 import { MAX_PIECES } from "../limits.ts";
+import { clearTimer, setRepeat, setTimer } from "../timers.ts";
 
 /** The extended-message id we ask peers to use for ut_metadata messages sent to us. */
 export const OUR_UT_METADATA_ID = 2;
@@ -140,8 +141,8 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
       if (done) return;
       done = true;
       for (const stop of stopWaits) stop();
-      clearTimeout(timer);
-      clearInterval(checker);
+      clearTimer(timer);
+      clearTimer(checker);
       o.signal?.removeEventListener("abort", onAbort);
       if (bytes && o.onHandOver) handOver(o.onHandOver);
       asm = newAssembly(o.infoHash); // what it held is delivered or useless; a handed-over link keeps this closure
@@ -162,14 +163,13 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
       const running = best.running;
       link.handedOver = true;
       // a long check of data already on disk may come before the download takes it: the peer must not time us out
-      const keepAlive = setInterval(() => {
-        if (link.pc.closed || link.log === null) clearInterval(keepAlive);
+      const keepAlive = setRepeat(() => {
+        if (link.pc.closed || link.log === null) clearTimer(keepAlive);
         else if (performance.now() - link.pc.lastWriteAt >= KEEPALIVE_MS && link.pc.backlog === 0) {
           link.pc.send({ type: "keep-alive" });
         }
       }, HANDED_KEEPALIVE_CHECK_MS);
-      Deno.unrefTimer(keepAlive);
-      const stop = () => clearInterval(keepAlive);
+      const stop = () => clearTimer(keepAlive);
       running.then(stop, stop); // the connection ended
       let taken = false;
       to({
@@ -180,7 +180,7 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
         take: (handler) => {
           if (taken) throw new Error("a metadata peer can be taken once");
           taken = true;
-          clearInterval(keepAlive);
+          clearTimer(keepAlive);
           const messages = link.log === null ? [] : replayOf(link.log, link.haves);
           link.log = null; // the download has them now
           link.haves = null;
@@ -194,7 +194,7 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
     // what was tried, for the one line that says why the metadata never came
     const tracker = { peers: 0, errors: new Map<string, string>() };
     const dhtTried = { lookups: 0, peers: 0 };
-    const timer = setTimeout(() => {
+    const timer = setTimer(() => {
       const parts = [
         tried.size === 0
           ? "no peers found"
@@ -221,7 +221,7 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
         ),
       );
     }, o.timeoutMs);
-    const checker = setInterval(() => {
+    const checker = setRepeat(() => {
       const now = performance.now();
       for (const [key, l] of links) {
         const p = asm.peers.get(key);
@@ -415,9 +415,9 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
           });
           if (!done) o.onNote?.(`DHT lookup: ${r.peers} peers from ${r.answered} of ${r.queries} nodes asked`);
           await new Promise<void>((wake) => {
-            const t = setTimeout(wake, DHT_RETRY_MS);
+            const t = setTimer(wake, DHT_RETRY_MS);
             stopWaits.push(() => {
-              clearTimeout(t);
+              clearTimer(t);
               wake();
             });
           });

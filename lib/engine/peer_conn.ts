@@ -20,6 +20,7 @@ import {
   PIECE_HEADER_BYTES,
   writePieceHeader,
 } from "../wire/messages.ts";
+import { clearTimer, setTimer, type TimerHandle } from "../timers.ts";
 
 /** The read buffer of a new connection; it grows, up to the largest frame, when a frame needs more. */
 const READ_BUFFER_BYTES = 128 * 1024;
@@ -65,11 +66,11 @@ export function isPeerFault(e: unknown): boolean {
 
 /** Opens a TCP connection, giving up after `timeoutMs`. */
 export async function connectTcp(addr: PeerAddress, timeoutMs: number): Promise<Deno.TcpConn> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timer: TimerHandle | undefined;
   const pending = Deno.connect({ hostname: addr.host, port: addr.port, transport: "tcp" });
   try {
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new ConnectError(`${addr.host}:${addr.port}`, "timed out")), timeoutMs);
+      timer = setTimer(() => reject(new ConnectError(`${addr.host}:${addr.port}`, "timed out")), timeoutMs);
     });
     const conn = await Promise.race([pending, timeout]);
     conn.setNoDelay(true);
@@ -79,7 +80,7 @@ export async function connectTcp(addr: PeerAddress, timeoutMs: number): Promise<
     if (e instanceof ConnectError) throw e;
     throw new ConnectError(`${addr.host}:${addr.port}`, e instanceof Error ? e.message : String(e), { cause: e });
   } finally {
-    clearTimeout(timer);
+    clearTimer(timer);
   }
 }
 
@@ -123,7 +124,7 @@ export async function readUntil<T>(
   const buf = new Uint8Array(Math.max(maxBytes, initial.length));
   buf.set(initial);
   let len = initial.length;
-  const timer = setTimeout(() => {
+  const timer = setTimer(() => {
     try {
       conn.close();
     } catch { /* already closed */ }
@@ -145,7 +146,7 @@ export async function readUntil<T>(
       len += n;
     }
   } finally {
-    clearTimeout(timer);
+    clearTimer(timer);
   }
 }
 

@@ -66,6 +66,7 @@ import { fetchRun } from "./webseed_conn.ts";
 import { RangeClient } from "./webseed_http.ts";
 import type { Segment } from "../webseed/plan.ts";
 import type { SeedLimits } from "./torrent_state.ts";
+import { clearTimer, setRepeat, setTimer, type TimerHandle } from "../timers.ts";
 
 export { CLIENT_NAME } from "./swarm.ts";
 const PEER_ID_PREFIX = "-bF0100-";
@@ -238,7 +239,7 @@ class Session implements SwarmIO {
   recordGeneration = 0;
   lastListenerWarningAt = -Infinity;
   discovery: DiscoverySchedule = { lastLookupAt: null, lastAnnounceAt: null, running: false };
-  tickTimer: ReturnType<typeof setInterval> | undefined;
+  tickTimer: TimerHandle | undefined;
   finish: (r: { error?: unknown }) => void = () => {};
   finished = false;
 
@@ -455,7 +456,7 @@ class Session implements SwarmIO {
       }
       addWebSeeds(sw, this.o.webSeeds ?? [], this.now(), this);
       this.startNetwork(sw);
-      this.tickTimer = setInterval(() => this.safely(() => this.tick(sw)), TICK_MS);
+      this.tickTimer = setRepeat(() => this.safely(() => this.tick(sw)), TICK_MS);
     });
   }
 
@@ -560,7 +561,7 @@ class Session implements SwarmIO {
   }
 
   async shutdown(): Promise<void> {
-    clearInterval(this.tickTimer);
+    clearTimer(this.tickTimer);
     for (const ac of this.runs.values()) ac.abort();
     this.rangeClient.close();
     if (this.listener) {
@@ -938,13 +939,13 @@ function fmtMs(ms: number): string {
  * @throws what `work` rejects with, when it does in time.
  */
 async function settlesBy(work: Promise<unknown>, deadline: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timer: TimerHandle | undefined;
   const late = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), Math.max(0, deadline - performance.now()));
+    timer = setTimer(() => resolve(false), Math.max(0, deadline - performance.now()));
   });
   try {
     return await Promise.race([work.then(() => true as const), late]);
   } finally {
-    clearTimeout(timer);
+    clearTimer(timer);
   }
 }

@@ -14,6 +14,7 @@ import type { PlanGeometry, Segment } from "../webseed/plan.ts";
 import { REQUEST_TIMEOUT_MS } from "./requests.ts";
 import { maybeYield } from "../turns.ts";
 import { AddressRefused, RangeClient, type RangeResponse } from "./webseed_http.ts";
+import { clearTimer, setRepeat } from "../timers.ts";
 
 /** How a run ended. Blocks delivered before the end are kept either way. */
 export type RunOutcome =
@@ -52,7 +53,7 @@ export async function fetchRun(
 ): Promise<RunOutcome> {
   const idle = new AbortController();
   let last = performance.now();
-  const watch = setInterval(() => {
+  const watch = setRepeat(() => {
     if (performance.now() - last >= idleTimeoutMs) idle.abort();
   }, Math.min(1000, idleTimeoutMs));
   try {
@@ -63,7 +64,7 @@ export async function fetchRun(
     }
     return end;
   } finally {
-    clearInterval(watch);
+    clearTimer(watch);
   }
 }
 

@@ -18,6 +18,7 @@
 import type { PieceStore, WritePlan } from "./disk.ts";
 import { refusalOrWrap, StorageError } from "./storage_error.ts";
 import { takeWriterThread } from "./writer_thread.ts";
+import { clearTimer, setTimer } from "../timers.ts";
 
 export { discardWriterThread, prestartWriterThread } from "./writer_thread.ts";
 
@@ -210,9 +211,9 @@ export class PieceWriter {
   drain(timeoutMs = 30_000): Promise<void> {
     if (this.#jobs.size === 0) return Promise.resolve();
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, timeoutMs);
+      const timer = setTimer(resolve, timeoutMs);
       this.#drained.push(() => {
-        clearTimeout(timer);
+        clearTimer(timer);
         resolve();
       });
     });

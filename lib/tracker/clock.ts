@@ -3,6 +3,7 @@
  * virtual clock in tests, so retries, time-outs and re-announces are driven explicitly instead of waited for.
  * @module
  */
+import { clearTimer, setTimer } from "../timers.ts";
 
 /** A timer handle, as {@linkcode Clock.setTimeout} returns it. */
 export type TimerId = number;
@@ -18,7 +19,7 @@ export interface Clock {
 }
 
 /**
- * The real clock: `performance.now()` and the global `setTimeout` and `clearTimeout`.
+ * The real clock: `performance.now()` and the timers of `lib/timers.ts`.
  * @example
  * ```ts
  * import { strictEqual as eq } from "node:assert/strict";
@@ -29,7 +30,6 @@ export interface Clock {
  */
 export const realClock: Clock = {
   now: () => performance.now(),
-  // Deno's timers are numbers; Number() also reads the id of a Node-typed `Timeout` when @types/node is in scope
-  setTimeout: (fn, ms) => Number(setTimeout(fn, ms)),
-  clearTimeout: (id) => clearTimeout(id),
+  setTimeout: (fn, ms) => setTimer(fn, ms),
+  clearTimeout: (id) => clearTimer(id),
 };
