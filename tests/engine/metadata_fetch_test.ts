@@ -371,3 +371,25 @@ Deno.test("fetchMetadata(): a handed-over leecher's haves, however many, are kep
     await peer.close();
   }
 });
+
+Deno.test("fetchMetadata(): a time-out past 24.8 days waits, instead of firing at once as Node's timers did", async () => {
+  // before lib/timers.ts, `--metadata-timeout 30d` ended the fetch at once with exit 4: Node's setTimeout fires a delay
+  // past 2^31-1 ms after 1 ms
+  const ctl = new AbortController();
+  const t = setTimeout(() => ctl.abort(new Error("stopped by the test")), 300);
+  try {
+    const err = await fetchMetadata({
+      infoHash,
+      peers: [{ host: "127.0.0.3", port: 1 }], // refused at once: nothing else can end it
+      tiers: [],
+      peerId: new TextEncoder().encode("-BF0001-metadatatest"),
+      port: 6881,
+      timeoutMs: 30 * 24 * 3600 * 1000,
+      signal: ctl.signal,
+      clientName: "btfetch test",
+    }).then(() => null, (e) => e as Error);
+    assertEquals(err?.message, "stopped by the test");
+  } finally {
+    clearTimeout(t);
+  }
+});
