@@ -1,5 +1,6 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { clearTimer, MAX_DELAY_MS, setRepeat, setTimer, sleep } from "../lib/timers.ts";
+import { realClock } from "../lib/tracker/clock.ts";
 
 const LIB = new URL("../lib/", import.meta.url);
 
@@ -60,9 +61,12 @@ Deno.test("timers: NaN and negative delays are 0; a delay past the platform's bo
   setTimer(() => fired.push("negative"), -50);
   const far = setTimer(() => fired.push("far"), MAX_DELAY_MS * 4);
   const inf = setTimer(() => fired.push("infinite"), Infinity);
+  // the trackers' real clock too: a tracker's interval of 2^31 ms or more re-announced every 1 ms on Node's timers
+  const tracker = realClock.setTimeout(() => fired.push("tracker interval"), 2 ** 31 + 5);
   await sleep(30);
   clearTimer(far);
   clearTimer(inf);
+  realClock.clearTimeout(tracker);
   assertEquals(fired.sort(), ["nan", "negative"]);
 });
 
