@@ -25,7 +25,7 @@ import {
 import { connectTcp, KEEPALIVE_MS, PeerConn, type PeerConnHandler, readHandshake } from "./peer_conn.ts";
 import { equalBytes } from "../bytes.ts";
 import { MAX_PIECES } from "../limits.ts";
-import { clearTimer, setRepeat, setTimer } from "../timers.ts";
+import { clearTimer, setRepeat, setTimer, sleep } from "../timers.ts";
 
 /** The extended-message id we ask peers to use for ut_metadata messages sent to us. */
 export const OUR_UT_METADATA_ID = 2;
@@ -136,11 +136,12 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
     let active = 0;
     let done = false;
     let announcer: Announcer | null = null;
-    const stopWaits: (() => void)[] = [];
+    /** Aborted when the fetch ends: its waits between DHT lookups end with it. */
+    const stopped = new AbortController();
     const finish = (err: unknown, bytes?: Uint8Array) => {
       if (done) return;
       done = true;
-      for (const stop of stopWaits) stop();
+      stopped.abort();
       clearTimer(timer);
       clearTimer(checker);
       o.signal?.removeEventListener("abort", onAbort);
@@ -414,13 +415,7 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
             },
           });
           if (!done) o.onNote?.(`DHT lookup: ${r.peers} peers from ${r.answered} of ${r.queries} nodes asked`);
-          await new Promise<void>((wake) => {
-            const t = setTimer(wake, DHT_RETRY_MS);
-            stopWaits.push(() => {
-              clearTimer(t);
-              wake();
-            });
-          });
+          await sleep(DHT_RETRY_MS, stopped.signal);
         }
       })().catch((e) => finish(e));
     }

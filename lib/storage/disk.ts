@@ -44,7 +44,7 @@ import { nodeBuiltin } from "../node_builtin.ts";
 import { blockSpans, type FileSpan, payloadSpans, pieceSpans } from "./layout.ts";
 import { osCode, refusalOrWrap, StorageError, type WarningCode } from "./storage_error.ts";
 import { nextTurn } from "../turns.ts";
-import { setTimer } from "../timers.ts";
+import { sleep } from "../timers.ts";
 
 export { StorageError, type StorageErrorCode } from "./storage_error.ts";
 
@@ -421,7 +421,7 @@ export class PieceStore {
       // (tokio's driver is polled when the loop waits), so SIGINT would go unseen until the whole check ended
       if (hashedAny) {
         if (performance.now() - lastWait >= SIGNAL_TURN_MS) {
-          await new Promise<void>((resolve) => setTimer(resolve, 0));
+          await sleep(0);
           lastWait = performance.now();
         } else await nextTurn();
       }

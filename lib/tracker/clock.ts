@@ -3,10 +3,10 @@
  * virtual clock in tests, so retries, time-outs and re-announces are driven explicitly instead of waited for.
  * @module
  */
-import { clearTimer, setTimer } from "../timers.ts";
+import { clearTimer, setTimer, type TimerHandle } from "../timers.ts";
 
 /** A timer handle, as {@linkcode Clock.setTimeout} returns it. */
-export type TimerId = number;
+export type TimerId = TimerHandle;
 
 /** Monotonic time in ms and one-shot timers on the same time base. */
 export interface Clock {
