@@ -321,6 +321,12 @@ function onResponse(
   ev: { readonly nodes: readonly NodeInfo[]; readonly values?: readonly PeerAddress[]; readonly token?: Uint8Array },
 ): void {
   const entry = d.nodes[at];
+  if (d.ownId !== null && sameId(from.id, d.ownId)) {
+    // an answer under our own id is a lie (we never ask ourselves): nothing it says is taken, and it counts as failed,
+    // so a host cannot dodge the one-answer-per-host rule below by never being "answered"
+    d.nodes[at] = { ...entry, state: "failed" };
+    return;
+  }
   if (entry.host !== null && d.nodes.some((n) => n.host === entry.host && n.state === "answered")) {
     d.nodes[at] = { ...entry, state: "failed" }; // its host answered already: one answer per host counts
     return;
@@ -334,19 +340,16 @@ function onResponse(
   if (sameId(entry.node.id, from.id)) {
     d.nodes[at] = { ...entry, state: "answered", token };
   } else {
-    // It answered under another id: the entry takes that id (and its place in the order), unless it is ours.
+    // It answered under another id: the entry takes that id (and its place in the order).
     d.nodes.splice(at, 1);
-    if (d.ownId === null || !sameId(from.id, d.ownId)) {
-      const node = { id: from.id.slice(), address: entry.node.address };
-      insertSorted(d, {
-        node,
-        key: entry.key,
-        host: entry.host,
-        state: "answered",
-        sentAt: entry.sentAt ?? now,
-        token,
-      });
-    }
+    insertSorted(d, {
+      node: { id: from.id.slice(), address: entry.node.address },
+      key: entry.key,
+      host: entry.host,
+      state: "answered",
+      sentAt: entry.sentAt ?? now,
+      token,
+    });
   }
   const namedBy = addressScope(entry.node.address.host);
   if (d.kind === "get_peers" && ev.values !== undefined) addPeers(d, ev.values, namedBy);

@@ -225,6 +225,38 @@ Deno.test("stepLookup() counts one answer per host: one host on many ports costs
   assert(l.nodes.some((n) => n.key === formatAddress(at(250).address)), "what the first answer named is");
 });
 
+Deno.test("stepLookup(): a host answering under our own id gets nothing taken and cannot drain the lookup", () => {
+  // it names 8 more of its own ports with every answer; under another id it would count once, under ours it was never
+  // "answered", so the one-answer-per-host rule never applied to it (92 of 100 queries went to it)
+  const own = new Uint8Array(20).fill(0xee);
+  const liar = "203.0.113.9";
+  let port = 2;
+  const nodeAt = (p: number, d: number) => ({ ...at(d), address: { host: liar, port: p } });
+  let [l, actions] = createLookup(TARGET, [nodeAt(1, 900), at(500), at(600)], {
+    kind: "find_node",
+    now: 0,
+    ownId: own,
+  });
+  let toLiar = 0;
+  for (let now = 1; now < 500 && !l.done; now++) {
+    const q = actions.find((a) => a.type === "query");
+    if (q === undefined || q.type !== "query") break;
+    actions = actions.filter((a) => a !== q);
+    let more: LookupAction[];
+    if (q.node.address.host === liar) {
+      toLiar++;
+      const named = Array.from({ length: 8 }, () => nodeAt(port++, 10 + port));
+      [l, more] = step(l, response({ id: own, address: q.node.address }, named), now);
+    } else {
+      [l, more] = step(l, { type: "failure", from: q.node }, now);
+    }
+    actions.push(...more);
+  }
+  assertEquals(toLiar, 1, "only the seed at the liar's host was asked");
+  assertEquals(l.nodes.find((n) => n.node.address.host === liar)?.state, "failed");
+  assert(l.done);
+});
+
 Deno.test("stepLookup(): a liar naming a real node's host at a dead port does not keep that node out", () => {
   const real = at(3); // 10.0.0.3:6881, nearest the target
   const decoy = { id: at(1).id, address: { host: real.address.host, port: 9 } }; // nearer still, never answers
