@@ -229,19 +229,21 @@ export function fetchMetadata(o: MetadataFetchOptions): Promise<Uint8Array> {
         if (p !== undefined && p.asked.size === 0) l.since = now; // waiting: it claims a size not assembled now
         else if (now - l.since > PEER_TIMEOUT_MS) l.pc.close();
       }
-      try {
-        apply({ type: "tick" }); // a stalled peer's pieces go to others; a size whose turn is over gives way
-      } catch (e) {
-        finish(e); // a bug of ours: the fetch ends with it (exit 1) rather than the process on an uncaught throw
-      }
+      apply({ type: "tick" }); // a stalled peer's pieces go to others; a size whose turn is over gives way
     }, CHECK_EVERY_MS);
 
     /** Steps the assembly and performs its actions. */
     const apply = (ev: AssemblyEvent) => {
       if (done) return;
-      const [next, actions] = stepAssembly(asm, ev, performance.now());
-      asm = next;
-      for (const a of actions) act(a);
+      try {
+        const [next, actions] = stepAssembly(asm, ev, performance.now());
+        asm = next;
+        for (const a of actions) act(a);
+      } catch (e) {
+        // a bug of ours: the fetch ends with it (exit 1), not the process on an uncaught throw in a timer, nor a later
+        // step's complaint that the state it left was stepped twice
+        finish(e);
+      }
     };
     const act = (a: AssemblyAction) => {
       switch (a.type) {
