@@ -388,7 +388,7 @@ function setAside(d: Draft, reason: string, turn: boolean): void {
   if (turn) {
     d.turns.set(c.size, (d.turns.get(c.size) ?? 0) + 1);
     d.granted.set(c.size, (d.granted.get(c.size) ?? 0) + (d.now - c.startedAt));
-    d.rates.set(c.size, c.bytes / Math.max(1, d.now - c.startedAt));
+    d.rates.set(c.size, (c.bytes - c.startBytes) / Math.max(1, d.now - c.startedAt)); // this turn's bytes only
   }
   d.candidate = null;
   d.out.push({ type: "set-aside", size: c.size, reason });
