@@ -207,6 +207,27 @@ function ipv6Text(b: Uint8Array, o: number): string {
 export type AddressScope = "public" | "private" | "loopback" | "unusable";
 
 /**
+ * The bytes of an IP literal: 4 for IPv4 and for IPv4-mapped IPv6 (`::ffff:a.b.c.d`, the same host), 16 for other
+ * IPv6; null for a host name or anything else.
+ * @example
+ * ```ts
+ * import { deepStrictEqual as eq } from "node:assert/strict";
+ * eq(ipBytes("10.0.0.1"), new Uint8Array([10, 0, 0, 1]));
+ * eq(ipBytes("::ffff:10.0.0.1"), new Uint8Array([10, 0, 0, 1]));
+ * eq(ipBytes("::1")?.length, 16);
+ * eq(ipBytes("example.org"), null);
+ * ```
+ */
+export function ipBytes(host: string): Uint8Array | null {
+  const v4 = ipv4Bytes(host);
+  if (v4) return v4;
+  const v6 = ipv6Bytes(host);
+  if (!v6) return null;
+  const mapped = v6.subarray(0, 10).every((b) => b === 0) && v6[10] === 0xff && v6[11] === 0xff;
+  return mapped ? v6.slice(12) : v6;
+}
+
+/**
  * The scope of a host (see {@linkcode AddressScope}).
  * @example
  * ```ts
@@ -218,15 +239,13 @@ export type AddressScope = "public" | "private" | "loopback" | "unusable";
  * ```
  */
 export function addressScope(host: string): AddressScope {
-  const v4 = ipv4Bytes(host);
-  if (v4) return scope4(v4);
-  const b = ipv6Bytes(host);
+  const b = ipBytes(host);
   if (!b) return "unusable";
+  if (b.length === 4) return scope4(b); // IPv4, and IPv4-mapped IPv6 (::ffff:a.b.c.d)
   let zeros = 0;
   while (zeros < 16 && b[zeros] === 0) zeros++;
   if (zeros === 16) return "unusable"; // ::
   if (zeros === 15 && b[15] === 1) return "loopback"; // ::1
-  if (zeros >= 10 && b[10] === 0xff && b[11] === 0xff) return scope4(b.subarray(12)); // ::ffff:a.b.c.d
   if ((b[0] & 0xfe) === 0xfc) return "private"; // fc00::/7
   if (b[0] === 0xfe && (b[1] & 0xc0) === 0x80) return "private"; // fe80::/10
   if (b[0] === 0xff) return "unusable"; // multicast

@@ -1,29 +1,8 @@
 /**
- * Address families of DHT contacts (BEP 32 keeps IPv4 and IPv6 apart), and the compact bytes of an IP. Internal.
+ * Address families of DHT contacts (BEP 32 keeps IPv4 and IPv6 apart), and what counts as one host. Internal.
  * @module
  */
-import { ipv4Bytes, ipv6Bytes } from "../address.ts";
-
-/**
- * The bytes of an IP literal: 4 for IPv4 and for IPv4-mapped IPv6 (`::ffff:a.b.c.d`, the same host), 16 for other
- * IPv6; null for a host name or anything else.
- * @example
- * ```ts
- * import { deepStrictEqual as eq } from "node:assert/strict";
- * eq(ipBytes("10.0.0.1"), new Uint8Array([10, 0, 0, 1]));
- * eq(ipBytes("::ffff:10.0.0.1"), new Uint8Array([10, 0, 0, 1]));
- * eq(ipBytes("::1")?.length, 16);
- * eq(ipBytes("example.org"), null);
- * ```
- */
-export function ipBytes(host: string): Uint8Array | null {
-  const v4 = ipv4Bytes(host);
-  if (v4) return v4;
-  const v6 = ipv6Bytes(host);
-  if (!v6) return null;
-  const mapped = v6.subarray(0, 10).every((b) => b === 0) && v6[10] === 0xff && v6[11] === 0xff;
-  return mapped ? v6.slice(12) : v6;
-}
+import { ipBytes } from "../address.ts";
 
 /**
  * The family of an IP literal (an IPv4-mapped IPv6 address counts as IPv4), or null when `host` is not one.

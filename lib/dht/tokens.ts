@@ -13,11 +13,10 @@
  * {@linkcode RECEIVED_TOKEN_TTL_MS}, at most {@linkcode DHT_MAX_RECEIVED_TOKENS}, the oldest evicted first.
  * @module
  */
-import { formatAddress, type PeerAddress } from "../address.ts";
+import { formatAddress, ipBytes, type PeerAddress } from "../address.ts";
 import { concatBytes, toHex } from "../bytes.ts";
 import { sha1 } from "../sha1.ts";
 import { DHT_MAX_RECEIVED_TOKENS, MAX_KRPC_TOKEN_BYTES } from "../limits.ts";
-import { ipBytes } from "./_ip.ts";
 
 /** Bytes in a token we issue: 64 bits cannot be guessed within a token's life. */
 export const TOKEN_BYTES = 8;

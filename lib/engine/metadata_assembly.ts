@@ -364,7 +364,7 @@ function forget(d: Draft, peer: string): void {
  * Whether `p` has pieces asked and has answered none for {@linkcode STALL_MS}: since its last answer, or since the
  * oldest piece it still has asked, whichever is later.
  */
-function stalled(p: AssemblyPeer, now: number, since = -Infinity): boolean {
+function stalled(p: AssemblyPeer, now: number, since: number): boolean {
   if (p.asked.size === 0) return false;
   let oldest = Infinity;
   for (const at of p.asked.values()) oldest = Math.min(oldest, at);
