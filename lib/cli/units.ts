@@ -57,12 +57,13 @@ export function parseDuration(text: string, flag: string): number {
  * eq(formatBytes(1536), "1.5 KiB");
  * eq(formatBytes(12), "12 B");
  * eq(formatBytes(367.15), "367 B"); // a rate
+ * eq(formatBytes(1023.6), "1.0 KiB"); // not "1024 B"
  * ```
  */
 export function formatBytes(n: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
+  while (n >= 1023.5 && i < units.length - 1) { // what would print as 1024 goes up a unit
     n /= 1024;
     i++;
   }
